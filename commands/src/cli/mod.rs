@@ -1,0 +1,118 @@
+//! The `ledger` command line. Exit codes: 0 success, 1 a command was rejected by a domain rule,
+//! 2 an operational error or bad input. A broken pipe exits 0.
+
+mod calendar;
+mod log;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// An error that the user caused by bad input: printed as one line, exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+/// A command refused by a domain rule: printed as one line, exit code 1.
+#[derive(Debug)]
+pub struct Rejected(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+impl std::error::Error for UsageError {}
+
+/// The pharmacy co-payment reimbursement ledger.
+#[derive(Debug, Parser)]
+#[command(name = "ledger", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command accepts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalOpts {
+    /// The data directory of the embedded log and the views.
+    #[arg(long, global = true, env = "LEDGER_DATA_DIR", default_value = "./ledger-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect and verify the event log.
+    #[command(subcommand)]
+    Log(log::LogCommand),
+    /// Working-day calendars and statutory deadlines (no data directory needed).
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
+}
+
+/// Parses the command line, runs the command and maps its outcome to an exit code.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Log(command) => log::run(command, &cli.global),
+        Command::Calendar(command) => calendar::run(command),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => report(&error),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Prints the error chain once and picks the exit code by audience.
+fn report(error: &anyhow::Error) -> ExitCode {
+    if is_broken_pipe(error) {
+        return ExitCode::SUCCESS;
+    }
+    if let Some(usage) = error.downcast_ref::<UsageError>() {
+        eprintln!("error: {usage}");
+        return ExitCode::from(2);
+    }
+    if let Some(rejected) = error.downcast_ref::<Rejected>() {
+        eprintln!("rejected: {rejected}");
+        return ExitCode::from(1);
+    }
+    eprintln!("error: {error:#}");
+    ExitCode::from(2)
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Builds the tokio runtime for commands that do I/O on the log.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Output format shared by the query commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}

@@ -1,0 +1,4 @@
+//! Command handling and the CLI of the `ledger` binary. The only crate that uses `anyhow`, `clap`,
+//! `indicatif` and the tokio runtime directly.
+
+pub mod cli;

@@ -1,0 +1,8 @@
+//! The law as pure, synchronous code: value types, events, commands, aggregates and rule sets.
+//!
+//! **Invariant:** nothing under `domain` does I/O, reads the clock, reads the environment or draws
+//! random numbers; time and ids come in as arguments (enforced by `tests/tests/tidy.rs`).
+
+pub mod ident;
+pub mod jurisdiction;
+pub mod time;
