@@ -47,7 +47,12 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalOpts {
     /// The data directory of the embedded log and the views.
-    #[arg(long, global = true, env = "LEDGER_DATA_DIR", default_value = "./ledger-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_DATA_DIR",
+        default_value = "./ledger-data"
+    )]
     pub data_dir: PathBuf,
 }
 
@@ -78,7 +83,10 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Prints the error chain once and picks the exit code by audience.
@@ -100,13 +108,17 @@ fn report(error: &anyhow::Error) -> ExitCode {
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
 /// Builds the tokio runtime for commands that do I/O on the log.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Output format shared by the query commands.

@@ -197,7 +197,10 @@ pub struct EventEnvelope {
 impl EventEnvelope {
     /// Encodes `body` and links it to `previous`, giving the record's wire bytes
     /// (`codec(body) ‖ hash`) and its hash.
-    pub fn seal(body: &EnvelopeBody, previous: &ChainHash) -> Result<(Vec<u8>, ChainHash), LogError> {
+    pub fn seal(
+        body: &EnvelopeBody,
+        previous: &ChainHash,
+    ) -> Result<(Vec<u8>, ChainHash), LogError> {
         let mut bytes = codec::encode(body)?;
         let hash = previous.link(&bytes);
         bytes.extend_from_slice(&hash.0);
@@ -216,11 +219,20 @@ impl EventEnvelope {
     pub fn decode(position: Position, bytes: &[u8]) -> Result<EventEnvelope, LogError> {
         let (body, hash) = Self::split_record(bytes).ok_or_else(|| LogError::Corrupt {
             position,
-            detail: format!("record of {} bytes is shorter than its 32-byte hash", bytes.len()),
+            detail: format!(
+                "record of {} bytes is shorter than its 32-byte hash",
+                bytes.len()
+            ),
         })?;
-        let body = codec::decode::<EnvelopeBody>(body)
-            .map_err(|error| LogError::Corrupt { position, detail: error.to_string() })?;
-        Ok(EventEnvelope { position, body, hash })
+        let body = codec::decode::<EnvelopeBody>(body).map_err(|error| LogError::Corrupt {
+            position,
+            detail: error.to_string(),
+        })?;
+        Ok(EventEnvelope {
+            position,
+            body,
+            hash,
+        })
     }
 
     /// Checks that record wire bytes chain from `previous`; returns the record's hash if they do.
