@@ -8,4 +8,5 @@ pub mod clock;
 pub mod ident;
 pub mod jurisdiction;
 pub mod money;
+pub mod region;
 pub mod time;
