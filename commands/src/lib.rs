@@ -2,3 +2,4 @@
 //! `indicatif` and the tokio runtime directly.
 
 pub mod cli;
+pub mod handler;
