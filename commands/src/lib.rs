@@ -2,5 +2,6 @@
 //! `indicatif` and the tokio runtime directly.
 
 pub mod cli;
+pub mod demo;
 pub mod handler;
 pub mod render;
