@@ -187,7 +187,16 @@ const KZ_CATALOGUE: [(&str, &str, &str, &str, &str, i64, i64); 12] = [
 /// The KG reference book used by the demo: (INN, trade name, dose and form, unit, ICD-10, reference
 /// price per unit in som ×100, retail price per unit ×100, compensation per unit ×100).
 /// (INN, trade name, dose and form, unit, ICD-10, reference, retail, compensation), prices ×100.
-type KgCatalogueEntry = (&'static str, &'static str, &'static str, &'static str, &'static str, i64, i64, i64);
+type KgCatalogueEntry = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    i64,
+    i64,
+);
 
 const KG_CATALOGUE: [KgCatalogueEntry; 4] = [
     (
