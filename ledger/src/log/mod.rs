@@ -8,6 +8,8 @@ pub mod envelope;
 pub mod error;
 pub mod file;
 pub mod ids;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 pub use envelope::{
     Actor, ActorId, ActorRole, ChainHash, EnvelopeBody, EventEnvelope, NewEvent, Payload,

@@ -1,0 +1,553 @@
+//! Group commit: one writer thread and one sync thread own all partition files.
+//!
+//! `append` calls encode their events on the caller's task and queue a [`Request`]. The writer thread
+//! drains everything queued (up to the batch bounds), validates each request against the index
+//! (duplicate command id, then expected stream version; all-or-none per request), chains and frames the
+//! accepted records into one buffer per partition, writes each touched partition with one positional
+//! write, adds the records to the index, and hands the batch to the sync thread. The sync thread drains
+//! every batch handed to it, syncs each touched file once (per the durability mode), publishes the new
+//! committed end of each partition (readers and `wait_for` see records only up to it) and answers the
+//! waiters. So while one batch is being synced the next one is being validated and written: the disk
+//! and the CPU work at the same time.
+//!
+//! A failed write or sync stops the log: the bytes on disk are then unknown, so every later append fails
+//! until the log is reopened, which recovers from what is really on disk.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc as std_mpsc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::frame::{self, HEADER_BYTES, SegmentHeader};
+use super::index::{IndexedRecord, RecordLocation, SegmentRef};
+use super::layout::sync_dir;
+use super::{Durability, Shared};
+use crate::log::AppendOutcome;
+use crate::log::envelope::ChainHash;
+use crate::log::error::LogError;
+use crate::log::ids::{CommandId, Offset, PartitionId, Position, StreamId, StreamVersion};
+
+/// The most requests one batch takes from the queue.
+pub const REQUESTS_PER_BATCH_MAX: usize = 4096;
+/// The most events one batch writes; at least [`crate::log::EVENTS_PER_APPEND_MAX`] so any valid
+/// request fits in a batch of its own.
+pub const EVENTS_PER_BATCH_MAX: usize = 16_384;
+/// The most record bytes one batch writes; a single request may not exceed it.
+pub const BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Requests waiting for the writer; `append` waits for room beyond this (back-pressure).
+pub const QUEUE_REQUESTS_MAX: usize = 16_384;
+/// Batches written but not yet synced; the writer waits for the sync thread beyond this.
+pub const PIPELINE_BATCHES_MAX: usize = 4;
+
+/// The answer to one append.
+pub type Reply = oneshot::Sender<Result<AppendOutcome, LogError>>;
+
+/// One command's events, encoded by the caller, queued for the writer.
+pub struct Request {
+    pub stream: StreamId,
+    pub partition: PartitionId,
+    pub expected: StreamVersion,
+    pub command_id: CommandId,
+    /// `codec(EnvelopeBody)` of each event, with versions `expected + 1 ..` already filled in.
+    pub bodies: Vec<Vec<u8>>,
+    /// Total bytes of `bodies`.
+    pub body_bytes: usize,
+    pub reply: Reply,
+}
+
+/// The segment a partition appends to.
+struct ActiveSegment {
+    /// Index into the partition's segment list.
+    number: u32,
+    file: Arc<File>,
+    /// Bytes written so far (the next write position).
+    bytes: u64,
+}
+
+/// What the sync thread must do for one written batch.
+struct SyncJob {
+    files: Vec<Arc<File>>,
+    /// The new end offset of every touched partition.
+    ends: Vec<(PartitionId, u64)>,
+    replies: Vec<(Reply, Result<AppendOutcome, LogError>)>,
+}
+
+/// One request accepted into the batch, with where its records went.
+struct Accepted {
+    stream: StreamId,
+    partition: PartitionId,
+    command_id: CommandId,
+    first_version: StreamVersion,
+    locations: Vec<(RecordLocation, ChainHash)>,
+    outcome: AppendOutcome,
+    reply: Reply,
+}
+
+type Replies = Vec<(Reply, Result<AppendOutcome, LogError>)>;
+
+/// State owned by the writer thread.
+struct Writer {
+    shared: Arc<Shared>,
+    active: Vec<ActiveSegment>,
+    heads: Vec<ChainHash>,
+    next_offsets: Vec<u64>,
+    buffers: Vec<Vec<u8>>,
+    /// Per-batch overlays: a stream's version and a command's outcome as of earlier requests of the
+    /// same batch (the index does not have them yet).
+    batch_versions: HashMap<StreamId, StreamVersion>,
+    batch_commands: HashMap<CommandId, AppendOutcome>,
+}
+
+/// Starts the writer and sync threads; returns their handles. Every partition must already have a
+/// segment in the index (the last one is appended to).
+pub fn start(
+    shared: Arc<Shared>,
+    requests: mpsc::Receiver<Request>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, LogError> {
+    let writer = Writer::new(Arc::clone(&shared))?;
+    let (jobs_sender, jobs) = std_mpsc::sync_channel(PIPELINE_BATCHES_MAX);
+    let sync_shared = Arc::clone(&shared);
+    let syncer = std::thread::Builder::new()
+        .name("ledger-log-sync".into())
+        .spawn(move || sync_loop(&sync_shared, &jobs))
+        .map_err(|error| {
+            LogError::Unavailable(format!("cannot start the log sync thread: {error}"))
+        })?;
+    let writer = std::thread::Builder::new()
+        .name("ledger-log-writer".into())
+        .spawn(move || writer.run(requests, &jobs_sender))
+        .map_err(|error| {
+            LogError::Unavailable(format!("cannot start the log writer thread: {error}"))
+        })?;
+    Ok(vec![writer, syncer])
+}
+
+impl Writer {
+    fn new(shared: Arc<Shared>) -> Result<Writer, LogError> {
+        let index = shared.index.read().expect("index lock poisoned");
+        let mut active = Vec::with_capacity(index.partitions.len());
+        for partition_index in &index.partitions {
+            let number = u32::try_from(partition_index.segments.len() - 1)
+                .expect("segment count fits in u32");
+            let segment = partition_index
+                .segments
+                .last()
+                .expect("every partition has a segment");
+            let bytes = segment
+                .file
+                .metadata()
+                .map_err(|error| LogError::io(&*segment.path, error))?
+                .len();
+            active.push(ActiveSegment {
+                number,
+                file: Arc::clone(&segment.file),
+                bytes,
+            });
+        }
+        let heads = index
+            .partitions
+            .iter()
+            .map(|partition| partition.head)
+            .collect();
+        let next_offsets = index
+            .partitions
+            .iter()
+            .map(|partition| partition.next_offset())
+            .collect();
+        let buffers = index.partitions.iter().map(|_| Vec::new()).collect();
+        drop(index);
+        Ok(Writer {
+            shared,
+            active,
+            heads,
+            next_offsets,
+            buffers,
+            batch_versions: HashMap::new(),
+            batch_commands: HashMap::new(),
+        })
+    }
+
+    fn run(mut self, mut requests: mpsc::Receiver<Request>, jobs: &std_mpsc::SyncSender<SyncJob>) {
+        let mut carry: Option<Request> = None;
+        let mut batch = Vec::new();
+        loop {
+            let Some(first) = carry.take().or_else(|| requests.blocking_recv()) else {
+                return;
+            };
+            let (mut events, mut bytes) = (first.bodies.len(), first.body_bytes);
+            batch.push(first);
+            while batch.len() < REQUESTS_PER_BATCH_MAX {
+                let Ok(next) = requests.try_recv() else { break };
+                if events + next.bodies.len() > EVENTS_PER_BATCH_MAX
+                    || bytes + next.body_bytes > BATCH_BYTES_MAX
+                {
+                    carry = Some(next);
+                    break;
+                }
+                events += next.bodies.len();
+                bytes += next.body_bytes;
+                batch.push(next);
+            }
+            let job = self.write_batch(batch.drain(..));
+            if jobs.send(job).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Validates, writes and indexes one batch; never fails: failures become replies.
+    fn write_batch(&mut self, batch: impl Iterator<Item = Request>) -> SyncJob {
+        let mut replies = Vec::new();
+        if let Some(failure) = self.shared.failure.get() {
+            replies.extend(
+                batch.map(|request| (request.reply, Err(LogError::Unavailable(failure.clone())))),
+            );
+            return SyncJob {
+                files: Vec::new(),
+                ends: Vec::new(),
+                replies,
+            };
+        }
+        let accepted = self.frame_batch(batch, &mut replies);
+        let touched: Vec<usize> = (0..self.buffers.len())
+            .filter(|&number| !self.buffers[number].is_empty())
+            .collect();
+        if let Err(error) = self.write_buffers(&touched) {
+            let detail = format!(
+                "the log writer stopped after a write error: {error}; reopen the log to recover"
+            );
+            let _ = self.shared.failure.set(detail.clone());
+            tracing::error!(%error, "event log write failed; log stopped");
+            replies.extend(
+                accepted
+                    .into_iter()
+                    .map(|entry| (entry.reply, Err(LogError::Unavailable(detail.clone())))),
+            );
+            return SyncJob {
+                files: Vec::new(),
+                ends: Vec::new(),
+                replies,
+            };
+        }
+        let files = touched
+            .iter()
+            .map(|&number| Arc::clone(&self.active[number].file))
+            .collect();
+        let ends = touched
+            .iter()
+            .map(|&number| (partition_id(number), self.next_offsets[number]))
+            .collect();
+        self.index_batch(&accepted);
+        replies.extend(
+            accepted
+                .into_iter()
+                .map(|entry| (entry.reply, Ok(entry.outcome))),
+        );
+        if let Err(error) = self.roll_full_segments(&touched) {
+            // The batch itself is written; only the next segment could not be created. Stop the log
+            // before the next batch rather than append past the segment limit silently.
+            let detail = format!("the log writer stopped: cannot create a new segment: {error}");
+            tracing::error!(%error, "event log segment roll failed; log stopped");
+            let _ = self.shared.failure.set(detail);
+        }
+        SyncJob {
+            files,
+            ends,
+            replies,
+        }
+    }
+
+    /// Decides each request (duplicate command id first, then expected version) and frames the
+    /// accepted ones into the partition buffers. Rejections go straight into `replies`; they are still
+    /// answered by the sync thread, after everything before them is durable.
+    fn frame_batch(
+        &mut self,
+        batch: impl Iterator<Item = Request>,
+        replies: &mut Replies,
+    ) -> Vec<Accepted> {
+        self.batch_versions.clear();
+        self.batch_commands.clear();
+        let shared = Arc::clone(&self.shared);
+        let index = shared.index.read().expect("index lock poisoned");
+        let mut accepted = Vec::new();
+        for request in batch {
+            let duplicate = self
+                .batch_commands
+                .get(&request.command_id)
+                .cloned()
+                .or_else(|| index.command_outcome(&request.command_id));
+            if let Some(mut original) = duplicate {
+                original.duplicate = true;
+                let result = check_same_stream(&request, original);
+                replies.push((request.reply, result));
+                continue;
+            }
+            let actual = match self.batch_versions.get(&request.stream) {
+                Some(&version) => version,
+                None => index.stream_version(&request.stream),
+            };
+            if actual != request.expected {
+                let conflict = LogError::Conflict {
+                    stream: request.stream,
+                    expected: request.expected,
+                    actual,
+                };
+                replies.push((request.reply, Err(conflict)));
+                continue;
+            }
+            let entry = self.frame_request(request);
+            self.batch_versions
+                .insert(entry.stream.clone(), last_version(&entry));
+            self.batch_commands
+                .insert(entry.command_id, entry.outcome.clone());
+            accepted.push(entry);
+        }
+        accepted
+    }
+
+    /// Chains and frames one accepted request's records into its partition's buffer.
+    fn frame_request(&mut self, request: Request) -> Accepted {
+        let number = usize::try_from(request.partition.0).expect("u32 fits in usize");
+        let buffer = &mut self.buffers[number];
+        let segment = &self.active[number];
+        let count = request.bodies.len();
+        let mut locations = Vec::with_capacity(count);
+        let mut positions = Vec::with_capacity(count);
+        for (event_index, body) in request.bodies.iter().enumerate() {
+            let byte_position =
+                segment.bytes + u64::try_from(buffer.len()).expect("usize fits in u64");
+            let hash = self.heads[number].link(body);
+            let continued = event_index + 1 < count;
+            frame::push_frame_parts(buffer, body, &hash.0, continued);
+            let frame_bytes = u32::try_from(frame::frame_bytes(body.len() + hash.0.len()))
+                .expect("frames are below 4 GiB");
+            locations.push((
+                RecordLocation {
+                    segment: segment.number,
+                    frame_bytes,
+                    byte_position,
+                },
+                hash,
+            ));
+            positions.push(Position {
+                partition: request.partition,
+                offset: Offset(self.next_offsets[number]),
+            });
+            self.heads[number] = hash;
+            self.next_offsets[number] += 1;
+        }
+        let first_version = request.expected.next();
+        let outcome = AppendOutcome {
+            stream: request.stream.clone(),
+            first_version,
+            positions,
+            duplicate: false,
+        };
+        Accepted {
+            stream: request.stream,
+            partition: request.partition,
+            command_id: request.command_id,
+            first_version,
+            locations,
+            outcome,
+            reply: request.reply,
+        }
+    }
+
+    /// Writes each touched partition's buffer with one positional write.
+    fn write_buffers(&mut self, touched: &[usize]) -> Result<(), std::io::Error> {
+        for &number in touched {
+            let segment = &mut self.active[number];
+            let buffer = &mut self.buffers[number];
+            segment.file.write_all_at(buffer, segment.bytes)?;
+            segment.bytes += u64::try_from(buffer.len()).expect("usize fits in u64");
+            self.shared.counters.bytes.fetch_add(
+                u64::try_from(buffer.len()).expect("usize fits in u64"),
+                Ordering::Relaxed,
+            );
+            buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// Adds the batch's records to the index under one short write lock.
+    fn index_batch(&self, accepted: &[Accepted]) {
+        let mut index = self.shared.index.write().expect("index lock poisoned");
+        let mut records = 0u64;
+        for entry in accepted {
+            let mut version = entry.first_version;
+            for &(location, hash) in &entry.locations {
+                let record = IndexedRecord {
+                    partition: entry.partition,
+                    location,
+                    stream: &entry.stream,
+                    version,
+                    command_id: entry.command_id,
+                    hash,
+                };
+                if let Err(detail) = index.push(record) {
+                    panic!("writer indexed an inconsistent record: {detail}");
+                }
+                index.partition_mut(entry.partition).bytes += u64::from(location.frame_bytes);
+                version = version.next();
+                records += 1;
+            }
+        }
+        for (number, partition_index) in index.partitions.iter().enumerate() {
+            assert_eq!(
+                partition_index.next_offset(),
+                self.next_offsets[number],
+                "index and writer disagree on the end of partition {number}"
+            );
+        }
+        drop(index);
+        self.shared
+            .counters
+            .records
+            .fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// Starts a new segment for every touched partition whose segment reached the size limit. Rolling
+    /// only between batches keeps a command's records in one segment.
+    fn roll_full_segments(&mut self, touched: &[usize]) -> Result<(), LogError> {
+        for &number in touched {
+            if self.active[number].bytes < self.shared.options.segment_bytes_max {
+                continue;
+            }
+            let partition = partition_id(number);
+            let (number_in_partition, file) =
+                create_segment(&self.shared, partition, self.next_offsets[number])?;
+            self.active[number] = ActiveSegment {
+                number: number_in_partition,
+                file,
+                bytes: u64::try_from(HEADER_BYTES).expect("fits"),
+            };
+        }
+        Ok(())
+    }
+}
+
+fn last_version(entry: &Accepted) -> StreamVersion {
+    let count = u64::try_from(entry.locations.len()).expect("usize fits in u64");
+    StreamVersion(entry.first_version.0 + count - 1)
+}
+
+/// A retried command must name the stream of the original; anything else is a client bug.
+fn check_same_stream(
+    request: &Request,
+    original: AppendOutcome,
+) -> Result<AppendOutcome, LogError> {
+    if original.stream == request.stream {
+        return Ok(original);
+    }
+    Err(LogError::Invalid(format!(
+        "command id {} was already used for stream \"{}\", but is now sent for stream \"{}\"; \
+         a retry must repeat the original command, a new command needs a new id",
+        request.command_id, original.stream, request.stream
+    )))
+}
+
+fn partition_id(number: usize) -> PartitionId {
+    PartitionId(u32::try_from(number).expect("partition count fits in u32"))
+}
+
+/// Creates a segment file starting at `base_offset`, syncs its header and directory entry, and adds it
+/// to the index. Returns its number within the partition and its file.
+pub fn create_segment(
+    shared: &Shared,
+    partition: PartitionId,
+    base_offset: u64,
+) -> Result<(u32, Arc<File>), LogError> {
+    let dir = shared.layout.partition_dir(partition);
+    std::fs::create_dir_all(&dir).map_err(|error| LogError::io(&dir, error))?;
+    let path = shared.layout.segment_path(partition, base_offset);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|error| LogError::io(&path, error))?;
+    let header = SegmentHeader {
+        partition: partition.0,
+        base_offset,
+    }
+    .encode();
+    file.write_all_at(&header, 0)
+        .map_err(|error| LogError::io(&path, error))?;
+    file.sync_all()
+        .map_err(|error| LogError::io(&path, error))?;
+    sync_dir(&dir)?;
+    let file = Arc::new(file);
+    let mut index = shared.index.write().expect("index lock poisoned");
+    let partition_index = index.partition_mut(partition);
+    let number = u32::try_from(partition_index.segments.len()).expect("segment count fits in u32");
+    partition_index.segments.push(SegmentRef {
+        path: Arc::from(path.as_path()),
+        file: Arc::clone(&file),
+    });
+    partition_index.bytes += u64::try_from(HEADER_BYTES).expect("fits");
+    tracing::info!(partition = partition.0, base_offset, "started segment");
+    Ok((number, file))
+}
+
+/// The sync thread: syncs written batches, publishes their ends and answers their waiters.
+fn sync_loop(shared: &Shared, jobs: &std_mpsc::Receiver<SyncJob>) {
+    let mut pending = Vec::with_capacity(PIPELINE_BATCHES_MAX);
+    while let Ok(job) = jobs.recv() {
+        pending.push(job);
+        while let Ok(more) = jobs.try_recv() {
+            pending.push(more);
+        }
+        let outcome = sync_files(shared, &pending);
+        for job in pending.drain(..) {
+            if outcome.is_ok() {
+                for &(partition, end) in &job.ends {
+                    shared.publish_end(partition, end);
+                }
+            }
+            for (reply, result) in job.replies {
+                let result = match (&outcome, result) {
+                    (Err(detail), Ok(_)) => Err(LogError::Unavailable(detail.clone())),
+                    (_, result) => result,
+                };
+                // A waiter that gave up (dropped its future) is no error of the log.
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// Syncs every file touched by `jobs` once. A failure stops the log for good.
+fn sync_files(shared: &Shared, jobs: &[SyncJob]) -> Result<(), String> {
+    if let Some(failure) = shared.failure.get() {
+        return Err(failure.clone());
+    }
+    let mut files: Vec<&Arc<File>> = jobs.iter().flat_map(|job| &job.files).collect();
+    files.sort_by_key(|file| Arc::as_ptr(file));
+    files.dedup_by_key(|file| Arc::as_ptr(file));
+    if files.is_empty() {
+        return Ok(());
+    }
+    if shared.options.durability == Durability::FsyncPerBatch {
+        for file in &files {
+            if let Err(error) = file.sync_data() {
+                let detail = format!(
+                    "the log stopped after a failed fsync: {error}; reopen the log to recover"
+                );
+                tracing::error!(%error, "event log fsync failed; log stopped");
+                let _ = shared.failure.set(detail.clone());
+                return Err(detail);
+            }
+        }
+        shared
+            .counters
+            .fsyncs
+            .fetch_add(u64::try_from(files.len()).expect("fits"), Ordering::Relaxed);
+    }
+    shared.counters.batches.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
