@@ -7,7 +7,7 @@
 //! not re-read for every command.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ledger::domain::time::Timestamp;
 use ledger::log::{
@@ -63,14 +63,20 @@ struct Cached<S> {
 }
 
 /// Handles commands for one aggregate type, caching folded states per stream.
+///
+/// Commands on one stream are serialised by a per-stream async lock (DESIGN §3: one writer), so within
+/// one handler they never conflict; a conflict means another writer appended, and the command is
+/// re-decided against the fresh state.
 pub struct Handler<A: Aggregate> {
     cache: Mutex<HashMap<StreamId, Cached<A::State>>>,
+    locks: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl<A: Aggregate> Default for Handler<A> {
     fn default() -> Self {
         Handler {
             cache: Mutex::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -120,6 +126,11 @@ impl<A: Aggregate> Handler<A> {
         }
     }
 
+    fn stream_lock(&self, stream: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("handler lock table");
+        Arc::clone(locks.entry(stream.clone()).or_default())
+    }
+
     /// Loads, decides and appends one command; re-decides on a version conflict.
     pub async fn execute(
         &self,
@@ -129,7 +140,15 @@ impl<A: Aggregate> Handler<A> {
         command: &A::Command,
         context: &A::Context,
     ) -> Result<Handled<A::Rejection>, HandlerError> {
+        let lock = self.stream_lock(stream);
+        let _serialised = lock.lock().await;
         for _attempt in 0..=CONFLICT_RETRIES_MAX {
+            if let Some(outcome) = log.command_outcome(command_id).await? {
+                return Ok(Handled::Appended(AppendOutcome {
+                    duplicate: true,
+                    ..outcome
+                }));
+            }
             let (state, version) = self.load(log, stream).await?;
             let events = match A::decide(&state, command, context) {
                 Ok(events) => events,
@@ -143,8 +162,9 @@ impl<A: Aggregate> Handler<A> {
             };
             match log.append(request).await {
                 Ok(outcome) => return Ok(Handled::Appended(outcome)),
-                Err(error) if error.is_conflict() => {
-                    tracing::debug!(%stream, %command_id, "version conflict; re-deciding");
+                Err(LogError::Conflict { actual, .. }) => {
+                    tracing::debug!(%stream, %command_id, %actual, "version conflict; re-deciding");
+                    wait_until_visible(log, stream, actual).await?;
                 }
                 Err(error) => return Err(error.into()),
             }
@@ -154,6 +174,27 @@ impl<A: Aggregate> Handler<A> {
             attempts: CONFLICT_RETRIES_MAX + 1,
         })
     }
+}
+
+/// The longest a handler waits for a conflicting append to become readable.
+const CONFLICT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until the stream's committed version reaches `version`: the writer reports a conflict as soon
+/// as the competing append is written, but readers see it only once it is committed, and re-deciding
+/// before then would conflict again.
+async fn wait_until_visible(
+    log: &dyn EventLog,
+    stream: &StreamId,
+    version: StreamVersion,
+) -> Result<(), HandlerError> {
+    let deadline = tokio::time::Instant::now() + CONFLICT_WAIT_MAX;
+    while log.stream_version(stream).await? < version {
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+    }
+    Ok(())
 }
 
 /// The writer's clock: the only place the command side reads wall time (recorded into events as

@@ -88,6 +88,14 @@ pub trait EventLog: Send + Sync {
     /// The current version of `stream` (`StreamVersion::NONE` if it has no events).
     async fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, LogError>;
 
+    /// The committed outcome of a command id already appended, if any. A command handler asks this
+    /// before deciding, so that a retried command returns its original result even when the state it
+    /// was decided against has moved on.
+    async fn command_outcome(
+        &self,
+        command_id: CommandId,
+    ) -> Result<Option<AppendOutcome>, LogError>;
+
     /// Waits until `partition` has a record at `offset` or `timeout` passes; returns whether it has.
     async fn wait_for(
         &self,

@@ -436,6 +436,21 @@ impl EventLog for FileLog {
         )
     }
 
+    async fn command_outcome(
+        &self,
+        command_id: super::CommandId,
+    ) -> Result<Option<AppendOutcome>, LogError> {
+        let index = self.shared.index.read().expect("index lock poisoned");
+        let outcome = index.command_outcome(&command_id).filter(|outcome| {
+            // Only a command whose records are all committed has happened.
+            outcome
+                .positions
+                .iter()
+                .all(|position| position.offset.0 < self.shared.committed_end(position.partition))
+        });
+        Ok(outcome)
+    }
+
     async fn wait_for(
         &self,
         partition: PartitionId,
