@@ -151,12 +151,21 @@ impl<W: Write> ExportWriter<W> {
         }
     }
 
-    /// Writes one exported line (already rendered) for `envelope`.
-    pub fn record(&mut self, envelope: &EventEnvelope, line: &str) -> std::io::Result<()> {
+    /// Writes a header line (hashed like every line, not counted as an event).
+    pub fn header(&mut self, line: &str) -> std::io::Result<()> {
+        self.write_line(line)
+    }
+
+    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
         self.hasher.update(line.as_bytes());
         self.hasher.update(b"\n");
         self.inner.write_all(line.as_bytes())?;
-        self.inner.write_all(b"\n")?;
+        self.inner.write_all(b"\n")
+    }
+
+    /// Writes one exported line (already rendered) for `envelope`.
+    pub fn record(&mut self, envelope: &EventEnvelope, line: &str) -> std::io::Result<()> {
+        self.write_line(line)?;
         self.events += 1;
         *self
             .by_type

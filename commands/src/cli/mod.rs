@@ -2,7 +2,9 @@
 //! 2 an operational error or bad input. A broken pipe exits 0.
 
 mod calendar;
+mod history;
 mod log;
+mod open;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +66,10 @@ pub enum Command {
     /// Working-day calendars and statutory deadlines (no data directory needed).
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Every event of a contract or a reporting period, with time, actor, cause and summary.
+    History(history::HistoryArgs),
+    /// Writes the events of a reporting period, with a manifest of counts and hash-chain heads.
+    Export(history::ExportArgs),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -73,6 +79,8 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Log(command) => log::run(command, &cli.global),
         Command::Calendar(command) => calendar::run(command),
+        Command::History(args) => history::run_history(args, &cli.global),
+        Command::Export(args) => history::run_export(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,
