@@ -2,6 +2,18 @@
 //!
 //! A calendar is data per jurisdiction and year (public holidays, days off moved by decree, weekend days
 //! declared working), published as versioned reference events; it is a value passed in, never a global.
+//!
+//! Layout: `data` parses the embedded data files, `published` is the `CalendarPublished` event, `model`
+//! is the [`Calendar`] type and its day arithmetic, `set` the registry of versions, `zone` local dates.
+
+mod data;
+mod model;
+mod published;
+mod set;
+mod zone;
+
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 
@@ -9,6 +21,12 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::jurisdiction::Jurisdiction;
+
+pub use data::{EMBEDDED, FILE_LINES_MAX, parse as parse_data_file};
+pub use model::Calendar;
+pub use published::{CalendarDay, CalendarPublished, DAYS_PER_YEAR_MAX, DayKind};
+pub use set::CalendarSet;
+pub use zone::{deadline_end, local_date, local_datetime, utc_offset};
 
 /// A count of working days (never a plain integer, STYLE §2.3).
 #[derive(
@@ -75,6 +93,55 @@ pub enum CalendarError {
         date: NaiveDate,
         first_year: i32,
         last_year: i32,
+    },
+}
+
+/// Calendar data that cannot be used: a malformed data file or an inconsistent published year. The
+/// embedded files are checked by tests, so at runtime these come only from foreign events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalendarDataError {
+    #[error("calendar file {file} line {line}: {detail}")]
+    Syntax {
+        file: String,
+        line: u32,
+        detail: String,
+    },
+    #[error("{jurisdiction} calendar {year} {version} is invalid: {detail}")]
+    InvalidYear {
+        jurisdiction: Jurisdiction,
+        year: i32,
+        version: CalendarVersion,
+        detail: String,
+    },
+    #[error("{jurisdiction} calendar {year} {version} conflicts: {detail}")]
+    Conflict {
+        jurisdiction: Jurisdiction,
+        year: i32,
+        version: CalendarVersion,
+        detail: String,
+    },
+    #[error("{jurisdiction} calendar {version} is not published")]
+    UnknownVersion {
+        jurisdiction: Jurisdiction,
+        version: CalendarVersion,
+    },
+    #[error("{jurisdiction} calendar {version} covers no year")]
+    NoData {
+        jurisdiction: Jurisdiction,
+        version: CalendarVersion,
+    },
+    #[error(
+        "{jurisdiction} calendar {version} has no data for {missing_year} between covered years"
+    )]
+    Gap {
+        jurisdiction: Jurisdiction,
+        version: CalendarVersion,
+        missing_year: i32,
+    },
+    #[error("no {jurisdiction} calendar was published on or before {date}")]
+    NotYetPublished {
+        jurisdiction: Jurisdiction,
+        date: NaiveDate,
     },
 }
 
