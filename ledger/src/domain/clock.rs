@@ -238,7 +238,10 @@ pub fn calendar_days_due(
     from: NaiveDate,
     days: CalendarDays,
 ) -> Result<DueDates, CalendarError> {
-    let strict = plus_days(from, days.0);
+    // A count past the end of time cannot be covered: rolling `NaiveDate::MAX` reports `NotCovered`.
+    let strict = from
+        .checked_add_days(Days::new(u64::from(days.0)))
+        .unwrap_or(NaiveDate::MAX);
     Ok(DueDates {
         strict,
         rolled: calendar.roll_forward(strict)?,

@@ -448,3 +448,20 @@ fn local_dates_follow_the_jurisdiction() {
         date("2026-03-21")
     );
 }
+
+#[test]
+fn clock_state_round_trips_through_the_codec() {
+    let calendar = latest(KZ);
+    let mut clock = payment_clock(&calendar, "2026-06-01");
+    clock.suspend(noon(KZ, date("2026-06-03"))).unwrap();
+    clock.resume(noon(KZ, date("2026-06-10"))).unwrap();
+    let bytes = crate::codec::encode(&clock).unwrap();
+    assert_eq!(crate::codec::decode::<Clock>(&bytes).unwrap(), clock);
+    let status = clock
+        .status(&calendar, noon(KZ, date("2026-06-11")))
+        .unwrap();
+    let bytes = crate::codec::encode(&status).unwrap();
+    assert_eq!(crate::codec::decode::<ClockStatus>(&bytes).unwrap(), status);
+    let schema = serde_json::to_string(&schemars::schema_for!(Clock)).unwrap();
+    assert!(schema.contains("suspensions"));
+}
