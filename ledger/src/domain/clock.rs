@@ -21,9 +21,7 @@ use super::calendar::{
 use super::jurisdiction::Jurisdiction;
 use super::time::Timestamp;
 
-pub use state::{
-    Clock, ClockError, ClockStatus, DayCount, SUSPENSIONS_MAX, Suspension, working_days_between,
-};
+pub use state::{Clock, ClockError, ClockStatus, DayCount, SUSPENSIONS_MAX, Suspension};
 
 /// The named statutory clocks; never "the 5-day clock".
 #[derive(
