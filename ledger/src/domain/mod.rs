@@ -5,8 +5,19 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod context;
+pub mod contract;
+pub mod deadline;
+pub mod error;
+pub mod event;
 pub mod ident;
 pub mod jurisdiction;
 pub mod money;
+pub mod period;
+pub mod prices;
 pub mod region;
+pub mod rules;
+pub mod signature;
+pub mod testkit;
 pub mod time;
+pub mod values;
