@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod clock;
 pub mod ident;
 pub mod jurisdiction;
+pub mod keys;
 pub mod money;
 pub mod region;
 pub mod time;
