@@ -9,6 +9,7 @@ pub mod clock;
 pub mod ident;
 pub mod jurisdiction;
 pub mod keys;
+pub mod kg;
 pub mod money;
 pub mod region;
 pub mod time;
