@@ -48,6 +48,23 @@ pub struct CatchUpReport {
     pub elapsed: Duration,
 }
 
+/// The one-line summary, e.g. `projected 1200 events in 3 batches (applied 2400, skipped 0) in 0.52 s`.
+impl std::fmt::Display for CatchUpReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let millis = self.elapsed.as_millis();
+        write!(
+            f,
+            "projected {} events in {} batches (applied {}, skipped {}) in {}.{:02} s",
+            self.events,
+            self.batches,
+            self.applied,
+            self.skipped,
+            millis / 1000,
+            (millis % 1000) / 10
+        )
+    }
+}
+
 impl CatchUpReport {
     fn add(&mut self, outcome: &StepOutcome) {
         self.events += outcome.events;

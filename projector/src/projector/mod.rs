@@ -122,13 +122,14 @@ impl<S: ViewStore> Projector<S> {
             self.stale = true;
             return Err(error.into());
         }
-        for (index, checkpoint) in advanced {
+        for &(index, checkpoint) in &advanced {
             let previous = self.views[index].checkpoints.insert(partition, checkpoint);
             assert!(
                 previous.is_none_or(|previous| previous < checkpoint),
                 "checkpoints only move forward"
             );
         }
+        self.check_committed(partition, &advanced);
         debug!(
             applied = outcome.applied,
             writes = outcome.writes,
@@ -186,10 +187,41 @@ impl<S: ViewStore> Projector<S> {
 
     fn reload_checkpoints(&mut self) -> Result<(), ProjectorError> {
         for registered in &mut self.views {
-            registered.checkpoints = open::load_checkpoints(&self.store, &registered.keyspaces)?;
+            let reloaded = open::load_checkpoints(&self.store, &registered.keyspaces)?;
+            for (partition, cached) in &registered.checkpoints {
+                let stored = reloaded.get(partition).copied().unwrap_or(Offset(0));
+                // The store keeps a prefix of the committed batches: within one process it never
+                // forgets a batch that `apply` acknowledged.
+                soft_assert!(
+                    stored >= *cached,
+                    "view \"{}\" partition {partition}: store went back from checkpoint {cached} to {stored}",
+                    registered.view.name()
+                );
+            }
+            registered.checkpoints = reloaded;
         }
         self.stale = false;
         Ok(())
+    }
+
+    /// Pair assertion (STYLE §2.6): the checkpoint read back from the store is the one just written.
+    /// One point read per step; best effort, since the batch is already committed and a failed read
+    /// here says nothing about it.
+    fn check_committed(&self, partition: PartitionId, advanced: &[(usize, Offset)]) {
+        let Some(&(index, written)) = advanced.first() else {
+            return;
+        };
+        let keyspace = &self.views[index].keyspaces.checkpoints;
+        let key = layout::checkpoint_key(partition);
+        let Ok(value) = self.store.get(keyspace, &key) else {
+            return;
+        };
+        let stored = value.and_then(|value| layout::decode_offset(keyspace, &key, &value).ok());
+        soft_assert!(
+            stored == Some(written),
+            "view \"{}\" partition {partition}: wrote checkpoint {written}, read back {stored:?}",
+            self.views[index].view.name()
+        );
     }
 }
 

@@ -342,3 +342,115 @@ fn export(state: &Mutex<SimState>) -> Result<Vec<Entry>, StoreError> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(keyspace: &Keyspace) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        batch.put(keyspace, b"view".to_vec(), b"1".to_vec());
+        batch.begin_checkpoint_section();
+        batch.put(keyspace, b"checkpoint".to_vec(), b"1".to_vec());
+        batch
+    }
+
+    fn durable_keys(store: &SimStore) -> Vec<Vec<u8>> {
+        let recovered = store.recover(0);
+        recovered
+            .export()
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.key)
+            .collect()
+    }
+
+    #[test]
+    fn crash_inside_a_batch_loses_all_of_it_and_kills_the_store() {
+        let keyspace = Keyspace::new("k");
+        for point in [
+            CrashPoint::BeforeViewWrite,
+            CrashPoint::AfterViewWriteBeforeCheckpoint,
+            CrashPoint::MidBatch(1),
+        ] {
+            let mut store = SimStore::new(SimConfig {
+                durable_on_apply: true,
+                atomic_batches: true,
+            });
+            store.schedule_crash(point);
+            assert!(matches!(
+                store.apply(batch(&keyspace)),
+                Err(StoreError::Crashed { .. })
+            ));
+            assert!(matches!(
+                store.get(&keyspace, b"view"),
+                Err(StoreError::Crashed { .. })
+            ));
+            assert!(
+                durable_keys(&store).is_empty(),
+                "{point:?} left writes behind"
+            );
+        }
+    }
+
+    #[test]
+    fn crash_after_checkpoint_keeps_the_whole_batch() {
+        let keyspace = Keyspace::new("k");
+        let mut store = SimStore::new(SimConfig::default());
+        store.schedule_crash(CrashPoint::AfterCheckpoint);
+        assert!(store.apply(batch(&keyspace)).is_err());
+        assert_eq!(
+            durable_keys(&store),
+            [b"checkpoint".to_vec(), b"view".to_vec()]
+        );
+    }
+
+    #[test]
+    fn non_atomic_store_keeps_a_torn_batch() {
+        let keyspace = Keyspace::new("k");
+        let mut store = SimStore::new(SimConfig {
+            durable_on_apply: false,
+            atomic_batches: false,
+        });
+        store.schedule_crash(CrashPoint::AfterViewWriteBeforeCheckpoint);
+        assert!(store.apply(batch(&keyspace)).is_err());
+        assert_eq!(durable_keys(&store), [b"view".to_vec()]);
+    }
+
+    #[test]
+    fn unflushed_batches_survive_only_as_a_prefix() {
+        let keyspace = Keyspace::new("k");
+        let mut store = SimStore::new(SimConfig::default());
+        for index in 0..3u8 {
+            let mut batch = WriteBatch::new();
+            batch.put(&keyspace, vec![index], vec![index]);
+            store.apply(batch).unwrap();
+        }
+        assert_eq!(store.pending_batches(), 3);
+        assert_eq!(store.reader().get(&keyspace, &[2]).unwrap(), Some(vec![2]));
+        let recovered = store.recover(2);
+        let keys: Vec<Vec<u8>> = recovered
+            .export()
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.key)
+            .collect();
+        assert_eq!(keys, [vec![0], vec![1]]);
+    }
+
+    #[test]
+    fn injected_faults_fail_once_and_write_nothing() {
+        let keyspace = Keyspace::new("k");
+        let mut store = SimStore::new(SimConfig::default());
+        store.fail_next_apply();
+        assert!(matches!(
+            store.apply(batch(&keyspace)),
+            Err(StoreError::InjectedIo { .. })
+        ));
+        assert_eq!(store.get(&keyspace, b"view").unwrap(), None);
+        store.fail_next_read();
+        assert!(store.get(&keyspace, b"view").is_err());
+        store.apply(batch(&keyspace)).unwrap();
+        assert_eq!(store.get(&keyspace, b"view").unwrap(), Some(b"1".to_vec()));
+    }
+}

@@ -218,3 +218,53 @@ fn export(tree: &sled::Tree) -> Result<Vec<Entry>, StoreError> {
     entries.sort();
     Ok(entries)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspaces_with_shared_name_prefixes_stay_disjoint() {
+        let mut store = SledStore::temporary().unwrap();
+        let (short, long) = (Keyspace::new("a"), Keyspace::new("ab"));
+        let mut batch = WriteBatch::new();
+        batch.put(&short, b"b1".to_vec(), b"short".to_vec());
+        batch.put(&long, b"1".to_vec(), b"long".to_vec());
+        store.apply(batch).unwrap();
+        assert_eq!(
+            store.scan_prefix(&short, b"", usize::MAX).unwrap(),
+            [(b"b1".to_vec(), b"short".to_vec())]
+        );
+        assert_eq!(
+            store.scan_prefix(&long, b"", usize::MAX).unwrap(),
+            [(b"1".to_vec(), b"long".to_vec())]
+        );
+        assert_eq!(store.get(&long, b"b1").unwrap(), None);
+        let keyspaces: Vec<String> = store
+            .export()
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.keyspace)
+            .collect();
+        assert_eq!(keyspaces, ["a", "ab"]);
+    }
+
+    #[test]
+    fn batch_applies_puts_and_deletes_and_readers_see_them() {
+        let mut store = SledStore::temporary().unwrap();
+        let reader = store.reader();
+        let keyspace = Keyspace::new("k");
+        let mut batch = WriteBatch::new();
+        batch.put(&keyspace, b"x".to_vec(), b"1".to_vec());
+        batch.put(&keyspace, b"y".to_vec(), b"2".to_vec());
+        store.apply(batch).unwrap();
+        let mut batch = WriteBatch::new();
+        batch.delete(&keyspace, b"x".to_vec());
+        store.apply(batch).unwrap();
+        assert_eq!(reader.get(&keyspace, b"x").unwrap(), None);
+        assert_eq!(
+            reader.scan_prefix(&keyspace, b"", 10).unwrap(),
+            [(b"y".to_vec(), b"2".to_vec())]
+        );
+    }
+}
