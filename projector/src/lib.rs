@@ -16,7 +16,10 @@ pub mod projector;
 pub mod store;
 pub mod view;
 
-pub use driver::{CatchUpReport, PROJECT_BATCH_MAX, Progress, catch_up, follow, run_partition};
+pub use driver::{
+    CatchUpOptions, CatchUpReport, PROJECT_BATCH_MAX, Progress, catch_up, catch_up_with, follow,
+    run_partition,
+};
 pub use projector::{
     OpenReport, Projector, ProjectorError, ProjectorReader, StepOutcome, ViewState, ViewStatus,
 };
