@@ -21,10 +21,11 @@ pub use driver::{
     run_partition,
 };
 pub use projector::{
-    OpenReport, Projector, ProjectorError, ProjectorReader, StepOutcome, ViewState, ViewStatus,
+    COLLECT_BATCH_MAX, OpenReport, Projector, ProjectorError, ProjectorReader, STEP_EVENTS_MAX,
+    StepOutcome, StreamGap, ViewFailure, ViewState, ViewStatus,
 };
-pub use store::sim::{CrashPoint, SimConfig, SimStore};
-pub use store::sled::{FlushPolicy, SledStore};
+pub use store::sim::{CrashPoint, SimConfig, SimReader, SimStore};
+pub use store::sled::{FlushPolicy, SledReader, SledStore};
 pub use store::{Entry, KeyValues, Keyspace, StoreError, ViewRead, ViewStore, WriteBatch, WriteOp};
 pub use view::{View, ViewError, ViewTxn};
 

@@ -12,7 +12,7 @@ mod open;
 mod reader;
 
 pub use error::{ProjectorError, StreamGap, ViewFailure};
-pub use open::{OpenReport, ViewState, ViewStatus};
+pub use open::{COLLECT_BATCH_MAX, OpenReport, ViewState, ViewStatus};
 pub use reader::ProjectorReader;
 
 use std::collections::BTreeMap;
