@@ -22,7 +22,9 @@ pub const CONFLICT_RETRIES_MAX: u32 = 8;
 pub trait Aggregate: Send + Sync {
     type State: Clone + Default + Send;
     type Command: Sync;
-    type Context: Sync;
+    /// What a decision is made against (calendars, rules, keys, related state), borrowed for one
+    /// decision.
+    type Context<'c>;
     type Rejection: std::error::Error + Send + Sync + 'static;
 
     /// Folds one recorded event into the state. Errors are technical (an undecodable payload).
@@ -32,7 +34,7 @@ pub trait Aggregate: Send + Sync {
     fn decide(
         state: &Self::State,
         command: &Self::Command,
-        context: &Self::Context,
+        context: &Self::Context<'_>,
     ) -> Result<Vec<NewEvent>, Self::Rejection>;
 }
 
@@ -138,7 +140,7 @@ impl<A: Aggregate> Handler<A> {
         stream: &StreamId,
         command_id: CommandId,
         command: &A::Command,
-        context: &A::Context,
+        context: &A::Context<'_>,
     ) -> Result<Handled<A::Rejection>, HandlerError> {
         let lock = self.stream_lock(stream);
         let _serialised = lock.lock().await;

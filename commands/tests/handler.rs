@@ -30,7 +30,7 @@ const LIMIT: u64 = 100;
 impl Aggregate for Counter {
     type State = u64;
     type Command = u64;
-    type Context = ();
+    type Context<'c> = ();
     type Rejection = OverLimit;
 
     fn evolve(state: u64, envelope: &EventEnvelope) -> Result<u64, HandlerError> {
