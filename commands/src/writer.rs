@@ -82,11 +82,14 @@ impl Aggregate for ContractAggregate {
     }
 
     fn decide(
-        state: &ContractState,
+        state: &mut ContractState,
         command: &Self::Command,
         context: &DecisionContext<'_>,
     ) -> Result<Vec<NewEvent>, DomainError> {
         let events = contract::decide(state, command.command.clone(), context)?;
+        for event in &events {
+            *state = contract::evolve(std::mem::take(state), event);
+        }
         Ok(new_events(events, &command.meta))
     }
 }
@@ -107,16 +110,15 @@ impl Aggregate for PeriodAggregate {
     /// Decides each command against the state the previous ones left; the first refusal refuses the
     /// whole batch (nothing is appended).
     fn decide(
-        state: &PeriodState,
+        state: &mut PeriodState,
         command: &Self::Command,
         context: &PeriodContext<'_>,
     ) -> Result<Vec<NewEvent>, DomainError> {
-        let mut state = state.clone();
         let mut events = Vec::new();
         for single in &command.command {
-            let decided = period::decide(&state, single.clone(), context)?;
+            let decided = period::decide(state, single.clone(), context)?;
             for event in &decided {
-                state = period::evolve(state, event);
+                *state = period::evolve(std::mem::take(state), event);
             }
             events.extend(decided);
         }
@@ -141,14 +143,15 @@ impl Aggregate for PriceListAggregate {
     }
 
     fn decide(
-        state: &PriceListState,
+        state: &mut PriceListState,
         command: &Self::Command,
         _: &(),
     ) -> Result<Vec<NewEvent>, DomainError> {
-        Ok(new_events(
-            prices::decide(state, command.command.clone())?,
-            &command.meta,
-        ))
+        let events = prices::decide(state, command.command.clone())?;
+        for event in &events {
+            *state = prices::evolve(std::mem::take(state), event);
+        }
+        Ok(new_events(events, &command.meta))
     }
 }
 
@@ -171,13 +174,17 @@ impl Aggregate for KeyAggregate {
     }
 
     fn decide(
-        state: &Option<KeyRing>,
+        state: &mut Option<KeyRing>,
         command: &Self::Command,
         _: &(),
     ) -> Result<Vec<NewEvent>, KeyError> {
         let (bin, key_command) = &command.command;
-        let ring = state.clone().unwrap_or_else(|| KeyRing::new(*bin));
+        let mut ring = state.take().unwrap_or_else(|| KeyRing::new(*bin));
         let events = keys::decide(&ring, key_command.clone())?;
+        for event in &events {
+            ring = keys::evolve(ring, event);
+        }
+        *state = Some(ring);
         Ok(new_events(
             events.into_iter().map(Event::from).collect(),
             &command.meta,
@@ -208,13 +215,17 @@ impl Aggregate for BudgetAggregate {
     }
 
     fn decide(
-        state: &Option<Budget>,
+        state: &mut Option<Budget>,
         command: &Self::Command,
         _: &(),
     ) -> Result<Vec<NewEvent>, BudgetError> {
         let (id, budget_command) = &command.command;
-        let budget = state.clone().unwrap_or_else(|| Budget::new(*id));
+        let mut budget = state.take().unwrap_or_else(|| Budget::new(*id));
         let events = budget::decide(&budget, budget_command.clone())?;
+        for event in &events {
+            budget = budget::evolve(budget, event);
+        }
+        *state = Some(budget);
         Ok(new_events(
             events.into_iter().map(Event::from).collect(),
             &command.meta,

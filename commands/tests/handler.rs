@@ -48,14 +48,15 @@ impl Aggregate for Counter {
         Ok(state + u64::from_le_bytes(bytes))
     }
 
-    fn decide(state: &u64, amount: &u64, _: &()) -> Result<Vec<NewEvent>, OverLimit> {
-        if state + amount > LIMIT {
+    fn decide(state: &mut u64, amount: &u64, _: &()) -> Result<Vec<NewEvent>, OverLimit> {
+        if *state + amount > LIMIT {
             return Err(OverLimit {
                 amount: *amount,
                 total: *state,
                 limit: LIMIT,
             });
         }
+        *state += amount;
         Ok(vec![NewEvent {
             event_id: EventId::new_v7(Timestamp::from_micros(1)),
             occurred_at: Timestamp::from_micros(0),
