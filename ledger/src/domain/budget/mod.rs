@@ -10,9 +10,10 @@
 //! balance (B-02) and carry-forward of the overspend to next year's budget (B-03). Kazakh-only rule:
 //! December services are paid and charged to the next fiscal year (B-07, [`fiscal_year_of_payment`]).
 
-mod aggregate;
+mod command;
 mod error;
 mod event;
+mod state;
 #[cfg(test)]
 mod tests;
 
@@ -21,9 +22,9 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-pub use aggregate::{
-    Allocate, Budget, BudgetCommand, BudgetLine, ChargeCarriedOverrun, CloseYear, Commit, Pay,
-    Redistribute, TransferToFund, decide, evolve,
+pub use command::{
+    Allocate, BudgetCommand, ChargeCarriedOverrun, CloseYear, Commit, Pay, Redistribute,
+    TransferToFund, decide,
 };
 pub use error::BudgetError;
 pub use event::{
@@ -31,6 +32,7 @@ pub use event::{
     BudgetOverrunCharged, BudgetPaid, BudgetRedistributed, BudgetTransferredToFund,
     BudgetYearClosed, ExpiredBalance,
 };
+pub use state::{Budget, BudgetLine, evolve};
 
 use super::jurisdiction::Jurisdiction;
 use super::money::Currency;
