@@ -239,7 +239,8 @@ fn b04_redistribution_refused_outside_year_beyond_balance_or_to_itself() {
     ));
 }
 
-/// KZ does not redistribute money between regions.
+/// B-09: KZ does not redistribute money between regions (the S000 §203 redistribution is
+/// of goods within a region and is not modelled).
 #[test]
 fn a21_redistribution_is_kyrgyz_only() {
     let (astana, almaty) = (kz("710000000"), kz("750000000"));
@@ -350,6 +351,25 @@ fn a15_year_close_is_not_applied_to_kazakhstan() {
         result,
         Err(BudgetError::NotInJurisdiction { rule: "B-02", .. })
     ));
+}
+
+/// B-01: the allocation formula is not in the seeds, so the allocated amount is recorded as a fact
+/// with its basis, and repeated allocations add up.
+#[test]
+fn b01_allocations_are_recorded_facts_that_add_up() {
+    let bishkek = kg("41711");
+    let (budget, result) =
+        given(kg_budget(2026), vec![allocate(bishkek, som(100))]).when(allocate(bishkek, som(25)));
+    let events = result.unwrap();
+    let BudgetEvent::BudgetAllocated(allocated) = &events[0] else {
+        panic!("expected BudgetAllocated")
+    };
+    assert_eq!(allocated.basis, "order 1");
+    let budget = apply(budget, &events);
+    assert_eq!(
+        (budget.line(bishkek).allocated, budget.line(bishkek).balance),
+        (som(125), som(125))
+    );
 }
 
 #[test]

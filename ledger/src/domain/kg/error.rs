@@ -48,6 +48,8 @@ pub enum KgError {
         "region {region:?} is not Kyrgyz: the Kyrgyz reimbursement rules never apply to it ({rule})"
     )]
     NotKyrgyz { rule: &'static str, region: Region },
+    #[error("patient PIN \"{value}\" must be exactly 14 digits ({rule})")]
+    InvalidPin { rule: &'static str, value: String },
     #[error(
         "dispensing on {dispensed_on} is outside the contract's validity: no compensation ({rule})"
     )]
