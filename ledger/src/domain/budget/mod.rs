@@ -73,17 +73,7 @@ impl fmt::Display for FiscalYear {
 
 /// The month in which pharmaceutical services were rendered (the reporting month).
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
 )]
 pub struct ServiceMonth {
     year: i32,
@@ -114,6 +104,19 @@ impl ServiceMonth {
 
     pub fn month(self) -> u32 {
         self.month
+    }
+}
+
+/// Decoding validates like [`ServiceMonth::new`]: a stored month is never trusted blindly.
+impl<'de> Deserialize<'de> for ServiceMonth {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            year: i32,
+            month: u32,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        ServiceMonth::new(wire.year, wire.month).map_err(serde::de::Error::custom)
     }
 }
 

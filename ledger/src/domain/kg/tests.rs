@@ -633,6 +633,20 @@ fn kg_events_round_trip_through_the_codec() {
     );
 }
 
+#[test]
+fn kg_schemas_generate() {
+    let events = serde_json::to_string(&schemars::schema_for!(KgEvent)).unwrap();
+    assert!(events.contains("ReferenceBookPublished"));
+    let result = serde_json::to_string(&schemars::schema_for!(KgReimbursement)).unwrap();
+    assert!(result.contains("patient_due"));
+    let disputes =
+        serde_json::to_string(&schemars::schema_for!(super::dispute::DisputeEvent)).unwrap();
+    assert!(disputes.contains("DisputeResolved"));
+    let recoveries =
+        serde_json::to_string(&schemars::schema_for!(super::recovery::RecoveryEvent)).unwrap();
+    assert!(recoveries.contains("RecoveryOffset"));
+}
+
 proptest! {
     /// M-15, A-17: 0 ≤ reimbursement ≤ retail − patient paid, whenever a line is accepted.
     #[test]
