@@ -86,7 +86,11 @@ impl ServiceMonth {
         if (1..=12).contains(&month) {
             Ok(ServiceMonth { year, month })
         } else {
-            Err(BudgetError::InvalidServiceMonth { year, month })
+            Err(BudgetError::InvalidServiceMonth {
+                rule: "B-07",
+                year,
+                month,
+            })
         }
     }
 

@@ -165,3 +165,35 @@ pub enum KgError {
         source: MoneyError,
     },
 }
+
+impl KgError {
+    /// The ID of the rule that refused the input (RULES.md).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            KgError::InvalidDrugId { rule, .. } => rule,
+            KgError::BookVersionNotNext { rule, .. } => rule,
+            KgError::BookEffectiveBeforePrevious { rule, .. } => rule,
+            KgError::BookSize { rule, .. } => rule,
+            KgError::InvalidBookEntry { rule, .. } => rule,
+            KgError::NotKyrgyz { rule, .. } => rule,
+            KgError::InvalidPin { rule, .. } => rule,
+            KgError::OutsideContract { rule, .. } => rule,
+            KgError::PrescriptionNotValid { rule, .. } => rule,
+            KgError::NoReferenceBookInForce { rule, .. } => rule,
+            KgError::NotInReferenceBook { rule, .. } => rule,
+            KgError::DispensedNotPrescribed { rule, .. } => rule,
+            KgError::RetailPrice { rule, .. } => rule,
+            KgError::PatientPaidInvalid { rule, .. } => rule,
+            KgError::PrescriptionClosed { rule, .. } => rule,
+            KgError::CourseDoseExhausted { rule, .. } => rule,
+            KgError::PatientPaidExceedsRetail { rule, .. } => rule,
+            KgError::PatientLimitExceeded { rule, .. } => rule,
+            KgError::AnniversaryNotReached { rule, .. } => rule,
+            KgError::RefusalWithoutReasons { rule, .. } => rule,
+            KgError::RefusalBeforeApplication { rule, .. } => rule,
+            KgError::TaxCheckNotOnConclusionDay { rule, .. } => rule,
+            KgError::TaxDebts { rule, .. } => rule,
+            KgError::Money { rule, .. } => rule,
+        }
+    }
+}
