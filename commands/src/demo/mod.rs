@@ -120,6 +120,7 @@ pub async fn run(
     let dispensing_elapsed = started.elapsed();
     close_periods(&engine, &world, &periods, progress).await?;
     terminate_last(&engine, &world, &periods).await?;
+    summary::load_states(&engine, &world, &periods).await?;
     Ok((
         engine,
         world,

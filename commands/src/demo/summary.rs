@@ -133,7 +133,54 @@ fn clocks(state: &PeriodState, all: &mut std::collections::BTreeMap<String, Cloc
     );
 }
 
-/// Builds the summary from the writer's folded states.
+/// Brings every state the summary reads up to date with the log: on a re-run every command is a
+/// duplicate, and a duplicate never loads the state it would have been decided against.
+pub async fn load_states(
+    engine: &Engine,
+    world: &World,
+    periods: &[ReportingPeriod],
+) -> anyhow::Result<()> {
+    use chrono::Datelike;
+    for holder in world
+        .contracts
+        .iter()
+        .filter(|holder| holder.jurisdiction == Jurisdiction::KZ)
+    {
+        engine
+            .contracts
+            .load(&*engine.log, &contract_stream(&holder.contract_id))
+            .await?;
+        for period in periods {
+            engine
+                .periods
+                .load(&*engine.log, &period_stream(&holder.contract_id, *period))
+                .await?;
+        }
+    }
+    let years: std::collections::BTreeSet<i32> = periods
+        .iter()
+        .flat_map(|period| [period.first_day().year(), period.first_day().year() + 1])
+        .collect();
+    for year in years {
+        for (jurisdiction, programme) in BUDGETS {
+            if let Ok(id) = BudgetId::new(jurisdiction, programme, FiscalYear(year)) {
+                engine
+                    .budgets
+                    .load(&*engine.log, &stream(id.stream_id()))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+const BUDGETS: [(Jurisdiction, Programme); 3] = [
+    (Jurisdiction::KZ, Programme::Gobmp),
+    (Jurisdiction::KZ, Programme::Osms),
+    (Jurisdiction::KG, Programme::KgChiAdditional),
+];
+
+/// Builds the summary from the writer's folded states (see [`load_states`]).
 pub fn build(
     engine: &Engine,
     world: &World,
@@ -198,11 +245,7 @@ fn budgets(engine: &Engine, periods: &[ReportingPeriod]) -> Vec<BudgetSummary> {
         .collect();
     let mut result = Vec::new();
     for year in years {
-        for (jurisdiction, programme) in [
-            (Jurisdiction::KZ, Programme::Gobmp),
-            (Jurisdiction::KZ, Programme::Osms),
-            (Jurisdiction::KG, Programme::KgChiAdditional),
-        ] {
+        for (jurisdiction, programme) in BUDGETS {
             let Ok(id) = BudgetId::new(jurisdiction, programme, FiscalYear(year)) else {
                 continue;
             };
