@@ -106,7 +106,14 @@ pub fn submit(
         RegistryStage::Approved,
         "an approved registry"
     );
-    let rows = act_rows(&registry.lines, &command.supplier)?;
+    // The approved registry's lines: no command changes the live dispensings after submission.
+    let lines = super::registry::registry_lines(state);
+    assert_eq!(
+        lines.len(),
+        usize::try_from(registry.line_count).expect("u32 fits usize"),
+        "lines as submitted"
+    );
+    let rows = act_rows(&lines, &command.supplier)?;
     let total = Money::sum(Currency::KZT, rows.iter().map(|row| &row.fund_amount))
         .map_err(|error| DomainError::money("A-11", "act total", error))?;
     assert_eq!(

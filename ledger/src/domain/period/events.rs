@@ -102,6 +102,11 @@ pub struct RegistryLine {
 /// D-02, D-03, P-06: the registry was submitted; its content is fixed by `content_hash` (SHA-256 of
 /// the canonical line list). `late` is judged against the REGISTRY_SUBMISSION deadline (A-06: it
 /// counts for the first submission).
+///
+/// The lines themselves are not copied into the event: they are the live dispensings of the same
+/// stream folded before it, in line order (`registry::registry_lines`), which no command can change
+/// until a rejection reopens the registry. A national registry has ~10⁵ lines; copying them would make
+/// one event tens of megabytes. `line_count` and `content_hash` let any reader check its fold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegistrySubmitted {
     pub contract_id: ContractId,
@@ -110,7 +115,8 @@ pub struct RegistrySubmitted {
     pub submitted_at: Timestamp,
     /// 1 for the first submission, 2… for resubmissions after a rejection.
     pub submission: u32,
-    pub lines: Vec<RegistryLine>,
+    /// Number of lines (App. 1 col 1 runs 1…line_count).
+    pub line_count: u32,
     pub content_hash: DocumentHash,
     /// Σ col 15 (the payable total, A-11), Σ col 16, Σ col 17.
     pub total_fund: Money,

@@ -198,7 +198,7 @@ pub fn submit(
         registry_no: command.registry_no,
         submitted_at: command.submitted_at,
         submission,
-        lines,
+        line_count: u32::try_from(lines.len()).expect("lines ≤ REGISTRY_LINES_MAX"),
         content_hash,
         total_fund,
         total_patient,
@@ -325,7 +325,7 @@ pub fn reject(
             "with a reason",
         ));
     }
-    let line_count = u32::try_from(registry.lines.len()).expect("lines ≤ REGISTRY_LINES_MAX");
+    let line_count = registry.line_count;
     if let Some(bad) = command
         .lines
         .iter()
