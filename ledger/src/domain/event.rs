@@ -23,6 +23,36 @@ use super::period::events::{
 };
 use super::prices::PriceListPublished;
 
+impl Event {
+    /// The business time of the fact (the envelope's `occurred_at`): when it happened, not when it
+    /// was recorded.
+    pub fn occurred_at(&self) -> crate::domain::time::Timestamp {
+        match self {
+            Event::ContractApplicationReceived(event) => event.received_at,
+            Event::ContractConcluded(event) => event.concluded_at,
+            Event::ContractRefused(event) => event.refused_at,
+            Event::PharmacyNetworkChanged(event) => event.changed_at,
+            Event::IssCertificationChanged(event) => event.changed_at,
+            Event::TerminationGroundDetected(event) => event.detected_at,
+            Event::TerminationNoticeSent(event) => event.sent_at,
+            Event::TerminationNoticeReceived(event) => event.received_at,
+            Event::PriceListPublished(event) => event.published_at,
+            Event::DispensingRecorded(event) => event.dispensed_at,
+            Event::DispensingReversed(event) => event.reversed_at,
+            Event::RegistrySubmitted(event) => event.submitted_at,
+            Event::RegistryReceived(event) => event.received_at,
+            Event::RegistryApproved(event) => event.approved_at,
+            Event::RegistryRejected(event) => event.rejected_at,
+            Event::PaymentActSubmitted(event) => event.submitted_at,
+            Event::PaymentActReceived(event) => event.received_at,
+            Event::PaymentActSigned(event) => event.signed_at,
+            Event::PaymentClockSuspended(event) => event.suspended_at,
+            Event::PaymentClockResumed(event) => event.resumed_at,
+            Event::PaymentMade(event) => event.paid_at,
+        }
+    }
+}
+
 /// Why a payload could not become an [`Event`].
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
@@ -161,6 +191,16 @@ mod tests {
             Event::from_payload(&payload),
             Err(EventError::UnknownVersion { found: 99, .. })
         ));
+    }
+
+    /// Every event struct has a JSON Schema (the contract of `schemas/`).
+    #[test]
+    fn the_event_schema_generates() {
+        let schema = schemars::schema_for!(Event);
+        let text = serde_json::to_string(&schema).unwrap();
+        for (name, _) in Event::TYPES {
+            assert!(text.contains(name), "{name} missing from the schema");
+        }
     }
 
     #[test]

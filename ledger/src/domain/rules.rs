@@ -100,6 +100,19 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Implements D-09 (Order No. 104 §5), A-28: the KZ 2025 Rules take effect once ten calendar days
+    /// after the day of first official publication have expired, i.e. on the 11th day after it. The
+    /// publication date is not in the seed, so it is configuration.
+    pub fn kz_2025(version: u32, published_on: NaiveDate) -> RuleSet {
+        RuleSet {
+            jurisdiction: Jurisdiction::KZ,
+            version,
+            effective_from: published_on + chrono::Duration::days(11),
+            effective_to: None,
+            parameters: RuleParameters::kz_2025(),
+        }
+    }
+
     pub fn covers(&self, date: NaiveDate) -> bool {
         date >= self.effective_from && self.effective_to.is_none_or(|to| date <= to)
     }
@@ -265,6 +278,15 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.rule(), "A-28");
         assert!(book.in_force(Jurisdiction::KG, date("2026-01-15")).is_err());
+    }
+
+    /// D-09: published 6 October → ten days expire on the 16th → in force 17 October.
+    #[test]
+    fn d09_kz_2025_rules_take_effect_after_ten_calendar_days() {
+        let set = RuleSet::kz_2025(1, date("2025-10-06"));
+        assert_eq!(set.effective_from, date("2025-10-17"));
+        assert!(!set.covers(date("2025-10-16")));
+        assert!(set.covers(date("2025-10-17")));
     }
 
     #[test]

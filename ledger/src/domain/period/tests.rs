@@ -784,3 +784,76 @@ fn events_round_trip_through_the_payload() {
 }
 
 mod invariants;
+
+#[test]
+fn m08_quote_shows_the_copayment_before_dispensing() {
+    let world = world();
+    let amounts = dispensing::quote(
+        &world.prices,
+        crate::domain::rules::PriceType::InnLimit,
+        &metformin(),
+        "30".parse().unwrap(),
+        "12".parse().unwrap(),
+        day("2026-01-15"),
+    )
+    .unwrap();
+    assert_eq!((amounts.fund.minor, amounts.patient.minor), (30_000, 6_000));
+}
+
+/// V-10: the KZ seeds set no prescription validity period (the 30-day rule is KG only, D-11).
+#[test]
+fn v10_kz_has_no_prescription_validity_period() {
+    let mut world = world();
+    let mut command = dispensing("D1", "2026-01-15T12:00:00+05:00");
+    command.prescription.written_on = day("2025-06-01");
+    assert!(dispense(&mut world, command).is_ok());
+}
+
+/// A-22 (KZ): the term is a contract parameter; a dispensing after it ends is not reimbursable.
+#[test]
+fn a22_dispensing_after_the_contract_term_is_refused() {
+    let mut world = World::kz();
+    world
+        .contract(
+            crate::domain::contract::ContractCommand::ReceiveApplication(company_application(
+                "2026-01-05T10:00:00+05:00",
+                network("PH", 70, 3, holder_bin()),
+            )),
+        )
+        .unwrap();
+    let mut review = review("2026-01-08T10:00:00+05:00");
+    review.term.ends_on = Some(day("2026-01-20"));
+    world
+        .contract(crate::domain::contract::ContractCommand::ReviewApplication(
+            review,
+        ))
+        .unwrap();
+    world.prices(price_list(1, "2026-01-01", "10")).unwrap();
+    assert!(dispense(&mut world, dispensing("D1", "2026-01-20T12:00:00+05:00")).is_ok());
+    let error = dispense(&mut world, dispensing("D2", "2026-01-21T12:00:00+05:00")).unwrap_err();
+    assert_eq!(error.rule(), "M-06");
+    assert!(
+        error.to_string().contains("outside the contract term"),
+        "{error}"
+    );
+}
+
+/// each dispensing is judged under the rule set in force on its own date.
+#[test]
+fn a28_dispensing_is_judged_under_the_rule_set_in_force() {
+    use crate::domain::rules::{PriceType, RuleBook, RuleSet};
+    let mut world = world();
+    let mut january_rules = RuleSet::kz_2025(1, day("2025-10-06"));
+    january_rules.effective_to = Some(day("2026-01-19"));
+    let mut later_rules = RuleSet::kz_2025(2, day("2026-01-09"));
+    later_rules.parameters.limit_price_type = PriceType::DomesticLongTerm;
+    world.rules = RuleBook::new(vec![january_rules, later_rules]);
+    let events = dispense(&mut world, dispensing("D1", "2026-01-19T12:00:00+05:00")).unwrap();
+    assert_eq!(recorded(&events).rule_set_version, 1);
+    let error = dispense(&mut world, dispensing("D2", "2026-01-20T12:00:00+05:00")).unwrap_err();
+    assert_eq!(
+        error.rule(),
+        "A-14",
+        "version 2 prices at the domestic limit, which is not listed"
+    );
+}
