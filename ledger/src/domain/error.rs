@@ -7,6 +7,7 @@
 use chrono::NaiveDate;
 
 use super::calendar::CalendarError;
+use super::ident::IdentError;
 use super::jurisdiction::Jurisdiction;
 use super::money::MoneyError;
 use super::values::ValueError;
@@ -16,6 +17,10 @@ pub enum DomainError {
     /// An input value failed its format rule.
     #[error("{0}")]
     Value(#[from] ValueError),
+
+    /// An IIN or BIN failed its format or check digit (RULES §3).
+    #[error("{0}")]
+    Ident(#[from] IdentError),
 
     /// An input value failed a rule inside a document line (e.g. a registry line).
     #[error("{document} line {line}: {detail} ({rule})")]
@@ -142,6 +147,7 @@ impl DomainError {
     pub fn rule(&self) -> &'static str {
         match self {
             DomainError::Value(error) => error.rule,
+            DomainError::Ident(_) => "RULES §3",
             DomainError::Line { rule, .. }
             | DomainError::WrongStage { rule, .. }
             | DomainError::NotEligible { rule, .. }
@@ -155,6 +161,21 @@ impl DomainError {
             | DomainError::NotInJurisdiction { rule, .. }
             | DomainError::Money { rule, .. }
             | DomainError::Calendar { rule, .. } => rule,
+        }
+    }
+
+    /// Places a refusal at a line of a document (e.g. an imported registry), keeping its rule:
+    /// `registry line 17: IIN "900101300008" fails the check digit (RULES §3)`.
+    pub fn in_line(self, document: &'static str, line: u32) -> DomainError {
+        let rule = self.rule();
+        let message = self.to_string();
+        let suffix = format!(" ({rule})");
+        let detail = message.strip_suffix(&suffix).unwrap_or(&message).to_owned();
+        DomainError::Line {
+            rule,
+            document,
+            line,
+            detail,
         }
     }
 
@@ -186,6 +207,20 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "registry line 17: patient IIN 900101300008 fails the check digit (RULES §3)"
+        );
+        assert_eq!(error.rule(), "RULES §3");
+    }
+
+    #[test]
+    fn rules_s3_an_invalid_iin_is_refused_at_its_registry_line() {
+        let error: DomainError = "900101300008"
+            .parse::<crate::domain::ident::Iin>()
+            .unwrap_err()
+            .into();
+        let error = error.in_line("registry", 17);
+        assert_eq!(
+            error.to_string(),
+            "registry line 17: IIN \"900101300008\" fails the check digit (RULES §3)"
         );
         assert_eq!(error.rule(), "RULES §3");
     }

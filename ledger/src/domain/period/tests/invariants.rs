@@ -7,6 +7,8 @@ use crate::domain::money::{Quantity, UnitPrice, line_amount};
 use crate::domain::rules::{KzCopaymentPolicy, PricingInput, ReimbursementPolicy};
 use rust_decimal::Decimal;
 
+use crate::domain::time::Timestamp;
+
 fn unit_price(cents: i64) -> UnitPrice {
     UnitPrice::new(Decimal::new(cents, 2)).unwrap()
 }
@@ -74,5 +76,208 @@ proptest! {
         prop_assert_eq!(&replayed, state);
         let decoded: Vec<Event> = world.log.iter().map(|event| Event::from_payload(&event.to_payload().unwrap()).unwrap()).collect();
         prop_assert_eq!(decoded.iter().fold(PeriodState::default(), evolve), replayed);
+    }
+}
+
+/// One random command of a period (STYLE §2.6: random command sequences never break an invariant).
+#[derive(Debug, Clone)]
+enum Op {
+    Dispense {
+        region: usize,
+        quantity: u32,
+        price: i64,
+    },
+    Reverse(usize),
+    Submit,
+    Receive,
+    Approve,
+    Reject,
+    SubmitAct,
+    ReceiveAct,
+    SignAct,
+    Suspend,
+    Resume,
+    Pay(i64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..3, 1u32..100, 1i64..3_000).prop_map(|(region, quantity, price)| Op::Dispense { region, quantity, price }),
+        1 => (0usize..20).prop_map(Op::Reverse),
+        2 => Just(Op::Submit),
+        2 => Just(Op::Receive),
+        2 => Just(Op::Approve),
+        1 => Just(Op::Reject),
+        2 => Just(Op::SubmitAct),
+        2 => Just(Op::ReceiveAct),
+        2 => Just(Op::SignAct),
+        1 => Just(Op::Suspend),
+        1 => Just(Op::Resume),
+        3 => (1i64..40_000).prop_map(Op::Pay),
+    ]
+}
+
+fn command(op: &Op, step: usize, document_at: Timestamp) -> PeriodCommand {
+    let signed = |bin| signed_by(bin);
+    match op {
+        Op::Dispense {
+            region: index,
+            quantity,
+            price,
+        } => {
+            let mut command = dispensing(
+                &format!("D{step}"),
+                &format!("2026-01-{:02}T12:00:00+05:00", 9 + step % 20),
+            );
+            command.region = region(FIXTURE_REGIONS[*index]);
+            PeriodCommand::RecordDispensing(Box::new(with_sale(
+                command,
+                &quantity.to_string(),
+                &Decimal::new(*price, 2).to_string(),
+            )))
+        }
+        Op::Reverse(target) => PeriodCommand::ReverseDispensing(ReverseDispensing {
+            dispensing_id: DispensingId::new(format!("D{target}")).unwrap(),
+            reversed_at: document_at,
+            reason: "random".into(),
+        }),
+        Op::Submit => PeriodCommand::SubmitRegistry(SubmitRegistry {
+            registry_no: number("R-1"),
+            submitted_at: document_at,
+            signature: signed(holder_bin()),
+        }),
+        Op::Receive => PeriodCommand::ReceiveRegistry(ReceiveRegistry {
+            received_at: document_at,
+        }),
+        Op::Approve => PeriodCommand::ApproveRegistry(ApproveRegistry {
+            approved_at: document_at,
+            signature: signed(fund_bin()),
+        }),
+        Op::Reject => PeriodCommand::RejectRegistry(RejectRegistry {
+            rejected_at: document_at,
+            reason: "random".into(),
+            lines: vec![],
+        }),
+        Op::SubmitAct => PeriodCommand::SubmitPaymentAct(SubmitPaymentAct {
+            act_no: number("A-1"),
+            submitted_at: document_at,
+            supplier: OrganisationName::new("Dari Pharm LLP").unwrap(),
+            signature: signed(holder_bin()),
+        }),
+        Op::ReceiveAct => PeriodCommand::ReceivePaymentAct(ReceivePaymentAct {
+            received_at: document_at,
+        }),
+        Op::SignAct => PeriodCommand::SignPaymentAct(SignPaymentAct {
+            signed_at: document_at,
+            signature: signed(fund_bin()),
+        }),
+        Op::Suspend => PeriodCommand::SuspendPaymentClock(SuspendPaymentClock {
+            suspended_at: document_at,
+            reason: SuspensionReason::BudgetTransferLate,
+        }),
+        Op::Resume => PeriodCommand::ResumePaymentClock(ResumePaymentClock {
+            resumed_at: document_at,
+        }),
+        Op::Pay(minor) => PeriodCommand::MakePayment(MakePayment {
+            payment_ref: number(&format!("P-{step}")),
+            paid_at: document_at,
+            amount: Money::new(*minor, Currency::KZT),
+        }),
+    }
+}
+
+fn check_invariants(state: &PeriodState) -> Result<(), TestCaseError> {
+    for line in state.live_dispensings() {
+        prop_assert_eq!(
+            line.amounts.total.minor,
+            line.amounts.fund.minor + line.amounts.patient.minor
+        );
+        prop_assert!(line.amounts.patient.minor >= 0);
+    }
+    if let Some(approved) = &state.approved {
+        let live: i64 = state
+            .live_dispensings()
+            .iter()
+            .map(|line| line.amounts.fund.minor)
+            .sum();
+        prop_assert_eq!(approved.total_fund.minor, live);
+        if let Some(act) = &state.act {
+            prop_assert_eq!(act.total, approved.total_fund);
+        }
+    }
+    if let (Some(signed), Some(paid)) = (&state.signed, state.paid_total) {
+        prop_assert!(
+            paid.minor <= signed.total.minor,
+            "never paid above the act total"
+        );
+    }
+    Ok(())
+}
+
+/// A sequence that walks the whole lifecycle (so random runs reach payment) with random commands,
+/// in or out of order, inserted anywhere.
+fn lifecycle() -> impl Strategy<Value = Vec<Op>> {
+    let dispensings = proptest::collection::vec(
+        (0usize..3, 1u32..100, 1i64..3_000).prop_map(|(region, quantity, price)| Op::Dispense {
+            region,
+            quantity,
+            price,
+        }),
+        1..10,
+    );
+    let noise = proptest::collection::vec((0usize..100, op()), 0..12);
+    let payments = proptest::collection::vec((1i64..40_000).prop_map(Op::Pay), 1..5);
+    (
+        dispensings,
+        proptest::bool::ANY,
+        proptest::bool::ANY,
+        noise,
+        payments,
+    )
+        .prop_map(|(mut ops, reject_round, suspend, noise, payments)| {
+            if reject_round {
+                ops.extend([Op::Submit, Op::Receive, Op::Reject, Op::Reverse(0)]);
+            }
+            ops.extend([
+                Op::Submit,
+                Op::Receive,
+                Op::Approve,
+                Op::SubmitAct,
+                Op::ReceiveAct,
+                Op::SignAct,
+            ]);
+            if suspend {
+                ops.extend([Op::Suspend, Op::Resume]);
+            }
+            ops.extend(payments);
+            for (position, op) in noise {
+                let index = position % (ops.len() + 1);
+                ops.insert(index, op);
+            }
+            ops
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn random_command_sequences_keep_every_money_invariant(ops in lifecycle()) {
+        let mut world = World::kz().with_concluded_contract();
+        let start = at("2026-02-02T10:00:00+05:00").micros();
+        for (step, op) in ops.iter().enumerate() {
+            let hours = i64::try_from(step).unwrap() * 7;
+            let document_at = Timestamp::from_micros(start + hours * 3_600_000_000);
+            let before = world.log.len();
+            let outcome = world.period(january(), command(op, step, document_at));
+            if outcome.is_err() {
+                prop_assert_eq!(world.log.len(), before, "a refusal appends nothing");
+            }
+            if let Some(state) = world.periods.get(&january()) {
+                check_invariants(state)?;
+                let replayed = world.log.iter().fold(PeriodState::default(), evolve);
+                prop_assert_eq!(&replayed, state);
+            }
+        }
     }
 }
