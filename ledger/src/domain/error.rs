@@ -10,6 +10,7 @@ use super::calendar::CalendarError;
 use super::ident::IdentError;
 use super::jurisdiction::Jurisdiction;
 use super::money::MoneyError;
+use super::time::Timestamp;
 use super::values::ValueError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +40,17 @@ pub enum DomainError {
         action: &'static str,
         expected: &'static str,
         actual: String,
+    },
+
+    /// A step dated before the step it follows (A-02: receipt, review, signature and payment each
+    /// come at or after the step before).
+    #[error("{object}: {action} at {at} is dated before the previous step at {previous} ({rule})")]
+    OutOfOrder {
+        rule: &'static str,
+        object: String,
+        action: &'static str,
+        at: Timestamp,
+        previous: Timestamp,
     },
 
     /// An eligibility criterion (E-01…E-06) is not met; `detail` lists what is missing.
@@ -150,6 +162,7 @@ impl DomainError {
             DomainError::Ident(_) => "RULES §3",
             DomainError::Line { rule, .. }
             | DomainError::WrongStage { rule, .. }
+            | DomainError::OutOfOrder { rule, .. }
             | DomainError::NotEligible { rule, .. }
             | DomainError::NotReimbursable { rule, .. }
             | DomainError::AlreadyReimbursed { rule, .. }

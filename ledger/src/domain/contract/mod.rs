@@ -74,6 +74,8 @@ pub struct ContractState {
     /// C-05, A-25: the instant the contract ended (receipt of the notice).
     pub terminated_at: Option<Timestamp>,
     pub grounds: Vec<TerminationGroundDetected>,
+    /// The instant of the latest event (A-02: steps come in order).
+    pub last_step_at: Option<Timestamp>,
 }
 
 impl ContractState {
@@ -177,12 +179,48 @@ pub enum ContractCommand {
     ReceiveTerminationNotice(ReceiveTerminationNotice),
 }
 
+impl ContractCommand {
+    /// The instant the command is dated at, and what it does.
+    fn step_at(&self) -> (Timestamp, &'static str) {
+        match self {
+            ContractCommand::ReceiveApplication(command) => {
+                (command.received_at, "receiving the application")
+            }
+            ContractCommand::ReviewApplication(command) => {
+                (command.decided_at, "deciding on the application")
+            }
+            ContractCommand::ChangePharmacyNetwork(command) => {
+                (command.changed_at, "changing the network")
+            }
+            ContractCommand::ChangeIssCertification(command) => {
+                (command.changed_at, "changing the ISS certification")
+            }
+            ContractCommand::SendTerminationNotice(command) => {
+                (command.sent_at, "sending the termination notice")
+            }
+            ContractCommand::ReceiveTerminationNotice(command) => {
+                (command.received_at, "receiving the termination notice")
+            }
+        }
+    }
+}
+
 /// Decides a contract command. A refusal appends nothing.
 pub fn decide(
     state: &ContractState,
     command: ContractCommand,
     ctx: &DecisionContext<'_>,
 ) -> Result<Vec<Event>, DomainError> {
+    let (at, action) = command.step_at();
+    if let Some(previous) = state.last_step_at.filter(|previous| at < *previous) {
+        return Err(DomainError::OutOfOrder {
+            rule: "A-02",
+            object: state.label(),
+            action,
+            at,
+            previous,
+        });
+    }
     match command {
         ContractCommand::ReceiveApplication(command) => receive_application(state, command, ctx),
         ContractCommand::ReviewApplication(command) => review_application(state, command, ctx),
@@ -543,6 +581,9 @@ fn receive_notice(
 
 /// Folds one contract event; other events leave the state unchanged.
 pub fn evolve(mut state: ContractState, event: &Event) -> ContractState {
+    if is_contract_event(event) {
+        state.last_step_at = Some(event.occurred_at());
+    }
     match event {
         Event::ContractApplicationReceived(received) => {
             state.stage = ContractStage::UnderReview;
@@ -583,6 +624,20 @@ pub fn evolve(mut state: ContractState, event: &Event) -> ContractState {
         _ => {}
     }
     state
+}
+
+fn is_contract_event(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::ContractApplicationReceived(_)
+            | Event::ContractConcluded(_)
+            | Event::ContractRefused(_)
+            | Event::PharmacyNetworkChanged(_)
+            | Event::IssCertificationChanged(_)
+            | Event::TerminationGroundDetected(_)
+            | Event::TerminationNoticeSent(_)
+            | Event::TerminationNoticeReceived(_)
+    )
 }
 
 fn join(state: &mut ContractState, bin: Bin, at: Timestamp) {

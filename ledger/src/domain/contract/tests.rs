@@ -394,3 +394,19 @@ proptest::proptest! {
         proptest::prop_assert_eq!(replayed, again);
     }
 }
+
+/// the decision cannot be dated before the application was received.
+#[test]
+fn a02_review_is_not_dated_before_receipt() {
+    let mut world = World::kz();
+    receive(
+        &mut world,
+        company_application(RECEIVED, network("PH", 70, 3, holder_bin())),
+    );
+    let error = world
+        .contract(ContractCommand::ReviewApplication(review(
+            "2026-01-04T10:00:00+05:00",
+        )))
+        .unwrap_err();
+    assert_eq!(error.rule(), "A-02");
+}

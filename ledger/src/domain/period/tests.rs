@@ -809,7 +809,8 @@ fn v10_kz_has_no_prescription_validity_period() {
     assert!(dispense(&mut world, command).is_ok());
 }
 
-/// A-22 (KZ): the term is a contract parameter; a dispensing after it ends is not reimbursable.
+/// A-22 (KZ), C-03: the term is a parameter of the Fund's contract form; a dispensing after it ends
+/// is not reimbursable.
 #[test]
 fn a22_dispensing_after_the_contract_term_is_refused() {
     let mut world = World::kz();
@@ -855,5 +856,24 @@ fn a28_dispensing_is_judged_under_the_rule_set_in_force() {
         error.rule(),
         "A-14",
         "version 2 prices at the domestic limit, which is not listed"
+    );
+}
+
+/// a receipt is recorded separately from the submission and never before it.
+#[test]
+fn a02_steps_are_dated_in_order() {
+    let mut world = world();
+    dispense(&mut world, dispensing("D1", "2026-01-15T12:00:00+05:00")).unwrap();
+    submit(&mut world, "2026-02-10T10:00:00+05:00");
+    let command = ReceiveRegistry {
+        received_at: at("2026-02-10T09:59:00+05:00"),
+    };
+    let error = world
+        .period(january(), PeriodCommand::ReceiveRegistry(command))
+        .unwrap_err();
+    assert_eq!(error.rule(), "A-02");
+    assert!(
+        error.to_string().contains("receiving the registry"),
+        "{error}"
     );
 }
