@@ -110,7 +110,15 @@ impl ContractState {
     }
 
     fn stage_name(&self) -> String {
-        format!("{:?}", self.stage).to_lowercase()
+        let name = match self.stage {
+            ContractStage::New => "new",
+            ContractStage::UnderReview => "under review",
+            ContractStage::Refused => "refused",
+            ContractStage::Concluded => "concluded",
+            ContractStage::NoticeSent => "under a termination notice",
+            ContractStage::Terminated => "terminated",
+        };
+        name.to_owned()
     }
 }
 

@@ -75,6 +75,18 @@ pub enum RegistryStage {
     Approved,
 }
 
+impl RegistryStage {
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistryStage::Open => "open",
+            RegistryStage::Submitted => "submitted",
+            RegistryStage::Received => "received",
+            RegistryStage::Rejected => "rejected",
+            RegistryStage::Approved => "approved",
+        }
+    }
+}
+
 /// Where the payment act is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ActStage {
@@ -83,6 +95,17 @@ pub enum ActStage {
     Submitted,
     Received,
     Signed,
+}
+
+impl ActStage {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActStage::None => "not sent",
+            ActStage::Submitted => "submitted",
+            ActStage::Received => "received",
+            ActStage::Signed => "signed",
+        }
+    }
 }
 
 /// One dispensing and whether it was reversed.
@@ -152,10 +175,10 @@ impl PeriodState {
             action,
             expected,
             actual: format!(
-                "registry {:?}, act {:?}",
-                self.registry_stage, self.act_stage
-            )
-            .to_lowercase(),
+                "at stage \"registry {}, act {}\"",
+                self.registry_stage.name(),
+                self.act_stage.name()
+            ),
         }
     }
 }

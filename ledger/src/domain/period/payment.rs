@@ -106,14 +106,6 @@ pub fn resume(
             "suspended",
         ));
     };
-    if command.resumed_at < suspended.suspended_at {
-        return Err(state.wrong_stage(
-            "A-08",
-            format!("payment clock of act \"{}\"", signed.act_no),
-            "resuming before the suspension",
-            "resumed after suspension",
-        ));
-    }
     let resumed_on = local_date(Jurisdiction::KZ, command.resumed_at);
     let payment = calendar_day_clock(
         ctx.decision.calendar,

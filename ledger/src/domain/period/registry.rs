@@ -227,14 +227,7 @@ pub fn receive(
             ));
         }
     };
-    if command.received_at < registry.submitted_at {
-        return Err(state.wrong_stage(
-            "A-02",
-            format!("registry \"{}\"", registry.registry_no),
-            "receiving before it was submitted",
-            "received after submission",
-        ));
-    }
+    // a receipt dated before the submission is refused by `period::decide` (OutOfOrder).
     let rule_set = ctx
         .decision
         .rule_set(Jurisdiction::KZ, command.received_at)?;
