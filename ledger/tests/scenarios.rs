@@ -434,6 +434,11 @@ fn period_command(world: &World, step: &Step) -> Option<PeriodCommand> {
         "payment" => PeriodCommand::MakePayment(MakePayment {
             payment_ref: DocumentNumber::new(step.get("ref").unwrap_or("P-1")).expect("ref"),
             paid_at: step.at(),
+            programme: step
+                .get("programme")
+                .unwrap_or("OSMS")
+                .parse::<Programme>()
+                .expect("programme"),
             amount: money(step.require("amount")),
         }),
         _ => return None,

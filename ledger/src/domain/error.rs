@@ -86,13 +86,13 @@ pub enum DomainError {
         detail: String,
     },
 
-    /// A payment would take the paid total above the act total.
+    /// A payment would take the paid total above the act total or a programme's share of it.
     #[error(
-        "payment of {attempted} on act \"{act}\" would exceed its total {total} (already paid {paid}) ({rule})"
+        "payment of {attempted} on {scope} would exceed its total {total} (already paid {paid}) ({rule})"
     )]
     Overpayment {
         rule: &'static str,
-        act: String,
+        scope: String,
         attempted: String,
         paid: String,
         total: String,

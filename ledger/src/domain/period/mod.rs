@@ -21,6 +21,7 @@ use super::error::DomainError;
 use super::event::Event;
 use super::money::Money;
 use super::prices::PriceListState;
+use super::region::Programme;
 use super::time::Timestamp;
 use super::values::{ContractId, DispensingId, ReportingPeriod};
 
@@ -138,6 +139,8 @@ pub struct PeriodState {
     pub payment_deadline: Option<Deadline>,
     pub suspended: Option<PaymentClockSuspended>,
     pub paid_total: Option<Money>,
+    /// A-34, F-03: paid per programme (budget line).
+    pub paid_by_programme: BTreeMap<Programme, Money>,
     /// The instant of the latest registry, act or payment step (A-02: steps come in order).
     pub last_step_at: Option<Timestamp>,
 }

@@ -62,6 +62,7 @@ pub fn registry_lines(state: &PeriodState) -> Vec<RegistryLine> {
             dispenser_name: recorded.dispenser_name.clone(),
             dispenser_bin: recorded.dispenser_bin,
             region: recorded.region,
+            programme: recorded.programme,
             icd10: recorded.icd10.clone(),
             patient_iin: recorded.patient_iin,
             prescription: recorded.prescription.clone(),

@@ -673,6 +673,7 @@ fn pay(world: &mut World, reference: &str, minor: i64) -> Result<Vec<Event>, Dom
     let command = MakePayment {
         payment_ref: number(reference),
         paid_at: at("2026-02-20T10:00:00+05:00"),
+        programme: Programme::Osms,
         amount: Money::new(minor, Currency::KZT),
     };
     world.period(january(), PeriodCommand::MakePayment(command))
@@ -875,5 +876,71 @@ fn a02_steps_are_dated_in_order() {
     assert!(
         error.to_string().contains("receiving the registry"),
         "{error}"
+    );
+}
+
+/// A-34, F-03: the act is split per programme and each programme is paid up to its own share.
+#[test]
+fn a34_payments_are_made_per_programme_share() {
+    let mut world = world();
+    let mut gobmp = dispensing("D2", "2026-01-16T12:00:00+05:00");
+    gobmp.programme = Programme::Gobmp;
+    approved_world(
+        &mut world,
+        vec![dispensing("D1", "2026-01-15T12:00:00+05:00"), gobmp],
+    );
+    submit_act(&mut world, "2026-02-17T10:00:00+05:00").unwrap();
+    world
+        .period(
+            january(),
+            PeriodCommand::ReceivePaymentAct(ReceivePaymentAct {
+                received_at: at("2026-02-17T11:00:00+05:00"),
+            }),
+        )
+        .unwrap();
+    let events = world
+        .period(
+            january(),
+            PeriodCommand::SignPaymentAct(SignPaymentAct {
+                signed_at: at("2026-02-18T10:00:00+05:00"),
+                signature: signed_by(fund_bin()),
+            }),
+        )
+        .unwrap();
+    let Event::PaymentActSigned(signed) = &events[0] else {
+        panic!()
+    };
+    let shares: Vec<(Programme, i64)> = signed
+        .by_programme
+        .iter()
+        .map(|share| (share.programme, share.amount.minor))
+        .collect();
+    assert_eq!(
+        shares,
+        [(Programme::Gobmp, 30_000), (Programme::Osms, 30_000)]
+    );
+    let error = pay(&mut world, "P-1", 30_001).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("on the OSMS share of act \"A-1\""),
+        "{error}"
+    );
+    pay(&mut world, "P-1", 30_000).unwrap();
+    let gobmp_payment = MakePayment {
+        payment_ref: number("P-2"),
+        paid_at: at("2026-02-20T11:00:00+05:00"),
+        programme: Programme::Gobmp,
+        amount: Money::new(30_000, Currency::KZT),
+    };
+    let events = world
+        .period(january(), PeriodCommand::MakePayment(gobmp_payment))
+        .unwrap();
+    let Event::PaymentMade(made) = &events[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (made.paid_programme_total.minor, made.paid_total.minor),
+        (30_000, 60_000)
     );
 }

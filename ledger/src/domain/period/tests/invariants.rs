@@ -7,6 +7,7 @@ use crate::domain::money::{Quantity, UnitPrice, line_amount};
 use crate::domain::rules::{KzCopaymentPolicy, PricingInput, ReimbursementPolicy};
 use rust_decimal::Decimal;
 
+use crate::domain::region::Programme;
 use crate::domain::time::Timestamp;
 
 fn unit_price(cents: i64) -> UnitPrice {
@@ -117,25 +118,30 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn dispense_command(step: usize, region_index: usize, quantity: u32, price: i64) -> PeriodCommand {
+    let mut command = dispensing(
+        &format!("D{step}"),
+        &format!("2026-01-{:02}T12:00:00+05:00", 9 + step % 20),
+    );
+    command.region = region(FIXTURE_REGIONS[region_index]);
+    if price % 2 == 1 {
+        command.programme = Programme::Gobmp;
+    }
+    PeriodCommand::RecordDispensing(Box::new(with_sale(
+        command,
+        &quantity.to_string(),
+        &Decimal::new(price, 2).to_string(),
+    )))
+}
+
 fn command(op: &Op, step: usize, document_at: Timestamp) -> PeriodCommand {
     let signed = |bin| signed_by(bin);
     match op {
         Op::Dispense {
-            region: index,
+            region,
             quantity,
             price,
-        } => {
-            let mut command = dispensing(
-                &format!("D{step}"),
-                &format!("2026-01-{:02}T12:00:00+05:00", 9 + step % 20),
-            );
-            command.region = region(FIXTURE_REGIONS[*index]);
-            PeriodCommand::RecordDispensing(Box::new(with_sale(
-                command,
-                &quantity.to_string(),
-                &Decimal::new(*price, 2).to_string(),
-            )))
-        }
+        } => dispense_command(step, *region, *quantity, *price),
         Op::Reverse(target) => PeriodCommand::ReverseDispensing(ReverseDispensing {
             dispensing_id: DispensingId::new(format!("D{target}")).unwrap(),
             reversed_at: document_at,
@@ -181,6 +187,11 @@ fn command(op: &Op, step: usize, document_at: Timestamp) -> PeriodCommand {
         Op::Pay(minor) => PeriodCommand::MakePayment(MakePayment {
             payment_ref: number(&format!("P-{step}")),
             paid_at: document_at,
+            programme: if minor % 2 == 0 {
+                Programme::Osms
+            } else {
+                Programme::Gobmp
+            },
             amount: Money::new(*minor, Currency::KZT),
         }),
     }
