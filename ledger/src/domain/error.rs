@@ -117,6 +117,15 @@ pub enum DomainError {
         date: NaiveDate,
     },
 
+    /// A rule set's configuration is unusable.
+    #[error("{jurisdiction} rule set version {version} is invalid: {detail} ({rule})")]
+    InvalidRuleSet {
+        rule: &'static str,
+        jurisdiction: Jurisdiction,
+        version: u32,
+        detail: String,
+    },
+
     /// A document signature failed its check (S-01…S-03); the reason comes from the key registry.
     #[error("signature on {document} by BIN {signer} was refused: {reason} ({rule})")]
     SignatureRejected {
@@ -170,6 +179,7 @@ impl DomainError {
             | DomainError::Overpayment { rule, .. }
             | DomainError::PriceNotFound { rule, .. }
             | DomainError::NoRuleSet { rule, .. }
+            | DomainError::InvalidRuleSet { rule, .. }
             | DomainError::SignatureRejected { rule, .. }
             | DomainError::NotInJurisdiction { rule, .. }
             | DomainError::Money { rule, .. }

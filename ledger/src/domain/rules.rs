@@ -113,6 +113,48 @@ impl RuleSet {
         }
     }
 
+    fn invalid(&self, detail: String) -> DomainError {
+        DomainError::InvalidRuleSet {
+            rule: "A-28",
+            jurisdiction: self.jurisdiction,
+            version: self.version,
+            detail,
+        }
+    }
+
+    /// The parameters must make sense: a due day every month has, an hour of the day, a non-empty
+    /// validity span and non-zero clocks.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let parameters = &self.parameters;
+        if !(1..=28).contains(&parameters.registry_due_day) {
+            return Err(self.invalid(format!(
+                "registry due day {} is not within 1–28",
+                parameters.registry_due_day
+            )));
+        }
+        if parameters.working_day_end_hour > 24 {
+            return Err(self.invalid(format!(
+                "working-day end hour {} is not within 0–24",
+                parameters.working_day_end_hour
+            )));
+        }
+        if self.effective_to.is_some_and(|to| to < self.effective_from) {
+            return Err(self.invalid(format!(
+                "it ends before it starts on {}",
+                self.effective_from
+            )));
+        }
+        let clocks = [
+            parameters.contract_review,
+            parameters.registry_review,
+            parameters.act_signing,
+        ];
+        if clocks.iter().any(|days| days.0 == 0) || parameters.payment.0 == 0 {
+            return Err(self.invalid("a statutory clock of 0 days".to_owned()));
+        }
+        Ok(())
+    }
+
     pub fn covers(&self, date: NaiveDate) -> bool {
         date >= self.effective_from && self.effective_to.is_none_or(|to| date <= to)
     }
@@ -125,8 +167,23 @@ pub struct RuleBook {
 }
 
 impl RuleBook {
-    pub fn new(sets: Vec<RuleSet>) -> Self {
-        RuleBook { sets }
+    /// Validates every rule set: a bad configuration is refused when loaded, never met mid-decision.
+    pub fn new(sets: Vec<RuleSet>) -> Result<Self, DomainError> {
+        for set in &sets {
+            set.validate()?;
+            let twins = sets
+                .iter()
+                .filter(|other| {
+                    other.jurisdiction == set.jurisdiction && other.version == set.version
+                })
+                .count();
+            if twins > 1 {
+                return Err(
+                    set.invalid(format!("version {} is defined {twins} times", set.version))
+                );
+            }
+        }
+        Ok(RuleBook { sets })
     }
 
     /// Implements A-28: the rule set of `jurisdiction` in force on `date`; when versions overlap the
@@ -260,7 +317,8 @@ mod tests {
         let book = RuleBook::new(vec![
             set(1, "2025-10-17", Some("2026-06-30")),
             set(2, "2026-07-01", None),
-        ]);
+        ])
+        .unwrap();
         assert_eq!(
             book.in_force(Jurisdiction::KZ, date("2026-01-15"))
                 .unwrap()
@@ -278,6 +336,19 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.rule(), "A-28");
         assert!(book.in_force(Jurisdiction::KG, date("2026-01-15")).is_err());
+    }
+
+    /// a configuration that cannot be applied is refused when the rule book is loaded.
+    #[test]
+    fn a28_invalid_rule_sets_are_refused_on_load() {
+        let mut bad_day = set(1, "2025-10-17", None);
+        bad_day.parameters.registry_due_day = 31;
+        let error = RuleBook::new(vec![bad_day]).unwrap_err();
+        assert_eq!(error.rule(), "A-28");
+        assert!(error.to_string().contains("registry due day 31"), "{error}");
+        let twins = RuleBook::new(vec![set(1, "2025-10-17", None), set(1, "2026-01-01", None)]);
+        assert!(twins.is_err());
+        assert!(RuleBook::new(vec![set(1, "2026-01-01", Some("2025-12-31"))]).is_err());
     }
 
     /// D-09: published 6 October → ten days expire on the 16th → in force 17 October.

@@ -529,7 +529,7 @@ mod world {
         pub fn with_parameters(parameters: RuleParameters) -> World {
             World {
                 calendar: WeekdayCalendar::kz(),
-                rules: RuleBook::new(vec![kz_rule_set(parameters)]),
+                rules: RuleBook::new(vec![kz_rule_set(parameters)]).expect("valid fixture rules"),
                 signatures: Box::new(AcceptAllSignatures),
                 fund_bin: fund_bin(),
                 contract: ContractState::default(),

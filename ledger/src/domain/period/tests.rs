@@ -849,7 +849,7 @@ fn a28_dispensing_is_judged_under_the_rule_set_in_force() {
     january_rules.effective_to = Some(day("2026-01-19"));
     let mut later_rules = RuleSet::kz_2025(2, day("2026-01-09"));
     later_rules.parameters.limit_price_type = PriceType::DomesticLongTerm;
-    world.rules = RuleBook::new(vec![january_rules, later_rules]);
+    world.rules = RuleBook::new(vec![january_rules, later_rules]).unwrap();
     let events = dispense(&mut world, dispensing("D1", "2026-01-19T12:00:00+05:00")).unwrap();
     assert_eq!(recorded(&events).rule_set_version, 1);
     let error = dispense(&mut world, dispensing("D2", "2026-01-20T12:00:00+05:00")).unwrap_err();
