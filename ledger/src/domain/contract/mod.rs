@@ -421,6 +421,14 @@ fn change_network(
             detail: format!("a change may list at most {NETWORK_PHARMACIES_MAX} pharmacies"),
         });
     }
+    let is_company = matches!(state.applicant, Some(Applicant::PharmacyCompany { .. }));
+    if is_company && !command.members_joined.is_empty() {
+        return Err(DomainError::NotEligible {
+            rule: "A-33",
+            subject: state.label(),
+            detail: "a pharmacy company's contract has no consortium members to join".to_owned(),
+        });
+    }
     let (before, _) = eligibility_now(state, command.changed_at, ctx)?;
     let contract_id = state.contract_id.clone().expect("concluded has an id");
     let mut changed = PharmacyNetworkChanged {

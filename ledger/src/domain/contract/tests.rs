@@ -410,3 +410,23 @@ fn a02_review_is_not_dated_before_receipt() {
         .unwrap_err();
     assert_eq!(error.rule(), "A-02");
 }
+
+/// only a consortium has members; a company cannot add one to widen who may claim.
+#[test]
+fn a33_a_pharmacy_company_has_no_members_to_add() {
+    let mut world = World::kz().with_concluded_contract();
+    let mut command = change("2026-02-02T10:00:00+05:00");
+    command.members_joined = vec![super::events::ConsortiumMember {
+        bin: stranger_bin(),
+        name: crate::domain::values::OrganisationName::new("Other LLP").unwrap(),
+    }];
+    let error = world
+        .contract(ContractCommand::ChangePharmacyNetwork(command))
+        .unwrap_err();
+    assert_eq!(error.rule(), "A-33");
+    assert!(
+        !world
+            .contract
+            .may_dispense(stranger_bin(), at("2026-02-03T10:00:00+05:00"))
+    );
+}

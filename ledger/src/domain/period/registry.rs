@@ -131,7 +131,8 @@ fn signed_content(
             "open or rejected",
         ));
     }
-    let holder = ctx.contract.holder().ok_or_else(|| {
+    let concluded = ctx.contract.concluded_at.and(ctx.contract.holder());
+    let holder = concluded.ok_or_else(|| {
         state.wrong_stage(
             "C-02",
             "period".to_owned(),

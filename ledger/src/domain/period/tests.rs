@@ -944,3 +944,24 @@ fn a34_payments_are_made_per_programme_share() {
         (30_000, 60_000)
     );
 }
+
+/// C-02: a registry belongs to a concluded contract; an application under review has none.
+#[test]
+fn c02_no_registry_without_a_concluded_contract() {
+    let mut world = World::kz();
+    world
+        .contract(
+            crate::domain::contract::ContractCommand::ReceiveApplication(company_application(
+                "2026-01-05T10:00:00+05:00",
+                network("PH", 70, 3, holder_bin()),
+            )),
+        )
+        .unwrap();
+    let error = world
+        .period(
+            january(),
+            PeriodCommand::SubmitRegistry(submit_at("2026-02-10T10:00:00+05:00")),
+        )
+        .unwrap_err();
+    assert_eq!(error.rule(), "C-02");
+}
