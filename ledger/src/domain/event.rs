@@ -16,6 +16,10 @@ use super::contract::events::{
     PharmacyNetworkChanged, TerminationGroundDetected, TerminationNoticeReceived,
     TerminationNoticeSent,
 };
+use super::contract::kg::{
+    ContractExpired, ContractObjectionFiled, ContractRenewed, KgContractApplicationReceived,
+    KgContractConcluded,
+};
 use super::period::events::{
     DispensingRecorded, DispensingReversed, PaymentActReceived, PaymentActSigned,
     PaymentActSubmitted, PaymentClockResumed, PaymentClockSuspended, PaymentMade, RegistryApproved,
@@ -36,6 +40,11 @@ impl Event {
             Event::TerminationGroundDetected(event) => event.detected_at,
             Event::TerminationNoticeSent(event) => event.sent_at,
             Event::TerminationNoticeReceived(event) => event.received_at,
+            Event::KgContractApplicationReceived(event) => event.received_at,
+            Event::KgContractConcluded(event) => event.concluded_at,
+            Event::ContractObjectionFiled(event) => event.filed_at,
+            Event::ContractRenewed(event) => event.renewed_at,
+            Event::ContractExpired(event) => event.expired_at,
             Event::PriceListPublished(event) => event.published_at,
             Event::DispensingRecorded(event) => event.dispensed_at,
             Event::DispensingReversed(event) => event.reversed_at,
@@ -152,6 +161,11 @@ events! {
     TerminationGroundDetected = 1,
     TerminationNoticeSent = 1,
     TerminationNoticeReceived = 1,
+    KgContractApplicationReceived = 1,
+    KgContractConcluded = 1,
+    ContractObjectionFiled = 1,
+    ContractRenewed = 1,
+    ContractExpired = 1,
     PriceListPublished = 1,
     DispensingRecorded = 1,
     DispensingReversed = 1,

@@ -64,6 +64,19 @@ pub struct RuleParameters {
     /// E-03: a consortium's minimum network.
     pub consortium_pharmacies_min: u32,
     pub consortium_regions_min: u32,
+    /// The KG contract lifecycle (S002 §28–§30); `None` in every KZ rule set.
+    pub kg_contract: Option<KgContractParameters>,
+}
+
+/// KG contract parameters (C-08, D-10, A-22, A-23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KgContractParameters {
+    /// D-10, A-23: a refusal is sent within this many calendar days of the application (default 3).
+    pub refusal: CalendarDays,
+    /// C-08: the contract runs this many months (default 12).
+    pub term_months: u32,
+    /// at the anniversary, renew when no objection was filed (default on).
+    pub auto_renew: bool,
 }
 
 impl RuleParameters {
@@ -84,6 +97,19 @@ impl RuleParameters {
             single_network_regions_min: 3,
             consortium_pharmacies_min: 200,
             consortium_regions_min: 5,
+            kg_contract: None,
+        }
+    }
+
+    /// The KG Regulation (S002) with the RULES §4 decisions. The KZ-only fields are unused for KG.
+    pub fn kg_default() -> Self {
+        RuleParameters {
+            kg_contract: Some(KgContractParameters {
+                refusal: CalendarDays(3),
+                term_months: 12,
+                auto_renew: true,
+            }),
+            ..RuleParameters::kz_2025()
         }
     }
 }
@@ -142,6 +168,15 @@ impl RuleSet {
             return Err(self.invalid(format!(
                 "it ends before it starts on {}",
                 self.effective_from
+            )));
+        }
+        let kg_invalid = parameters
+            .kg_contract
+            .filter(|kg| kg.term_months == 0 || kg.refusal.0 == 0);
+        if let Some(kg) = kg_invalid {
+            return Err(self.invalid(format!(
+                "KG contract term {} months and refusal {} days must be positive",
+                kg.term_months, kg.refusal.0
             )));
         }
         let clocks = [

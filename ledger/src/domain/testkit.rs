@@ -51,6 +51,27 @@ impl WeekdayCalendar {
         }
     }
 
+    /// KG 2025–2027, Mon–Fri with a few holidays (New Year, 7 January, 8 March, 1 May).
+    pub fn kg() -> Self {
+        let holidays = [
+            "2026-01-01",
+            "2026-01-07",
+            "2026-03-09",
+            "2026-05-01",
+            "2027-01-01",
+        ];
+        WeekdayCalendar {
+            jurisdiction: Jurisdiction::KG,
+            version: CalendarVersion(1),
+            holidays: holidays
+                .iter()
+                .map(|day| day.parse().expect("valid date"))
+                .collect(),
+            first_year: 2025,
+            last_year: 2027,
+        }
+    }
+
     fn covered(&self, date: NaiveDate) -> Result<(), CalendarError> {
         if (self.first_year..=self.last_year).contains(&date.year()) {
             Ok(())

@@ -235,6 +235,12 @@ string_value!(
     "Kyrgyz personal identification number (source term: «ИЖН», S002 §34): 14 digits, format only (A-35)."
 );
 string_value!(
+    KgTin,
+    "KG taxpayer number",
+    |value| check_digits("KG taxpayer number", "C-07", value, 14..=14),
+    "Kyrgyz taxpayer identification number of an organisation (source term: «ИНН»): 14 digits, format only **[K]**."
+);
+string_value!(
     Icd10,
     "ICD-10 code",
     check_icd10,

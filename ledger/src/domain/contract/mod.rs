@@ -2,13 +2,13 @@
 //! (D-01, E-01…E-06), network changes re-evaluated continuously, and termination by notice,
 //! effective on receipt (C-04, C-05, A-25).
 //!
-//! KZ only. TODO(KG, A-15, A-22, A-23, E-10): the Kyrgyz lifecycle (1-year term with renewal unless an
-//! objection is filed, refusal within 3 CD, no tax debts on the day of conclusion) belongs in a KG
-//! contract policy (`domain::kg`, branch `domain2`); KG applications are refused here so that no KZ
-//! criterion is ever applied to a KG pharmacy.
+//! KZ only. The Kyrgyz lifecycle (1-year term renewed unless a party objects, refusal within 3 CD, no
+//! tax debts on the day of conclusion) is the separate aggregate [`kg`]; KG applications are refused
+//! here so that no KZ criterion is ever applied to a KG pharmacy.
 
 pub mod eligibility;
 pub mod events;
+pub mod kg;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -276,7 +276,7 @@ fn receive_application(
             rule: "A-15",
             what: "the KZ contract lifecycle (S001 §9–§15)".to_owned(),
             jurisdiction: command.jurisdiction,
-            detail: "KG contracts follow S002 §28–§30 in the KG policy (domain::kg)".to_owned(),
+            detail: "KG contracts follow S002 §28–§30 in contract::kg".to_owned(),
         });
     }
     if command.pharmacies.len() > NETWORK_PHARMACIES_MAX {
