@@ -4,7 +4,7 @@
 //! ```text
 //! scenario: the Fund pays the limit price when the trade-name price is higher
 //! rule: M-03
-//! setup: deeming=on grace=3 resubmission_flag=off price_type=domestic signatures=reject
+//! setup: deeming=on grace=3 resubmission_flag=off price_type=domestic signatures=reject rules_from=2026-01-10
 //! given: contract concluded
 //! given: dispensing id=D1 at=2026-01-15T12:00 qty=30 price=12
 //! when: dispensing id=D2 at=2026-01-16T12:00 qty=30 price=12
@@ -37,7 +37,7 @@ use ledger::domain::period::{
     SubmitPaymentAct, SubmitRegistry, SuspendPaymentClock,
 };
 use ledger::domain::region::Programme;
-use ledger::domain::rules::{PriceType, RuleParameters};
+use ledger::domain::rules::{PriceType, RuleBook, RuleParameters};
 use ledger::domain::testkit::*;
 use ledger::domain::time::Timestamp;
 use ledger::domain::values::{
@@ -92,8 +92,12 @@ impl Step {
         instant(self.require("at")).to_string()
     }
 
+    /// `period=2026-01` (a month) or `period=2026-01-01..2026-01-15` (a shorter period, P-02).
     fn period(&self) -> ReportingPeriod {
         let text = self.get("period").unwrap_or("2026-01");
+        if let Some((first, last)) = text.split_once("..") {
+            return ReportingPeriod::span(day(first), day(last)).expect("period span");
+        }
         let (year, month) = text.split_once('-').expect("period=YYYY-MM");
         ReportingPeriod::month(year.parse().expect("year"), month.parse().expect("month"))
             .expect("period")
@@ -169,7 +173,12 @@ fn setup(step: &Step) -> World {
     if step.get("price_type") == Some("domestic") {
         parameters.limit_price_type = PriceType::DomesticLongTerm;
     }
-    let mut world = World::with_parameters(parameters);
+    let mut world = World::with_parameters(parameters.clone());
+    if let Some(from) = step.get("rules_from") {
+        let mut rule_set = kz_rule_set(parameters);
+        rule_set.effective_from = day(from);
+        world.rules = RuleBook::new(vec![rule_set]).expect("valid rules");
+    }
     if step.get("signatures") == Some("reject") {
         world.signatures = Box::new(RejectAllSignatures);
     }
