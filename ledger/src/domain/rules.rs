@@ -265,6 +265,23 @@ pub trait ReimbursementPolicy {
 
 /// Implements M-01…M-04, M-07, A-10, A-13 (S001 §27): the Fund pays qty × min(limit, trade-name
 /// price); the patient pays the rest, never below zero; total = qty × trade-name price.
+///
+/// ```
+/// use ledger::domain::money::Currency;
+/// use ledger::domain::rules::{KzCopaymentPolicy, PricingInput, ReimbursementPolicy};
+///
+/// // 30 tablets sold at 12.00 against a limit price of 10.00 per tablet.
+/// let input = PricingInput {
+///     quantity: "30".parse().unwrap(),
+///     limit_unit_price: "10".parse().unwrap(),
+///     trade_name_unit_price: "12".parse().unwrap(),
+///     currency: Currency::KZT,
+/// };
+/// let amounts = KzCopaymentPolicy.line_amounts(&input).unwrap();
+/// assert_eq!(amounts.fund.to_string(), "300.00 KZT"); // col 15
+/// assert_eq!(amounts.patient.to_string(), "60.00 KZT"); // col 16
+/// assert_eq!(amounts.total.to_string(), "360.00 KZT"); // col 17 = 15 + 16
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KzCopaymentPolicy;
 

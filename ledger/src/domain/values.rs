@@ -490,6 +490,15 @@ pub struct ReportingPeriodParts {
 
 impl ReportingPeriod {
     /// Implements P-01: the calendar month `year`-`month`.
+    ///
+    /// ```
+    /// use ledger::domain::values::ReportingPeriod;
+    ///
+    /// let january = ReportingPeriod::month(2026, 1).unwrap();
+    /// assert_eq!(january.key(), "2026-01"); // the stream segment: period/<contract-id>/2026-01
+    /// assert_eq!(january.last_day().to_string(), "2026-01-31");
+    /// assert!(ReportingPeriod::month(2026, 13).is_err());
+    /// ```
     pub fn month(year: i32, month: u32) -> Result<Self, ValueError> {
         let value = format!("{year}-{month:02}");
         let first_day = NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(|| {
