@@ -9,6 +9,8 @@
 pub mod eligibility;
 pub mod events;
 pub mod kg;
+mod network;
+mod termination;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,11 +27,11 @@ use super::signature::{SignedBy, verify};
 use super::time::Timestamp;
 use super::values::{ContractId, DocumentHash, DocumentNumber, PharmacyLicence};
 
-use eligibility::{Eligibility, evaluate, ground_of};
+use eligibility::{Eligibility, evaluate};
 use events::{
     Applicant, ConsortiumMember, ContractApplicationReceived, ContractConcluded, ContractRefused,
-    ContractTerm, IssCertificationChanged, NetworkPharmacy, Party, PharmacyNetworkChanged,
-    TerminationGround, TerminationGroundDetected, TerminationNoticeReceived, TerminationNoticeSent,
+    ContractTerm, NetworkPharmacy, Party, PharmacyNetworkChanged, TerminationGround,
+    TerminationGroundDetected,
 };
 
 /// The largest network one application or change may list.
@@ -232,10 +234,18 @@ pub fn decide(
     match command {
         ContractCommand::ReceiveApplication(command) => receive_application(state, command, ctx),
         ContractCommand::ReviewApplication(command) => review_application(state, command, ctx),
-        ContractCommand::ChangePharmacyNetwork(command) => change_network(state, command, ctx),
-        ContractCommand::ChangeIssCertification(command) => change_iss(state, command, ctx),
-        ContractCommand::SendTerminationNotice(command) => send_notice(state, command, ctx),
-        ContractCommand::ReceiveTerminationNotice(command) => receive_notice(state, command),
+        ContractCommand::ChangePharmacyNetwork(command) => {
+            network::change_network(state, command, ctx)
+        }
+        ContractCommand::ChangeIssCertification(command) => {
+            network::change_iss(state, command, ctx)
+        }
+        ContractCommand::SendTerminationNotice(command) => {
+            termination::send_notice(state, command, ctx)
+        }
+        ContractCommand::ReceiveTerminationNotice(command) => {
+            termination::receive_notice(state, command)
+        }
     }
 }
 
@@ -398,201 +408,6 @@ fn review_application(
         rule_set_version,
         signature,
     })])
-}
-
-/// Implements: re-evaluates E-01…E-06 after a network change and raises a
-/// `TerminationGroundDetected` for every criterion newly failed; never terminates by itself.
-fn change_network(
-    state: &ContractState,
-    command: ChangePharmacyNetwork,
-    ctx: &DecisionContext<'_>,
-) -> Result<Vec<Event>, DomainError> {
-    require_stage(
-        state,
-        "A-32",
-        "changing the network",
-        "concluded",
-        &[ContractStage::Concluded, ContractStage::NoticeSent],
-    )?;
-    if command.added.len() + command.removed.len() > NETWORK_PHARMACIES_MAX {
-        return Err(DomainError::NotEligible {
-            rule: "A-32",
-            subject: state.label(),
-            detail: format!("a change may list at most {NETWORK_PHARMACIES_MAX} pharmacies"),
-        });
-    }
-    let is_company = matches!(state.applicant, Some(Applicant::PharmacyCompany { .. }));
-    if is_company && !command.members_joined.is_empty() {
-        return Err(DomainError::NotEligible {
-            rule: "A-33",
-            subject: state.label(),
-            detail: "a pharmacy company's contract has no consortium members to join".to_owned(),
-        });
-    }
-    let (before, _) = eligibility_now(state, command.changed_at, ctx)?;
-    let contract_id = state.contract_id.clone().expect("concluded has an id");
-    let mut changed = PharmacyNetworkChanged {
-        contract_id: contract_id.clone(),
-        changed_at: command.changed_at,
-        added: command.added,
-        removed: command.removed,
-        members_joined: command.members_joined,
-        members_left: command.members_left,
-        pharmacies_after: 0,
-        regions_after: 0,
-    };
-    let after_state = evolve(
-        state.clone(),
-        &Event::PharmacyNetworkChanged(changed.clone()),
-    );
-    let (after, _) = eligibility_now(&after_state, command.changed_at, ctx)?;
-    changed.pharmacies_after = after.pharmacies;
-    changed.regions_after = after.regions;
-    let mut events = vec![Event::PharmacyNetworkChanged(changed)];
-    events.extend(new_grounds(
-        &contract_id,
-        command.changed_at,
-        &before,
-        &after,
-    ));
-    Ok(events)
-}
-
-fn new_grounds(
-    contract_id: &ContractId,
-    at: Timestamp,
-    before: &Eligibility,
-    after: &Eligibility,
-) -> Vec<Event> {
-    after
-        .findings
-        .iter()
-        .filter(|finding| !before.findings.iter().any(|old| old.rule == finding.rule))
-        .map(|finding| {
-            Event::TerminationGroundDetected(TerminationGroundDetected {
-                contract_id: contract_id.clone(),
-                detected_at: at,
-                ground: ground_of(&finding.rule),
-                finding: finding.clone(),
-            })
-        })
-        .collect()
-}
-
-/// Implements E-05, A-32: a withdrawn ISS test act is a §12 ground (never an automatic termination).
-fn change_iss(
-    state: &ContractState,
-    command: ChangeIssCertification,
-    ctx: &DecisionContext<'_>,
-) -> Result<Vec<Event>, DomainError> {
-    require_stage(
-        state,
-        "A-32",
-        "changing the ISS certification",
-        "concluded",
-        &[ContractStage::Concluded, ContractStage::NoticeSent],
-    )?;
-    let (before, _) = eligibility_now(state, command.changed_at, ctx)?;
-    let contract_id = state.contract_id.clone().expect("concluded has an id");
-    let changed = IssCertificationChanged {
-        contract_id: contract_id.clone(),
-        changed_at: command.changed_at,
-        certified: command.certified,
-        test_act: command.test_act,
-    };
-    let after_state = evolve(
-        state.clone(),
-        &Event::IssCertificationChanged(changed.clone()),
-    );
-    let (after, _) = eligibility_now(&after_state, command.changed_at, ctx)?;
-    let mut events = vec![Event::IssCertificationChanged(changed)];
-    events.extend(new_grounds(
-        &contract_id,
-        command.changed_at,
-        &before,
-        &after,
-    ));
-    Ok(events)
-}
-
-/// What a termination notice signs.
-#[derive(Serialize)]
-struct NoticeDocument<'a> {
-    contract_id: &'a ContractId,
-    notice: &'a DocumentNumber,
-    grounds: &'a [TerminationGround],
-}
-
-/// Implements C-04, C-05, A-09: a written notice naming at least one §29 ground, signed by its sender.
-fn send_notice(
-    state: &ContractState,
-    command: SendTerminationNotice,
-    ctx: &DecisionContext<'_>,
-) -> Result<Vec<Event>, DomainError> {
-    require_stage(
-        state,
-        "C-05",
-        "sending a termination notice",
-        "concluded",
-        &[ContractStage::Concluded],
-    )?;
-    let contract_id = state.contract_id.clone().expect("concluded has an id");
-    if command.grounds.is_empty() {
-        return Err(DomainError::WrongStage {
-            rule: "C-04",
-            object: format!("termination notice \"{}\"", command.notice),
-            action: "sending",
-            expected: "naming at least one §29 ground (§10, §11, §12, §22 or §24)",
-            actual: "naming none".to_owned(),
-        });
-    }
-    let expected_signer = match command.sender {
-        Party::Fund => ctx.fund_bin,
-        Party::ContractHolder => state.holder().expect("concluded has a holder"),
-    };
-    let hash = DocumentHash::of(&NoticeDocument {
-        contract_id: &contract_id,
-        notice: &command.notice,
-        grounds: &command.grounds,
-    });
-    let document = format!("termination notice \"{}\"", command.notice);
-    let signature = verify(
-        ctx.signatures,
-        &document,
-        &command.signature,
-        expected_signer,
-        hash,
-        command.sent_at,
-    )?;
-    Ok(vec![Event::TerminationNoticeSent(TerminationNoticeSent {
-        contract_id,
-        notice: command.notice,
-        sent_at: command.sent_at,
-        sender: command.sender,
-        grounds: command.grounds,
-        signature,
-    })])
-}
-
-/// Implements C-05, A-25: the contract ends at the instant the notice is received.
-fn receive_notice(
-    state: &ContractState,
-    command: ReceiveTerminationNotice,
-) -> Result<Vec<Event>, DomainError> {
-    require_stage(
-        state,
-        "C-05",
-        "receiving a termination notice",
-        "notice sent",
-        &[ContractStage::NoticeSent],
-    )?;
-    Ok(vec![Event::TerminationNoticeReceived(
-        TerminationNoticeReceived {
-            contract_id: state.contract_id.clone().expect("notice sent has an id"),
-            notice: state.notice.clone().expect("notice sent has a notice"),
-            received_at: command.received_at,
-        },
-    )])
 }
 
 /// Folds one contract event; other events leave the state unchanged.
