@@ -16,7 +16,7 @@ use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{self, KeyCommand, KeyRegistry, RegisterSigningKey};
 use ledger::domain::period::{PeriodCommand, PeriodContext, PeriodState, ReimbursedIndex};
 use ledger::domain::prices::{PriceListState, PublishPriceList};
-use ledger::domain::rules::{RuleBook, RuleParameters, RuleSet};
+use ledger::domain::rules::{RuleBook, RuleSet};
 use ledger::domain::signature::{SignatureCheck, SignedBy};
 use ledger::domain::time::Timestamp;
 use ledger::domain::values::ReportingPeriod;
@@ -83,16 +83,12 @@ pub fn period_stream(contract_id: &str, period: ReportingPeriod) -> StreamId {
     stream(format!("period/{contract_id}/{}", period.key()))
 }
 
-/// The KZ rule book of the demo: the 2025 Rules in force from 2025-01-01 (A-28: the real start is 10
-/// calendar days after an official publication not in the seeds, so it is configuration).
-pub fn rule_book() -> RuleBook {
-    RuleBook::new(vec![RuleSet {
-        jurisdiction: Jurisdiction::KZ,
-        version: 1,
-        effective_from: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date"),
-        effective_to: None,
-        parameters: RuleParameters::kz_2025(),
-    }])
+/// The KZ rule book of the demo: the 2025 Rules, in force 11 days after a publication taken as
+/// 2024-12-20 (A-28, D-09: the real publication date is not in the seeds, so it is configuration).
+pub fn rule_book() -> anyhow::Result<RuleBook> {
+    let published_on = chrono::NaiveDate::from_ymd_opt(2024, 12, 20).expect("valid date");
+    RuleBook::new(vec![RuleSet::kz_2025(1, published_on)])
+        .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
 impl Engine {
@@ -117,7 +113,7 @@ impl Engine {
             signers,
             calendars,
             kz_calendar,
-            rules: rule_book(),
+            rules: rule_book()?,
             keys: Mutex::new(KeyRegistry::new()),
             contracts: Handler::default(),
             periods: Handler::default(),

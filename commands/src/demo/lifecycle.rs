@@ -18,7 +18,7 @@ use ledger::domain::period::{
     RejectRegistry, ResumePaymentClock, ReverseDispensing, SignPaymentAct, SubmitPaymentAct,
     SubmitRegistry, SuspendPaymentClock,
 };
-use ledger::domain::region::Programme;
+use ledger::domain::region::{Programme, Region};
 use ledger::domain::signature::SignedBy;
 use ledger::domain::time::Timestamp;
 use ledger::domain::values::{DocumentNumber, OrganisationName, ReportingPeriod};
@@ -311,48 +311,45 @@ async fn act(step: &Step<'_>, approved_on: NaiveDate) -> anyhow::Result<NaiveDat
     Ok(signed_on)
 }
 
-/// The act's rows as (region, Fund amount), from the folded period.
-fn act_rows(step: &Step<'_>) -> Vec<(ledger::domain::region::Region, Money)> {
+/// Σ col 15 of the registry per (programme, region): what each programme's budget line is charged.
+fn shares(step: &Step<'_>) -> std::collections::BTreeMap<(Programme, Region), Money> {
     let stream_id = period_stream(&step.holder.contract_id, step.period);
-    step.engine
-        .periods
-        .peek(&stream_id, |state| {
-            state.act.as_ref().map(|act| {
-                act.rows
-                    .iter()
-                    .map(|row| (row.region, row.fund_amount))
-                    .collect()
-            })
-        })
-        .flatten()
-        .unwrap_or_default()
+    let mut shares = std::collections::BTreeMap::new();
+    step.engine.periods.peek(&stream_id, |state| {
+        for line in state.live_dispensings() {
+            let share = shares
+                .entry((line.programme, line.region))
+                .or_insert_with(|| Money::zero(Currency::KZT));
+            *share = share
+                .checked_add(line.amounts.fund)
+                .expect("shares fit in i64");
+        }
+    });
+    shares
 }
 
-/// Pays the act (D-07), suspending and resuming the clock first when scripted (D-08, A-08), and
-/// records the budget commitment and payment per region (B-07 decides the fiscal year).
+/// Pays the act (D-07) one programme share at a time (A-34, F-03), suspending and resuming the
+/// clock first when scripted (D-08, A-08), and records each programme's budget commitment and payment
+/// per region (B-07 decides the fiscal year).
 async fn pay(step: &Step<'_>, signed_on: NaiveDate, script: Script) -> anyhow::Result<()> {
-    let rows = act_rows(step);
+    let shares = shares(step);
     let service = value(ServiceMonth::new(
         step.period.first_day().year(),
         step.period.first_day().month(),
     ))?;
     let fiscal_year = fiscal_year_of_payment(Jurisdiction::KZ, service);
-    let budget = value(BudgetId::new(
-        Jurisdiction::KZ,
-        Programme::Gobmp,
-        fiscal_year,
-    ))?;
     let act_ref = step.number("A", "")?.to_string();
-    for (region, amount) in &rows {
+    for (&(programme, region), amount) in &shares {
+        let budget = value(BudgetId::new(Jurisdiction::KZ, programme, fiscal_year))?;
         let command = BudgetCommand::Commit(Commit {
-            region: *region,
+            region,
             amount: *amount,
             act_ref: act_ref.clone(),
             on: signed_on,
         });
         step.engine
             .budget(
-                &format!("{act_ref}/commit/{}", region.code()),
+                &format!("{act_ref}/commit/{programme}/{}", region.code()),
                 kz_local(signed_on, 17),
                 budget,
                 command,
@@ -361,13 +358,42 @@ async fn pay(step: &Step<'_>, signed_on: NaiveDate, script: Script) -> anyhow::R
     }
     let mut paid_on = signed_on + chrono::Duration::days(2);
     if script.suspend_payment {
-        paid_on = suspend_and_resume(step, signed_on, budget, &rows).await?;
+        paid_on = suspend_and_resume(step, signed_on, fiscal_year, &shares).await?;
     }
-    let total = Money::sum(Currency::KZT, rows.iter().map(|(_, amount)| amount))
+    for programme in [Programme::Gobmp, Programme::Osms] {
+        let lines: Vec<(Region, Money)> = shares
+            .iter()
+            .filter(|((of, _), _)| *of == programme)
+            .map(|(&(_, region), &amount)| (region, amount))
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        pay_programme(
+            step,
+            paid_on,
+            programme,
+            &lines,
+            (service, fiscal_year, &act_ref),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Pays one programme's share and charges its budget lines.
+async fn pay_programme(
+    step: &Step<'_>,
+    paid_on: NaiveDate,
+    programme: Programme,
+    lines: &[(Region, Money)],
+    (service, fiscal_year, act_ref): (ServiceMonth, ledger::domain::budget::FiscalYear, &str),
+) -> anyhow::Result<()> {
+    let total = Money::sum(Currency::KZT, lines.iter().map(|(_, amount)| amount))
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let payment_ref = step.number("P", "")?;
+    let payment_ref = step.number("P", &format!("-{programme}"))?;
     step.run(
-        "payment",
+        &format!("payment/{programme}"),
         kz_local(paid_on, 12),
         step.engine.fund_actor(),
         None,
@@ -375,17 +401,19 @@ async fn pay(step: &Step<'_>, signed_on: NaiveDate, script: Script) -> anyhow::R
             PeriodCommand::MakePayment(MakePayment {
                 payment_ref: payment_ref.clone(),
                 paid_at: kz_local(paid_on, 12),
+                programme,
                 amount: total,
             })
         },
     )
     .await?;
-    for (region, amount) in &rows {
+    let budget = value(BudgetId::new(Jurisdiction::KZ, programme, fiscal_year))?;
+    for (region, amount) in lines {
         let command = BudgetCommand::Pay(Pay {
             region: *region,
             amount: *amount,
             payment_ref: format!("{payment_ref}/{}", region.code()),
-            act_ref: act_ref.clone(),
+            act_ref: act_ref.to_owned(),
             service_month: service,
             on: paid_on,
         });
@@ -406,8 +434,8 @@ async fn pay(step: &Step<'_>, signed_on: NaiveDate, script: Script) -> anyhow::R
 async fn suspend_and_resume(
     step: &Step<'_>,
     signed_on: NaiveDate,
-    budget: BudgetId,
-    rows: &[(ledger::domain::region::Region, Money)],
+    fiscal_year: ledger::domain::budget::FiscalYear,
+    shares: &std::collections::BTreeMap<(Programme, Region), Money>,
 ) -> anyhow::Result<NaiveDate> {
     let suspended_on = signed_on + chrono::Duration::days(1);
     step.run(
@@ -424,24 +452,21 @@ async fn suspend_and_resume(
     )
     .await?;
     let arrived_on = suspended_on + chrono::Duration::days(6);
-    for (region, amount) in rows {
+    for (&(programme, region), amount) in shares {
+        let budget = value(BudgetId::new(Jurisdiction::KZ, programme, fiscal_year))?;
         let command = BudgetCommand::TransferToFund(TransferToFund {
-            region: *region,
+            region,
             amount: *amount,
             on: arrived_on,
             due_on: suspended_on,
         });
+        let name = format!(
+            "{}/transfer/{programme}/{}",
+            period_stream(&step.holder.contract_id, step.period),
+            region.code()
+        );
         step.engine
-            .budget(
-                &format!(
-                    "{}/transfer/{}",
-                    period_stream(&step.holder.contract_id, step.period),
-                    region.code()
-                ),
-                kz_local(arrived_on, 9),
-                budget,
-                command,
-            )
+            .budget(&name, kz_local(arrived_on, 9), budget, command)
             .await?;
     }
     step.run(

@@ -84,6 +84,8 @@ pub struct RegistryLine {
     pub dispenser_name: OrganisationName,
     pub dispenser_bin: Bin,
     pub region: Region,
+    /// Not printed on App. 1; kept so budgets can be charged per programme (A-34, F-03).
+    pub programme: Programme,
     pub icd10: Icd10,
     pub patient_iin: Iin,
     pub prescription: PrescriptionRef,
@@ -172,6 +174,13 @@ pub struct RegistryRejected {
     pub lines: Vec<LineRejection>,
 }
 
+/// The Fund amount of one programme (A-34, F-03): an act's share per funding source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProgrammeAmount {
+    pub programme: Programme,
+    pub amount: Money,
+}
+
 /// One row of the payment act (App. 2): per region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActRow {
@@ -197,6 +206,8 @@ pub struct PaymentActSubmitted {
     pub registry_hash: DocumentHash,
     pub rows: Vec<ActRow>,
     pub total: Money,
+    /// Σ col 15 per programme; sums to `total` (not printed, A-34).
+    pub by_programme: Vec<ProgrammeAmount>,
     pub content_hash: DocumentHash,
     pub signature: Signature,
 }
@@ -220,6 +231,7 @@ pub struct PaymentActSigned {
     pub act_no: DocumentNumber,
     pub signed_at: Timestamp,
     pub total: Money,
+    pub by_programme: Vec<ProgrammeAmount>,
     pub payment: Deadline,
     pub fiscal_year: i32,
     pub signature: Signature,
@@ -263,6 +275,10 @@ pub struct PaymentMade {
     pub payment_ref: DocumentNumber,
     pub paid_at: Timestamp,
     pub amount: Money,
+    /// The programme (budget line) the amount pays (A-34, F-03).
+    pub programme: Programme,
+    /// Σ of all payments on the act for this programme after this one.
+    pub paid_programme_total: Money,
     /// Σ of all payments on the act after this one.
     pub paid_total: Money,
     pub fiscal_year: i32,

@@ -62,6 +62,7 @@ pub fn registry_lines(state: &PeriodState) -> Vec<RegistryLine> {
             dispenser_name: recorded.dispenser_name.clone(),
             dispenser_bin: recorded.dispenser_bin,
             region: recorded.region,
+            programme: recorded.programme,
             icd10: recorded.icd10.clone(),
             patient_iin: recorded.patient_iin,
             prescription: recorded.prescription.clone(),
@@ -130,7 +131,8 @@ fn signed_content(
             "open or rejected",
         ));
     }
-    let holder = ctx.contract.holder().ok_or_else(|| {
+    let concluded = ctx.contract.concluded_at.and(ctx.contract.holder());
+    let holder = concluded.ok_or_else(|| {
         state.wrong_stage(
             "C-02",
             "period".to_owned(),
@@ -227,14 +229,7 @@ pub fn receive(
             ));
         }
     };
-    if command.received_at < registry.submitted_at {
-        return Err(state.wrong_stage(
-            "A-02",
-            format!("registry \"{}\"", registry.registry_no),
-            "receiving before it was submitted",
-            "received after submission",
-        ));
-    }
+    // a receipt dated before the submission is refused by `period::decide` (OutOfOrder).
     let rule_set = ctx
         .decision
         .rule_set(Jurisdiction::KZ, command.received_at)?;
