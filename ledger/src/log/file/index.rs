@@ -95,6 +95,8 @@ pub struct IndexedRecord<'a> {
     pub partition: PartitionId,
     pub location: RecordLocation,
     pub stream: &'a StreamId,
+    /// The stream's number, when the caller knows it (saves a lookup).
+    pub stream_number: Option<u32>,
     pub version: StreamVersion,
     pub command_id: CommandId,
     pub hash: ChainHash,
@@ -123,6 +125,15 @@ impl Index {
 
     pub fn command_count(&self) -> usize {
         self.commands.len()
+    }
+
+    /// The number and version of `stream` (counting every written record, durable or not), if it
+    /// has any record.
+    pub fn stream(&self, stream: &StreamId) -> Option<(u32, StreamVersion)> {
+        let &number = self.stream_numbers.get(stream)?;
+        let entry = &self.streams[usize::try_from(number).expect("u32 fits in usize")];
+        let version = u64::try_from(entry.offsets.len()).expect("usize fits in u64");
+        Some((number, StreamVersion(version)))
     }
 
     /// The version of `stream` counting every written record, durable or not.
@@ -199,7 +210,10 @@ impl Index {
     /// refused, because the writer never lets that happen.
     pub fn push(&mut self, record: IndexedRecord<'_>) -> Result<(), String> {
         let offset = self.partition(record.partition).next_offset();
-        let stream_number = self.stream_number(record.stream, record.partition);
+        let stream_number = match record.stream_number {
+            Some(number) => number,
+            None => self.stream_number(record.stream, record.partition),
+        };
         match self.commands.entry(record.command_id) {
             Entry::Occupied(mut occupied) => {
                 let command = occupied.get_mut();

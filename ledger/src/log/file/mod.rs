@@ -11,6 +11,7 @@ mod index;
 mod layout;
 mod read;
 mod scan;
+mod sync;
 mod verify;
 mod writer;
 
@@ -306,8 +307,12 @@ impl FileLog {
         check_request_shape(&request)?;
         let partition = self.partition_of(&request.stream);
         let recorded_at = Timestamp::from_datetime(chrono::Utc::now());
-        let mut bodies = Vec::with_capacity(request.events.len());
-        let mut body_bytes = 0usize;
+        let estimate = request
+            .events
+            .iter()
+            .map(|event| event.payload.data.len() + 256)
+            .sum();
+        let mut bodies = writer::EncodedBodies::with_capacity(estimate);
         let mut version = request.expected;
         for event in request.events {
             check_payload(&request.stream, &event.payload)?;
@@ -319,16 +324,24 @@ impl FileLog {
                 request.command_id,
                 recorded_at,
             );
-            let mut bytes = Vec::with_capacity(body.payload.data.len() + 192);
-            codec::encode_into(&body, &mut bytes)?;
-            body_bytes += bytes.len() + 32 + frame::FRAME_PREFIX_BYTES;
-            bodies.push(bytes);
+            let body_bytes = bodies.push(|out| codec::encode_into(&body, out))?;
+            if body_bytes + 32 > frame::RECORD_BYTES_MAX {
+                return Err(LogError::Invalid(format!(
+                    "event {} for stream \"{}\" encodes to {body_bytes} bytes, more than the {} a record \
+                     may hold; shorten its payload or its text fields",
+                    body.event_id,
+                    request.stream,
+                    frame::RECORD_BYTES_MAX - 32
+                )));
+            }
         }
-        if body_bytes > BATCH_BYTES_MAX {
+        if bodies.frame_bytes() > BATCH_BYTES_MAX {
             return Err(LogError::Invalid(format!(
-                "command {} appends {body_bytes} bytes to stream \"{}\", more than the {BATCH_BYTES_MAX} bytes \
+                "command {} appends {} bytes to stream \"{}\", more than the {BATCH_BYTES_MAX} bytes \
                  one append may write; split the command",
-                request.command_id, request.stream
+                request.command_id,
+                bodies.frame_bytes(),
+                request.stream
             )));
         }
         let (reply, answer) = oneshot::channel();
@@ -338,7 +351,6 @@ impl FileLog {
             expected: request.expected,
             command_id: request.command_id,
             bodies,
-            body_bytes,
             reply,
         };
         Ok((queued, answer))
