@@ -257,7 +257,7 @@ impl FileLog {
         }
     }
 
-    /// Sizes and chain heads of every partition, as far as committed.
+    /// Sizes and chain heads of every partition, as far as written (a read-only log: as opened).
     pub fn stats(&self) -> LogStats {
         let index = self.shared.index.read().expect("index lock poisoned");
         let partitions = index
