@@ -26,6 +26,7 @@ use super::Shared;
 use super::frame::{self, HEADER_BYTES, SegmentHeader};
 use super::index::{IndexedRecord, RecordLocation, SegmentRef};
 use super::layout::sync_dir;
+use super::request::Request;
 use super::sync::{self, Reply, SyncJob};
 use crate::log::AppendOutcome;
 use crate::log::envelope::ChainHash;
@@ -43,68 +44,6 @@ pub const BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
 pub const QUEUE_REQUESTS_MAX: usize = 16_384;
 /// Batches written but not yet synced; the writer waits for the sync thread beyond this.
 pub const PIPELINE_BATCHES_MAX: usize = 4;
-
-/// One command's events, encoded by the caller, queued for the writer.
-pub struct Request {
-    pub stream: StreamId,
-    pub partition: PartitionId,
-    pub expected: StreamVersion,
-    pub command_id: CommandId,
-    /// `codec(EnvelopeBody)` of each event, with versions `expected + 1 ..` already filled in.
-    pub bodies: EncodedBodies,
-    pub reply: Reply,
-}
-
-/// The encoded bodies of one command's events in one buffer (one allocation per command, not per
-/// event): each body is preceded by its length as a `u32` (little endian).
-pub struct EncodedBodies {
-    bytes: Vec<u8>,
-    count: usize,
-}
-
-impl EncodedBodies {
-    pub fn with_capacity(bytes: usize) -> EncodedBodies {
-        EncodedBodies {
-            bytes: Vec::with_capacity(bytes),
-            count: 0,
-        }
-    }
-
-    /// Appends one body written by `encode` into the buffer it is given; returns the body's length.
-    pub fn push<E>(
-        &mut self,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<usize, E> {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(&[0; 4]);
-        encode(&mut self.bytes)?;
-        let length = u32::try_from(self.bytes.len() - start - 4).expect("bodies are below 4 GiB");
-        self.bytes[start..start + 4].copy_from_slice(&length.to_le_bytes());
-        self.count += 1;
-        Ok(self.bytes.len() - start - 4)
-    }
-
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
-    /// The bytes these bodies take once chained and framed.
-    pub fn frame_bytes(&self) -> usize {
-        self.bytes.len() + self.count * (frame::FRAME_PREFIX_BYTES + 32 - 4)
-    }
-
-    /// Each body with whether another body of the same command follows it.
-    fn iter(&self) -> impl Iterator<Item = (&[u8], bool)> {
-        let mut rest = self.bytes.as_slice();
-        std::iter::from_fn(move || {
-            let (length, tail) = rest.split_first_chunk::<4>()?;
-            let length = usize::try_from(u32::from_le_bytes(*length)).expect("u32 fits in usize");
-            let (body, tail) = tail.split_at(length);
-            rest = tail;
-            Some((body, !rest.is_empty()))
-        })
-    }
-}
 
 /// The segment a partition appends to.
 struct ActiveSegment {
