@@ -340,7 +340,9 @@ impl EventLog for FileLog {
         let (queued, answer) = request::encode(request, self.partitions())?;
         let stopped = || LogError::Unavailable("the event log writer has stopped".to_owned());
         requests.send(queued).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let (result, bodies) = answer.await.map_err(|_| stopped())?;
+        drop(bodies);
+        result
     }
 
     async fn read_batch(

@@ -4,14 +4,21 @@
 use tokio::sync::oneshot;
 
 use super::frame;
-use super::sync::Reply;
 use super::writer::BATCH_BYTES_MAX;
 use crate::codec;
 use crate::domain::time::Timestamp;
 use crate::log::envelope::{EnvelopeBody, PAYLOAD_BYTES_MAX};
 use crate::log::error::LogError;
-use crate::log::ids::{CommandId, PartitionId, StreamId, StreamVersion, partition_of};
+use crate::log::ids::{CommandId, PartitionId, Position, StreamId, StreamVersion, partition_of};
 use crate::log::{AppendOutcome, AppendRequest, EVENTS_PER_APPEND_MAX};
+
+/// What the caller receives: the outcome, and its own encoded bodies back, so their memory is freed
+/// on the caller's thread rather than on the writer's (the writer thread is the bottleneck, and
+/// freeing another thread's allocations is the slow path of the allocator).
+pub type Answer = (Result<AppendOutcome, LogError>, EncodedBodies);
+
+/// The channel an answer goes back on.
+pub type Reply = oneshot::Sender<Answer>;
 
 /// One command's events, encoded by the caller, queued for the writer.
 pub struct Request {
@@ -19,9 +26,24 @@ pub struct Request {
     pub partition: PartitionId,
     pub expected: StreamVersion,
     pub command_id: CommandId,
+    pub waiter: Waiter,
+}
+
+/// The caller's side of a request: its encoded bodies, room for its positions (allocated by the
+/// caller for the same reason as [`Answer`]), and where to answer.
+pub struct Waiter {
     /// `codec(EnvelopeBody)` of each event, with versions `expected + 1 ..` already filled in.
     pub bodies: EncodedBodies,
-    pub reply: Reply,
+    /// Empty, with capacity for one position per event.
+    pub positions: Vec<Position>,
+    reply: Reply,
+}
+
+impl Waiter {
+    /// Sends the answer; a caller that stopped waiting is no error of the log.
+    pub fn answer(self, result: Result<AppendOutcome, LogError>) {
+        let _ = self.reply.send((result, self.bodies));
+    }
 }
 
 /// The encoded bodies of one command's events in one buffer (one allocation per command, not per
@@ -79,7 +101,7 @@ impl EncodedBodies {
 pub fn encode(
     request: AppendRequest,
     partitions: u32,
-) -> Result<(Request, oneshot::Receiver<Result<AppendOutcome, LogError>>), LogError> {
+) -> Result<(Request, oneshot::Receiver<Answer>), LogError> {
     check_request_shape(&request)?;
     let partition = partition_of(&request.stream, partitions);
     let recorded_at = Timestamp::from_datetime(chrono::Utc::now());
@@ -121,13 +143,18 @@ pub fn encode(
         )));
     }
     let (reply, answer) = oneshot::channel();
+    let positions = Vec::with_capacity(bodies.count());
+    let waiter = Waiter {
+        bodies,
+        positions,
+        reply,
+    };
     let queued = Request {
         stream: request.stream,
         partition,
         expected: request.expected,
         command_id: request.command_id,
-        bodies,
-        reply,
+        waiter,
     };
     Ok((queued, answer))
 }

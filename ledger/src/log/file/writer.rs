@@ -26,8 +26,8 @@ use super::Shared;
 use super::frame::{self, HEADER_BYTES, SegmentHeader};
 use super::index::{IndexedRecord, RecordLocation, SegmentRef};
 use super::layout::sync_dir;
-use super::request::Request;
-use super::sync::{self, Reply, SyncJob};
+use super::request::{Request, Waiter};
+use super::sync::{self, SyncJob};
 use crate::log::AppendOutcome;
 use crate::log::envelope::ChainHash;
 use crate::log::error::LogError;
@@ -64,10 +64,10 @@ struct Accepted {
     /// The request's records in [`Writer::batch_records`].
     records: std::ops::Range<usize>,
     outcome: AppendOutcome,
-    reply: Reply,
+    waiter: Waiter,
 }
 
-type Replies = Vec<(Reply, Result<AppendOutcome, LogError>)>;
+type Replies = Vec<(Waiter, Result<AppendOutcome, LogError>)>;
 
 /// State owned by the writer thread.
 struct Writer {
@@ -164,18 +164,21 @@ impl Writer {
             let Some(first) = carry.take().or_else(|| requests.blocking_recv()) else {
                 return;
             };
-            let (mut events, mut bytes) = (first.bodies.count(), first.bodies.frame_bytes());
+            let (mut events, mut bytes) = (
+                first.waiter.bodies.count(),
+                first.waiter.bodies.frame_bytes(),
+            );
             batch.push(first);
             while batch.len() < REQUESTS_PER_BATCH_MAX {
                 let Ok(next) = requests.try_recv() else { break };
-                if events + next.bodies.count() > EVENTS_PER_BATCH_MAX
-                    || bytes + next.bodies.frame_bytes() > BATCH_BYTES_MAX
+                if events + next.waiter.bodies.count() > EVENTS_PER_BATCH_MAX
+                    || bytes + next.waiter.bodies.frame_bytes() > BATCH_BYTES_MAX
                 {
                     carry = Some(next);
                     break;
                 }
-                events += next.bodies.count();
-                bytes += next.bodies.frame_bytes();
+                events += next.waiter.bodies.count();
+                bytes += next.waiter.bodies.frame_bytes();
                 batch.push(next);
             }
             let job = self.write_batch(batch.drain(..));
@@ -190,7 +193,7 @@ impl Writer {
         let mut replies = Vec::new();
         if let Some(failure) = self.shared.failure.get() {
             replies.extend(
-                batch.map(|request| (request.reply, Err(LogError::Unavailable(failure.clone())))),
+                batch.map(|request| (request.waiter, Err(LogError::Unavailable(failure.clone())))),
             );
             return SyncJob {
                 files: Vec::new(),
@@ -211,7 +214,7 @@ impl Writer {
             replies.extend(
                 accepted
                     .into_iter()
-                    .map(|entry| (entry.reply, Err(LogError::Unavailable(detail.clone())))),
+                    .map(|entry| (entry.waiter, Err(LogError::Unavailable(detail.clone())))),
             );
             return SyncJob {
                 files: Vec::new(),
@@ -231,7 +234,7 @@ impl Writer {
         replies.extend(
             accepted
                 .into_iter()
-                .map(|entry| (entry.reply, Ok(entry.outcome))),
+                .map(|entry| (entry.waiter, Ok(entry.outcome))),
         );
         if let Err(error) = self.roll_full_segments(&touched) {
             // The batch itself is written; only the next segment could not be created. Stop the log
@@ -270,7 +273,7 @@ impl Writer {
             if let Some(mut original) = duplicate {
                 original.duplicate = true;
                 let result = check_same_stream(&request, original);
-                replies.push((request.reply, result));
+                replies.push((request.waiter, result));
                 continue;
             }
             let known = index.stream(&request.stream);
@@ -286,7 +289,7 @@ impl Writer {
                     expected: request.expected,
                     actual,
                 };
-                replies.push((request.reply, Err(conflict)));
+                replies.push((request.waiter, Err(conflict)));
                 continue;
             }
             let entry = self.frame_request(request, known.map(|(number, _)| number));
@@ -304,13 +307,13 @@ impl Writer {
     }
 
     /// Chains and frames one accepted request's records into its partition's buffer.
-    fn frame_request(&mut self, request: Request, stream_number: Option<u32>) -> Accepted {
+    fn frame_request(&mut self, mut request: Request, stream_number: Option<u32>) -> Accepted {
         let number = usize::try_from(request.partition.0).expect("u32 fits in usize");
         let buffer = &mut self.buffers[number];
         let segment = &self.active[number];
         let first_record = self.batch_records.len();
-        let mut positions = Vec::with_capacity(request.bodies.count());
-        for (body, continued) in request.bodies.iter() {
+        let mut positions = std::mem::take(&mut request.waiter.positions);
+        for (body, continued) in request.waiter.bodies.iter() {
             let byte_position =
                 segment.bytes + u64::try_from(buffer.len()).expect("usize fits in u64");
             let hash = self.heads[number].link(body);
@@ -344,7 +347,7 @@ impl Writer {
             first_version,
             records: first_record..self.batch_records.len(),
             outcome,
-            reply: request.reply,
+            waiter: request.waiter,
         }
     }
 
