@@ -1,6 +1,7 @@
 //! The `ledger` command line. Exit codes: 0 success, 1 a command was rejected by a domain rule,
 //! 2 an operational error or bad input. A broken pipe exits 0.
 
+mod bench;
 mod calendar;
 mod demo;
 mod history;
@@ -73,6 +74,9 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Writes the events of a reporting period, with a manifest of counts and hash-chain heads.
     Export(history::ExportArgs),
+    /// Benchmarks of this machine (no data directory needed).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args, &cli.global),
         Command::History(args) => history::run_history(args, &cli.global),
         Command::Export(args) => history::run_export(args, &cli.global),
+        Command::Bench(command) => bench::run(command),
     };
     match outcome {
         Ok(code) => code,
