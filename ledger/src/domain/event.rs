@@ -107,6 +107,11 @@ macro_rules! events {
         }
 
         impl Event {
+            /// The JSON Schema of every event struct at its current schema version.
+            pub fn json_schemas() -> Vec<(&'static str, u16, schemars::Schema)> {
+                vec![$((stringify!($name), $version, schemars::schema_for!($name)),)+]
+            }
+
             /// Every event type name with its current schema version.
             pub const TYPES: &'static [(&'static str, u16)] = &[$((stringify!($name), $version),)+];
 
@@ -143,10 +148,13 @@ macro_rules! events {
                     version: payload.schema_version,
                     source,
                 };
+                if let Some(upcast) = super::upcast::upcast(payload) {
+                    return upcast.map_err(codec_error);
+                }
                 match payload.event_type.as_str() {
                     $(stringify!($name) => match payload.schema_version {
                         $version => Ok(Event::$name(codec::decode(&payload.data).map_err(codec_error)?)),
-                        // Upcasters go here: `older => upcast_v1(codec::decode::<V1>(…)?)`.
+                        // Older versions are upcast in `super::upcast` before this match.
                         found => Err(EventError::UnknownVersion {
                             event_type: payload.event_type.clone(),
                             found,
@@ -183,7 +191,7 @@ events! {
     PriceListPublished = 1,
     DispensingRecorded = 1,
     DispensingReversed = 1,
-    RegistrySubmitted = 1,
+    RegistrySubmitted = 2,
     RegistryReceived = 1,
     RegistryApproved = 1,
     RegistryRejected = 1,
