@@ -201,7 +201,7 @@ fn print_record(
     }
 }
 
-fn run_verify(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+pub(super) fn run_verify(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let report: VerifyReport = verify(&global.data_dir).with_context(|| {
         format!(
             "cannot verify the event log in {}",

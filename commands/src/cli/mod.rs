@@ -1,6 +1,7 @@
 //! The `ledger` command line. Exit codes: 0 success, 1 a command was rejected by a domain rule,
 //! 2 an operational error or bad input. A broken pipe exits 0.
 
+mod audit;
 mod bench;
 mod calendar;
 mod demo;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Working-day calendars and statutory deadlines (no data directory needed).
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Audit for regulators: prove the history was not altered.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// The main job: a national reporting period end to end on the embedded log.
     Demo(demo::DemoArgs),
     /// Every event of a contract or a reporting period, with time, actor, cause and summary.
@@ -86,6 +90,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Log(command) => log::run(command, &cli.global),
         Command::Calendar(command) => calendar::run(command),
+        Command::Audit(command) => audit::run(command, &cli.global),
         Command::Demo(args) => demo::run(args, &cli.global),
         Command::History(args) => history::run_history(args, &cli.global),
         Command::Export(args) => history::run_export(args, &cli.global),
