@@ -6,6 +6,7 @@ mod bench;
 mod calendar;
 mod demo;
 mod history;
+mod import;
 mod log;
 mod open;
 
@@ -74,6 +75,9 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// The main job: a national reporting period end to end on the embedded log.
     Demo(demo::DemoArgs),
+    /// Import dispensings from a CSV file, validating every row (rejects go to a file).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Every event of a contract or a reporting period, with time, actor, cause and summary.
     History(history::HistoryArgs),
     /// Writes the events of a reporting period, with a manifest of counts and hash-chain heads.
@@ -92,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Calendar(command) => calendar::run(command),
         Command::Audit(command) => audit::run(command, &cli.global),
         Command::Demo(args) => demo::run(args, &cli.global),
+        Command::Import(command) => import::run(command, &cli.global),
         Command::History(args) => history::run_history(args, &cli.global),
         Command::Export(args) => history::run_export(args, &cli.global),
         Command::Bench(command) => bench::run(command),
