@@ -8,6 +8,8 @@ pub mod envelope;
 pub mod error;
 pub mod file;
 pub mod ids;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 
 pub use envelope::{Actor, ActorId, ActorRole, ChainHash, EnvelopeBody, EventEnvelope, NewEvent, Payload};
 pub use error::LogError;
