@@ -1,4 +1,8 @@
 //! Command handling and the CLI of the `ledger` binary. The only crate that uses `anyhow`, `clap`,
 //! `indicatif` and the tokio runtime directly.
 
+pub mod audit;
 pub mod cli;
+pub mod demo;
+pub mod handler;
+pub mod render;

@@ -21,11 +21,20 @@ pub enum CodecError {
     #[error("unknown format version {found} (this build reads version {FORMAT_VERSION})")]
     UnknownVersion { found: u8 },
     #[error("malformed bytes for {type_name}: {detail}")]
-    Malformed { type_name: &'static str, detail: String },
+    Malformed {
+        type_name: &'static str,
+        detail: String,
+    },
     #[error("{trailing} trailing bytes after a complete {type_name}")]
-    Trailing { type_name: &'static str, trailing: usize },
+    Trailing {
+        type_name: &'static str,
+        trailing: usize,
+    },
     #[error("cannot encode {type_name}: {detail}")]
-    Encode { type_name: &'static str, detail: String },
+    Encode {
+        type_name: &'static str,
+        detail: String,
+    },
 }
 
 fn config() -> impl bincode::config::Config {
@@ -43,7 +52,10 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     out.push(FORMAT_VERSION);
     bincode::serde::encode_into_std_write(value, out, config()).map_err(|error| {
-        CodecError::Encode { type_name: std::any::type_name::<T>(), detail: error.to_string() }
+        CodecError::Encode {
+            type_name: std::any::type_name::<T>(),
+            detail: error.to_string(),
+        }
     })?;
     Ok(())
 }
@@ -56,10 +68,18 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if version != FORMAT_VERSION {
         return Err(CodecError::UnknownVersion { found: version });
     }
-    let (value, read) = bincode::serde::decode_from_slice::<T, _>(body, config())
-        .map_err(|error| CodecError::Malformed { type_name, detail: error.to_string() })?;
+    let (value, read) =
+        bincode::serde::decode_from_slice::<T, _>(body, config()).map_err(|error| {
+            CodecError::Malformed {
+                type_name,
+                detail: error.to_string(),
+            }
+        })?;
     if read != body.len() {
-        return Err(CodecError::Trailing { type_name, trailing: body.len() - read });
+        return Err(CodecError::Trailing {
+            type_name,
+            trailing: body.len() - read,
+        });
     }
     Ok(value)
 }
@@ -77,7 +97,11 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let sample = Sample { name: "x".into(), count: 7, tags: vec![1, 2] };
+        let sample = Sample {
+            name: "x".into(),
+            count: 7,
+            tags: vec![1, 2],
+        };
         let bytes = encode(&sample).unwrap();
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(decode::<Sample>(&bytes).unwrap(), sample);
@@ -87,7 +111,10 @@ mod tests {
     fn unknown_version_is_an_error() {
         let mut bytes = encode(&1u64).unwrap();
         bytes[0] = 99;
-        assert_eq!(decode::<u64>(&bytes), Err(CodecError::UnknownVersion { found: 99 }));
+        assert_eq!(
+            decode::<u64>(&bytes),
+            Err(CodecError::UnknownVersion { found: 99 })
+        );
     }
 
     #[test]
@@ -95,7 +122,10 @@ mod tests {
         assert_eq!(decode::<u64>(&[]), Err(CodecError::Empty));
         let mut bytes = encode(&1u64).unwrap();
         bytes.push(0);
-        assert!(matches!(decode::<u64>(&bytes), Err(CodecError::Trailing { trailing: 1, .. })));
+        assert!(matches!(
+            decode::<u64>(&bytes),
+            Err(CodecError::Trailing { trailing: 1, .. })
+        ));
     }
 
     proptest::proptest! {

@@ -57,7 +57,7 @@ fn bootstrap() -> &'static str {
 }
 
 /// A fresh, empty deployment (its own topic prefix) on the test broker.
-fn fresh_url(name: &str) -> String {
+pub(crate) fn fresh_url(name: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let number = NEXT.fetch_add(1, Ordering::Relaxed);
     format!(
@@ -67,7 +67,7 @@ fn fresh_url(name: &str) -> String {
     )
 }
 
-async fn open(url: &str) -> KafkaLog {
+pub(crate) async fn open(url: &str) -> KafkaLog {
     tokio::time::timeout(HANG_GUARD, KafkaLog::open_url(url))
         .await
         .expect("open within the hang guard")
@@ -639,4 +639,36 @@ async fn a_different_partition_count_is_refused() {
         Ok(_) => panic!("opening with another partition count must fail"),
         Err(other) => panic!("expected Invalid, got {other}"),
     }
+}
+
+/// The backend-agnostic contract suite (`ledger::log::testkit`), each test against a fresh deployment.
+mod contract {
+    use ledger::log::testkit;
+
+    use super::{fresh_url, open};
+
+    macro_rules! contract_tests {
+        ($($name:ident),* $(,)?) => {$(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                testkit::$name(open(&fresh_url(stringify!($name))).await).await;
+            }
+        )*};
+    }
+
+    // FIXME(#7): `testkit::append_then_read` and `testkit::concurrent_appenders_on_different_streams`
+    // assert `end_offset == last record's offset + 1`, i.e. gapless offsets. Kafka offsets have gaps
+    // (transaction markers; see `Offset`'s doc), so on Kafka they fail on that one assertion only. The
+    // same behaviours are checked gap-tolerantly above (`append_then_read_back_in_order`,
+    // `concurrent_appends_are_group_committed_and_gapless`); add them here once the testkit compares
+    // `end_offset >= last + 1`.
+    contract_tests!(
+        read_stream_from_version,
+        stale_expected_version_conflicts,
+        idempotent_retry_returns_original,
+        multi_event_append_is_atomic,
+        invalid_appends_are_refused,
+        subscribe_catches_up_then_follows_live,
+        partition_of_is_stable,
+    );
 }

@@ -1,8 +1,11 @@
 //! The `ledger` command line. Exit codes: 0 success, 1 a command was rejected by a domain rule,
 //! 2 an operational error or bad input. A broken pipe exits 0.
 
+mod bench;
 mod calendar;
+mod history;
 mod log;
+mod open;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,7 +50,12 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalOpts {
     /// The data directory of the embedded log and the views.
-    #[arg(long, global = true, env = "LEDGER_DATA_DIR", default_value = "./ledger-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_DATA_DIR",
+        default_value = "./ledger-data"
+    )]
     pub data_dir: PathBuf,
 }
 
@@ -59,6 +67,13 @@ pub enum Command {
     /// Working-day calendars and statutory deadlines (no data directory needed).
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Every event of a contract or a reporting period, with time, actor, cause and summary.
+    History(history::HistoryArgs),
+    /// Writes the events of a reporting period, with a manifest of counts and hash-chain heads.
+    Export(history::ExportArgs),
+    /// Benchmarks of this machine (no data directory needed).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -68,6 +83,9 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Log(command) => log::run(command, &cli.global),
         Command::Calendar(command) => calendar::run(command),
+        Command::History(args) => history::run_history(args, &cli.global),
+        Command::Export(args) => history::run_export(args, &cli.global),
+        Command::Bench(command) => bench::run(command),
     };
     match outcome {
         Ok(code) => code,
@@ -78,7 +96,10 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Prints the error chain once and picks the exit code by audience.
@@ -100,13 +121,17 @@ fn report(error: &anyhow::Error) -> ExitCode {
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
 /// Builds the tokio runtime for commands that do I/O on the log.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Output format shared by the query commands.

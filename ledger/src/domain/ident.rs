@@ -24,18 +24,33 @@ pub fn check_digit(first_eleven: &[u8; 11]) -> Option<u8> {
     const WEIGHTS_FIRST: [u32; 11] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
     const WEIGHTS_SECOND: [u32; 11] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2];
     let weighted = |weights: &[u32; 11]| -> u32 {
-        first_eleven.iter().zip(weights).map(|(&digit, &weight)| u32::from(digit) * weight).sum::<u32>()
+        first_eleven
+            .iter()
+            .zip(weights)
+            .map(|(&digit, &weight)| u32::from(digit) * weight)
+            .sum::<u32>()
             % 11
     };
     let first = weighted(&WEIGHTS_FIRST);
-    let sum = if first == 10 { weighted(&WEIGHTS_SECOND) } else { first };
-    if sum == 10 { None } else { u8::try_from(sum).ok() }
+    let sum = if first == 10 {
+        weighted(&WEIGHTS_SECOND)
+    } else {
+        first
+    };
+    if sum == 10 {
+        None
+    } else {
+        u8::try_from(sum).ok()
+    }
 }
 
 fn validate_twelve(kind: &'static str, value: &str) -> Result<[u8; 12], IdentError> {
     let bytes = value.as_bytes();
     if bytes.len() != 12 || !bytes.iter().all(u8::is_ascii_digit) {
-        return Err(IdentError::Format { kind, value: value.to_owned() });
+        return Err(IdentError::Format {
+            kind,
+            value: value.to_owned(),
+        });
     }
     let mut digits = [0u8; 12];
     for (digit, byte) in digits.iter_mut().zip(bytes) {
@@ -45,7 +60,10 @@ fn validate_twelve(kind: &'static str, value: &str) -> Result<[u8; 12], IdentErr
     first_eleven.copy_from_slice(&digits[..11]);
     match check_digit(&first_eleven) {
         Some(check) if check == digits[11] => Ok(digits),
-        _ => Err(IdentError::CheckDigit { kind, value: value.to_owned() }),
+        _ => Err(IdentError::CheckDigit {
+            kind,
+            value: value.to_owned(),
+        }),
     }
 }
 
@@ -113,8 +131,16 @@ macro_rules! twelve_digit_id {
     };
 }
 
-twelve_digit_id!(Iin, "IIN", "Individual identification number of a person (RULES §3).");
-twelve_digit_id!(Bin, "BIN", "Business identification number of an organisation (RULES §3).");
+twelve_digit_id!(
+    Iin,
+    "IIN",
+    "Individual identification number of a person (RULES §3)."
+);
+twelve_digit_id!(
+    Bin,
+    "BIN",
+    "Business identification number of an organisation (RULES §3)."
+);
 
 #[cfg(test)]
 mod tests {
@@ -126,14 +152,26 @@ mod tests {
         assert_eq!(check_digit(&[9, 0, 0, 1, 0, 1, 3, 0, 0, 0, 0]), Some(7));
         assert!("900101300007".parse::<Iin>().is_ok());
         let error = "900101300008".parse::<Iin>().unwrap_err();
-        assert_eq!(error.to_string(), "IIN \"900101300008\" fails the check digit (RULES §3)");
+        assert_eq!(
+            error.to_string(),
+            "IIN \"900101300008\" fails the check digit (RULES §3)"
+        );
     }
 
     #[test]
     fn rules_s3_format_is_twelve_digits() {
-        assert!(matches!("90010130000".parse::<Bin>(), Err(IdentError::Format { .. })));
-        assert!(matches!("90010130000a".parse::<Bin>(), Err(IdentError::Format { .. })));
-        assert!(matches!("９00101300007".parse::<Bin>(), Err(IdentError::Format { .. })));
+        assert!(matches!(
+            "90010130000".parse::<Bin>(),
+            Err(IdentError::Format { .. })
+        ));
+        assert!(matches!(
+            "90010130000a".parse::<Bin>(),
+            Err(IdentError::Format { .. })
+        ));
+        assert!(matches!(
+            "９00101300007".parse::<Bin>(),
+            Err(IdentError::Format { .. })
+        ));
     }
 
     /// RULES §3 step 2: when the first sum is 10 the second weights decide.

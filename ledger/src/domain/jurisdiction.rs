@@ -6,8 +6,19 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A jurisdiction: Kazakhstan (co-payment, S001) or Kyrgyzstan (CHI additional programme, S002).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[derive(schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Jurisdiction {
     /// Kazakhstan; local dates in Asia/Almaty, money in KZT.
     KZ,

@@ -27,22 +27,30 @@ impl Timestamp {
     }
 
     pub fn from_datetime(datetime: DateTime<Utc>) -> Self {
-        Self { micros: datetime.timestamp_micros() }
+        Self {
+            micros: datetime.timestamp_micros(),
+        }
     }
 
     pub fn to_datetime(self) -> DateTime<Utc> {
-        Utc.timestamp_micros(self.micros).single().expect("every i64 microsecond count is a valid instant")
+        Utc.timestamp_micros(self.micros)
+            .single()
+            .expect("every i64 microsecond count is a valid instant")
     }
 
     /// Parses RFC 3339 (`2026-01-31T10:00:00Z`, offsets allowed).
     pub fn parse_rfc3339(text: &str) -> Result<Self, chrono::ParseError> {
-        Ok(Self::from_datetime(DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc)))
+        Ok(Self::from_datetime(
+            DateTime::parse_from_rfc3339(text)?.with_timezone(&Utc),
+        ))
     }
 }
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.to_datetime().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let text = self
+            .to_datetime()
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
         f.write_str(&text)
     }
 }
@@ -69,7 +77,9 @@ impl<'de> Deserialize<'de> for Timestamp {
             let text = String::deserialize(deserializer)?;
             Timestamp::parse_rfc3339(&text).map_err(serde::de::Error::custom)
         } else {
-            Ok(Timestamp { micros: i64::deserialize(deserializer)? })
+            Ok(Timestamp {
+                micros: i64::deserialize(deserializer)?,
+            })
         }
     }
 }
@@ -94,7 +104,10 @@ mod tests {
     #[test]
     fn json_is_rfc3339_and_binary_is_micros() {
         let instant = Timestamp::parse_rfc3339("2026-01-31T10:00:00Z").unwrap();
-        assert_eq!(serde_json::to_string(&instant).unwrap(), "\"2026-01-31T10:00:00Z\"");
+        assert_eq!(
+            serde_json::to_string(&instant).unwrap(),
+            "\"2026-01-31T10:00:00Z\""
+        );
         let bytes = crate::codec::encode(&instant).unwrap();
         assert_eq!(crate::codec::decode::<Timestamp>(&bytes).unwrap(), instant);
         let back: Timestamp = serde_json::from_str("\"2026-01-31T15:00:00+05:00\"").unwrap();

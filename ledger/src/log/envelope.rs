@@ -115,15 +115,58 @@ impl fmt::Display for ActorRole {
 }
 
 /// A typed, versioned event payload: the domain's codec bytes of one event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Payload {
     /// The event's type name, e.g. `RegistrySubmitted`.
     pub event_type: String,
     /// The schema version of `data`; bumped on every wire change of the event (see
     /// `docs/schema-evolution.md`).
     pub schema_version: u16,
-    /// `codec` bytes of the event.
+    /// `codec` bytes of the event: raw bytes in binary encodings, lower-case hex in JSON.
+    #[serde(with = "payload_bytes")]
+    #[schemars(with = "String", regex(pattern = "^([0-9a-f]{2})*$"))]
     pub data: Vec<u8>,
+}
+
+/// Payload bytes: `serialize_bytes` in binary formats (one length prefix and a copy), hex text in
+/// human-readable ones.
+mod payload_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&hex::encode(bytes))
+        } else {
+            serializer.serialize_bytes(bytes)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            hex::decode(text).map_err(serde::de::Error::custom)
+        } else {
+            deserializer.deserialize_byte_buf(BytesVisitor)
+        }
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("payload bytes")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
+    }
 }
 
 /// An event as the writer hands it to the log; the log adds the stream coordinates, the record time
@@ -141,7 +184,7 @@ pub struct NewEvent {
 }
 
 /// The hashed part of a record: everything except where it sits and its own chain link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EnvelopeBody {
     pub event_id: EventId,
     pub stream: StreamId,
@@ -197,7 +240,10 @@ pub struct EventEnvelope {
 impl EventEnvelope {
     /// Encodes `body` and links it to `previous`, giving the record's wire bytes
     /// (`codec(body) ‖ hash`) and its hash.
-    pub fn seal(body: &EnvelopeBody, previous: &ChainHash) -> Result<(Vec<u8>, ChainHash), LogError> {
+    pub fn seal(
+        body: &EnvelopeBody,
+        previous: &ChainHash,
+    ) -> Result<(Vec<u8>, ChainHash), LogError> {
         let mut bytes = codec::encode(body)?;
         let hash = previous.link(&bytes);
         bytes.extend_from_slice(&hash.0);
@@ -216,16 +262,93 @@ impl EventEnvelope {
     pub fn decode(position: Position, bytes: &[u8]) -> Result<EventEnvelope, LogError> {
         let (body, hash) = Self::split_record(bytes).ok_or_else(|| LogError::Corrupt {
             position,
-            detail: format!("record of {} bytes is shorter than its 32-byte hash", bytes.len()),
+            detail: format!(
+                "record of {} bytes is shorter than its 32-byte hash",
+                bytes.len()
+            ),
         })?;
-        let body = codec::decode::<EnvelopeBody>(body)
-            .map_err(|error| LogError::Corrupt { position, detail: error.to_string() })?;
-        Ok(EventEnvelope { position, body, hash })
+        let body = codec::decode::<EnvelopeBody>(body).map_err(|error| LogError::Corrupt {
+            position,
+            detail: error.to_string(),
+        })?;
+        Ok(EventEnvelope {
+            position,
+            body,
+            hash,
+        })
     }
 
     /// Checks that record wire bytes chain from `previous`; returns the record's hash if they do.
     pub fn verify_link(previous: &ChainHash, bytes: &[u8]) -> Option<ChainHash> {
         let (body, stored) = Self::split_record(bytes)?;
         (previous.link(body) == stored).then_some(stored)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ident::Bin;
+    use crate::log::ids::{Offset, PartitionId};
+
+    fn body(version: u64) -> EnvelopeBody {
+        EnvelopeBody {
+            event_id: EventId(Uuid::from_u128(u128::from(version))),
+            stream: StreamId::new("contract/C-1").unwrap(),
+            stream_version: StreamVersion(version),
+            recorded_at: Timestamp::from_micros(1),
+            occurred_at: Timestamp::from_micros(2),
+            jurisdiction: Jurisdiction::KZ,
+            command_id: CommandId(Uuid::from_u128(9)),
+            causation_id: None,
+            correlation_id: Uuid::nil(),
+            actor: Actor {
+                id: ActorId::Organisation("900101300007".parse::<Bin>().unwrap()),
+                role: ActorRole::Fund,
+            },
+            payload: Payload {
+                event_type: "X".into(),
+                schema_version: 1,
+                data: vec![0xAB; 40],
+            },
+        }
+    }
+
+    #[test]
+    fn chain_links_each_record_to_its_predecessor() {
+        let (first, first_hash) = EventEnvelope::seal(&body(1), &ChainHash::GENESIS).unwrap();
+        let (second, second_hash) = EventEnvelope::seal(&body(2), &first_hash).unwrap();
+        assert_eq!(
+            EventEnvelope::verify_link(&ChainHash::GENESIS, &first),
+            Some(first_hash)
+        );
+        assert_eq!(
+            EventEnvelope::verify_link(&first_hash, &second),
+            Some(second_hash)
+        );
+        // Deleting the first record breaks the chain at the second.
+        assert_eq!(
+            EventEnvelope::verify_link(&ChainHash::GENESIS, &second),
+            None
+        );
+        let position = Position {
+            partition: PartitionId(0),
+            offset: Offset(1),
+        };
+        assert_eq!(
+            EventEnvelope::decode(position, &second).unwrap().body,
+            body(2)
+        );
+    }
+
+    proptest::proptest! {
+        /// DESIGN §6: flipping any single bit of a record is detected by the chain.
+        #[test]
+        fn any_flipped_bit_breaks_the_link(index in 0usize..1000, bit in 0u8..8) {
+            let (mut bytes, _) = EventEnvelope::seal(&body(1), &ChainHash::GENESIS).unwrap();
+            let index = index % bytes.len();
+            bytes[index] ^= 1 << bit;
+            proptest::prop_assert_eq!(EventEnvelope::verify_link(&ChainHash::GENESIS, &bytes), None);
+        }
     }
 }

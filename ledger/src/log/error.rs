@@ -9,13 +9,24 @@ use crate::codec::CodecError;
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// Optimistic concurrency: the stream moved on since the command was decided. Reload and retry.
-    #[error("stream \"{stream}\" is at version {actual}, but the command expected version {expected}")]
-    Conflict { stream: StreamId, expected: StreamVersion, actual: StreamVersion },
+    #[error(
+        "stream \"{stream}\" is at version {actual}, but the command expected version {expected}"
+    )]
+    Conflict {
+        stream: StreamId,
+        expected: StreamVersion,
+        actual: StreamVersion,
+    },
     /// Another writer owns the partition; this writer must stop appending.
     #[error("this writer was fenced off partition {partition}: {detail}")]
-    Fenced { partition: PartitionId, detail: String },
+    Fenced {
+        partition: PartitionId,
+        detail: String,
+    },
     /// Another process holds the data directory.
-    #[error("data directory {path} is locked by another process (lock file {lock}); stop it or use another --data-dir")]
+    #[error(
+        "data directory {path} is locked by another process (lock file {lock}); stop it or use another --data-dir"
+    )]
     Locked { path: PathBuf, lock: PathBuf },
     /// The request itself is unacceptable (empty, too large, unknown partition).
     #[error("invalid append or read: {0}")]
@@ -25,7 +36,11 @@ pub enum LogError {
     Corrupt { position: Position, detail: String },
     /// Stored bytes are damaged at a known byte offset of a segment file.
     #[error("corrupt segment {path} at byte {byte_offset}: {detail}")]
-    CorruptSegment { path: PathBuf, byte_offset: u64, detail: String },
+    CorruptSegment {
+        path: PathBuf,
+        byte_offset: u64,
+        detail: String,
+    },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -41,7 +56,10 @@ pub enum LogError {
 
 impl LogError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        LogError::Io { path: path.into(), source }
+        LogError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// Whether a caller may retry the same command after reloading state.

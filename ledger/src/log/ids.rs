@@ -14,7 +14,9 @@ pub const STREAM_ID_BYTES_MAX: usize = 200;
 ///
 /// Valid ids are 1–200 bytes of printable ASCII without spaces, made of non-empty segments separated
 /// by `/`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct StreamId(String);
 
@@ -51,7 +53,10 @@ impl StreamId {
 
     /// The stream's category: its first segment (`contract`, `period`, `budget`, `reference`, `keys`).
     pub fn category(&self) -> &str {
-        self.0.split('/').next().expect("a stream id has at least one segment")
+        self.0
+            .split('/')
+            .next()
+            .expect("a stream id has at least one segment")
     }
 
     /// The key that decides the partition (DESIGN §1): everything that belongs to a contract
@@ -108,14 +113,27 @@ pub fn partition_of(stream: &StreamId, partitions: u32) -> PartitionId {
     let hash = stream
         .partition_key()
         .bytes()
-        .fold(FNV_OFFSET, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME));
+        .fold(FNV_OFFSET, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+        });
     let index = hash % u64::from(partitions);
     PartitionId(u32::try_from(index).expect("remainder of a u32 modulus fits in u32"))
 }
 
 /// The version of an event within its stream: 1 for the first event, gapless after that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[derive(schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct StreamVersion(pub u64);
 
 impl StreamVersion {
@@ -134,8 +152,19 @@ impl fmt::Display for StreamVersion {
 }
 
 /// A partition of the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[derive(schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct PartitionId(pub u32);
 
 impl fmt::Display for PartitionId {
@@ -146,8 +175,19 @@ impl fmt::Display for PartitionId {
 
 /// The logical offset of a record within its partition: 0 for the first record, gapless after that
 /// on the embedded log (Kafka offsets may have gaps where transaction markers sit).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[derive(schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct Offset(pub u64);
 
 impl Offset {
@@ -163,8 +203,19 @@ impl fmt::Display for Offset {
 }
 
 /// Where the log put a record: `(partition, offset)`, written `partition:offset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[derive(schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct Position {
     pub partition: PartitionId,
     pub offset: Offset,
@@ -195,8 +246,18 @@ impl FromStr for Position {
 macro_rules! uuid_id {
     ($name:ident, $doc:literal) => {
         #[doc = $doc]
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[derive(schemars::JsonSchema)]
+        #[derive(
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            PartialOrd,
+            Ord,
+            Hash,
+            Serialize,
+            Deserialize,
+            schemars::JsonSchema,
+        )]
         pub struct $name(pub Uuid);
 
         impl $name {
@@ -204,7 +265,8 @@ macro_rules! uuid_id {
             pub fn new_v7(at: crate::domain::time::Timestamp) -> Self {
                 let micros = at.micros();
                 let seconds = u64::try_from(micros.div_euclid(1_000_000)).unwrap_or(0);
-                let nanos = u32::try_from(micros.rem_euclid(1_000_000) * 1000).expect("sub-second nanos fit");
+                let nanos = u32::try_from(micros.rem_euclid(1_000_000) * 1000)
+                    .expect("sub-second nanos fit");
                 let timestamp = uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos);
                 Self(Uuid::new_v7(timestamp))
             }
@@ -238,8 +300,14 @@ macro_rules! uuid_id {
     };
 }
 
-uuid_id!(CommandId, "The idempotency key of a command, chosen by the client (128 bits).");
-uuid_id!(EventId, "The unique id of an event (UUID v7, time-ordered).");
+uuid_id!(
+    CommandId,
+    "The idempotency key of a command, chosen by the client (128 bits)."
+);
+uuid_id!(
+    EventId,
+    "The unique id of an event (UUID v7, time-ordered)."
+);
 
 #[cfg(test)]
 mod tests {
@@ -252,7 +320,10 @@ mod tests {
         assert_eq!(contract.partition_key(), "contract/C-17");
         assert_eq!(period.partition_key(), "contract/C-17");
         for partitions in 1..64 {
-            assert_eq!(partition_of(&contract, partitions), partition_of(&period, partitions));
+            assert_eq!(
+                partition_of(&contract, partitions),
+                partition_of(&period, partitions)
+            );
         }
     }
 
@@ -268,8 +339,14 @@ mod tests {
             }
             hash
         };
-        assert_eq!(u64::from(partition_of(&stream, 1000).0), expected_fnv % 1000);
-        assert_eq!(partition_of(&StreamId::new("reference/calendar/KZ").unwrap(), 1), PartitionId(0));
+        assert_eq!(
+            u64::from(partition_of(&stream, 1000).0),
+            expected_fnv % 1000
+        );
+        assert_eq!(
+            partition_of(&StreamId::new("reference/calendar/KZ").unwrap(), 1),
+            PartitionId(0)
+        );
     }
 
     #[test]
@@ -283,7 +360,13 @@ mod tests {
     #[test]
     fn position_round_trips_through_text() {
         let position: Position = "3:1024".parse().unwrap();
-        assert_eq!(position, Position { partition: PartitionId(3), offset: Offset(1024) });
+        assert_eq!(
+            position,
+            Position {
+                partition: PartitionId(3),
+                offset: Offset(1024)
+            }
+        );
         assert_eq!(position.to_string(), "3:1024");
         assert!("3-1024".parse::<Position>().is_err());
     }

@@ -10,10 +10,16 @@ pub mod file;
 pub mod ids;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
-pub use envelope::{Actor, ActorId, ActorRole, ChainHash, EnvelopeBody, EventEnvelope, NewEvent, Payload};
+pub use envelope::{
+    Actor, ActorId, ActorRole, ChainHash, EnvelopeBody, EventEnvelope, NewEvent, Payload,
+};
 pub use error::LogError;
-pub use ids::{CommandId, EventId, Offset, PartitionId, Position, StreamId, StreamVersion, partition_of};
+pub use ids::{
+    CommandId, EventId, Offset, PartitionId, Position, StreamId, StreamVersion, partition_of,
+};
 
 use std::time::Duration;
 
@@ -75,13 +81,30 @@ pub trait EventLog: Send + Sync {
     async fn end_offset(&self, partition: PartitionId) -> Result<Offset, LogError>;
 
     /// Reads the events of one stream with version ≥ `from`, in order.
-    async fn read_stream(&self, stream: &StreamId, from: StreamVersion) -> Result<Vec<EventEnvelope>, LogError>;
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from: StreamVersion,
+    ) -> Result<Vec<EventEnvelope>, LogError>;
 
     /// The current version of `stream` (`StreamVersion::NONE` if it has no events).
     async fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, LogError>;
 
+    /// The committed outcome of a command id already appended, if any. A command handler asks this
+    /// before deciding, so that a retried command returns its original result even when the state it
+    /// was decided against has moved on.
+    async fn command_outcome(
+        &self,
+        command_id: CommandId,
+    ) -> Result<Option<AppendOutcome>, LogError>;
+
     /// Waits until `partition` has a record at `offset` or `timeout` passes; returns whether it has.
-    async fn wait_for(&self, partition: PartitionId, offset: Offset, timeout: Duration) -> Result<bool, LogError>;
+    async fn wait_for(
+        &self,
+        partition: PartitionId,
+        offset: Offset,
+        timeout: Duration,
+    ) -> Result<bool, LogError>;
 }
 
 /// The number of records fetched per read while streaming a partition.
@@ -102,32 +125,44 @@ fn read_partition_until<'a>(
     from: Offset,
     follow: Option<Duration>,
 ) -> BoxStream<'a, Result<EventEnvelope, LogError>> {
-    let state = (from, std::collections::VecDeque::<EventEnvelope>::new(), false);
-    Box::pin(futures::stream::unfold(state, move |(mut next, mut buffered, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            if let Some(envelope) = buffered.pop_front() {
-                return Some((Ok(envelope), (next, buffered, false)));
+    let state = (
+        from,
+        std::collections::VecDeque::<EventEnvelope>::new(),
+        false,
+    );
+    Box::pin(futures::stream::unfold(
+        state,
+        move |(mut next, mut buffered, done)| async move {
+            if done {
+                return None;
             }
-            match log.read_batch(partition, next, READ_BATCH_RECORDS).await {
-                Err(error) => return Some((Err(error), (next, buffered, true))),
-                Ok(batch) if batch.is_empty() => match follow {
-                    None => return None,
-                    Some(poll) => {
-                        if let Err(error) = log.wait_for(partition, next, poll).await {
-                            return Some((Err(error), (next, buffered, true)));
+            loop {
+                if let Some(envelope) = buffered.pop_front() {
+                    return Some((Ok(envelope), (next, buffered, false)));
+                }
+                match log.read_batch(partition, next, READ_BATCH_RECORDS).await {
+                    Err(error) => return Some((Err(error), (next, buffered, true))),
+                    Ok(batch) if batch.is_empty() => match follow {
+                        None => return None,
+                        Some(poll) => {
+                            if let Err(error) = log.wait_for(partition, next, poll).await {
+                                return Some((Err(error), (next, buffered, true)));
+                            }
                         }
+                    },
+                    Ok(batch) => {
+                        next = batch
+                            .last()
+                            .expect("non-empty batch")
+                            .position
+                            .offset
+                            .next();
+                        buffered.extend(batch);
                     }
-                },
-                Ok(batch) => {
-                    next = batch.last().expect("non-empty batch").position.offset.next();
-                    buffered.extend(batch);
                 }
             }
-        }
-    }))
+        },
+    ))
 }
 
 /// Subscribes to a partition from `from`: catches up with everything already written, then follows

@@ -33,8 +33,8 @@ use self::reader::{REQUEST_TIMEOUT, Reader, blocking};
 use self::state::WriterState;
 use self::writer::{Pending, QUEUE_APPENDS_MAX, TRANSACTION_TIMEOUT, Writer};
 use super::{
-    AppendOutcome, AppendRequest, EventEnvelope, EventLog, LogError, Offset, PartitionId,
-    READ_BATCH_RECORDS, StreamId, StreamVersion,
+    AppendOutcome, AppendRequest, CommandId, EventEnvelope, EventLog, LogError, Offset,
+    PartitionId, READ_BATCH_RECORDS, StreamId, StreamVersion,
 };
 
 /// How long `open` waits for a just-created topic to show all its partitions in the metadata.
@@ -214,6 +214,26 @@ impl EventLog for KafkaLog {
                     .map_or(StreamVersion::NONE, |envelope| envelope.body.stream_version))
             }
         }
+    }
+
+    async fn command_outcome(
+        &self,
+        command_id: CommandId,
+    ) -> Result<Option<AppendOutcome>, LogError> {
+        let Some(writer) = &self.writer else {
+            return Err(LogError::Invalid(format!(
+                "this Kafka log was opened with role=reader, which keeps no command index; ask the \
+                 writer for the outcome of command {command_id}"
+            )));
+        };
+        let state = writer.state.lock().expect("writer state lock");
+        Ok(state
+            .commands
+            .get(&command_id)
+            .map(|original| AppendOutcome {
+                duplicate: true,
+                ..original.clone()
+            }))
     }
 
     async fn wait_for(

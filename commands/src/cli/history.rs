@@ -1,0 +1,199 @@
+//! `ledger history` and `ledger export`: every event of a contract or a period, for regulators and
+//! analysts.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ledger::domain::time::Timestamp;
+use ledger::log::EventEnvelope;
+
+use super::{GlobalOpts, UsageError, open};
+use crate::audit::{ExportWriter, Manifest, Selection, history_line, scan};
+
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Every event of one contract (its contract stream and all its period streams).
+    #[arg(long, conflicts_with = "period")]
+    pub contract: Option<String>,
+    /// Every event of one reporting month (YYYY-MM), all contracts.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Only events recorded at or before this instant (RFC 3339, e.g. 2026-02-01T00:00:00Z).
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: super::Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The reporting month to export (YYYY-MM).
+    #[arg(long)]
+    pub period: String,
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: ExportFormat,
+    /// Output directory: gets `events.<format>` and `manifest.json`.
+    #[arg(long, default_value = "export")]
+    pub out: PathBuf,
+}
+
+fn selection(contract: Option<&str>, period: Option<&str>) -> anyhow::Result<Selection> {
+    match (contract, period) {
+        (Some(contract_id), None) => {
+            ledger::log::StreamId::new(format!("contract/{contract_id}"))
+                .map_err(|error| UsageError(format!("--contract {contract_id:?}: {error}")))?;
+            Ok(Selection::Contract {
+                contract_id: contract_id.to_owned(),
+            })
+        }
+        (None, Some(period)) => Ok(Selection::Period {
+            period: parse_period(period)?,
+        }),
+        _ => Err(UsageError("give exactly one of --contract ID or --period YYYY-MM".into()).into()),
+    }
+}
+
+/// Validates `YYYY-MM`.
+pub fn parse_period(text: &str) -> anyhow::Result<String> {
+    let valid = chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").is_ok()
+        && text.len() == 7;
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(UsageError(format!("--period {text:?} is not a month YYYY-MM")).into())
+    }
+}
+
+fn parse_until(text: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
+    text.map(|text| {
+        Timestamp::parse_rfc3339(text).map_err(|error| {
+            UsageError(format!(
+                "--until {text:?} is not an RFC 3339 instant ({error})"
+            ))
+            .into()
+        })
+    })
+    .transpose()
+}
+
+/// A one-line description of an event's payload, from the domain when it can decode it.
+pub fn summary(envelope: &EventEnvelope) -> String {
+    format!("{} bytes", envelope.body.payload.data.len())
+}
+
+/// The envelope with its decoded payload as one JSON object (the export and `--format json` form).
+pub fn envelope_json(envelope: &EventEnvelope) -> serde_json::Value {
+    serde_json::json!({
+        "position": envelope.position.to_string(),
+        "hash": envelope.hash.to_hex(),
+        "envelope": envelope.body,
+    })
+}
+
+pub fn run_history(args: HistoryArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+    let selection = selection(args.contract.as_deref(), args.period.as_deref())?;
+    let until = parse_until(args.until.as_deref())?;
+    let log = open::read_only(global)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut count = 0u64;
+    super::runtime()?.block_on(scan(&*log, &selection, until, |envelope| {
+        count += 1;
+        match args.format {
+            super::Format::Text => writeln!(out, "{}", history_line(envelope, &summary(envelope))),
+            super::Format::Json => writeln!(out, "{}", envelope_json(envelope)),
+        }
+    }))?;
+    out.flush()?;
+    if count == 0 {
+        eprintln!("no events matched");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_export(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+    let period = parse_period(&args.period)?;
+    let selection = Selection::Period {
+        period: period.clone(),
+    };
+    let log = open::read_only(global)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let extension = match args.format {
+        ExportFormat::Jsonl => "jsonl",
+        ExportFormat::Csv => "csv",
+    };
+    let path = args.out.join(format!("events.{extension}"));
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let mut writer = ExportWriter::new(std::io::BufWriter::new(file));
+    if args.format == ExportFormat::Csv {
+        writer.header("position,stream,version,event_type,schema_version,occurred_at,recorded_at,actor,command_id,hash")?;
+    }
+    let heads = super::runtime()?.block_on(scan(&*log, &selection, None, |envelope| {
+        let line = match args.format {
+            ExportFormat::Jsonl => envelope_json(envelope).to_string(),
+            ExportFormat::Csv => csv_line(envelope),
+        };
+        writer.record(envelope, &line)
+    }))?;
+    let (file_sha256, writer) = writer.finish()?;
+    let manifest = Manifest {
+        selection: format!("period {period}"),
+        format: extension.to_owned(),
+        events: writer.events,
+        events_by_type: writer.by_type,
+        events_by_partition: writer.by_partition,
+        chain_heads: heads
+            .into_iter()
+            .map(|(partition, head)| (partition.0, head))
+            .collect(),
+        file_sha256,
+    };
+    let manifest_path = args.out.join("manifest.json");
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    println!(
+        "exported {} events of {period} to {} (manifest {})",
+        manifest.events,
+        path.display(),
+        manifest_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn csv_line(envelope: &EventEnvelope) -> String {
+    let body = &envelope.body;
+    let mut out = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    out.write_record([
+        envelope.position.to_string(),
+        body.stream.to_string(),
+        body.stream_version.to_string(),
+        body.payload.event_type.clone(),
+        body.payload.schema_version.to_string(),
+        body.occurred_at.to_string(),
+        body.recorded_at.to_string(),
+        body.actor.id.to_string(),
+        body.command_id.to_string(),
+        envelope.hash.to_hex(),
+    ])
+    .expect("write to memory");
+    let bytes = out.into_inner().expect("flush to memory");
+    String::from_utf8(bytes)
+        .expect("CSV of UTF-8 strings")
+        .trim_end()
+        .to_owned()
+}

@@ -1,0 +1,204 @@
+//! The command handler: loads an aggregate's state from the log, decides, appends with the expected
+//! stream version, and retries on conflict (DESIGN §3). Domain-agnostic: an [`Aggregate`] says how to
+//! decode, fold and decide.
+//!
+//! The handler is the writer-side cache of DESIGN §3: it keeps each stream's folded state and version in
+//! memory and reads only the events appended since, so a period stream with a million dispensings is
+//! not re-read for every command.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ledger::domain::time::Timestamp;
+use ledger::log::{
+    AppendOutcome, AppendRequest, CommandId, EventEnvelope, EventLog, LogError, NewEvent,
+};
+use ledger::log::{StreamId, StreamVersion};
+
+/// How many times a command is re-decided after a version conflict before giving up.
+pub const CONFLICT_RETRIES_MAX: u32 = 8;
+
+/// An aggregate as the handler sees it.
+pub trait Aggregate: Send + Sync {
+    type State: Clone + Default + Send;
+    type Command: Sync;
+    type Context: Sync;
+    type Rejection: std::error::Error + Send + Sync + 'static;
+
+    /// Folds one recorded event into the state. Errors are technical (an undecodable payload).
+    fn evolve(state: Self::State, envelope: &EventEnvelope) -> Result<Self::State, HandlerError>;
+
+    /// Decides the events of `command` against `state`; a rejection appends nothing.
+    fn decide(
+        state: &Self::State,
+        command: &Self::Command,
+        context: &Self::Context,
+    ) -> Result<Vec<NewEvent>, Self::Rejection>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("stream \"{stream}\" kept changing: gave up after {attempts} conflicting attempts")]
+    Contended { stream: StreamId, attempts: u32 },
+    #[error("cannot fold {stream}@{version}: {detail}")]
+    Fold {
+        stream: StreamId,
+        version: StreamVersion,
+        detail: String,
+    },
+}
+
+/// The result of handling one command.
+#[derive(Debug)]
+pub enum Handled<R> {
+    Appended(AppendOutcome),
+    Rejected(R),
+}
+
+struct Cached<S> {
+    state: S,
+    version: StreamVersion,
+}
+
+/// Handles commands for one aggregate type, caching folded states per stream.
+///
+/// Commands on one stream are serialised by a per-stream async lock (DESIGN §3: one writer), so within
+/// one handler they never conflict; a conflict means another writer appended, and the command is
+/// re-decided against the fresh state.
+pub struct Handler<A: Aggregate> {
+    cache: Mutex<HashMap<StreamId, Cached<A::State>>>,
+    locks: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl<A: Aggregate> Default for Handler<A> {
+    fn default() -> Self {
+        Handler {
+            cache: Mutex::new(HashMap::new()),
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<A: Aggregate> Handler<A> {
+    /// The current state of `stream`, folding only the events appended since the cached version.
+    pub async fn load(
+        &self,
+        log: &dyn EventLog,
+        stream: &StreamId,
+    ) -> Result<(A::State, StreamVersion), HandlerError> {
+        let (mut state, mut version) = self.cached(stream);
+        for envelope in log.read_stream(stream, version.next()).await? {
+            assert_eq!(
+                envelope.body.stream_version,
+                version.next(),
+                "read_stream returns a gapless suffix"
+            );
+            state = A::evolve(state, &envelope)?;
+            version = envelope.body.stream_version;
+        }
+        self.store(stream, &state, version);
+        Ok((state, version))
+    }
+
+    fn cached(&self, stream: &StreamId) -> (A::State, StreamVersion) {
+        let cache = self.cache.lock().expect("handler cache lock");
+        cache.get(stream).map_or_else(
+            || (A::State::default(), StreamVersion::NONE),
+            |cached| (cached.state.clone(), cached.version),
+        )
+    }
+
+    fn store(&self, stream: &StreamId, state: &A::State, version: StreamVersion) {
+        let mut cache = self.cache.lock().expect("handler cache lock");
+        let newer = cache
+            .get(stream)
+            .is_none_or(|cached| cached.version <= version);
+        if newer {
+            cache.insert(
+                stream.clone(),
+                Cached {
+                    state: state.clone(),
+                    version,
+                },
+            );
+        }
+    }
+
+    fn stream_lock(&self, stream: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("handler lock table");
+        Arc::clone(locks.entry(stream.clone()).or_default())
+    }
+
+    /// Loads, decides and appends one command; re-decides on a version conflict.
+    pub async fn execute(
+        &self,
+        log: &dyn EventLog,
+        stream: &StreamId,
+        command_id: CommandId,
+        command: &A::Command,
+        context: &A::Context,
+    ) -> Result<Handled<A::Rejection>, HandlerError> {
+        let lock = self.stream_lock(stream);
+        let _serialised = lock.lock().await;
+        for _attempt in 0..=CONFLICT_RETRIES_MAX {
+            if let Some(outcome) = log.command_outcome(command_id).await? {
+                return Ok(Handled::Appended(AppendOutcome {
+                    duplicate: true,
+                    ..outcome
+                }));
+            }
+            let (state, version) = self.load(log, stream).await?;
+            let events = match A::decide(&state, command, context) {
+                Ok(events) => events,
+                Err(rejection) => return Ok(Handled::Rejected(rejection)),
+            };
+            let request = AppendRequest {
+                stream: stream.clone(),
+                expected: version,
+                command_id,
+                events,
+            };
+            match log.append(request).await {
+                Ok(outcome) => return Ok(Handled::Appended(outcome)),
+                Err(LogError::Conflict { actual, .. }) => {
+                    tracing::debug!(%stream, %command_id, %actual, "version conflict; re-deciding");
+                    wait_until_visible(log, stream, actual).await?;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(HandlerError::Contended {
+            stream: stream.clone(),
+            attempts: CONFLICT_RETRIES_MAX + 1,
+        })
+    }
+}
+
+/// The longest a handler waits for a conflicting append to become readable.
+const CONFLICT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until the stream's committed version reaches `version`: the writer reports a conflict as soon
+/// as the competing append is written, but readers see it only once it is committed, and re-deciding
+/// before then would conflict again.
+async fn wait_until_visible(
+    log: &dyn EventLog,
+    stream: &StreamId,
+    version: StreamVersion,
+) -> Result<(), HandlerError> {
+    let deadline = tokio::time::Instant::now() + CONFLICT_WAIT_MAX;
+    while log.stream_version(stream).await? < version {
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+    }
+    Ok(())
+}
+
+/// The writer's clock: the only place the command side reads wall time (recorded into events as
+/// business time only when the command does not carry its own).
+pub fn now() -> Timestamp {
+    Timestamp::from_datetime(chrono::Utc::now())
+}

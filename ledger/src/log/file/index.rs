@@ -1,0 +1,271 @@
+//! The in-memory indexes of the embedded log, rebuilt by scanning the segments on open.
+//!
+//! Scale assumptions: everything is held in memory. Per record: 16 bytes of location plus 8 bytes in
+//! its stream's version list; per command: about 60 bytes in the command map; per stream: its id and
+//! a map entry (about 100 bytes). One million events therefore cost about 50–100 MB, which is fine for
+//! the pilot volumes (a year of two jurisdictions is well under 10M events). Beyond that the indexes
+//! should move to a persisted, memory-mapped form; the trait does not change.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::log::AppendOutcome;
+use crate::log::envelope::ChainHash;
+use crate::log::ids::{CommandId, Offset, PartitionId, Position, StreamId, StreamVersion};
+
+/// A segment file of a partition, shared by the writer (positional writes) and readers (positional
+/// reads), so neither needs a lock on the file.
+#[derive(Debug, Clone)]
+pub struct SegmentRef {
+    pub path: Arc<Path>,
+    pub file: Arc<File>,
+}
+
+/// Where a record's frame sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLocation {
+    /// Index into the partition's segment list.
+    pub segment: u32,
+    /// Frame size in bytes, prefix included.
+    pub frame_bytes: u32,
+    /// Byte position of the frame in its segment file.
+    pub byte_position: u64,
+}
+
+/// The index of one partition.
+#[derive(Debug)]
+pub struct PartitionIndex {
+    pub segments: Vec<SegmentRef>,
+    /// Record locations by offset: the record at offset `n` is `records[n]`.
+    pub records: Vec<RecordLocation>,
+    /// The chain hash of the last record (genesis when empty).
+    pub head: ChainHash,
+    /// Bytes of all segment files, headers included.
+    pub bytes: u64,
+}
+
+impl PartitionIndex {
+    fn empty() -> PartitionIndex {
+        PartitionIndex {
+            segments: Vec::new(),
+            records: Vec::new(),
+            head: ChainHash::GENESIS,
+            bytes: 0,
+        }
+    }
+
+    /// The offset the next record will get.
+    pub fn next_offset(&self) -> u64 {
+        u64::try_from(self.records.len()).expect("usize fits in u64")
+    }
+}
+
+#[derive(Debug)]
+struct StreamEntry {
+    id: StreamId,
+    partition: PartitionId,
+    /// The offset of version `v` is `offsets[v - 1]`.
+    offsets: Vec<u64>,
+}
+
+/// A command's original outcome in compact form: its records are contiguous on one partition.
+#[derive(Debug, Clone, Copy)]
+struct CommandEntry {
+    stream: u32,
+    first_version: u64,
+    first_offset: u64,
+    count: u32,
+}
+
+/// All indexes of a log.
+#[derive(Debug, Default)]
+pub struct Index {
+    pub partitions: Vec<PartitionIndex>,
+    stream_numbers: HashMap<StreamId, u32>,
+    streams: Vec<StreamEntry>,
+    commands: HashMap<CommandId, CommandEntry>,
+}
+
+/// One record to add to the index.
+#[derive(Debug, Clone, Copy)]
+pub struct IndexedRecord<'a> {
+    pub partition: PartitionId,
+    pub location: RecordLocation,
+    pub stream: &'a StreamId,
+    /// The stream's number, when the caller knows it (saves a lookup).
+    pub stream_number: Option<u32>,
+    pub version: StreamVersion,
+    pub command_id: CommandId,
+    pub hash: ChainHash,
+}
+
+impl Index {
+    pub fn new(partitions: u32) -> Index {
+        let partitions = (0..partitions).map(|_| PartitionIndex::empty()).collect();
+        Index {
+            partitions,
+            ..Index::default()
+        }
+    }
+
+    pub fn partition(&self, partition: PartitionId) -> &PartitionIndex {
+        &self.partitions[usize::try_from(partition.0).expect("u32 fits in usize")]
+    }
+
+    pub fn partition_mut(&mut self, partition: PartitionId) -> &mut PartitionIndex {
+        &mut self.partitions[usize::try_from(partition.0).expect("u32 fits in usize")]
+    }
+
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub fn command_count(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// The number and version of `stream` (counting every written record, durable or not), if it
+    /// has any record.
+    pub fn stream(&self, stream: &StreamId) -> Option<(u32, StreamVersion)> {
+        let &number = self.stream_numbers.get(stream)?;
+        let entry = &self.streams[usize::try_from(number).expect("u32 fits in usize")];
+        let version = u64::try_from(entry.offsets.len()).expect("usize fits in u64");
+        Some((number, StreamVersion(version)))
+    }
+
+    /// The version of `stream` counting every written record, durable or not.
+    pub fn stream_version(&self, stream: &StreamId) -> StreamVersion {
+        self.stream_numbers
+            .get(stream)
+            .map_or(StreamVersion::NONE, |&number| {
+                let entry = &self.streams[usize::try_from(number).expect("u32 fits in usize")];
+                StreamVersion(u64::try_from(entry.offsets.len()).expect("usize fits in u64"))
+            })
+    }
+
+    /// The offsets of `stream`'s versions ≥ `from` that lie below `end` (the committed end of its
+    /// partition), as `(partition, offsets)`.
+    pub fn stream_offsets(
+        &self,
+        stream: &StreamId,
+        from: StreamVersion,
+        end: impl Fn(PartitionId) -> u64,
+    ) -> Vec<Position> {
+        let Some(&number) = self.stream_numbers.get(stream) else {
+            return Vec::new();
+        };
+        let entry = &self.streams[usize::try_from(number).expect("u32 fits in usize")];
+        let end = end(entry.partition);
+        let skip = usize::try_from(from.0.saturating_sub(1)).unwrap_or(usize::MAX);
+        entry
+            .offsets
+            .iter()
+            .skip(skip)
+            .take_while(|&&offset| offset < end)
+            .map(|&offset| Position {
+                partition: entry.partition,
+                offset: Offset(offset),
+            })
+            .collect()
+    }
+
+    /// The version of `stream` counting only records below `end` (the committed end of its partition).
+    pub fn committed_stream_version(
+        &self,
+        stream: &StreamId,
+        end: impl Fn(PartitionId) -> u64,
+    ) -> StreamVersion {
+        let Some(&number) = self.stream_numbers.get(stream) else {
+            return StreamVersion::NONE;
+        };
+        let entry = &self.streams[usize::try_from(number).expect("u32 fits in usize")];
+        let end = end(entry.partition);
+        let committed = entry.offsets.partition_point(|&offset| offset < end);
+        StreamVersion(u64::try_from(committed).expect("usize fits in u64"))
+    }
+
+    /// The original outcome of a command already in the index, marked as a duplicate.
+    pub fn command_outcome(&self, command_id: &CommandId) -> Option<AppendOutcome> {
+        let entry = self.commands.get(command_id)?;
+        let stream = &self.streams[usize::try_from(entry.stream).expect("u32 fits in usize")];
+        let positions = (0..u64::from(entry.count))
+            .map(|index| Position {
+                partition: stream.partition,
+                offset: Offset(entry.first_offset + index),
+            })
+            .collect();
+        Some(AppendOutcome {
+            stream: stream.id.clone(),
+            first_version: StreamVersion(entry.first_version),
+            positions,
+            duplicate: true,
+        })
+    }
+
+    /// Adds one record. The caller has checked that its version follows the stream's current version
+    /// and that its offset is the partition's next; a command id that reappears after other records is
+    /// refused, because the writer never lets that happen.
+    pub fn push(&mut self, record: IndexedRecord<'_>) -> Result<(), String> {
+        let offset = self.partition(record.partition).next_offset();
+        let stream_number = match record.stream_number {
+            Some(number) => number,
+            None => self.stream_number(record.stream, record.partition),
+        };
+        match self.commands.entry(record.command_id) {
+            Entry::Occupied(mut occupied) => {
+                let command = occupied.get_mut();
+                let continues = command.stream == stream_number
+                    && command.first_offset + u64::from(command.count) == offset;
+                if !continues {
+                    return Err(format!(
+                        "command id {} appears again at offset {offset} after other records",
+                        record.command_id
+                    ));
+                }
+                command.count += 1;
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(CommandEntry {
+                    stream: stream_number,
+                    first_version: record.version.0,
+                    first_offset: offset,
+                    count: 1,
+                });
+            }
+        }
+        let entry = &mut self.streams[usize::try_from(stream_number).expect("u32 fits in usize")];
+        assert_eq!(
+            entry.partition, record.partition,
+            "stream {} changed partition",
+            record.stream
+        );
+        let expected_version = u64::try_from(entry.offsets.len()).expect("usize fits in u64") + 1;
+        assert_eq!(
+            record.version.0, expected_version,
+            "stream {} version gap",
+            record.stream
+        );
+        entry.offsets.push(offset);
+        let partition_index = self.partition_mut(record.partition);
+        partition_index.records.push(record.location);
+        partition_index.head = record.hash;
+        Ok(())
+    }
+
+    fn stream_number(&mut self, stream: &StreamId, partition: PartitionId) -> u32 {
+        if let Some(&number) = self.stream_numbers.get(stream) {
+            return number;
+        }
+        let number = u32::try_from(self.streams.len()).expect("fewer than 2^32 streams");
+        self.streams.push(StreamEntry {
+            id: stream.clone(),
+            partition,
+            offsets: Vec::new(),
+        });
+        self.stream_numbers.insert(stream.clone(), number);
+        number
+    }
+}

@@ -1,0 +1,547 @@
+//! Group commit: one writer thread and one sync thread own all partition files.
+//!
+//! `append` calls encode their events on the caller's task and queue a [`Request`]. The writer thread
+//! drains everything queued (up to the batch bounds), validates each request against the index
+//! (duplicate command id, then expected stream version; all-or-none per request), chains and frames the
+//! accepted records into one buffer per partition, writes each touched partition with one positional
+//! write, adds the records to the index, and hands the batch to the sync thread. The sync thread drains
+//! every batch handed to it, syncs each touched file once (per the durability mode), publishes the new
+//! committed end of each partition (readers and `wait_for` see records only up to it) and answers the
+//! waiters. So while one batch is being synced the next one is being validated and written: the disk
+//! and the CPU work at the same time.
+//!
+//! A failed write or sync stops the log: the bytes on disk are then unknown, so every later append fails
+//! until the log is reopened, which recovers from what is really on disk.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc as std_mpsc;
+
+use tokio::sync::mpsc;
+
+use super::Shared;
+use super::frame::{self, HEADER_BYTES, SegmentHeader};
+use super::index::{IndexedRecord, RecordLocation, SegmentRef};
+use super::layout::sync_dir;
+use super::sync::{self, Reply, SyncJob};
+use crate::log::AppendOutcome;
+use crate::log::envelope::ChainHash;
+use crate::log::error::LogError;
+use crate::log::ids::{CommandId, Offset, PartitionId, Position, StreamId, StreamVersion};
+
+/// The most requests one batch takes from the queue.
+pub const REQUESTS_PER_BATCH_MAX: usize = 4096;
+/// The most events one batch writes; at least [`crate::log::EVENTS_PER_APPEND_MAX`] so any valid
+/// request fits in a batch of its own.
+pub const EVENTS_PER_BATCH_MAX: usize = 16_384;
+/// The most record bytes one batch writes; a single request may not exceed it.
+pub const BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Requests waiting for the writer; `append` waits for room beyond this (back-pressure).
+pub const QUEUE_REQUESTS_MAX: usize = 16_384;
+/// Batches written but not yet synced; the writer waits for the sync thread beyond this.
+pub const PIPELINE_BATCHES_MAX: usize = 4;
+
+/// One command's events, encoded by the caller, queued for the writer.
+pub struct Request {
+    pub stream: StreamId,
+    pub partition: PartitionId,
+    pub expected: StreamVersion,
+    pub command_id: CommandId,
+    /// `codec(EnvelopeBody)` of each event, with versions `expected + 1 ..` already filled in.
+    pub bodies: EncodedBodies,
+    pub reply: Reply,
+}
+
+/// The encoded bodies of one command's events in one buffer (one allocation per command, not per
+/// event): each body is preceded by its length as a `u32` (little endian).
+pub struct EncodedBodies {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl EncodedBodies {
+    pub fn with_capacity(bytes: usize) -> EncodedBodies {
+        EncodedBodies {
+            bytes: Vec::with_capacity(bytes),
+            count: 0,
+        }
+    }
+
+    /// Appends one body written by `encode` into the buffer it is given; returns the body's length.
+    pub fn push<E>(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(&[0; 4]);
+        encode(&mut self.bytes)?;
+        let length = u32::try_from(self.bytes.len() - start - 4).expect("bodies are below 4 GiB");
+        self.bytes[start..start + 4].copy_from_slice(&length.to_le_bytes());
+        self.count += 1;
+        Ok(self.bytes.len() - start - 4)
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The bytes these bodies take once chained and framed.
+    pub fn frame_bytes(&self) -> usize {
+        self.bytes.len() + self.count * (frame::FRAME_PREFIX_BYTES + 32 - 4)
+    }
+
+    /// Each body with whether another body of the same command follows it.
+    fn iter(&self) -> impl Iterator<Item = (&[u8], bool)> {
+        let mut rest = self.bytes.as_slice();
+        std::iter::from_fn(move || {
+            let (length, tail) = rest.split_first_chunk::<4>()?;
+            let length = usize::try_from(u32::from_le_bytes(*length)).expect("u32 fits in usize");
+            let (body, tail) = tail.split_at(length);
+            rest = tail;
+            Some((body, !rest.is_empty()))
+        })
+    }
+}
+
+/// The segment a partition appends to.
+struct ActiveSegment {
+    /// Index into the partition's segment list.
+    number: u32,
+    file: Arc<File>,
+    /// Bytes written so far (the next write position).
+    bytes: u64,
+}
+
+/// One request accepted into the batch, with where its records went.
+struct Accepted {
+    partition: PartitionId,
+    command_id: CommandId,
+    /// The stream's number in the index, if the stream existed before this batch.
+    stream_number: Option<u32>,
+    first_version: StreamVersion,
+    /// The request's records in [`Writer::batch_records`].
+    records: std::ops::Range<usize>,
+    outcome: AppendOutcome,
+    reply: Reply,
+}
+
+type Replies = Vec<(Reply, Result<AppendOutcome, LogError>)>;
+
+/// State owned by the writer thread.
+struct Writer {
+    shared: Arc<Shared>,
+    active: Vec<ActiveSegment>,
+    heads: Vec<ChainHash>,
+    next_offsets: Vec<u64>,
+    buffers: Vec<Vec<u8>>,
+    /// Per-batch overlays: a stream's version and a command's outcome as of earlier requests of the
+    /// same batch (the index does not have them yet).
+    batch_versions: HashMap<u32, StreamVersion>,
+    batch_new_streams: HashMap<StreamId, StreamVersion>,
+    /// Location and chain hash of every record of the batch, reused across batches.
+    batch_records: Vec<(RecordLocation, ChainHash)>,
+    /// Index into the batch's accepted requests.
+    batch_commands: HashMap<CommandId, usize>,
+}
+
+/// Starts the writer and sync threads; returns their handles. Every partition must already have a
+/// segment in the index (the last one is appended to).
+pub fn start(
+    shared: Arc<Shared>,
+    requests: mpsc::Receiver<Request>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, LogError> {
+    let writer = Writer::new(Arc::clone(&shared))?;
+    let (jobs_sender, jobs) = std_mpsc::sync_channel(PIPELINE_BATCHES_MAX);
+    let sync_shared = Arc::clone(&shared);
+    let syncer = std::thread::Builder::new()
+        .name("ledger-log-sync".into())
+        .spawn(move || sync::sync_loop(&sync_shared, &jobs))
+        .map_err(|error| {
+            LogError::Unavailable(format!("cannot start the log sync thread: {error}"))
+        })?;
+    let writer = std::thread::Builder::new()
+        .name("ledger-log-writer".into())
+        .spawn(move || writer.run(requests, &jobs_sender))
+        .map_err(|error| {
+            LogError::Unavailable(format!("cannot start the log writer thread: {error}"))
+        })?;
+    Ok(vec![writer, syncer])
+}
+
+impl Writer {
+    fn new(shared: Arc<Shared>) -> Result<Writer, LogError> {
+        let index = shared.index.read().expect("index lock poisoned");
+        let mut active = Vec::with_capacity(index.partitions.len());
+        for partition_index in &index.partitions {
+            let number = u32::try_from(partition_index.segments.len() - 1)
+                .expect("segment count fits in u32");
+            let segment = partition_index
+                .segments
+                .last()
+                .expect("every partition has a segment");
+            let bytes = segment
+                .file
+                .metadata()
+                .map_err(|error| LogError::io(&*segment.path, error))?
+                .len();
+            active.push(ActiveSegment {
+                number,
+                file: Arc::clone(&segment.file),
+                bytes,
+            });
+        }
+        let heads = index
+            .partitions
+            .iter()
+            .map(|partition| partition.head)
+            .collect();
+        let next_offsets = index
+            .partitions
+            .iter()
+            .map(|partition| partition.next_offset())
+            .collect();
+        let buffers = index.partitions.iter().map(|_| Vec::new()).collect();
+        drop(index);
+        Ok(Writer {
+            shared,
+            active,
+            heads,
+            next_offsets,
+            buffers,
+            batch_versions: HashMap::new(),
+            batch_new_streams: HashMap::new(),
+            batch_records: Vec::new(),
+            batch_commands: HashMap::new(),
+        })
+    }
+
+    fn run(mut self, mut requests: mpsc::Receiver<Request>, jobs: &std_mpsc::SyncSender<SyncJob>) {
+        let mut carry: Option<Request> = None;
+        let mut batch = Vec::new();
+        loop {
+            let Some(first) = carry.take().or_else(|| requests.blocking_recv()) else {
+                return;
+            };
+            let (mut events, mut bytes) = (first.bodies.count(), first.bodies.frame_bytes());
+            batch.push(first);
+            while batch.len() < REQUESTS_PER_BATCH_MAX {
+                let Ok(next) = requests.try_recv() else { break };
+                if events + next.bodies.count() > EVENTS_PER_BATCH_MAX
+                    || bytes + next.bodies.frame_bytes() > BATCH_BYTES_MAX
+                {
+                    carry = Some(next);
+                    break;
+                }
+                events += next.bodies.count();
+                bytes += next.bodies.frame_bytes();
+                batch.push(next);
+            }
+            let job = self.write_batch(batch.drain(..));
+            if jobs.send(job).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Validates, writes and indexes one batch; never fails: failures become replies.
+    fn write_batch(&mut self, batch: impl Iterator<Item = Request>) -> SyncJob {
+        let mut replies = Vec::new();
+        if let Some(failure) = self.shared.failure.get() {
+            replies.extend(
+                batch.map(|request| (request.reply, Err(LogError::Unavailable(failure.clone())))),
+            );
+            return SyncJob {
+                files: Vec::new(),
+                ends: Vec::new(),
+                replies,
+            };
+        }
+        let accepted = self.frame_batch(batch, &mut replies);
+        let touched: Vec<usize> = (0..self.buffers.len())
+            .filter(|&number| !self.buffers[number].is_empty())
+            .collect();
+        if let Err(error) = self.write_buffers(&touched) {
+            let detail = format!(
+                "the log writer stopped after a write error: {error}; reopen the log to recover"
+            );
+            let _ = self.shared.failure.set(detail.clone());
+            tracing::error!(%error, "event log write failed; log stopped");
+            replies.extend(
+                accepted
+                    .into_iter()
+                    .map(|entry| (entry.reply, Err(LogError::Unavailable(detail.clone())))),
+            );
+            return SyncJob {
+                files: Vec::new(),
+                ends: Vec::new(),
+                replies,
+            };
+        }
+        let files = touched
+            .iter()
+            .map(|&number| Arc::clone(&self.active[number].file))
+            .collect();
+        let ends = touched
+            .iter()
+            .map(|&number| (partition_id(number), self.next_offsets[number]))
+            .collect();
+        self.index_batch(&accepted);
+        replies.extend(
+            accepted
+                .into_iter()
+                .map(|entry| (entry.reply, Ok(entry.outcome))),
+        );
+        if let Err(error) = self.roll_full_segments(&touched) {
+            // The batch itself is written; only the next segment could not be created. Stop the log
+            // before the next batch rather than append past the segment limit silently.
+            let detail = format!("the log writer stopped: cannot create a new segment: {error}");
+            tracing::error!(%error, "event log segment roll failed; log stopped");
+            let _ = self.shared.failure.set(detail);
+        }
+        SyncJob {
+            files,
+            ends,
+            replies,
+        }
+    }
+
+    /// Decides each request (duplicate command id first, then expected version) and frames the
+    /// accepted ones into the partition buffers. Rejections go straight into `replies`; they are still
+    /// answered by the sync thread, after everything before them is durable.
+    fn frame_batch(
+        &mut self,
+        batch: impl Iterator<Item = Request>,
+        replies: &mut Replies,
+    ) -> Vec<Accepted> {
+        self.batch_versions.clear();
+        self.batch_new_streams.clear();
+        self.batch_commands.clear();
+        self.batch_records.clear();
+        let shared = Arc::clone(&self.shared);
+        let index = shared.index.read().expect("index lock poisoned");
+        let mut accepted: Vec<Accepted> = Vec::new();
+        for request in batch {
+            let duplicate = match self.batch_commands.get(&request.command_id) {
+                Some(&earlier) => Some(accepted[earlier].outcome.clone()),
+                None => index.command_outcome(&request.command_id),
+            };
+            if let Some(mut original) = duplicate {
+                original.duplicate = true;
+                let result = check_same_stream(&request, original);
+                replies.push((request.reply, result));
+                continue;
+            }
+            let known = index.stream(&request.stream);
+            let batched = match known {
+                Some((number, _)) => self.batch_versions.get(&number),
+                None => self.batch_new_streams.get(&request.stream),
+            };
+            let actual = batched.copied().or(known.map(|(_, version)| version));
+            let actual = actual.unwrap_or(StreamVersion::NONE);
+            if actual != request.expected {
+                let conflict = LogError::Conflict {
+                    stream: request.stream,
+                    expected: request.expected,
+                    actual,
+                };
+                replies.push((request.reply, Err(conflict)));
+                continue;
+            }
+            let entry = self.frame_request(request, known.map(|(number, _)| number));
+            let last = last_version(&entry);
+            match entry.stream_number {
+                Some(number) => self.batch_versions.insert(number, last),
+                None => self
+                    .batch_new_streams
+                    .insert(entry.outcome.stream.clone(), last),
+            };
+            self.batch_commands.insert(entry.command_id, accepted.len());
+            accepted.push(entry);
+        }
+        accepted
+    }
+
+    /// Chains and frames one accepted request's records into its partition's buffer.
+    fn frame_request(&mut self, request: Request, stream_number: Option<u32>) -> Accepted {
+        let number = usize::try_from(request.partition.0).expect("u32 fits in usize");
+        let buffer = &mut self.buffers[number];
+        let segment = &self.active[number];
+        let first_record = self.batch_records.len();
+        let mut positions = Vec::with_capacity(request.bodies.count());
+        for (body, continued) in request.bodies.iter() {
+            let byte_position =
+                segment.bytes + u64::try_from(buffer.len()).expect("usize fits in u64");
+            let hash = self.heads[number].link(body);
+            frame::push_frame_parts(buffer, body, &hash.0, continued);
+            let frame_bytes = u32::try_from(frame::frame_bytes(body.len() + hash.0.len()))
+                .expect("frames are below 4 GiB");
+            let location = RecordLocation {
+                segment: segment.number,
+                frame_bytes,
+                byte_position,
+            };
+            self.batch_records.push((location, hash));
+            positions.push(Position {
+                partition: request.partition,
+                offset: Offset(self.next_offsets[number]),
+            });
+            self.heads[number] = hash;
+            self.next_offsets[number] += 1;
+        }
+        let first_version = request.expected.next();
+        let outcome = AppendOutcome {
+            stream: request.stream,
+            first_version,
+            positions,
+            duplicate: false,
+        };
+        Accepted {
+            partition: request.partition,
+            command_id: request.command_id,
+            stream_number,
+            first_version,
+            records: first_record..self.batch_records.len(),
+            outcome,
+            reply: request.reply,
+        }
+    }
+
+    /// Writes each touched partition's buffer with one positional write.
+    fn write_buffers(&mut self, touched: &[usize]) -> Result<(), std::io::Error> {
+        for &number in touched {
+            let segment = &mut self.active[number];
+            let buffer = &mut self.buffers[number];
+            segment.file.write_all_at(buffer, segment.bytes)?;
+            segment.bytes += u64::try_from(buffer.len()).expect("usize fits in u64");
+            self.shared.counters.bytes.fetch_add(
+                u64::try_from(buffer.len()).expect("usize fits in u64"),
+                Ordering::Relaxed,
+            );
+            buffer.clear();
+        }
+        Ok(())
+    }
+
+    /// Adds the batch's records to the index under one short write lock.
+    fn index_batch(&self, accepted: &[Accepted]) {
+        let mut index = self.shared.index.write().expect("index lock poisoned");
+        let mut records = 0u64;
+        for entry in accepted {
+            let mut version = entry.first_version;
+            for &(location, hash) in &self.batch_records[entry.records.clone()] {
+                let record = IndexedRecord {
+                    partition: entry.partition,
+                    location,
+                    stream: &entry.outcome.stream,
+                    stream_number: entry.stream_number,
+                    version,
+                    command_id: entry.command_id,
+                    hash,
+                };
+                if let Err(detail) = index.push(record) {
+                    panic!("writer indexed an inconsistent record: {detail}");
+                }
+                index.partition_mut(entry.partition).bytes += u64::from(location.frame_bytes);
+                version = version.next();
+                records += 1;
+            }
+        }
+        for (number, partition_index) in index.partitions.iter().enumerate() {
+            assert_eq!(
+                partition_index.next_offset(),
+                self.next_offsets[number],
+                "index and writer disagree on the end of partition {number}"
+            );
+        }
+        drop(index);
+        self.shared
+            .counters
+            .records
+            .fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// Starts a new segment for every touched partition whose segment reached the size limit. Rolling
+    /// only between batches keeps a command's records in one segment.
+    fn roll_full_segments(&mut self, touched: &[usize]) -> Result<(), LogError> {
+        for &number in touched {
+            if self.active[number].bytes < self.shared.options.segment_bytes_max {
+                continue;
+            }
+            let partition = partition_id(number);
+            let (number_in_partition, file) =
+                create_segment(&self.shared, partition, self.next_offsets[number])?;
+            self.active[number] = ActiveSegment {
+                number: number_in_partition,
+                file,
+                bytes: u64::try_from(HEADER_BYTES).expect("fits"),
+            };
+        }
+        Ok(())
+    }
+}
+
+fn last_version(entry: &Accepted) -> StreamVersion {
+    let count = u64::try_from(entry.records.len()).expect("usize fits in u64");
+    StreamVersion(entry.first_version.0 + count - 1)
+}
+
+/// A retried command must name the stream of the original; anything else is a client bug.
+fn check_same_stream(
+    request: &Request,
+    original: AppendOutcome,
+) -> Result<AppendOutcome, LogError> {
+    if original.stream == request.stream {
+        return Ok(original);
+    }
+    Err(LogError::Invalid(format!(
+        "command id {} was already used for stream \"{}\", but is now sent for stream \"{}\"; \
+         a retry must repeat the original command, a new command needs a new id",
+        request.command_id, original.stream, request.stream
+    )))
+}
+
+fn partition_id(number: usize) -> PartitionId {
+    PartitionId(u32::try_from(number).expect("partition count fits in u32"))
+}
+
+/// Creates a segment file starting at `base_offset`, syncs its header and directory entry, and adds it
+/// to the index. Returns its number within the partition and its file.
+pub fn create_segment(
+    shared: &Shared,
+    partition: PartitionId,
+    base_offset: u64,
+) -> Result<(u32, Arc<File>), LogError> {
+    let dir = shared.layout.partition_dir(partition);
+    std::fs::create_dir_all(&dir).map_err(|error| LogError::io(&dir, error))?;
+    let path = shared.layout.segment_path(partition, base_offset);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|error| LogError::io(&path, error))?;
+    let header = SegmentHeader {
+        partition: partition.0,
+        base_offset,
+    }
+    .encode();
+    file.write_all_at(&header, 0)
+        .map_err(|error| LogError::io(&path, error))?;
+    file.sync_all()
+        .map_err(|error| LogError::io(&path, error))?;
+    sync_dir(&dir)?;
+    let file = Arc::new(file);
+    let mut index = shared.index.write().expect("index lock poisoned");
+    let partition_index = index.partition_mut(partition);
+    let number = u32::try_from(partition_index.segments.len()).expect("segment count fits in u32");
+    partition_index.segments.push(SegmentRef {
+        path: Arc::from(path.as_path()),
+        file: Arc::clone(&file),
+    });
+    partition_index.bytes += u64::try_from(HEADER_BYTES).expect("fits");
+    tracing::info!(partition = partition.0, base_offset, "started segment");
+    Ok((number, file))
+}
