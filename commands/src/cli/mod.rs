@@ -4,6 +4,8 @@
 mod bench;
 mod calendar;
 mod history;
+#[cfg(feature = "kafka")]
+mod kafka_bench;
 mod log;
 mod open;
 

@@ -122,3 +122,78 @@ impl WriterState {
 fn index(partition: PartitionId) -> usize {
     usize::try_from(partition.0).expect("u32 fits in usize")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::envelope::EnvelopeBody;
+    use crate::log::testkit::{command, sample_event, stream};
+
+    fn sealed(
+        stream_id: &str,
+        version: u64,
+        name: &str,
+        previous: &ChainHash,
+    ) -> (Vec<u8>, ChainHash) {
+        let body = EnvelopeBody::new(
+            sample_event(version, 16),
+            stream(stream_id),
+            StreamVersion(version),
+            command(name),
+            crate::domain::time::Timestamp::from_micros(0),
+        );
+        EventEnvelope::seal(&body, previous).unwrap()
+    }
+
+    #[test]
+    fn rebuild_records_versions_commands_and_heads() {
+        let mut state = WriterState::new(2);
+        let partition = PartitionId(1);
+        let (first, hash) = sealed("contract/A", 1, "a", &ChainHash::GENESIS);
+        let (second, head) = sealed("contract/A", 2, "a", &hash);
+        state.apply_read(Offset(0), &first, partition).unwrap();
+        // Offset 1 held a transaction marker: the next record sits at 2.
+        state.apply_read(Offset(2), &second, partition).unwrap();
+        assert_eq!(state.version(&stream("contract/A")), StreamVersion(2));
+        assert_eq!(state.head(partition), head);
+        assert_eq!(state.head(PartitionId(0)), ChainHash::GENESIS);
+        assert_eq!(state.next_read[1], Offset(3));
+        let outcome = &state.commands[&command("a")];
+        assert_eq!(outcome.first_version, StreamVersion(1));
+        assert_eq!(
+            outcome
+                .positions
+                .iter()
+                .map(|p| p.offset)
+                .collect::<Vec<_>>(),
+            vec![Offset(0), Offset(2)]
+        );
+    }
+
+    #[test]
+    fn rebuild_stops_on_a_broken_chain() {
+        let mut state = WriterState::new(1);
+        let (first, _) = sealed("contract/A", 1, "a", &ChainHash::GENESIS);
+        let (forged, _) = sealed("contract/A", 2, "b", &ChainHash([7; 32]));
+        state.apply_read(Offset(0), &first, PartitionId(0)).unwrap();
+        let error = state
+            .apply_read(Offset(2), &forged, PartitionId(0))
+            .unwrap_err();
+        assert!(
+            matches!(error, LogError::Corrupt { position, .. } if position.offset == Offset(2)),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn rebuild_stops_on_a_version_gap() {
+        let mut state = WriterState::new(1);
+        let (first, hash) = sealed("contract/A", 1, "a", &ChainHash::GENESIS);
+        let (skipping, _) = sealed("contract/A", 3, "b", &hash);
+        state.apply_read(Offset(0), &first, PartitionId(0)).unwrap();
+        let error = state
+            .apply_read(Offset(2), &skipping, PartitionId(0))
+            .unwrap_err();
+        assert!(error.to_string().contains("version 2 was due"), "{error}");
+    }
+}

@@ -30,6 +30,8 @@ use crate::log::{AppendOutcome, AppendRequest, EVENTS_PER_APPEND_MAX, READ_BATCH
 pub(super) const EVENTS_PER_TRANSACTION_MAX: usize = 20_000;
 /// How long init/commit/abort of a transaction may take.
 pub(super) const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the writer waits after the first append of a batch for others to join it (group commit).
+pub(super) const GROUP_COMMIT_LINGER: Duration = Duration::from_millis(1);
 /// How many appends may wait for the writer task.
 pub(super) const QUEUE_APPENDS_MAX: usize = 4096;
 
@@ -89,6 +91,9 @@ impl Writer {
                     Some(pending) => batch.push(pending),
                     None => return,
                 }
+                // Callers whose previous append just committed are about to send their next one: a
+                // short pause lets them join this transaction instead of each paying a round trip.
+                tokio::time::sleep(GROUP_COMMIT_LINGER).await;
             }
             let mut events: usize = batch
                 .iter()
