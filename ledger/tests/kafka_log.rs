@@ -672,3 +672,19 @@ mod contract {
         partition_of_is_stable,
     );
 }
+
+/// librdkafka settings in the URL reach the clients: a wrong one fails the open, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pass_through_settings_reach_librdkafka() {
+    let url = format!(
+        "{}&security.protocol=carrier-pigeon",
+        fresh_url("passthrough")
+    );
+    match KafkaLog::open_url(&url).await {
+        Err(LogError::Unavailable(detail)) => {
+            assert!(detail.contains("security.protocol"), "{detail}");
+        }
+        Err(other) => panic!("expected Unavailable naming the setting, got {other}"),
+        Ok(_) => panic!("an invalid security.protocol must fail the open"),
+    }
+}
