@@ -688,3 +688,58 @@ async fn pass_through_settings_reach_librdkafka() {
         Ok(_) => panic!("an invalid security.protocol must fail the open"),
     }
 }
+
+/// A contract stream id whose partition lies in `first..=last`.
+fn stream_on(first: u32, last: u32, tag: &str) -> String {
+    (0..1000)
+        .map(|number| format!("contract/{tag}-{number}"))
+        .find(|id| (first..=last).contains(&partition_of(&stream(id), PARTITIONS).0))
+        .expect("some stream lands in the range")
+}
+
+/// Writers of disjoint partition ranges work side by side; each refuses the other's streams and reads
+/// them by scanning; a second writer of the same range fences the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_of_disjoint_partition_ranges_coexist() {
+    let url = fresh_url("ranges");
+    let low = open(&format!("{url}&owns=0-1")).await;
+    let high = open(&format!("{url}&owns=2-3")).await;
+    let (low_stream, high_stream) = (stream_on(0, 1, "L"), stream_on(2, 3, "H"));
+    append(&low, request(&low_stream, 0, "low", 1..2))
+        .await
+        .unwrap();
+    append(&high, request(&high_stream, 0, "high", 2..3))
+        .await
+        .unwrap();
+    append(&low, request(&low_stream, 1, "low-2", 3..4))
+        .await
+        .expect("not fenced by the other range");
+    match append(&low, request(&high_stream, 1, "wrong-writer", 4..5)).await {
+        Err(LogError::Invalid(detail)) => {
+            assert!(detail.contains("owns partitions 0-1"), "{detail}")
+        }
+        other => panic!("a stream of another range must be refused, got {other:?}"),
+    }
+    assert_eq!(
+        low.stream_version(&stream(&high_stream)).await.unwrap(),
+        StreamVersion(1)
+    );
+    assert_eq!(
+        high.read_stream(&stream(&low_stream), StreamVersion(1))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let replacement = open(&format!("{url}&owns=2-3")).await;
+    assert!(matches!(
+        append(&high, request(&high_stream, 1, "stale", 5..6)).await,
+        Err(LogError::Fenced { .. })
+    ));
+    append(&replacement, request(&high_stream, 1, "fresh", 5..6))
+        .await
+        .unwrap();
+    append(&low, request(&low_stream, 2, "low-3", 6..7))
+        .await
+        .expect("the low range is unaffected");
+}

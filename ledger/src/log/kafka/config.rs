@@ -43,6 +43,10 @@ pub struct KafkaConfig {
     /// Used only when this process creates the topic.
     pub replication: i32,
     pub role: Role,
+    /// The partitions this writer owns, `first..=last` (default: all). Streams on other partitions are
+    /// refused; their writer is another process with its own range and transactional id. The ranges of
+    /// a deployment must not overlap: writers with different transactional ids do not fence each other.
+    pub owns: (u32, u32),
     /// The writer's transactional id; two writers with the same id fence each other (the later
     /// wins). Defaults to `<prefix>.writer`: one writer per deployment.
     pub writer_id: String,
@@ -80,6 +84,7 @@ impl KafkaConfig {
             partitions: PARTITIONS_DEFAULT,
             replication: REPLICATION_DEFAULT,
             role: Role::Writer,
+            owns: (0, u32::MAX),
             writer_id: String::new(),
             pass_through: BTreeMap::new(),
         };
@@ -89,10 +94,32 @@ impl KafkaConfig {
                 .ok_or_else(|| invalid(format!("option \"{pair}\" must be NAME=VALUE")))?;
             config.set(name, value).map_err(invalid)?;
         }
+        let last = config.partitions - 1;
+        if config.owns.1 == u32::MAX {
+            config.owns.1 = last;
+        } else if config.owns.1 > last {
+            let (first, end) = config.owns;
+            return Err(invalid(format!(
+                "owns={first}-{end} reaches past the last partition {last} (partitions={})",
+                config.partitions
+            )));
+        }
         if config.writer_id.is_empty() {
-            config.writer_id = format!("{}.writer", config.prefix);
+            config.writer_id = if config.owns == (0, last) {
+                format!("{}.writer", config.prefix)
+            } else {
+                format!(
+                    "{}.writer.{}-{}",
+                    config.prefix, config.owns.0, config.owns.1
+                )
+            };
         }
         Ok(config)
+    }
+
+    /// Whether this writer owns `partition`.
+    pub fn owns(&self, partition: u32) -> bool {
+        (self.owns.0..=self.owns.1).contains(&partition)
     }
 
     /// The events topic: `<prefix>.events`.
@@ -143,6 +170,16 @@ impl KafkaConfig {
                 };
             }
             "writer_id" if !value.is_empty() => self.writer_id = value.to_owned(),
+            "owns" => {
+                let range = value.split_once('-').and_then(|(first, last)| {
+                    Some((first.parse::<u32>().ok()?, last.parse::<u32>().ok()?))
+                });
+                self.owns = range
+                    .filter(|(first, last)| first <= last && *last < PARTITIONS_MAX)
+                    .ok_or_else(|| {
+                        format!("owns \"{value}\" must be FIRST-LAST partitions, e.g. 0-3")
+                    })?;
+            }
             _ if PASS_THROUGH_PREFIXES
                 .iter()
                 .any(|prefix| name.starts_with(prefix)) =>
@@ -151,7 +188,7 @@ impl KafkaConfig {
             }
             _ => {
                 return Err(format!(
-                    "unknown option \"{name}\"; known: prefix, partitions, replication, role, writer_id, \
+                    "unknown option \"{name}\"; known: prefix, partitions, replication, role, owns, writer_id, \
                      and librdkafka settings starting with {}",
                     PASS_THROUGH_PREFIXES.join(", ")
                 ));
@@ -171,6 +208,7 @@ impl fmt::Debug for KafkaConfig {
             .field("partitions", &self.partitions)
             .field("replication", &self.replication)
             .field("role", &self.role)
+            .field("owns", &self.owns)
             .field("writer_id", &self.writer_id)
             .field("pass_through (values hidden)", &settings)
             .finish()
@@ -204,6 +242,14 @@ mod tests {
         assert_eq!(config.partitions, PARTITIONS_DEFAULT);
         assert_eq!(config.role, Role::Writer);
         assert_eq!(config.writer_id, "ledger.writer");
+        assert_eq!(config.owns, (0, PARTITIONS_DEFAULT - 1));
+
+        let config = KafkaConfig::from_url("kafka://a:1?partitions=8&owns=4-7").unwrap();
+        assert_eq!(
+            (config.owns, config.writer_id.as_str()),
+            ((4, 7), "ledger.writer.4-7")
+        );
+        assert!(config.owns(4) && config.owns(7) && !config.owns(3));
 
         let url = "kafka://a:1,b:2/?prefix=kz-prod&partitions=16&role=reader&security.protocol=SASL_SSL\
                    &sasl.password=secret&replication=3";
@@ -233,6 +279,12 @@ mod tests {
             ("kafka://a:1?partitions=x", "partitions"),
             ("kafka://a:1?prefix=a/b", "prefix"),
             ("kafka://a:1?role=boss", "role"),
+            ("kafka://a:1?owns=3", "FIRST-LAST"),
+            ("kafka://a:1?owns=4-2", "FIRST-LAST"),
+            (
+                "kafka://a:1?partitions=4&owns=2-4",
+                "past the last partition 3",
+            ),
             ("kafka://a:1?partition=8", "unknown option \"partition\""),
             ("kafka://a:1?linger.ms=5", "unknown option"),
             ("kafka://a:1?novalue", "NAME=VALUE"),

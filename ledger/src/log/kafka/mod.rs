@@ -145,6 +145,15 @@ impl EventLog for KafkaLog {
                 request.stream
             )));
         };
+        let partition = self.partition_of(&request.stream);
+        if !self.config.owns(partition.0) {
+            let (first, last) = self.config.owns;
+            return Err(LogError::Invalid(format!(
+                "stream \"{}\" lives on partition {partition}, but this writer owns partitions \
+                 {first}-{last}; send the command to the writer of partition {partition}",
+                request.stream
+            )));
+        }
         let (reply, outcome) = oneshot::channel();
         writer
             .queue
@@ -182,7 +191,7 @@ impl EventLog for KafkaLog {
         stream: &StreamId,
         from: StreamVersion,
     ) -> Result<Vec<EventEnvelope>, LogError> {
-        let Some(writer) = &self.writer else {
+        let Some(writer) = self.index_for(stream) else {
             return self.scan_stream(stream, from).await;
         };
         let offsets: Vec<Offset> = {
@@ -201,7 +210,7 @@ impl EventLog for KafkaLog {
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<StreamVersion, LogError> {
-        match &self.writer {
+        match self.index_for(stream) {
             Some(writer) => Ok(writer
                 .state
                 .lock()
@@ -248,6 +257,15 @@ impl EventLog for KafkaLog {
 }
 
 impl KafkaLog {
+    /// The writer's in-memory index, if it covers `stream` (a writer indexes only the partitions it
+    /// owns; other streams are read by scanning, like on a reader).
+    fn index_for(&self, stream: &StreamId) -> Option<&WriterHandle> {
+        let writer = self.writer.as_ref()?;
+        self.config
+            .owns(self.partition_of(stream).0)
+            .then_some(writer)
+    }
+
     fn check_partition(&self, partition: PartitionId) -> Result<(), LogError> {
         if partition.0 >= self.config.partitions {
             return Err(LogError::Invalid(format!(
@@ -379,6 +397,7 @@ async fn start_writer(config: &KafkaConfig, reader: Arc<Reader>) -> Result<Write
         reader,
         topic: config.events_topic(),
         partitions: config.partitions,
+        owns: config.owns,
         failed: None,
         stale: false,
     };

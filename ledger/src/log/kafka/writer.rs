@@ -74,6 +74,8 @@ pub(super) struct Writer {
     pub(super) reader: Arc<Reader>,
     pub(super) topic: String,
     pub(super) partitions: u32,
+    /// The partitions this writer owns, `first..=last`.
+    pub(super) owns: (u32, u32),
     /// Set once fenced (or broken beyond repair): every later append fails with this error's text.
     pub(super) failed: Option<(bool, String)>,
     /// Set after a failed transaction: the topic may hold records the state lacks; catch up first.
@@ -287,9 +289,9 @@ impl Writer {
         .await
     }
 
-    /// Reads every partition from where the state stands to its end and applies what it finds.
+    /// Reads every owned partition from where the state stands to its end and applies what it finds.
     pub(super) async fn catch_up(&self) -> Result<(), LogError> {
-        for partition in (0..self.partitions).map(PartitionId) {
+        for partition in (self.owns.0..=self.owns.1).map(PartitionId) {
             loop {
                 let from =
                     self.state.lock().expect("writer state lock").next_read[kafka_index(partition)];
