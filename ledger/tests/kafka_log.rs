@@ -669,6 +669,8 @@ mod contract {
         multi_event_append_is_atomic,
         invalid_appends_are_refused,
         subscribe_catches_up_then_follows_live,
+        racing_appends_on_one_stream_have_one_winner,
+        concurrent_retries_append_once,
         partition_of_is_stable,
     );
 }

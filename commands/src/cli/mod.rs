@@ -3,6 +3,7 @@
 
 mod bench;
 mod calendar;
+mod demo;
 mod history;
 #[cfg(feature = "kafka")]
 mod kafka_bench;
@@ -69,6 +70,8 @@ pub enum Command {
     /// Working-day calendars and statutory deadlines (no data directory needed).
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// The main job: a national reporting period end to end on the embedded log.
+    Demo(demo::DemoArgs),
     /// Every event of a contract or a reporting period, with time, actor, cause and summary.
     History(history::HistoryArgs),
     /// Writes the events of a reporting period, with a manifest of counts and hash-chain heads.
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Log(command) => log::run(command, &cli.global),
         Command::Calendar(command) => calendar::run(command),
+        Command::Demo(args) => demo::run(args, &cli.global),
         Command::History(args) => history::run_history(args, &cli.global),
         Command::Export(args) => history::run_export(args, &cli.global),
         Command::Bench(command) => bench::run(command),

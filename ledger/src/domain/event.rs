@@ -11,17 +11,70 @@
 use crate::codec::{self, CodecError};
 use crate::log::Payload;
 
+use super::budget::{
+    BudgetAllocated, BudgetCommitted, BudgetEvent, BudgetOverrunCarriedForward,
+    BudgetOverrunCharged, BudgetPaid, BudgetRedistributed, BudgetTransferredToFund,
+    BudgetYearClosed,
+};
+use super::calendar::CalendarPublished;
 use super::contract::events::{
     ContractApplicationReceived, ContractConcluded, ContractRefused, IssCertificationChanged,
     PharmacyNetworkChanged, TerminationGroundDetected, TerminationNoticeReceived,
     TerminationNoticeSent,
 };
+use super::contract::kg::{
+    ContractExpired, ContractObjectionFiled, ContractRenewed, KgContractApplicationReceived,
+    KgContractConcluded,
+};
+use super::keys::{KeyEvent, SigningKeyRegistered, SigningKeyRevoked};
+use super::kg::ReferenceBookPublished;
+use super::kg::dispute::{DisputeClaimFiled, DisputeEvent, DisputeResolved};
+use super::kg::recovery::{RecoveryAssessed, RecoveryEvent, RecoveryOffset};
 use super::period::events::{
     DispensingRecorded, DispensingReversed, PaymentActReceived, PaymentActSigned,
     PaymentActSubmitted, PaymentClockResumed, PaymentClockSuspended, PaymentMade, RegistryApproved,
     RegistryReceived, RegistryRejected, RegistrySubmitted,
 };
 use super::prices::PriceListPublished;
+
+impl Event {
+    /// The business time of the fact (the envelope's `occurred_at`): when it happened, not when it
+    /// was recorded.
+    ///
+    /// `None` for reference, budget, key and KG dispute or recovery facts, which carry their own
+    /// dates and take no part in a stream's step ordering.
+    pub fn occurred_at(&self) -> Option<crate::domain::time::Timestamp> {
+        match self {
+            Event::ContractApplicationReceived(event) => Some(event.received_at),
+            Event::ContractConcluded(event) => Some(event.concluded_at),
+            Event::ContractRefused(event) => Some(event.refused_at),
+            Event::PharmacyNetworkChanged(event) => Some(event.changed_at),
+            Event::IssCertificationChanged(event) => Some(event.changed_at),
+            Event::TerminationGroundDetected(event) => Some(event.detected_at),
+            Event::TerminationNoticeSent(event) => Some(event.sent_at),
+            Event::TerminationNoticeReceived(event) => Some(event.received_at),
+            Event::KgContractApplicationReceived(event) => Some(event.received_at),
+            Event::KgContractConcluded(event) => Some(event.concluded_at),
+            Event::ContractObjectionFiled(event) => Some(event.filed_at),
+            Event::ContractRenewed(event) => Some(event.renewed_at),
+            Event::ContractExpired(event) => Some(event.expired_at),
+            Event::PriceListPublished(event) => Some(event.published_at),
+            Event::DispensingRecorded(event) => Some(event.dispensed_at),
+            Event::DispensingReversed(event) => Some(event.reversed_at),
+            Event::RegistrySubmitted(event) => Some(event.submitted_at),
+            Event::RegistryReceived(event) => Some(event.received_at),
+            Event::RegistryApproved(event) => Some(event.approved_at),
+            Event::RegistryRejected(event) => Some(event.rejected_at),
+            Event::PaymentActSubmitted(event) => Some(event.submitted_at),
+            Event::PaymentActReceived(event) => Some(event.received_at),
+            Event::PaymentActSigned(event) => Some(event.signed_at),
+            Event::PaymentClockSuspended(event) => Some(event.suspended_at),
+            Event::PaymentClockResumed(event) => Some(event.resumed_at),
+            Event::PaymentMade(event) => Some(event.paid_at),
+            _ => None,
+        }
+    }
+}
 
 /// Why a payload could not become an [`Event`].
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -122,6 +175,11 @@ events! {
     TerminationGroundDetected = 1,
     TerminationNoticeSent = 1,
     TerminationNoticeReceived = 1,
+    KgContractApplicationReceived = 1,
+    KgContractConcluded = 1,
+    ContractObjectionFiled = 1,
+    ContractRenewed = 1,
+    ContractExpired = 1,
     PriceListPublished = 1,
     DispensingRecorded = 1,
     DispensingReversed = 1,
@@ -135,7 +193,71 @@ events! {
     PaymentClockSuspended = 1,
     PaymentClockResumed = 1,
     PaymentMade = 1,
+    CalendarPublished = 1,
+    BudgetAllocated = 1,
+    BudgetTransferredToFund = 1,
+    BudgetCommitted = 1,
+    BudgetPaid = 1,
+    BudgetRedistributed = 1,
+    BudgetOverrunCarriedForward = 1,
+    BudgetOverrunCharged = 1,
+    BudgetYearClosed = 1,
+    SigningKeyRegistered = 1,
+    SigningKeyRevoked = 1,
+    ReferenceBookPublished = 1,
+    DisputeClaimFiled = 1,
+    DisputeResolved = 1,
+    RecoveryAssessed = 1,
+    RecoveryOffset = 1,
 }
+
+/// Lifts the per-module event enums of budgets, keys and the Kyrgyz policy into the one [`Event`].
+macro_rules! lift {
+    ($from:ident { $($variant:ident),+ $(,)? }) => {
+        impl From<$from> for Event {
+            fn from(event: $from) -> Event {
+                match event {
+                    $($from::$variant(inner) => Event::$variant(inner),)+
+                }
+            }
+        }
+
+        impl TryFrom<&Event> for $from {
+            type Error = ();
+
+            /// The module event, when `event` is one of the module's (folding a stream's records).
+            fn try_from(event: &Event) -> Result<$from, ()> {
+                match event {
+                    $(Event::$variant(inner) => Ok($from::$variant(inner.clone())),)+
+                    _ => Err(()),
+                }
+            }
+        }
+    };
+}
+
+lift!(BudgetEvent {
+    BudgetAllocated,
+    BudgetTransferredToFund,
+    BudgetCommitted,
+    BudgetPaid,
+    BudgetRedistributed,
+    BudgetOverrunCarriedForward,
+    BudgetOverrunCharged,
+    BudgetYearClosed,
+});
+lift!(KeyEvent {
+    SigningKeyRegistered,
+    SigningKeyRevoked
+});
+lift!(DisputeEvent {
+    DisputeClaimFiled,
+    DisputeResolved
+});
+lift!(RecoveryEvent {
+    RecoveryAssessed,
+    RecoveryOffset
+});
 
 #[cfg(test)]
 mod tests {
@@ -161,6 +283,16 @@ mod tests {
             Event::from_payload(&payload),
             Err(EventError::UnknownVersion { found: 99, .. })
         ));
+    }
+
+    /// Every event struct has a JSON Schema (the contract of `schemas/`).
+    #[test]
+    fn the_event_schema_generates() {
+        let schema = schemars::schema_for!(Event);
+        let text = serde_json::to_string(&schema).unwrap();
+        for (name, _) in Event::TYPES {
+            assert!(text.contains(name), "{name} missing from the schema");
+        }
     }
 
     #[test]

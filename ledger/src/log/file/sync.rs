@@ -13,8 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
-use tokio::sync::oneshot;
-
+use super::request::Waiter;
 use super::{Durability, Shared};
 use crate::log::AppendOutcome;
 use crate::log::error::LogError;
@@ -23,15 +22,12 @@ use crate::log::ids::PartitionId;
 /// The most helper threads that sync files beside the sync thread.
 pub const SYNC_HELPERS_MAX: u32 = 7;
 
-/// The answer to one append.
-pub type Reply = oneshot::Sender<Result<AppendOutcome, LogError>>;
-
 /// What the sync thread must do for one written batch.
 pub struct SyncJob {
     pub files: Vec<Arc<File>>,
     /// The new end offset of every touched partition.
     pub ends: Vec<(PartitionId, u64)>,
-    pub replies: Vec<(Reply, Result<AppendOutcome, LogError>)>,
+    pub replies: Vec<(Waiter, Result<AppendOutcome, LogError>)>,
 }
 
 /// A file to sync and where to report the result.
@@ -131,13 +127,12 @@ pub fn sync_loop(shared: &Shared, jobs: &std_mpsc::Receiver<SyncJob>) {
                     shared.publish_end(partition, end);
                 }
             }
-            for (reply, result) in job.replies {
+            for (waiter, result) in job.replies {
                 let result = match (&outcome, result) {
                     (Err(detail), Ok(_)) => Err(LogError::Unavailable(detail.clone())),
                     (_, result) => result,
                 };
-                // A waiter that gave up (dropped its future) is no error of the log.
-                let _ = reply.send(result);
+                waiter.answer(result);
             }
         }
     }

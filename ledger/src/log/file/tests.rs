@@ -460,3 +460,56 @@ fn truncating_the_last_of_many_segments_keeps_the_earlier_ones() {
         u64::try_from(total - in_last + 1 + 4).unwrap()
     );
 }
+
+#[test]
+fn fsync_per_batch_syncs_and_no_sync_does_not() {
+    for (durability, syncs) in [
+        (Durability::FsyncPerBatch, true),
+        (Durability::NoSync, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = runtime().block_on(async {
+            let log = FileLog::open(dir.path(), options(2, 1 << 20, durability)).unwrap();
+            append_commands(
+                &log,
+                &[
+                    ("contract/D-1".to_owned(), 2),
+                    ("contract/D-2".to_owned(), 1),
+                ],
+                1,
+            )
+            .await;
+            log.commit_stats()
+        });
+        assert_eq!(stats.records, 3);
+        assert!(stats.batches >= 1, "{stats:?}");
+        assert_eq!(stats.fsyncs > 0, syncs, "{durability:?}: {stats:?}");
+    }
+}
+
+#[test]
+fn oversized_and_read_only_appends_are_refused_before_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let log = FileLog::open(dir.path(), options(1, 1 << 20, Durability::NoSync)).unwrap();
+        let mut huge = sample_event(1, 10);
+        huge.payload.data = vec![0; crate::log::envelope::PAYLOAD_BYTES_MAX + 1];
+        let error = log
+            .append(request("contract/BIG", 0, command("big"), vec![huge]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, LogError::Invalid(detail) if detail.contains("payload")),
+            "{error:?}"
+        );
+        let too_many = (0..u64::try_from(crate::log::EVENTS_PER_APPEND_MAX).unwrap() + 1)
+            .map(|seed| sample_event(seed, 1))
+            .collect();
+        let error = log
+            .append(request("contract/BIG", 0, command("many"), too_many))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, LogError::Invalid(_)), "{error:?}");
+        assert_eq!(log.end_offset(PartitionId(0)).await.unwrap(), Offset(0));
+    });
+}

@@ -26,7 +26,8 @@ use super::Shared;
 use super::frame::{self, HEADER_BYTES, SegmentHeader};
 use super::index::{IndexedRecord, RecordLocation, SegmentRef};
 use super::layout::sync_dir;
-use super::sync::{self, Reply, SyncJob};
+use super::request::{Request, Waiter};
+use super::sync::{self, SyncJob};
 use crate::log::AppendOutcome;
 use crate::log::envelope::ChainHash;
 use crate::log::error::LogError;
@@ -43,68 +44,6 @@ pub const BATCH_BYTES_MAX: usize = 8 * 1024 * 1024;
 pub const QUEUE_REQUESTS_MAX: usize = 16_384;
 /// Batches written but not yet synced; the writer waits for the sync thread beyond this.
 pub const PIPELINE_BATCHES_MAX: usize = 4;
-
-/// One command's events, encoded by the caller, queued for the writer.
-pub struct Request {
-    pub stream: StreamId,
-    pub partition: PartitionId,
-    pub expected: StreamVersion,
-    pub command_id: CommandId,
-    /// `codec(EnvelopeBody)` of each event, with versions `expected + 1 ..` already filled in.
-    pub bodies: EncodedBodies,
-    pub reply: Reply,
-}
-
-/// The encoded bodies of one command's events in one buffer (one allocation per command, not per
-/// event): each body is preceded by its length as a `u32` (little endian).
-pub struct EncodedBodies {
-    bytes: Vec<u8>,
-    count: usize,
-}
-
-impl EncodedBodies {
-    pub fn with_capacity(bytes: usize) -> EncodedBodies {
-        EncodedBodies {
-            bytes: Vec::with_capacity(bytes),
-            count: 0,
-        }
-    }
-
-    /// Appends one body written by `encode` into the buffer it is given; returns the body's length.
-    pub fn push<E>(
-        &mut self,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<usize, E> {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(&[0; 4]);
-        encode(&mut self.bytes)?;
-        let length = u32::try_from(self.bytes.len() - start - 4).expect("bodies are below 4 GiB");
-        self.bytes[start..start + 4].copy_from_slice(&length.to_le_bytes());
-        self.count += 1;
-        Ok(self.bytes.len() - start - 4)
-    }
-
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
-    /// The bytes these bodies take once chained and framed.
-    pub fn frame_bytes(&self) -> usize {
-        self.bytes.len() + self.count * (frame::FRAME_PREFIX_BYTES + 32 - 4)
-    }
-
-    /// Each body with whether another body of the same command follows it.
-    fn iter(&self) -> impl Iterator<Item = (&[u8], bool)> {
-        let mut rest = self.bytes.as_slice();
-        std::iter::from_fn(move || {
-            let (length, tail) = rest.split_first_chunk::<4>()?;
-            let length = usize::try_from(u32::from_le_bytes(*length)).expect("u32 fits in usize");
-            let (body, tail) = tail.split_at(length);
-            rest = tail;
-            Some((body, !rest.is_empty()))
-        })
-    }
-}
 
 /// The segment a partition appends to.
 struct ActiveSegment {
@@ -125,10 +64,10 @@ struct Accepted {
     /// The request's records in [`Writer::batch_records`].
     records: std::ops::Range<usize>,
     outcome: AppendOutcome,
-    reply: Reply,
+    waiter: Waiter,
 }
 
-type Replies = Vec<(Reply, Result<AppendOutcome, LogError>)>;
+type Replies = Vec<(Waiter, Result<AppendOutcome, LogError>)>;
 
 /// State owned by the writer thread.
 struct Writer {
@@ -225,18 +164,21 @@ impl Writer {
             let Some(first) = carry.take().or_else(|| requests.blocking_recv()) else {
                 return;
             };
-            let (mut events, mut bytes) = (first.bodies.count(), first.bodies.frame_bytes());
+            let (mut events, mut bytes) = (
+                first.waiter.bodies.count(),
+                first.waiter.bodies.frame_bytes(),
+            );
             batch.push(first);
             while batch.len() < REQUESTS_PER_BATCH_MAX {
                 let Ok(next) = requests.try_recv() else { break };
-                if events + next.bodies.count() > EVENTS_PER_BATCH_MAX
-                    || bytes + next.bodies.frame_bytes() > BATCH_BYTES_MAX
+                if events + next.waiter.bodies.count() > EVENTS_PER_BATCH_MAX
+                    || bytes + next.waiter.bodies.frame_bytes() > BATCH_BYTES_MAX
                 {
                     carry = Some(next);
                     break;
                 }
-                events += next.bodies.count();
-                bytes += next.bodies.frame_bytes();
+                events += next.waiter.bodies.count();
+                bytes += next.waiter.bodies.frame_bytes();
                 batch.push(next);
             }
             let job = self.write_batch(batch.drain(..));
@@ -251,7 +193,7 @@ impl Writer {
         let mut replies = Vec::new();
         if let Some(failure) = self.shared.failure.get() {
             replies.extend(
-                batch.map(|request| (request.reply, Err(LogError::Unavailable(failure.clone())))),
+                batch.map(|request| (request.waiter, Err(LogError::Unavailable(failure.clone())))),
             );
             return SyncJob {
                 files: Vec::new(),
@@ -272,7 +214,7 @@ impl Writer {
             replies.extend(
                 accepted
                     .into_iter()
-                    .map(|entry| (entry.reply, Err(LogError::Unavailable(detail.clone())))),
+                    .map(|entry| (entry.waiter, Err(LogError::Unavailable(detail.clone())))),
             );
             return SyncJob {
                 files: Vec::new(),
@@ -292,7 +234,7 @@ impl Writer {
         replies.extend(
             accepted
                 .into_iter()
-                .map(|entry| (entry.reply, Ok(entry.outcome))),
+                .map(|entry| (entry.waiter, Ok(entry.outcome))),
         );
         if let Err(error) = self.roll_full_segments(&touched) {
             // The batch itself is written; only the next segment could not be created. Stop the log
@@ -331,7 +273,7 @@ impl Writer {
             if let Some(mut original) = duplicate {
                 original.duplicate = true;
                 let result = check_same_stream(&request, original);
-                replies.push((request.reply, result));
+                replies.push((request.waiter, result));
                 continue;
             }
             let known = index.stream(&request.stream);
@@ -347,7 +289,7 @@ impl Writer {
                     expected: request.expected,
                     actual,
                 };
-                replies.push((request.reply, Err(conflict)));
+                replies.push((request.waiter, Err(conflict)));
                 continue;
             }
             let entry = self.frame_request(request, known.map(|(number, _)| number));
@@ -365,13 +307,13 @@ impl Writer {
     }
 
     /// Chains and frames one accepted request's records into its partition's buffer.
-    fn frame_request(&mut self, request: Request, stream_number: Option<u32>) -> Accepted {
+    fn frame_request(&mut self, mut request: Request, stream_number: Option<u32>) -> Accepted {
         let number = usize::try_from(request.partition.0).expect("u32 fits in usize");
         let buffer = &mut self.buffers[number];
         let segment = &self.active[number];
         let first_record = self.batch_records.len();
-        let mut positions = Vec::with_capacity(request.bodies.count());
-        for (body, continued) in request.bodies.iter() {
+        let mut positions = std::mem::take(&mut request.waiter.positions);
+        for (body, continued) in request.waiter.bodies.iter() {
             let byte_position =
                 segment.bytes + u64::try_from(buffer.len()).expect("usize fits in u64");
             let hash = self.heads[number].link(body);
@@ -405,7 +347,7 @@ impl Writer {
             first_version,
             records: first_record..self.batch_records.len(),
             outcome,
-            reply: request.reply,
+            waiter: request.waiter,
         }
     }
 
