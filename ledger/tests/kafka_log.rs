@@ -70,7 +70,7 @@ pub(crate) fn fresh_url(name: &str) -> String {
 pub(crate) async fn open(url: &str) -> KafkaLog {
     tokio::time::timeout(HANG_GUARD, KafkaLog::open_url(url))
         .await
-        .expect("open within the hang guard")
+        .unwrap_or_else(|_| panic!("open {url} hung for {HANG_GUARD:?}: is the broker reachable?"))
         .unwrap_or_else(|error| panic!("open {url}: {error}"))
 }
 

@@ -311,11 +311,20 @@ async fn ensure_topic(config: &KafkaConfig) -> Result<(), LogError> {
     )
     .set("retention.ms", "-1")
     .set("cleanup.policy", "delete");
-    let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+    // Both timeouts: an unreachable broker must fail the open with a message, not hang it.
+    let options = AdminOptions::new()
+        .operation_timeout(Some(REQUEST_TIMEOUT))
+        .request_timeout(Some(REQUEST_TIMEOUT));
     let results = admin
         .create_topics([&new_topic], &options)
         .await
-        .map_err(|error| unavailable(&format!("creating topic \"{topic}\""), &error))?;
+        .map_err(|error| {
+            let context = format!(
+                "creating topic \"{topic}\" on {} (is the broker reachable?)",
+                config.bootstrap
+            );
+            unavailable(&context, &error)
+        })?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
