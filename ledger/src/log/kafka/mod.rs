@@ -7,6 +7,7 @@
 //! (`role=reader`) never touch the transactional id. Design and broker limits: `docs/kafka.md`.
 
 mod config;
+mod decide;
 mod reader;
 mod state;
 mod writer;

@@ -6,7 +6,6 @@
 //! first one fail with "fenced" (tested against tansu 0.6.0); the fenced writer reports
 //! [`LogError::Fenced`] for good. See `docs/kafka.md`.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,16 +14,17 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
+use super::decide::{Overlay, Sealed, decide_one};
 use super::reader::{Reader, blocking};
 use super::state::WriterState;
 use super::{kafka_partition, unavailable};
 use crate::domain::time::Timestamp;
-use crate::log::envelope::{ChainHash, EnvelopeBody, EventEnvelope};
+use crate::log::envelope::EnvelopeBody;
 use crate::log::error::LogError;
 use crate::log::ids::{
     CommandId, Offset, PartitionId, Position, StreamId, StreamVersion, partition_of,
 };
-use crate::log::{AppendOutcome, AppendRequest, EVENTS_PER_APPEND_MAX, READ_BATCH_RECORDS};
+use crate::log::{AppendOutcome, AppendRequest, READ_BATCH_RECORDS};
 
 /// The most events one transaction carries; more waiting commands go into the next one.
 pub(super) const EVENTS_PER_TRANSACTION_MAX: usize = 20_000;
@@ -57,15 +57,7 @@ struct Planned {
     command_id: CommandId,
     first_version: StreamVersion,
     /// Sealed record bytes with their chain hash and the body (for headers).
-    records: Vec<(Vec<u8>, ChainHash, EnvelopeBody)>,
-}
-
-/// What the batch decided before producing: uncommitted versions, chain heads and command ids.
-#[derive(Default)]
-struct Overlay {
-    versions: HashMap<StreamId, StreamVersion>,
-    heads: HashMap<PartitionId, ChainHash>,
-    commands: HashSet<CommandId>,
+    records: Vec<Sealed>,
 }
 
 pub(super) struct Writer {
@@ -310,83 +302,6 @@ impl Writer {
         }
         Ok(())
     }
-}
-
-/// Decides one command against the committed state plus the batch's overlay. `Ok(None)` means a
-/// duplicate command id (reply with the original outcome).
-#[allow(clippy::type_complexity)]
-fn decide_one(
-    state: &WriterState,
-    overlay: &mut Overlay,
-    request: &AppendRequest,
-    partitions: u32,
-    recorded_at: Timestamp,
-) -> Result<
-    Option<(
-        PartitionId,
-        StreamVersion,
-        Vec<(Vec<u8>, ChainHash, EnvelopeBody)>,
-    )>,
-    LogError,
-> {
-    if state.commands.contains_key(&request.command_id) {
-        return Ok(None);
-    }
-    validate(request)?;
-    let actual = overlay
-        .versions
-        .get(&request.stream)
-        .copied()
-        .unwrap_or_else(|| state.version(&request.stream));
-    if actual != request.expected {
-        return Err(LogError::Conflict {
-            stream: request.stream.clone(),
-            expected: request.expected,
-            actual,
-        });
-    }
-    let partition = partition_of(&request.stream, partitions);
-    let mut head = overlay
-        .heads
-        .get(&partition)
-        .copied()
-        .unwrap_or_else(|| state.head(partition));
-    let mut version = actual;
-    let mut records = Vec::with_capacity(request.events.len());
-    for event in &request.events {
-        version = version.next();
-        let body = EnvelopeBody::new(
-            event.clone(),
-            request.stream.clone(),
-            version,
-            request.command_id,
-            recorded_at,
-        );
-        let (bytes, hash) = EventEnvelope::seal(&body, &head)?;
-        head = hash;
-        records.push((bytes, hash, body));
-    }
-    overlay.versions.insert(request.stream.clone(), version);
-    overlay.heads.insert(partition, head);
-    overlay.commands.insert(request.command_id);
-    Ok(Some((partition, actual.next(), records)))
-}
-
-fn validate(request: &AppendRequest) -> Result<(), LogError> {
-    let count = request.events.len();
-    if count == 0 {
-        return Err(LogError::Invalid(format!(
-            "command {} appends no events to stream \"{}\"; a command must append at least one",
-            request.command_id, request.stream
-        )));
-    }
-    if count > EVENTS_PER_APPEND_MAX {
-        return Err(LogError::Invalid(format!(
-            "command {} appends {count} events to stream \"{}\"; at most {EVENTS_PER_APPEND_MAX} are allowed",
-            request.command_id, request.stream
-        )));
-    }
-    Ok(())
 }
 
 /// Advances the state by one committed command and builds its outcome.
