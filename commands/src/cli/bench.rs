@@ -17,6 +17,10 @@ pub enum BenchCommand {
     /// the same bytes with the same fsync cadence. The last line is
     /// `append: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     Append(AppendArgs),
+    /// Appends through the ledger's Kafka backend beside raw rdkafka produce of the same bytes; the
+    /// last line is `kafka: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    #[cfg(feature = "kafka")]
+    Kafka(super::kafka_bench::KafkaArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +49,8 @@ pub struct AppendArgs {
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Append(args) => append(args),
+        #[cfg(feature = "kafka")]
+        BenchCommand::Kafka(args) => super::kafka_bench::run(args),
     }
 }
 

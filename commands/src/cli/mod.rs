@@ -7,6 +7,8 @@ mod calendar;
 mod demo;
 mod history;
 mod import;
+#[cfg(feature = "kafka")]
+mod kafka_bench;
 mod log;
 mod open;
 
