@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger::log::EventLog;
-use ledger::log::file::{Durability, FileLog, FileLogOptions};
+use ledger::log::file::{Durability, FileLogOptions};
 
 use super::GlobalOpts;
 use crate::demo::{self, DemoOptions, Progress, summary};
@@ -73,25 +72,18 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     } else {
         Durability::FsyncPerBatch
     };
-    let file_log = FileLog::open(
-        &global.data_dir,
-        FileLogOptions {
-            durability,
-            ..FileLogOptions::default()
-        },
-    )
-    .with_context(|| format!("cannot open the event log in {}", global.data_dir.display()))?;
-    let file_log = Arc::new(file_log);
-    let log: Arc<dyn EventLog> = file_log.clone();
     let bars = Bars(Mutex::new(None));
     let runtime = super::runtime()?;
-    let (engine, world, timing) = runtime.block_on(demo::run(log, &options, &bars))?;
-    let events_written: u64 = file_log
-        .stats()
-        .partitions
-        .iter()
-        .map(|partition| partition.records)
-        .sum();
+    let (engine, world, timing, events_written) = runtime.block_on(async {
+        let options_log = FileLogOptions {
+            durability,
+            ..FileLogOptions::default()
+        };
+        let opened = super::open::writer(global, options_log).await?;
+        let (engine, world, timing) = demo::run(opened.log(), &options, &bars).await?;
+        let events_written = opened.records().await?;
+        anyhow::Ok((engine, world, timing, events_written))
+    })?;
     let periods = demo::months(&options)?;
     let summary = summary::build(
         &engine,

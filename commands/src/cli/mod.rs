@@ -62,6 +62,10 @@ pub struct GlobalOpts {
         default_value = "./ledger-data"
     )]
     pub data_dir: PathBuf,
+    /// The event log: `kafka://HOST:PORT[,HOST:PORT][?prefix=ledger&partitions=8&…]` for Kafka; by
+    /// default the embedded log in --data-dir.
+    #[arg(long, global = true, env = "LEDGER_LOG")]
+    pub log: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
