@@ -4,21 +4,16 @@
 //!
 //! Lives in `commands/tests/` because Cargo gives only a package's own tests its binaries.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::ledger;
 
 use ledger::domain::event::Event;
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{AppendRequest, CommandId, EventLog, NewEvent, StreamId, StreamVersion};
-
-fn ledger(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .output()
-        .expect("run ledger")
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()

@@ -2,8 +2,12 @@
 //! line, column and rule, a re-run appending nothing twice, and a crash in the middle of an import
 //! (SIGKILL) losing nothing and duplicating nothing on the re-run.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+
+use common::ledger;
 use std::time::Duration;
 
 use ledger::domain::values::ReportingPeriod;
@@ -14,15 +18,6 @@ use ledger_commands::demo::world::World;
 use ledger_commands::import;
 
 const SEED: u64 = 11;
-
-fn ledger(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .output()
-        .expect("run ledger")
-}
 
 /// A demo whose contracts are concluded from January; February is open for dispensing.
 fn demo(data_dir: &Path) -> World {

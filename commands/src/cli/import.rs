@@ -18,7 +18,6 @@ use sha2::Digest;
 
 use super::GlobalOpts;
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
-use crate::demo::signing::RegistryCheck;
 use crate::handler::{Handled, Handler};
 use crate::import::{self, Row, RowReject};
 use crate::writer::{Command, CommandMeta, ContractAggregate, PeriodAggregate, PriceListAggregate};
@@ -150,12 +149,12 @@ async fn import_stream(
         .await?;
     let periods = Handler::<PeriodAggregate>::default();
     let (mut state, _) = periods.load(log, &stream_id).await?;
-    let check = RegistryCheck(&inputs.keys);
+    let check = &inputs.keys;
     let fund_bin = "000000000000".parse().expect("a valid placeholder BIN");
     let decision = DecisionContext {
         calendar: &inputs.calendar,
         rules: &inputs.rules,
-        signatures: &check,
+        signatures: check,
         fund_bin,
     };
     let index = ledger::domain::period::NoOtherPeriods;

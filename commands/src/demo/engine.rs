@@ -23,7 +23,7 @@ use ledger::domain::values::ReportingPeriod;
 use ledger::log::{Actor, ActorId, ActorRole, AppendRequest, CommandId, EventLog, StreamId};
 use uuid::Uuid;
 
-use super::signing::{CaptureHash, RegistryCheck, Signers};
+use super::signing::{CaptureHash, Signers};
 use crate::handler::{Aggregate, Handled, Handler};
 use crate::writer::{
     BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, PeriodAggregate,
@@ -182,6 +182,28 @@ impl Engine {
         Ok(())
     }
 
+    /// Runs a command of an aggregate that needs no decision context; a refusal is an error naming
+    /// `what` (the demo never expects one).
+    async fn execute_plain<A>(
+        &self,
+        handler: &Handler<A>,
+        stream_id: &StreamId,
+        command_id: CommandId,
+        command: &A::Command,
+        what: &str,
+    ) -> anyhow::Result<()>
+    where
+        A: for<'c> Aggregate<Context<'c> = ()>,
+    {
+        if let Handled::Rejected(rejection) = handler
+            .execute(&*self.log, stream_id, command_id, command, &())
+            .await?
+        {
+            bail!("{what} was refused: {rejection}");
+        }
+        Ok(())
+    }
+
     /// Registers the signing key of every organisation the demo signs for (S-01…S-04).
     pub async fn register_keys(&self, at: Timestamp) -> anyhow::Result<()> {
         let valid_to = Timestamp::parse_rfc3339("2028-12-31T23:59:59Z").expect("valid instant");
@@ -204,22 +226,14 @@ impl Engine {
                 Engine::pharmacy_actor(bin),
             );
             let stream_id = stream(keys::stream_id(bin));
-            let outcome = self
-                .key_rings
-                .execute(
-                    &*self.log,
-                    &stream_id,
-                    meta.command_id,
-                    &Command {
-                        meta,
-                        command: (bin, command),
-                    },
-                    &(),
-                )
+            let what = format!("registering the key of {bin}");
+            let command_id = meta.command_id;
+            let command = Command {
+                meta,
+                command: (bin, command),
+            };
+            self.execute_plain(&self.key_rings, &stream_id, command_id, &command, &what)
                 .await?;
-            if let Handled::Rejected(rejection) = outcome {
-                bail!("registering the key of {bin} was refused: {rejection}");
-            }
         }
         self.rebuild_keys().await
     }
@@ -254,20 +268,16 @@ impl Engine {
             self.fund_actor(),
         );
         let stream_id = stream("reference/prices/KZ".into());
-        let outcome = self
-            .prices
-            .execute(
-                &*self.log,
-                &stream_id,
-                meta.command_id,
-                &Command { meta, command },
-                &(),
-            )
-            .await?;
-        if let Handled::Rejected(rejection) = outcome {
-            bail!("publishing the price list was refused: {rejection}");
-        }
-        Ok(())
+        let command_id = meta.command_id;
+        let command = Command { meta, command };
+        self.execute_plain(
+            &self.prices,
+            &stream_id,
+            command_id,
+            &command,
+            "publishing the price list",
+        )
+        .await
     }
 
     /// Runs one budget command (A-20, A-21, B-07).
@@ -280,23 +290,14 @@ impl Engine {
     ) -> anyhow::Result<()> {
         let meta = self.meta(step, at, id.jurisdiction(), self.fund_actor());
         let stream_id = stream(id.stream_id());
-        let outcome = self
-            .budgets
-            .execute(
-                &*self.log,
-                &stream_id,
-                meta.command_id,
-                &Command {
-                    meta,
-                    command: (id, command),
-                },
-                &(),
-            )
-            .await?;
-        if let Handled::Rejected(rejection) = outcome {
-            bail!("budget command {step} was refused: {rejection}");
-        }
-        Ok(())
+        let what = format!("budget command {step}");
+        let command_id = meta.command_id;
+        let command = Command {
+            meta,
+            command: (id, command),
+        };
+        self.execute_plain(&self.budgets, &stream_id, command_id, &command, &what)
+            .await
     }
 
     /// The decision context of `jurisdiction` with the given signature check.
@@ -342,7 +343,6 @@ impl Engine {
             command: build(signature),
         };
         let keys = self.keys.lock().expect("key registry lock").clone();
-        let check = RegistryCheck(&keys);
         let outcome = self
             .contracts
             .execute(
@@ -350,7 +350,7 @@ impl Engine {
                 &stream_id,
                 meta.command_id,
                 &command,
-                &self.decision(&check),
+                &self.decision(&keys),
             )
             .await?;
         let _ = step;
@@ -413,8 +413,7 @@ impl Engine {
             }
         };
         let keys = self.keys.lock().expect("key registry lock").clone();
-        let check = RegistryCheck(&keys);
-        let decision = self.decision(&check);
+        let decision = self.decision(&keys);
         let context = PeriodContext {
             decision: &decision,
             contract: &contract,

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use ed25519_dalek::SigningKey;
 use ledger::domain::ident::Bin;
-use ledger::domain::keys::{self, KeyRegistry};
+use ledger::domain::keys;
 use ledger::domain::signature::{SignatureCheck, SignedBy};
 use ledger::domain::time::Timestamp;
 use rand::{RngCore, SeedableRng};
@@ -91,21 +91,5 @@ impl SignatureCheck for CaptureHash {
     ) -> Result<(), String> {
         *self.0.lock().expect("capture lock") = Some(*document_hash);
         Ok(())
-    }
-}
-
-/// The key registry (a fold of `keys/*`) as the domain's signature check (S-01…S-04).
-pub struct RegistryCheck<'a>(pub &'a KeyRegistry);
-
-impl SignatureCheck for RegistryCheck<'_> {
-    fn check(
-        &self,
-        signer: Bin,
-        key_id: &str,
-        document_hash: &[u8; 32],
-        signature: &[u8],
-        at: Timestamp,
-    ) -> Result<(), String> {
-        self.0.check(signer, key_id, document_hash, signature, at)
     }
 }

@@ -337,3 +337,17 @@ fn verify_signature(
         .verify_strict(document_hash, &signature)
         .map_err(|_| Rejection::InvalidSignature)
 }
+
+/// Implements S-01…S-04 as the engine's signature check: the domain asks, the key registry answers.
+impl crate::domain::signature::SignatureCheck for KeyRegistry {
+    fn check(
+        &self,
+        signer: Bin,
+        key_id: &str,
+        document_hash: &[u8; 32],
+        signature: &[u8],
+        at: Timestamp,
+    ) -> Result<(), String> {
+        KeyRegistry::check(self, signer, key_id, document_hash, signature, at)
+    }
+}
