@@ -3,10 +3,13 @@
 //! **Invariant:** nothing under `domain` does I/O, reads the clock, reads the environment or draws
 //! random numbers; time and ids come in as arguments (enforced by `tests/tests/tidy.rs`).
 
+pub mod budget;
 pub mod calendar;
 pub mod clock;
 pub mod ident;
 pub mod jurisdiction;
+pub mod keys;
+pub mod kg;
 pub mod money;
 pub mod region;
 pub mod time;
