@@ -1,0 +1,173 @@
+//! The one flat enum of every domain fact, and its wire form ([`Payload`]).
+//!
+//! One variant per past-tense fact, each wrapping a struct of the same name (STYLE §2.3). The payload's
+//! `event_type` is the variant name and `schema_version` the struct's current version; decoding an
+//! older version goes through an upcaster in [`Event::from_payload`] (STYLE §2.8). Budget, key and KG
+//! events (branch `domain2`) are wired in here by the lead.
+//!
+//! Wire rule (bincode 2, serde mode): plain structs and externally tagged enums only; no `flatten`,
+//! `untagged`, internally or adjacently tagged enums, `skip_serializing_if` or `deserialize_any`.
+
+use crate::codec::{self, CodecError};
+use crate::log::Payload;
+
+use super::contract::events::{
+    ContractApplicationReceived, ContractConcluded, ContractRefused, IssCertificationChanged,
+    PharmacyNetworkChanged, TerminationGroundDetected, TerminationNoticeReceived,
+    TerminationNoticeSent,
+};
+use super::period::events::{
+    DispensingRecorded, DispensingReversed, PaymentActReceived, PaymentActSigned,
+    PaymentActSubmitted, PaymentClockResumed, PaymentClockSuspended, PaymentMade, RegistryApproved,
+    RegistryReceived, RegistryRejected, RegistrySubmitted,
+};
+use super::prices::PriceListPublished;
+
+/// Why a payload could not become an [`Event`].
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("unknown event type \"{event_type}\"")]
+    UnknownType { event_type: String },
+    #[error(
+        "event type \"{event_type}\" has no schema version {found} (this build reads up to {current})"
+    )]
+    UnknownVersion {
+        event_type: String,
+        found: u16,
+        current: u16,
+    },
+    #[error("event \"{event_type}\" v{version} does not decode: {source}")]
+    Codec {
+        event_type: String,
+        version: u16,
+        #[source]
+        source: CodecError,
+    },
+}
+
+macro_rules! events {
+    ($($name:ident = $version:literal),+ $(,)?) => {
+        /// Every fact the domain records.
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+        pub enum Event {
+            $($name($name),)+
+        }
+
+        impl Event {
+            /// Every event type name with its current schema version.
+            pub const TYPES: &'static [(&'static str, u16)] = &[$((stringify!($name), $version),)+];
+
+            /// The variant name, e.g. `RegistrySubmitted`.
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Event::$name(_) => stringify!($name),)+
+                }
+            }
+
+            /// The current schema version of this event's struct.
+            pub fn schema_version(&self) -> u16 {
+                match self {
+                    $(Event::$name(_) => $version,)+
+                }
+            }
+
+            /// Encodes the wrapped struct with the codec.
+            pub fn to_payload(&self) -> Result<Payload, CodecError> {
+                let data = match self {
+                    $(Event::$name(inner) => codec::encode(inner)?,)+
+                };
+                Ok(Payload {
+                    event_type: self.event_type().to_owned(),
+                    schema_version: self.schema_version(),
+                    data,
+                })
+            }
+
+            /// Decodes a payload of any known version, upcasting older versions to the current one.
+            pub fn from_payload(payload: &Payload) -> Result<Event, EventError> {
+                let codec_error = |source| EventError::Codec {
+                    event_type: payload.event_type.clone(),
+                    version: payload.schema_version,
+                    source,
+                };
+                match payload.event_type.as_str() {
+                    $(stringify!($name) => match payload.schema_version {
+                        $version => Ok(Event::$name(codec::decode(&payload.data).map_err(codec_error)?)),
+                        // Upcasters go here: `older => upcast_v1(codec::decode::<V1>(…)?)`.
+                        found => Err(EventError::UnknownVersion {
+                            event_type: payload.event_type.clone(),
+                            found,
+                            current: $version,
+                        }),
+                    },)+
+                    other => Err(EventError::UnknownType { event_type: other.to_owned() }),
+                }
+            }
+        }
+
+        $(impl From<$name> for Event {
+            fn from(inner: $name) -> Event {
+                Event::$name(inner)
+            }
+        })+
+    };
+}
+
+events! {
+    ContractApplicationReceived = 1,
+    ContractConcluded = 1,
+    ContractRefused = 1,
+    PharmacyNetworkChanged = 1,
+    IssCertificationChanged = 1,
+    TerminationGroundDetected = 1,
+    TerminationNoticeSent = 1,
+    TerminationNoticeReceived = 1,
+    PriceListPublished = 1,
+    DispensingRecorded = 1,
+    DispensingReversed = 1,
+    RegistrySubmitted = 1,
+    RegistryReceived = 1,
+    RegistryApproved = 1,
+    RegistryRejected = 1,
+    PaymentActSubmitted = 1,
+    PaymentActReceived = 1,
+    PaymentActSigned = 1,
+    PaymentClockSuspended = 1,
+    PaymentClockResumed = 1,
+    PaymentMade = 1,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_types_and_versions_are_errors() {
+        let payload = Payload {
+            event_type: "NoSuchEvent".into(),
+            schema_version: 1,
+            data: vec![],
+        };
+        assert!(matches!(
+            Event::from_payload(&payload),
+            Err(EventError::UnknownType { .. })
+        ));
+        let payload = Payload {
+            event_type: "RegistryReceived".into(),
+            schema_version: 99,
+            data: vec![],
+        };
+        assert!(matches!(
+            Event::from_payload(&payload),
+            Err(EventError::UnknownVersion { found: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn every_type_name_is_unique() {
+        let mut names: Vec<&str> = Event::TYPES.iter().map(|(name, _)| *name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Event::TYPES.len());
+    }
+}

@@ -1,0 +1,228 @@
+//! The reporting-period aggregate, stream `period/<contract-id>/<period>`: the dispensings of one
+//! contract and period, its summary registry (App. 1), payment act (App. 2) and payments
+//! (S001 §18–§28).
+//!
+//! Stages: dispensings are recorded while the registry is open (or after a rejection, for
+//! corrections); submission fixes the content by hash; receipt, approval or rejection; then the act,
+//! its receipt and signature; then payments up to the act total.
+
+pub mod act;
+pub mod dispensing;
+pub mod events;
+pub mod payment;
+pub mod registry;
+
+use std::collections::BTreeMap;
+
+use super::clock::Deadline;
+use super::context::DecisionContext;
+use super::contract::ContractState;
+use super::error::DomainError;
+use super::event::Event;
+use super::money::Money;
+use super::prices::PriceListState;
+use super::values::{ContractId, DispensingId, ReportingPeriod};
+
+use events::{
+    DispensingRecorded, PaymentActSigned, PaymentActSubmitted, PaymentClockSuspended,
+    RegistryApproved, RegistrySubmitted,
+};
+
+pub use act::{ReceivePaymentAct, SignPaymentAct, SubmitPaymentAct};
+pub use dispensing::{RecordDispensing, ReverseDispensing};
+pub use payment::{MakePayment, ResumePaymentClock, SuspendPaymentClock};
+pub use registry::{ApproveRegistry, ReceiveRegistry, RejectRegistry, SubmitRegistry};
+
+/// The most lines one registry may hold (assumes < 1M dispensings per contract and period).
+pub const REGISTRY_LINES_MAX: usize = 1_000_000;
+
+/// The writer's cross-stream uniqueness index (DESIGN §3): has a marking code or receipt key been
+/// reimbursed in *another* period of the partition? Within a period the state itself answers.
+pub trait ReimbursedIndex {
+    /// The dispensing (as `<period>/<dispensing id>`) that holds `key`, if any.
+    fn reimbursed_by(&self, key: &str) -> Option<String>;
+}
+
+/// An index that knows no other period (tests, single-period replays).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoOtherPeriods;
+
+impl ReimbursedIndex for NoOtherPeriods {
+    fn reimbursed_by(&self, _key: &str) -> Option<String> {
+        None
+    }
+}
+
+/// What a period decision needs beyond the common context: the contract (same partition), the price
+/// list, the period of the stream and the cross-period uniqueness index.
+pub struct PeriodContext<'a> {
+    pub decision: &'a DecisionContext<'a>,
+    pub contract: &'a ContractState,
+    pub prices: &'a PriceListState,
+    pub period: ReportingPeriod,
+    pub index: &'a dyn ReimbursedIndex,
+}
+
+/// Where the registry of the period is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegistryStage {
+    #[default]
+    Open,
+    Submitted,
+    Received,
+    Rejected,
+    Approved,
+}
+
+/// Where the payment act is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ActStage {
+    #[default]
+    None,
+    Submitted,
+    Received,
+    Signed,
+}
+
+/// One dispensing and whether it was reversed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispensingEntry {
+    pub recorded: DispensingRecorded,
+    pub reversed: bool,
+}
+
+/// The folded period stream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeriodState {
+    pub contract_id: Option<ContractId>,
+    pub period: Option<ReportingPeriod>,
+    pub dispensings: BTreeMap<DispensingId, DispensingEntry>,
+    /// Marking-code and receipt keys of the live (not reversed) dispensings. Exposed so the writer can
+    /// keep its cross-period index ([`ReimbursedIndex`]).
+    pub reimbursed: BTreeMap<String, DispensingId>,
+    pub registry_stage: RegistryStage,
+    pub submissions: u32,
+    /// lateness is judged on the first submission.
+    pub first_submission_late: Option<bool>,
+    pub registry: Option<RegistrySubmitted>,
+    pub review: Option<Deadline>,
+    pub approved: Option<RegistryApproved>,
+    pub act_stage: ActStage,
+    pub act: Option<PaymentActSubmitted>,
+    pub signing: Option<Deadline>,
+    pub signed: Option<PaymentActSigned>,
+    pub payment_deadline: Option<Deadline>,
+    pub suspended: Option<PaymentClockSuspended>,
+    pub paid_total: Option<Money>,
+}
+
+impl PeriodState {
+    /// The live dispensings, in line order (dispensing time, then id).
+    pub fn live_dispensings(&self) -> Vec<&DispensingRecorded> {
+        let mut live: Vec<&DispensingRecorded> = self
+            .dispensings
+            .values()
+            .filter(|entry| !entry.reversed)
+            .map(|entry| &entry.recorded)
+            .collect();
+        live.sort_by(|a, b| {
+            (a.dispensed_at, &a.dispensing_id).cmp(&(b.dispensed_at, &b.dispensing_id))
+        });
+        live
+    }
+
+    /// The uniqueness keys held by live dispensings (for the writer's cross-period index).
+    pub fn reimbursed_keys(&self) -> impl Iterator<Item = (&String, &DispensingId)> {
+        self.reimbursed.iter()
+    }
+
+    pub(crate) fn wrong_stage(
+        &self,
+        rule: &'static str,
+        object: String,
+        action: &'static str,
+        expected: &'static str,
+    ) -> DomainError {
+        DomainError::WrongStage {
+            rule,
+            object,
+            action,
+            expected,
+            actual: format!(
+                "registry {:?}, act {:?}",
+                self.registry_stage, self.act_stage
+            )
+            .to_lowercase(),
+        }
+    }
+}
+
+/// Every command of a period stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeriodCommand {
+    RecordDispensing(Box<RecordDispensing>),
+    ReverseDispensing(ReverseDispensing),
+    SubmitRegistry(SubmitRegistry),
+    ReceiveRegistry(ReceiveRegistry),
+    ApproveRegistry(ApproveRegistry),
+    RejectRegistry(RejectRegistry),
+    SubmitPaymentAct(SubmitPaymentAct),
+    ReceivePaymentAct(ReceivePaymentAct),
+    SignPaymentAct(SignPaymentAct),
+    SuspendPaymentClock(SuspendPaymentClock),
+    ResumePaymentClock(ResumePaymentClock),
+    MakePayment(MakePayment),
+}
+
+/// Decides a period command. A refusal appends nothing.
+pub fn decide(
+    state: &PeriodState,
+    command: PeriodCommand,
+    ctx: &PeriodContext<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    if let Some(period) = state.period {
+        assert_eq!(
+            period, ctx.period,
+            "the context's period is the stream's period"
+        );
+    }
+    match command {
+        PeriodCommand::RecordDispensing(command) => dispensing::record(state, *command, ctx),
+        PeriodCommand::ReverseDispensing(command) => dispensing::reverse(state, command, ctx),
+        PeriodCommand::SubmitRegistry(command) => registry::submit(state, command, ctx),
+        PeriodCommand::ReceiveRegistry(command) => registry::receive(state, command, ctx),
+        PeriodCommand::ApproveRegistry(command) => registry::approve(state, command, ctx),
+        PeriodCommand::RejectRegistry(command) => registry::reject(state, command, ctx),
+        PeriodCommand::SubmitPaymentAct(command) => act::submit(state, command, ctx),
+        PeriodCommand::ReceivePaymentAct(command) => act::receive(state, command, ctx),
+        PeriodCommand::SignPaymentAct(command) => act::sign(state, command, ctx),
+        PeriodCommand::SuspendPaymentClock(command) => payment::suspend(state, command, ctx),
+        PeriodCommand::ResumePaymentClock(command) => payment::resume(state, command, ctx),
+        PeriodCommand::MakePayment(command) => payment::pay(state, command, ctx),
+    }
+}
+
+/// Folds one period event; other events leave the state unchanged.
+pub fn evolve(mut state: PeriodState, event: &Event) -> PeriodState {
+    match event {
+        Event::DispensingRecorded(recorded) => dispensing::apply_recorded(&mut state, recorded),
+        Event::DispensingReversed(reversed) => dispensing::apply_reversed(&mut state, reversed),
+        Event::RegistrySubmitted(_)
+        | Event::RegistryReceived(_)
+        | Event::RegistryApproved(_)
+        | Event::RegistryRejected(_) => {
+            registry::apply(&mut state, event);
+        }
+        Event::PaymentActSubmitted(_)
+        | Event::PaymentActReceived(_)
+        | Event::PaymentActSigned(_) => act::apply(&mut state, event),
+        Event::PaymentClockSuspended(_) | Event::PaymentClockResumed(_) | Event::PaymentMade(_) => {
+            payment::apply(&mut state, event)
+        }
+        _ => {}
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests;
