@@ -21,9 +21,7 @@ use super::calendar::{
 use super::jurisdiction::Jurisdiction;
 use super::time::Timestamp;
 
-pub use state::{
-    Clock, ClockError, ClockStatus, DayCount, SUSPENSIONS_MAX, Suspension, working_days_between,
-};
+pub use state::{Clock, ClockError, ClockStatus, DayCount, SUSPENSIONS_MAX, Suspension};
 
 /// The named statutory clocks; never "the 5-day clock".
 #[derive(
@@ -238,7 +236,10 @@ pub fn calendar_days_due(
     from: NaiveDate,
     days: CalendarDays,
 ) -> Result<DueDates, CalendarError> {
-    let strict = plus_days(from, days.0);
+    // A count past the end of time cannot be covered: rolling `NaiveDate::MAX` reports `NotCovered`.
+    let strict = from
+        .checked_add_days(Days::new(u64::from(days.0)))
+        .unwrap_or(NaiveDate::MAX);
     Ok(DueDates {
         strict,
         rolled: calendar.roll_forward(strict)?,

@@ -11,10 +11,22 @@
 use crate::codec::{self, CodecError};
 use crate::log::Payload;
 
+use super::budget::{
+    BudgetAllocated, BudgetCommitted, BudgetEvent, BudgetOverrunCarriedForward,
+    BudgetOverrunCharged, BudgetPaid, BudgetRedistributed, BudgetTransferredToFund,
+    BudgetYearClosed,
+};
+use super::calendar::CalendarPublished;
 use super::contract::events::{
     ContractApplicationReceived, ContractConcluded, ContractRefused, IssCertificationChanged,
     PharmacyNetworkChanged, TerminationGroundDetected, TerminationNoticeReceived,
     TerminationNoticeSent,
+};
+use super::keys::{KeyEvent, SigningKeyRegistered, SigningKeyRevoked};
+use super::kg::dispute::{DisputeClaimFiled, DisputeEvent, DisputeResolved};
+use super::kg::recovery::{RecoveryAssessed, RecoveryEvent, RecoveryOffset};
+use super::kg::{
+    ContractExpired, ContractObjectionFiled, ContractRenewed, KgEvent, ReferenceBookPublished,
 };
 use super::period::events::{
     DispensingRecorded, DispensingReversed, PaymentActReceived, PaymentActSigned,
@@ -135,7 +147,68 @@ events! {
     PaymentClockSuspended = 1,
     PaymentClockResumed = 1,
     PaymentMade = 1,
+    CalendarPublished = 1,
+    BudgetAllocated = 1,
+    BudgetTransferredToFund = 1,
+    BudgetCommitted = 1,
+    BudgetPaid = 1,
+    BudgetRedistributed = 1,
+    BudgetOverrunCarriedForward = 1,
+    BudgetOverrunCharged = 1,
+    BudgetYearClosed = 1,
+    SigningKeyRegistered = 1,
+    SigningKeyRevoked = 1,
+    ReferenceBookPublished = 1,
+    ContractObjectionFiled = 1,
+    ContractRenewed = 1,
+    ContractExpired = 1,
+    DisputeClaimFiled = 1,
+    DisputeResolved = 1,
+    RecoveryAssessed = 1,
+    RecoveryOffset = 1,
 }
+
+/// Lifts the per-module event enums of budgets, keys and the Kyrgyz policy into the one [`Event`].
+macro_rules! lift {
+    ($from:ident { $($variant:ident),+ $(,)? }) => {
+        impl From<$from> for Event {
+            fn from(event: $from) -> Event {
+                match event {
+                    $($from::$variant(inner) => Event::$variant(inner),)+
+                }
+            }
+        }
+    };
+}
+
+lift!(BudgetEvent {
+    BudgetAllocated,
+    BudgetTransferredToFund,
+    BudgetCommitted,
+    BudgetPaid,
+    BudgetRedistributed,
+    BudgetOverrunCarriedForward,
+    BudgetOverrunCharged,
+    BudgetYearClosed,
+});
+lift!(KeyEvent {
+    SigningKeyRegistered,
+    SigningKeyRevoked
+});
+lift!(KgEvent {
+    ReferenceBookPublished,
+    ContractObjectionFiled,
+    ContractRenewed,
+    ContractExpired
+});
+lift!(DisputeEvent {
+    DisputeClaimFiled,
+    DisputeResolved
+});
+lift!(RecoveryEvent {
+    RecoveryAssessed,
+    RecoveryOffset
+});
 
 #[cfg(test)]
 mod tests {

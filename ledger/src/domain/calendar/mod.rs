@@ -164,4 +164,24 @@ pub trait WorkingCalendar {
 
     /// `date` if it is a working day, else the next working day after it.
     fn roll_forward(&self, date: NaiveDate) -> Result<NaiveDate, CalendarError>;
+
+    /// The number of working days in `(after, through]`; zero when `through <= after`. The inverse of
+    /// `add_working_days`: `working_days_between(d, add_working_days(d, n)) == n`.
+    fn working_days_between(
+        &self,
+        after: NaiveDate,
+        through: NaiveDate,
+    ) -> Result<WorkingDays, CalendarError> {
+        let mut count = 0_u32;
+        let mut date = after;
+        while date < through {
+            date = date
+                .succ_opt()
+                .expect("dates before `through` have a successor");
+            if self.is_working(date)? {
+                count += 1;
+            }
+        }
+        Ok(WorkingDays(count))
+    }
 }

@@ -83,23 +83,6 @@ impl Calendar {
         Ok(self.year_of(date)?.1.get(&date))
     }
 
-    /// Number of working days in `(after, through]`; zero when `through <= after`.
-    pub fn working_days_between(
-        &self,
-        after: NaiveDate,
-        through: NaiveDate,
-    ) -> Result<WorkingDays, CalendarError> {
-        let mut count = 0_u32;
-        let mut date = after;
-        while date < through {
-            date = next_day(date);
-            if self.is_working(date)? {
-                count += 1;
-            }
-        }
-        Ok(WorkingDays(count))
-    }
-
     fn year_of(
         &self,
         date: NaiveDate,
@@ -169,6 +152,7 @@ impl WorkingCalendar for Calendar {
                 remaining -= 1;
             }
         }
+        assert!(days.0 == 0 || date > from, "a positive count moves forward");
         Ok(date)
     }
 

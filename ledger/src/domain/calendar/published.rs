@@ -87,6 +87,11 @@ impl CalendarPublished {
     pub const EVENT_TYPE: &'static str = "CalendarPublished";
     pub const EVENT_VERSION: u32 = 1;
 
+    /// The reference stream the calendars of a jurisdiction are published on (DESIGN §1).
+    pub fn stream_name(jurisdiction: Jurisdiction) -> String {
+        format!("reference/calendar/{}", jurisdiction.code())
+    }
+
     /// Checks what a calendar year must satisfy before anything counts days on it: every date lies in
     /// `year`, no date is listed twice, a declared working day is a weekend day, a moved day off is a
     /// weekday, and the list is bounded.

@@ -484,3 +484,19 @@ proptest! {
         prop_assert!(longer >= due);
     }
 }
+
+#[test]
+fn calendar_published_has_a_json_schema() {
+    let schema = schemars::schema_for!(CalendarPublished);
+    let text = serde_json::to_string(&schema).unwrap();
+    for field in [
+        "jurisdiction",
+        "year",
+        "version",
+        "published_on",
+        "days",
+        "moved_day_off",
+    ] {
+        assert!(text.contains(field), "schema lacks {field}");
+    }
+}

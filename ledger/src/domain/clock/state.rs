@@ -278,7 +278,7 @@ impl Clock {
     ) -> Result<DayCount, CalendarError> {
         Ok(match self.unit {
             ClockUnit::WorkingDays => {
-                DayCount::Working(working_days_between(calendar, after, through)?)
+                DayCount::Working(calendar.working_days_between(after, through)?)
             }
             ClockUnit::CalendarDays => {
                 let days = (through - after).num_days().max(0);
@@ -309,21 +309,4 @@ impl Clock {
         }
         Ok(())
     }
-}
-
-/// Working days in `(after, through]`, for any calendar.
-pub fn working_days_between(
-    calendar: &impl WorkingCalendar,
-    after: NaiveDate,
-    through: NaiveDate,
-) -> Result<WorkingDays, CalendarError> {
-    let mut count = 0_u32;
-    let mut date = after;
-    while date < through {
-        date = plus_days(date, 1);
-        if calendar.is_working(date)? {
-            count += 1;
-        }
-    }
-    Ok(WorkingDays(count))
 }

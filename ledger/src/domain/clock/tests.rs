@@ -81,7 +81,7 @@ fn d07_payment_five_calendar_days_strict_and_rolled() {
 }
 
 #[test]
-fn d02_d03_registry_due_25th_of_following_month() {
+fn d02_d03_a05_registry_due_25th_of_following_month() {
     let kz = latest(KZ);
     let february = registry_due(&kz, date("2026-02-28")).unwrap();
     assert_eq!(
@@ -113,7 +113,7 @@ fn d02_d03_registry_due_25th_of_following_month() {
 }
 
 #[test]
-fn d02_registry_due_every_month_2024_to_2027_is_the_25th_or_next_working_day() {
+fn d02_a04_registry_due_every_month_2024_to_2027_is_the_25th_or_next_working_day() {
     for jurisdiction in Jurisdiction::ALL {
         let calendar = latest(jurisdiction);
         for year in 2024..=2027 {
@@ -137,7 +137,7 @@ fn d02_registry_due_every_month_2024_to_2027_is_the_25th_or_next_working_day() {
 }
 
 #[test]
-fn a07_act_submission_has_no_deadline_by_default() {
+fn d05_a07_act_submission_has_no_deadline_by_default() {
     let calendar = latest(KZ);
     let none = deadline(
         &calendar,
@@ -162,7 +162,7 @@ fn a07_act_submission_has_no_deadline_by_default() {
 }
 
 #[test]
-fn a23_kg_refusal_three_calendar_days_rolled() {
+fn d10_a23_kg_refusal_three_calendar_days_rolled() {
     let deadline = due(&latest(KG), ClockRule::KgRefusal, "2026-03-17");
     assert_eq!(
         (deadline.due_strict, deadline.due),
@@ -180,7 +180,7 @@ fn d11_kg_prescription_valid_thirty_calendar_days() {
 }
 
 #[test]
-fn a27_kg_dispute_window_is_the_dispensing_month_until_the_report() {
+fn d12_a27_kg_dispute_window_is_the_dispensing_month_until_the_report() {
     let deadline = due(&latest(KG), ClockRule::KgDisputeWindow, "2026-02-10");
     assert_eq!(
         (deadline.due_strict, deadline.due),
@@ -211,7 +211,7 @@ fn a27_kg_dispute_window_is_the_dispensing_month_until_the_report() {
 }
 
 #[test]
-fn a03a_after_hours_deeming_is_optional_and_off_by_default() {
+fn d15_d16_a03a_after_hours_deeming_is_optional_and_off_by_default() {
     let calendar = latest(KZ);
     let friday_evening = at("2026-03-20T15:30:00Z"); // 20:30 in Almaty, before Nauryz days off
     let deeming = ClockPolicy {
@@ -447,4 +447,65 @@ fn local_dates_follow_the_jurisdiction() {
         local_date(KG, at("2026-03-20T18:00:00Z")),
         date("2026-03-21")
     );
+}
+
+#[test]
+fn clock_state_round_trips_through_the_codec() {
+    let calendar = latest(KZ);
+    let mut clock = payment_clock(&calendar, "2026-06-01");
+    clock.suspend(noon(KZ, date("2026-06-03"))).unwrap();
+    clock.resume(noon(KZ, date("2026-06-10"))).unwrap();
+    let bytes = crate::codec::encode(&clock).unwrap();
+    assert_eq!(crate::codec::decode::<Clock>(&bytes).unwrap(), clock);
+    let status = clock
+        .status(&calendar, noon(KZ, date("2026-06-11")))
+        .unwrap();
+    let bytes = crate::codec::encode(&status).unwrap();
+    assert_eq!(crate::codec::decode::<ClockStatus>(&bytes).unwrap(), status);
+    let schema = serde_json::to_string(&schemars::schema_for!(Clock)).unwrap();
+    assert!(schema.contains("suspensions"));
+}
+
+#[test]
+fn a01_every_clock_has_its_own_unit() {
+    let policy = ClockPolicy::default();
+    let term = |rule: ClockRule| rule.term(&policy);
+    assert_eq!(
+        term(ClockRule::ContractReview),
+        Some(ClockTerm::WorkingDays(WorkingDays(5)))
+    );
+    assert_eq!(
+        term(ClockRule::RegistryReview),
+        Some(ClockTerm::WorkingDays(WorkingDays(10)))
+    );
+    assert_eq!(
+        term(ClockRule::ActSigning),
+        Some(ClockTerm::WorkingDays(WorkingDays(5)))
+    );
+    assert_eq!(
+        term(ClockRule::Payment),
+        Some(ClockTerm::CalendarDays(CalendarDays(5)))
+    );
+    assert_eq!(
+        term(ClockRule::RegistrySubmission),
+        Some(ClockTerm::RegistryDay)
+    );
+    assert_eq!(term(ClockRule::ActSubmission), None);
+    assert_eq!(
+        term(ClockRule::KgRefusal),
+        Some(ClockTerm::CalendarDays(CalendarDays(3)))
+    );
+    assert_eq!(
+        term(ClockRule::KgPrescriptionValidity),
+        Some(ClockTerm::CalendarDays(CalendarDays(30)))
+    );
+    assert_eq!(
+        term(ClockRule::KgDisputeWindow),
+        Some(ClockTerm::EndOfMonth)
+    );
+    let suspendable: Vec<ClockRule> = ClockRule::ALL
+        .into_iter()
+        .filter(|rule| rule.is_suspendable())
+        .collect();
+    assert_eq!(suspendable, vec![ClockRule::Payment]);
 }

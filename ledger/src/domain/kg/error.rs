@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 
 use super::reference_book::DrugId;
 use crate::domain::money::{Money, MoneyError, Quantity, UnitPrice};
+use crate::domain::region::Region;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KgError {
@@ -43,6 +44,10 @@ pub enum KgError {
         field: &'static str,
         problem: &'static str,
     },
+    #[error(
+        "region {region:?} is not Kyrgyz: the Kyrgyz reimbursement rules never apply to it ({rule})"
+    )]
+    NotKyrgyz { rule: &'static str, region: Region },
     #[error(
         "dispensing on {dispensed_on} is outside the contract's validity: no compensation ({rule})"
     )]

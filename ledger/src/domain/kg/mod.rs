@@ -6,8 +6,12 @@
 //! jurisdiction and only KG reaches this module.
 
 mod contract;
+pub mod dispute;
+#[cfg(test)]
+mod dispute_tests;
 mod error;
 mod patient_limit;
+pub mod recovery;
 mod reference_book;
 mod reimbursement;
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::error::KgError;
 use super::patient_limit::{LimitEnforcement, PatientLimitSchedule};
 use super::reference_book::{DrugId, ReferenceBookEntry, ReferenceBooks};
 use crate::domain::calendar::CalendarDays;
+use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::money::{Currency, Money, MoneyError, Quantity, UnitPrice, line_amount};
 use crate::domain::region::Region;
 
@@ -136,8 +137,12 @@ pub struct KgReimbursement {
 }
 
 /// Computes the reimbursement of one dispensing, or refuses it with the rule that forbids it.
+///
+/// Implements M-12 (the compensation and the patient's share are computed automatically for the units
+/// sold) from the course dose the information system derived (M-11, carried by the prescription).
 pub fn kg_reimbursement(input: KgReimbursementInput<'_>) -> Result<KgReimbursement, KgError> {
     let dispensing = input.dispensing;
+    check_kyrgyz(input.prescription, dispensing)?;
     check_contract(input.contract_terms, dispensing.dispensed_on)?;
     check_prescription_valid(input.prescription, dispensing.dispensed_on, input.policy)?;
     let book = input.books.in_force_on(dispensing.dispensed_on).ok_or(
@@ -174,6 +179,19 @@ pub fn kg_reimbursement(input: KgReimbursementInput<'_>) -> Result<KgReimburseme
         prescription_closed: units.closes,
         warnings,
     })
+}
+
+/// Implements A-15: the Kyrgyz computation is never applied to a Kazakh dispensing.
+fn check_kyrgyz(prescription: &KgPrescription, dispensing: &KgDispensing) -> Result<(), KgError> {
+    for region in [prescription.prescriber_region, dispensing.pharmacy_region] {
+        if region.jurisdiction() != Jurisdiction::KG {
+            return Err(KgError::NotKyrgyz {
+                rule: "A-15",
+                region,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Implements C-10: no compensation for a dispensing outside the contract's validity.

@@ -446,6 +446,17 @@ fn e11_dispensing_in_any_region_is_reimbursed() {
     assert_eq!(case.run().unwrap().reimbursement, som("150.00"));
 }
 
+/// Kyrgyz rules never apply to a Kazakh dispensing.
+#[test]
+fn a15_kyrgyz_rules_refuse_a_kazakh_dispensing() {
+    let mut case = case();
+    case.dispensing.pharmacy_region = Region::new(Jurisdiction::KZ, "710000000").unwrap();
+    assert!(matches!(
+        case.run(),
+        Err(KgError::NotKyrgyz { rule: "A-15", .. })
+    ));
+}
+
 /// M-09: the MHIF pays part and the patient part; together never more than the retail total.
 #[test]
 fn m09_reimbursement_and_patient_share_add_up_to_at_most_retail() {
