@@ -9,8 +9,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use ledger::domain::time::Timestamp;
 use ledger::log::{
-    EventEnvelope, EventLog, LogError, Offset, PartitionId, read_partition, subscribe,
+    EventEnvelope, EventLog, LogError, Offset, PartitionId, StreamId, read_partition, subscribe,
 };
 use tracing::{Instrument, info, info_span};
 
@@ -74,13 +75,43 @@ impl CatchUpReport {
     }
 }
 
+/// What a catch-up covers beyond "everything up to the end".
+#[derive(Default)]
+pub struct CatchUpOptions<'a> {
+    /// Stops each partition before its first event recorded after this instant: views as of a point
+    /// in time (`ledger replay --until`). Reading stops there, so each stream gets a prefix.
+    pub until: Option<Timestamp>,
+    /// Projects only the streams this accepts (`ledger replay --period`). It must select whole
+    /// streams: dropping some events of a stream is a gap, and the projector stops on it.
+    pub streams: Option<&'a (dyn Fn(&StreamId) -> bool + Sync)>,
+    /// Called after every batch, e.g. to drive a progress bar.
+    pub progress: Option<&'a mut dyn FnMut(&Progress)>,
+}
+
 /// Brings every view up to the end of every partition as measured at the start, resuming each
 /// partition from the lowest checkpoint of the views (so a view being rebuilt replays from 0 while
 /// the others skip what they have). Returns when done.
 pub async fn catch_up<S: ViewStore>(
     projector: &mut Projector<S>,
     log: &dyn EventLog,
-    mut progress: Option<&mut dyn FnMut(&Progress)>,
+    progress: Option<&mut dyn FnMut(&Progress)>,
+) -> Result<CatchUpReport, ProjectorError> {
+    catch_up_with(
+        projector,
+        log,
+        CatchUpOptions {
+            progress,
+            ..CatchUpOptions::default()
+        },
+    )
+    .await
+}
+
+/// [`catch_up`] with a cut-off time and a stream filter.
+pub async fn catch_up_with<S: ViewStore>(
+    projector: &mut Projector<S>,
+    log: &dyn EventLog,
+    mut options: CatchUpOptions<'_>,
 ) -> Result<CatchUpReport, ProjectorError> {
     let started = Instant::now();
     let mut plan = Vec::new();
@@ -102,18 +133,28 @@ pub async fn catch_up<S: ViewStore>(
             from = from.0,
             end = end.0
         );
-        let events = read_partition(log, partition, from).take_while(|item| {
-            std::future::ready(
-                item.as_ref()
-                    .map_or(true, |envelope| envelope.position.offset < end),
-            )
-        });
+        let until = options.until;
+        let within = move |item: &Result<EventEnvelope, LogError>| {
+            item.as_ref().map_or(true, |envelope| {
+                envelope.position.offset < end
+                    && until.is_none_or(|until| envelope.body.recorded_at <= until)
+            })
+        };
+        let events = read_partition(log, partition, from)
+            .take_while(move |item| std::future::ready(within(item)));
         let mut chunks = Box::pin(events.chunks(PROJECT_BATCH_MAX));
-        while let Some(chunk) = chunks.next().instrument(span.clone()).await {
+        while let Some(mut chunk) = chunks.next().instrument(span.clone()).await {
+            let read = u64::try_from(chunk.len()).expect("bounded chunk");
+            if let Some(accept) = options.streams {
+                chunk.retain(|item| {
+                    item.as_ref()
+                        .map_or(true, |envelope| accept(&envelope.body.stream))
+                });
+            }
             let outcome = span.in_scope(|| step_chunk(projector, chunk))?;
             report.add(&outcome);
-            done += outcome.events;
-            if let Some(progress) = progress.as_deref_mut() {
+            done += read;
+            if let Some(progress) = options.progress.as_deref_mut() {
                 let next = projector.resume_offset(partition);
                 progress(&Progress {
                     partition,

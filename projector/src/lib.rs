@@ -16,12 +16,16 @@ pub mod projector;
 pub mod store;
 pub mod view;
 
-pub use driver::{CatchUpReport, PROJECT_BATCH_MAX, Progress, catch_up, follow, run_partition};
-pub use projector::{
-    OpenReport, Projector, ProjectorError, ProjectorReader, StepOutcome, ViewState, ViewStatus,
+pub use driver::{
+    CatchUpOptions, CatchUpReport, PROJECT_BATCH_MAX, Progress, catch_up, catch_up_with, follow,
+    run_partition,
 };
-pub use store::sim::{CrashPoint, SimConfig, SimStore};
-pub use store::sled::{FlushPolicy, SledStore};
+pub use projector::{
+    COLLECT_BATCH_MAX, OpenReport, Projector, ProjectorError, ProjectorReader, STEP_EVENTS_MAX,
+    StepOutcome, StreamGap, ViewFailure, ViewState, ViewStatus,
+};
+pub use store::sim::{CrashPoint, SimConfig, SimReader, SimStore};
+pub use store::sled::{FlushPolicy, SledReader, SledStore};
 pub use store::{Entry, KeyValues, Keyspace, StoreError, ViewRead, ViewStore, WriteBatch, WriteOp};
 pub use view::{View, ViewError, ViewTxn};
 

@@ -41,6 +41,9 @@ pub enum ViewError {
     /// The event itself is unusable for the view (an unknown payload version, a missing reference).
     #[error("event is unusable for this view: {detail}")]
     Event { detail: String },
+    /// A value the view wanted to store could not be encoded.
+    #[error("cannot encode the value for key {key:?}: {detail}")]
+    Encode { key: String, detail: String },
 }
 
 /// A view's window on the store during one step: reads see the view's own pending writes, writes are
@@ -110,7 +113,8 @@ impl<'a> ViewTxn<'a> {
 
     /// Stores `value` in the ledger's wire codec (deterministic bytes, so replays are byte-identical).
     pub fn put_encoded<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<(), ViewError> {
-        let bytes = ledger::codec::encode(value).map_err(|error| ViewError::Event {
+        let bytes = ledger::codec::encode(value).map_err(|error| ViewError::Encode {
+            key: String::from_utf8_lossy(&key).into_owned(),
             detail: error.to_string(),
         })?;
         self.put(key, bytes);

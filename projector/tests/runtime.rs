@@ -366,3 +366,45 @@ fn sled_store_resumes_from_its_checkpoints_after_reopen() {
         None
     );
 }
+
+#[tokio::test]
+async fn catch_up_until_a_time_and_for_some_streams_builds_views_of_that_slice() {
+    let workload = Workload::generate(&mut Rng::new(13), 3, 12, 900);
+    let log = VecLog::new(workload.partitions.clone());
+    // Synthetic records are recorded at `offset` microseconds: the cut keeps offsets 0..=150.
+    let until = ledger::domain::time::Timestamp::from_micros(150);
+    let periods_only = |stream: &ledger::log::StreamId| stream.category() == "period";
+    let (mut projector, _) = Projector::open(sim(), common::views(1)).unwrap();
+    let options = projector::CatchUpOptions {
+        until: Some(until),
+        streams: Some(&periods_only),
+        progress: None,
+    };
+    projector::catch_up_with(&mut projector, &log, options)
+        .await
+        .unwrap();
+    let slice = Workload {
+        partitions: workload
+            .partitions
+            .iter()
+            .map(|events| {
+                let cut = events
+                    .iter()
+                    .take_while(|event| event.body.recorded_at <= until);
+                cut.filter(|event| periods_only(&event.body.stream))
+                    .cloned()
+                    .collect()
+            })
+            .collect(),
+    };
+    assert!(
+        slice.event_count() > 20 && slice.event_count() < 450,
+        "a real slice: {}",
+        slice.event_count()
+    );
+    let actual = common::read_views(&projector.reader());
+    assert_eq!(
+        common::first_difference(&actual, &common::model(&slice, 1)),
+        None
+    );
+}

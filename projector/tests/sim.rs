@@ -25,6 +25,8 @@ const FIXED_SEEDS: [u64; 12] = [0, 1, 2, 3, 7, 42, 99, 1234, 4242, 65_535, 1 << 
 const RANDOM_SEEDS_DEFAULT: u64 = 8;
 /// A run that takes more steps than this is stuck (e.g. retrying the same failure forever).
 const STEPS_MAX: u64 = 200_000;
+/// View version bumps per run: each one replays the view from offset 0.
+const REBUILDS_MAX: u32 = 3;
 /// Attempts at reopening after crashes injected into the open itself.
 const OPEN_ATTEMPTS_MAX: u32 = 50;
 
@@ -123,7 +125,7 @@ fn simulate(seed: u64, config: SimConfig) -> Result<Stats, String> {
     let mut rng = Rng::new(seed);
     let partitions = u32::try_from(1 + rng.below(4)).unwrap();
     let streams = 1 + rng.index(40);
-    let events = rng.index(600);
+    let events = rng.index(1500);
     let workload = Workload::generate(&mut rng, partitions, streams, events);
     let config = SimConfig {
         durable_on_apply: config.durable_on_apply || rng.one_in(3),
@@ -158,15 +160,18 @@ fn simulate(seed: u64, config: SimConfig) -> Result<Stats, String> {
         if rng.one_in(12) {
             let _ = projector.flush();
         }
-        if crashed || rng.one_in(25) {
+        if crashed || rng.one_in(50) {
             stats.power_losses += u64::from(!crashed);
             store.crash();
             let recovered = store.recover(rng.index(store.pending_batches() + 1));
-            if rng.one_in(6) {
+            if digest_version < REBUILDS_MAX + 1 && rng.one_in(6) {
                 digest_version += 1;
                 stats.rebuilds += 1;
             }
             (store, projector) = open(recovered, digest_version, &mut rng)?;
+            if rng.one_in(3) {
+                check_recovered(&projector, &workload, digest_version)?;
+            }
         }
     }
     let expected = common::model(&workload, digest_version);
@@ -179,6 +184,33 @@ fn simulate(seed: u64, config: SimConfig) -> Result<Stats, String> {
         )),
         None => Ok(stats),
     }
+}
+
+/// After a restart, each view must equal the fold of exactly the events below its checkpoints: a
+/// crash neither lost an event behind a checkpoint nor kept one ahead of it.
+fn check_recovered(
+    projector: &Projector<SimStore>,
+    workload: &Workload,
+    digest_version: u32,
+) -> Result<(), String> {
+    let actual = common::read_views(&projector.reader());
+    for view in [common::ENTITIES, common::DIGEST] {
+        let prefix = Workload {
+            partitions: (0..workload.partition_count())
+                .map(|index| {
+                    let checkpoint = projector.checkpoint(view, PartitionId(index)).unwrap();
+                    let events = workload.partition(PartitionId(index));
+                    events[..usize::try_from(checkpoint.0).unwrap()].to_vec()
+                })
+                .collect(),
+        };
+        let mut expected = common::model(&prefix, digest_version);
+        expected.retain(|name, _| name == view);
+        if let Some(difference) = common::first_difference(&actual, &expected) {
+            return Err(format!("after a restart: {difference}"));
+        }
+    }
+    Ok(())
 }
 
 /// Opens the projector, sometimes crashing inside the open (mid-rebuild) first.
@@ -243,7 +275,7 @@ fn pick_batch<'a, S: ViewStore>(
 
 /// Schedules at most one fault for the next step.
 fn inject_faults(store: &SimStore, rng: &mut Rng) {
-    match rng.below(40) {
+    match rng.below(80) {
         0..=1 => store.schedule_crash(CrashPoint::BeforeViewWrite),
         2..=3 => store.schedule_crash(CrashPoint::AfterViewWriteBeforeCheckpoint),
         4..=5 => store.schedule_crash(CrashPoint::AfterCheckpoint),

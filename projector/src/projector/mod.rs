@@ -12,7 +12,7 @@ mod open;
 mod reader;
 
 pub use error::{ProjectorError, StreamGap, ViewFailure};
-pub use open::{OpenReport, ViewState, ViewStatus};
+pub use open::{COLLECT_BATCH_MAX, OpenReport, ViewState, ViewStatus};
 pub use reader::ProjectorReader;
 
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ impl<S: ViewStore> Projector<S> {
     ///
     /// On error nothing of the batch is committed by this call (a store error may leave it committed or
     /// not; the next step finds out), and the same batch may be stepped again.
-    #[instrument(skip_all, fields(partition, from, events = batch.len()))]
+    #[instrument(level = "debug", skip_all, fields(partition, from, events = batch.len()))]
     pub fn step(&mut self, batch: &[EventEnvelope]) -> Result<StepOutcome, ProjectorError> {
         let Some(first) = batch.first() else {
             return Ok(StepOutcome::default());

@@ -86,6 +86,14 @@ impl EventLog for VecLog {
             .map_or(StreamVersion::NONE, |record| record.body.stream_version))
     }
 
+    async fn command_outcome(
+        &self,
+        _command_id: ledger::log::CommandId,
+    ) -> Result<Option<AppendOutcome>, LogError> {
+        // Read-only over prepared records: no command was ever appended through it.
+        Ok(None)
+    }
+
     async fn wait_for(
         &self,
         partition: PartitionId,
