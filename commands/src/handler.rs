@@ -2,9 +2,10 @@
 //! stream version, and retries on conflict (DESIGN §3). Domain-agnostic: an [`Aggregate`] says how to
 //! decode, fold and decide.
 //!
-//! The handler is the writer-side cache of DESIGN §3: it keeps each stream's folded state and version in
-//! memory and reads only the events appended since, so a period stream with a million dispensings is
-//! not re-read for every command.
+//! The handler is the writer-side cache of DESIGN §3: it keeps each stream's folded state and version
+//! in memory, reads only the events appended since, and never clones a state to decide (a period
+//! with a hundred thousand dispensings would make every command copy it). `decide` advances the state
+//! through the events it decides; after a refusal or a conflict the state is dropped and re-folded.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,21 +19,27 @@ use ledger::log::{StreamId, StreamVersion};
 /// How many times a command is re-decided after a version conflict before giving up.
 pub const CONFLICT_RETRIES_MAX: u32 = 8;
 
+/// The longest a handler waits for a conflicting append to become readable.
+const CONFLICT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// An aggregate as the handler sees it.
 pub trait Aggregate: Send + Sync {
     type State: Clone + Default + Send;
     type Command: Sync;
-    type Context: Sync;
+    /// What a decision is made against (calendars, rules, keys, related state), borrowed for one
+    /// decision.
+    type Context<'c>;
     type Rejection: std::error::Error + Send + Sync + 'static;
 
     /// Folds one recorded event into the state. Errors are technical (an undecodable payload).
     fn evolve(state: Self::State, envelope: &EventEnvelope) -> Result<Self::State, HandlerError>;
 
-    /// Decides the events of `command` against `state`; a rejection appends nothing.
+    /// Decides the events of `command` against `state` and advances `state` through them. A
+    /// rejection appends nothing; `state` is then unspecified and the handler discards it.
     fn decide(
-        state: &Self::State,
+        state: &mut Self::State,
         command: &Self::Command,
-        context: &Self::Context,
+        context: &Self::Context<'_>,
     ) -> Result<Vec<NewEvent>, Self::Rejection>;
 }
 
@@ -82,13 +89,43 @@ impl<A: Aggregate> Default for Handler<A> {
 }
 
 impl<A: Aggregate> Handler<A> {
-    /// The current state of `stream`, folding only the events appended since the cached version.
+    /// A copy of the current state of `stream` (for reading related state, e.g. the contract a period
+    /// is decided under), folding only the events appended since the cached version.
     pub async fn load(
         &self,
         log: &dyn EventLog,
         stream: &StreamId,
     ) -> Result<(A::State, StreamVersion), HandlerError> {
-        let (mut state, mut version) = self.cached(stream);
+        let lock = self.stream_lock(stream);
+        let _serialised = lock.lock().await;
+        let (state, version) = self.current(log, stream).await?;
+        let copy = state.clone();
+        self.put_back(stream, state, version);
+        Ok((copy, version))
+    }
+
+    /// Reads the cached state of `stream` without touching the log (None if never loaded).
+    pub fn peek<R>(&self, stream: &StreamId, read: impl FnOnce(&A::State) -> R) -> Option<R> {
+        let cache = self.cache.lock().expect("handler cache lock");
+        cache.get(stream).map(|cached| read(&cached.state))
+    }
+
+    /// Takes the stream's state out of the cache and brings it up to date with the log. The caller
+    /// holds the stream lock and puts the state back (or drops it to force a re-fold).
+    async fn current(
+        &self,
+        log: &dyn EventLog,
+        stream: &StreamId,
+    ) -> Result<(A::State, StreamVersion), HandlerError> {
+        let cached = self
+            .cache
+            .lock()
+            .expect("handler cache lock")
+            .remove(stream);
+        let (mut state, mut version) = match cached {
+            Some(cached) => (cached.state, cached.version),
+            None => (A::State::default(), StreamVersion::NONE),
+        };
         for envelope in log.read_stream(stream, version.next()).await? {
             assert_eq!(
                 envelope.body.stream_version,
@@ -98,32 +135,12 @@ impl<A: Aggregate> Handler<A> {
             state = A::evolve(state, &envelope)?;
             version = envelope.body.stream_version;
         }
-        self.store(stream, &state, version);
         Ok((state, version))
     }
 
-    fn cached(&self, stream: &StreamId) -> (A::State, StreamVersion) {
-        let cache = self.cache.lock().expect("handler cache lock");
-        cache.get(stream).map_or_else(
-            || (A::State::default(), StreamVersion::NONE),
-            |cached| (cached.state.clone(), cached.version),
-        )
-    }
-
-    fn store(&self, stream: &StreamId, state: &A::State, version: StreamVersion) {
+    fn put_back(&self, stream: &StreamId, state: A::State, version: StreamVersion) {
         let mut cache = self.cache.lock().expect("handler cache lock");
-        let newer = cache
-            .get(stream)
-            .is_none_or(|cached| cached.version <= version);
-        if newer {
-            cache.insert(
-                stream.clone(),
-                Cached {
-                    state: state.clone(),
-                    version,
-                },
-            );
-        }
+        cache.insert(stream.clone(), Cached { state, version });
     }
 
     fn stream_lock(&self, stream: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
@@ -138,7 +155,7 @@ impl<A: Aggregate> Handler<A> {
         stream: &StreamId,
         command_id: CommandId,
         command: &A::Command,
-        context: &A::Context,
+        context: &A::Context<'_>,
     ) -> Result<Handled<A::Rejection>, HandlerError> {
         let lock = self.stream_lock(stream);
         let _serialised = lock.lock().await;
@@ -149,11 +166,13 @@ impl<A: Aggregate> Handler<A> {
                     ..outcome
                 }));
             }
-            let (state, version) = self.load(log, stream).await?;
-            let events = match A::decide(&state, command, context) {
+            let (mut state, version) = self.current(log, stream).await?;
+            let events = match A::decide(&mut state, command, context) {
                 Ok(events) => events,
+                // The state may be half-advanced: it is dropped, and the next command re-folds it.
                 Err(rejection) => return Ok(Handled::Rejected(rejection)),
             };
+            let count = u64::try_from(events.len()).expect("event count fits in u64");
             let request = AppendRequest {
                 stream: stream.clone(),
                 expected: version,
@@ -161,7 +180,17 @@ impl<A: Aggregate> Handler<A> {
                 events,
             };
             match log.append(request).await {
-                Ok(outcome) => return Ok(Handled::Appended(outcome)),
+                Ok(outcome) => {
+                    if !outcome.duplicate {
+                        assert_eq!(
+                            outcome.first_version,
+                            version.next(),
+                            "an append lands after `expected`"
+                        );
+                        self.put_back(stream, state, StreamVersion(version.0 + count));
+                    }
+                    return Ok(Handled::Appended(outcome));
+                }
                 Err(LogError::Conflict { actual, .. }) => {
                     tracing::debug!(%stream, %command_id, %actual, "version conflict; re-deciding");
                     wait_until_visible(log, stream, actual).await?;
@@ -175,9 +204,6 @@ impl<A: Aggregate> Handler<A> {
         })
     }
 }
-
-/// The longest a handler waits for a conflicting append to become readable.
-const CONFLICT_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Waits until the stream's committed version reaches `version`: the writer reports a conflict as soon
 /// as the competing append is written, but readers see it only once it is committed, and re-deciding
@@ -197,8 +223,7 @@ async fn wait_until_visible(
     Ok(())
 }
 
-/// The writer's clock: the only place the command side reads wall time (recorded into events as
-/// business time only when the command does not carry its own).
+/// The writer's clock: the only place the command side reads wall time.
 pub fn now() -> Timestamp {
     Timestamp::from_datetime(chrono::Utc::now())
 }

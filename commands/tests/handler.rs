@@ -30,7 +30,7 @@ const LIMIT: u64 = 100;
 impl Aggregate for Counter {
     type State = u64;
     type Command = u64;
-    type Context = ();
+    type Context<'c> = ();
     type Rejection = OverLimit;
 
     fn evolve(state: u64, envelope: &EventEnvelope) -> Result<u64, HandlerError> {
@@ -48,14 +48,15 @@ impl Aggregate for Counter {
         Ok(state + u64::from_le_bytes(bytes))
     }
 
-    fn decide(state: &u64, amount: &u64, _: &()) -> Result<Vec<NewEvent>, OverLimit> {
-        if state + amount > LIMIT {
+    fn decide(state: &mut u64, amount: &u64, _: &()) -> Result<Vec<NewEvent>, OverLimit> {
+        if *state + amount > LIMIT {
             return Err(OverLimit {
                 amount: *amount,
                 total: *state,
                 limit: LIMIT,
             });
         }
+        *state += amount;
         Ok(vec![NewEvent {
             event_id: EventId::new_v7(Timestamp::from_micros(1)),
             occurred_at: Timestamp::from_micros(0),

@@ -178,6 +178,18 @@ macro_rules! lift {
                 }
             }
         }
+
+        impl TryFrom<&Event> for $from {
+            type Error = ();
+
+            /// The module event, when `event` is one of the module's (folding a stream's records).
+            fn try_from(event: &Event) -> Result<$from, ()> {
+                match event {
+                    $(Event::$variant(inner) => Ok($from::$variant(inner.clone())),)+
+                    _ => Err(()),
+                }
+            }
+        }
     };
 }
 

@@ -9,8 +9,12 @@ use crate::domain::region::{Programme, Region};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BudgetError {
-    #[error("service month {year}-{month} is not a month: the month must be 1 to 12")]
-    InvalidServiceMonth { year: i32, month: u32 },
+    #[error("service month {year}-{month} is not a month: the month must be 1 to 12 ({rule})")]
+    InvalidServiceMonth {
+        rule: &'static str,
+        year: i32,
+        month: u32,
+    },
     #[error(
         "programme {programme} is not a {jurisdiction} programme and cannot be budgeted there ({rule})"
     )]
@@ -133,4 +137,27 @@ pub enum BudgetError {
         #[source]
         source: MoneyError,
     },
+}
+
+impl BudgetError {
+    /// The ID of the rule that refused the input (RULES.md).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            BudgetError::InvalidServiceMonth { rule, .. } => rule,
+            BudgetError::ProgrammeOutsideJurisdiction { rule, .. } => rule,
+            BudgetError::RegionOutsideJurisdiction { rule, .. } => rule,
+            BudgetError::NonPositiveAmount { rule, .. } => rule,
+            BudgetError::WrongCurrency { rule, .. } => rule,
+            BudgetError::DuplicateReference { rule, .. } => rule,
+            BudgetError::WrongFiscalYear { rule, .. } => rule,
+            BudgetError::YearClosed { rule, .. } => rule,
+            BudgetError::NotInJurisdiction { rule, .. } => rule,
+            BudgetError::RedistributionOutsideYear { rule, .. } => rule,
+            BudgetError::RedistributionToSameRegion { rule, .. } => rule,
+            BudgetError::RedistributionExceedsBalance { rule, .. } => rule,
+            BudgetError::CloseBeforeYearEnd { rule, .. } => rule,
+            BudgetError::OverrunFromWrongYear { rule, .. } => rule,
+            BudgetError::Money { rule, .. } => rule,
+        }
+    }
 }

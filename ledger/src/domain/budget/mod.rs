@@ -10,9 +10,10 @@
 //! balance (B-02) and carry-forward of the overspend to next year's budget (B-03). Kazakh-only rule:
 //! December services are paid and charged to the next fiscal year (B-07, [`fiscal_year_of_payment`]).
 
-mod aggregate;
+mod command;
 mod error;
 mod event;
+mod state;
 #[cfg(test)]
 mod tests;
 
@@ -21,9 +22,9 @@ use std::fmt;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-pub use aggregate::{
-    Allocate, Budget, BudgetCommand, BudgetLine, ChargeCarriedOverrun, CloseYear, Commit, Pay,
-    Redistribute, TransferToFund, decide, evolve,
+pub use command::{
+    Allocate, BudgetCommand, ChargeCarriedOverrun, CloseYear, Commit, Pay, Redistribute,
+    TransferToFund, decide,
 };
 pub use error::BudgetError;
 pub use event::{
@@ -31,6 +32,7 @@ pub use event::{
     BudgetOverrunCharged, BudgetPaid, BudgetRedistributed, BudgetTransferredToFund,
     BudgetYearClosed, ExpiredBalance,
 };
+pub use state::{Budget, BudgetLine, evolve};
 
 use super::jurisdiction::Jurisdiction;
 use super::money::Currency;
@@ -71,17 +73,7 @@ impl fmt::Display for FiscalYear {
 
 /// The month in which pharmaceutical services were rendered (the reporting month).
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
 )]
 pub struct ServiceMonth {
     year: i32,
@@ -94,7 +86,11 @@ impl ServiceMonth {
         if (1..=12).contains(&month) {
             Ok(ServiceMonth { year, month })
         } else {
-            Err(BudgetError::InvalidServiceMonth { year, month })
+            Err(BudgetError::InvalidServiceMonth {
+                rule: "B-07",
+                year,
+                month,
+            })
         }
     }
 
@@ -112,6 +108,19 @@ impl ServiceMonth {
 
     pub fn month(self) -> u32 {
         self.month
+    }
+}
+
+/// Decoding validates like [`ServiceMonth::new`]: a stored month is never trusted blindly.
+impl<'de> Deserialize<'de> for ServiceMonth {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            year: i32,
+            month: u32,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        ServiceMonth::new(wire.year, wire.month).map_err(serde::de::Error::custom)
     }
 }
 

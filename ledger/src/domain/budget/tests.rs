@@ -239,7 +239,8 @@ fn b04_redistribution_refused_outside_year_beyond_balance_or_to_itself() {
     ));
 }
 
-/// A-21, A-15: KZ does not redistribute money between regions.
+/// A-21, A-15, B-09: KZ does not redistribute money between regions (the S000 §203 redistribution is
+/// of goods within a region and is not modelled).
 #[test]
 fn a21_redistribution_is_kyrgyz_only() {
     let (astana, almaty) = (kz("710000000"), kz("750000000"));
@@ -352,6 +353,25 @@ fn a15_year_close_is_not_applied_to_kazakhstan() {
     ));
 }
 
+/// B-01: the allocation formula is not in the seeds, so the allocated amount is recorded as a fact
+/// with its basis, and repeated allocations add up.
+#[test]
+fn b01_allocations_are_recorded_facts_that_add_up() {
+    let bishkek = kg("41711");
+    let (budget, result) =
+        given(kg_budget(2026), vec![allocate(bishkek, som(100))]).when(allocate(bishkek, som(25)));
+    let events = result.unwrap();
+    let BudgetEvent::BudgetAllocated(allocated) = &events[0] else {
+        panic!("expected BudgetAllocated")
+    };
+    assert_eq!(allocated.basis, "order 1");
+    let budget = apply(budget, &events);
+    assert_eq!(
+        (budget.line(bishkek).allocated, budget.line(bishkek).balance),
+        (som(125), som(125))
+    );
+}
+
 #[test]
 fn a34_programme_is_budgeted_only_in_its_jurisdiction() {
     let result = BudgetId::new(
@@ -385,6 +405,23 @@ fn inputs_are_checked_with_the_field_named() {
         region,
         Err(BudgetError::RegionOutsideJurisdiction { .. })
     ));
+}
+
+#[test]
+fn service_month_is_validated_when_decoded() {
+    assert!(ServiceMonth::new(2026, 13).is_err());
+    let json = r#"{"year":2026,"month":13}"#;
+    assert!(serde_json::from_str::<ServiceMonth>(json).is_err());
+    let month = month(2026, 12);
+    let bytes = crate::codec::encode(&month).unwrap();
+    assert_eq!(crate::codec::decode::<ServiceMonth>(&bytes).unwrap(), month);
+}
+
+#[test]
+fn event_schemas_generate() {
+    let schema = schemars::schema_for!(BudgetEvent);
+    let text = serde_json::to_string(&schema).unwrap();
+    assert!(text.contains("BudgetOverrunCarriedForward"));
 }
 
 #[test]
@@ -494,6 +531,33 @@ proptest! {
         prop_assert_eq!(lines.iter().map(|line| line.allocated.minor).sum::<i64>(), allocated_total);
         prop_assert_eq!(lines.iter().map(|line| line.paid.minor).sum::<i64>(), paid_total - carried_total);
         prop_assert_eq!(lines.iter().map(|line| line.carried_forward.minor).sum::<i64>(), carried_total);
+    }
+
+    /// B-03, A-20: across a year close, the carried overspend is charged to the next year exactly once,
+    /// so the money paid over both years equals the payments made.
+    #[test]
+    fn b03_carry_forward_conserves_money_across_years(payments in prop::collection::vec(1i64..50_000, 0..12), allocation in 1i64..200_000) {
+        let bishkek = kg("41711");
+        let mut commands = vec![allocate(bishkek, Money::new(allocation, Currency::KGS))];
+        for (index, minor) in payments.iter().enumerate() {
+            commands.push(pay(bishkek, Money::new(*minor, Currency::KGS), &format!("p{index}"), month(2026, 6)));
+        }
+        let (year, close) = given(kg_budget(2026), commands).when(BudgetCommand::CloseYear(CloseYear { on: date("2027-01-10") }));
+        let close = close.unwrap();
+        let year = apply(year, &close);
+        let (mut next, mut charged) = (Budget::new(kg_budget(2027)), 0i64);
+        for event in &close {
+            if let BudgetEvent::BudgetOverrunCarriedForward(carried) = event {
+                let charge = ChargeCarriedOverrun { region: carried.region, amount: carried.amount, from_fiscal_year: FiscalYear(2026), on: date("2027-01-11") };
+                let events = decide(&next, BudgetCommand::ChargeCarriedOverrun(charge)).unwrap();
+                next = apply(next, &events);
+                charged += carried.amount.minor;
+            }
+        }
+        let paid_total: i64 = payments.iter().sum();
+        prop_assert_eq!(year.line(bishkek).paid.minor + next.line(bishkek).paid.minor, paid_total);
+        prop_assert_eq!(charged, (paid_total - allocation).max(0));
+        prop_assert_eq!(year.line(bishkek).expired.minor, (allocation - paid_total).max(0));
     }
 
     /// The same events always fold to the same state.

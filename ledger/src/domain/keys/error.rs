@@ -61,6 +61,21 @@ pub enum KeyError {
     },
 }
 
+impl KeyError {
+    /// The ID of the rule that refused the input (RULES.md).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            KeyError::InvalidKeyId { rule, .. } => rule,
+            KeyError::MalformedPublicKey { rule, .. } => rule,
+            KeyError::EmptyValidity { rule, .. } => rule,
+            KeyError::DuplicateKey { rule, .. } => rule,
+            KeyError::UnknownKey { rule, .. } => rule,
+            KeyError::AlreadyRevoked { rule, .. } => rule,
+            KeyError::MissingReason { rule, .. } => rule,
+        }
+    }
+}
+
 /// Implements S-02: a signature that fails a check is refused, naming the check.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("signature by BIN {signer} with key \"{key_id}\" at {at} rejected: {reason} ({rule})")]

@@ -65,6 +65,13 @@ impl KeyId {
     }
 }
 
+/// Lets a ring look a key up by the plain id a signature block carries.
+impl std::borrow::Borrow<str> for KeyId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

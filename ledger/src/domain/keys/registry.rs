@@ -67,10 +67,7 @@ impl KeyRing {
     }
 
     pub fn key(&self, key_id: &str) -> Option<&RegisteredKey> {
-        self.keys
-            .iter()
-            .find(|(id, _)| id.as_str() == key_id)
-            .map(|(_, key)| key)
+        self.keys.get(key_id)
     }
 }
 

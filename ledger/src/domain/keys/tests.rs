@@ -273,6 +273,12 @@ fn key_events_round_trip_through_the_codec() {
     }
 }
 
+#[test]
+fn key_event_schema_generates() {
+    let text = serde_json::to_string(&schemars::schema_for!(KeyEvent)).unwrap();
+    assert!(text.contains("SigningKeyRevoked"));
+}
+
 proptest! {
     /// S-04: flipping any single bit of the document hash or of the signature is rejected.
     #[test]

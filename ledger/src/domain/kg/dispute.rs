@@ -154,7 +154,7 @@ pub enum DisputeError {
         dispute_id: String,
     },
     #[error(
-        "dispute \"{dispute_id}\" was resolved in protocol \"{protocol_id}\", but the payment decision cites {cited:?} ({rule})"
+        "dispute \"{dispute_id}\" was resolved in protocol \"{protocol_id}\", but the payment decision cites {} ({rule})", cited_text(.cited)
     )]
     ProtocolNotCited {
         rule: &'static str,
@@ -162,6 +162,29 @@ pub enum DisputeError {
         protocol_id: String,
         cited: Option<String>,
     },
+}
+
+impl DisputeError {
+    /// The ID of the rule that refused the input (RULES.md).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            DisputeError::ClaimOutsideWindow { rule, .. } => rule,
+            DisputeError::ClaimAfterReport { rule, .. } => rule,
+            DisputeError::ClaimNotWritten { rule, .. } => rule,
+            DisputeError::WrongState { rule, .. } => rule,
+            DisputeError::CommissionTooSmall { rule, .. } => rule,
+            DisputeError::MissingProtocol { rule, .. } => rule,
+            DisputeError::Unresolved { rule, .. } => rule,
+            DisputeError::ProtocolNotCited { rule, .. } => rule,
+        }
+    }
+}
+
+fn cited_text(cited: &Option<String>) -> String {
+    cited.as_deref().map_or_else(
+        || "no protocol".to_owned(),
+        |id| format!("protocol \"{id}\""),
+    )
 }
 
 /// Implements A-27 and D-12: the last day a claim about a dispensing on `dispensed_on` is accepted —

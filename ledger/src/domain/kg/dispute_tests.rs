@@ -332,6 +332,22 @@ fn r04_assessment_cites_an_inspection_act_and_a_positive_amount() {
     ));
 }
 
+/// the KZ rules have no recovery; a tenge amount cannot be assessed here.
+#[test]
+fn r05_kazakh_amounts_cannot_be_recovered() {
+    let tenge = assessment(
+        "R1",
+        pharmacy(),
+        RecoveryGround::FaultyAfterDispensing,
+        Money::new(1_000, Currency::KZT),
+        "2026-04-01",
+    );
+    assert!(matches!(
+        decide_assessment(&Recoveries::new(), tenge),
+        Err(RecoveryError::InvalidAmount { .. })
+    ));
+}
+
 proptest! {
     /// offsets never exceed the settlement nor any recovery's outstanding amount, and all money
     /// is accounted for: Σ offsets = min(gross, Σ outstanding).

@@ -48,6 +48,8 @@ pub enum KgError {
         "region {region:?} is not Kyrgyz: the Kyrgyz reimbursement rules never apply to it ({rule})"
     )]
     NotKyrgyz { rule: &'static str, region: Region },
+    #[error("patient PIN \"{value}\" must be exactly 14 digits ({rule})")]
+    InvalidPin { rule: &'static str, value: String },
     #[error(
         "dispensing on {dispensed_on} is outside the contract's validity: no compensation ({rule})"
     )]
@@ -162,4 +164,36 @@ pub enum KgError {
         #[source]
         source: MoneyError,
     },
+}
+
+impl KgError {
+    /// The ID of the rule that refused the input (RULES.md).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            KgError::InvalidDrugId { rule, .. } => rule,
+            KgError::BookVersionNotNext { rule, .. } => rule,
+            KgError::BookEffectiveBeforePrevious { rule, .. } => rule,
+            KgError::BookSize { rule, .. } => rule,
+            KgError::InvalidBookEntry { rule, .. } => rule,
+            KgError::NotKyrgyz { rule, .. } => rule,
+            KgError::InvalidPin { rule, .. } => rule,
+            KgError::OutsideContract { rule, .. } => rule,
+            KgError::PrescriptionNotValid { rule, .. } => rule,
+            KgError::NoReferenceBookInForce { rule, .. } => rule,
+            KgError::NotInReferenceBook { rule, .. } => rule,
+            KgError::DispensedNotPrescribed { rule, .. } => rule,
+            KgError::RetailPrice { rule, .. } => rule,
+            KgError::PatientPaidInvalid { rule, .. } => rule,
+            KgError::PrescriptionClosed { rule, .. } => rule,
+            KgError::CourseDoseExhausted { rule, .. } => rule,
+            KgError::PatientPaidExceedsRetail { rule, .. } => rule,
+            KgError::PatientLimitExceeded { rule, .. } => rule,
+            KgError::AnniversaryNotReached { rule, .. } => rule,
+            KgError::RefusalWithoutReasons { rule, .. } => rule,
+            KgError::RefusalBeforeApplication { rule, .. } => rule,
+            KgError::TaxCheckNotOnConclusionDay { rule, .. } => rule,
+            KgError::TaxDebts { rule, .. } => rule,
+            KgError::Money { rule, .. } => rule,
+        }
+    }
 }

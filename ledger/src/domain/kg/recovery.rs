@@ -101,6 +101,20 @@ pub enum RecoveryError {
     },
 }
 
+impl RecoveryError {
+    /// The ID of the rule that refused the input (RULES.md).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            RecoveryError::DebtorNotAllowed { rule, .. } => rule,
+            RecoveryError::MissingInspectionAct { rule, .. } => rule,
+            RecoveryError::InvalidAmount { rule, .. } => rule,
+            RecoveryError::DuplicateRecovery { rule, .. } => rule,
+            RecoveryError::SettlementAlreadyOffset { rule, .. } => rule,
+            RecoveryError::InvalidSettlement { rule, .. } => rule,
+        }
+    }
+}
+
 /// A recovery and what has been offset so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryBalance {

@@ -132,6 +132,9 @@ pub struct KgReimbursement {
     pub cap: Money,
     /// min(compensation, cap): what the MHIF pays.
     pub reimbursement: Money,
+    /// M-12: what the patient owes for this dispensing, retail total − reimbursement (≥ the receipt
+    /// amount the cap was computed from, since reimbursement ≤ retail − patient paid).
+    pub patient_due: Money,
     pub prescription_closed: bool,
     pub warnings: Vec<KgWarning>,
 }
@@ -176,13 +179,22 @@ pub fn kg_reimbursement(input: KgReimbursementInput<'_>) -> Result<KgReimburseme
         patient_paid: dispensing.patient_paid,
         cap: amounts.cap,
         reimbursement: amounts.reimbursement,
+        patient_due: amounts.patient_due,
         prescription_closed: units.closes,
         warnings,
     })
 }
 
-/// Implements A-15: the Kyrgyz computation is never applied to a Kazakh dispensing.
+/// Implements A-15 (the Kyrgyz computation is never applied to a Kazakh dispensing) and A-35 (a KG
+/// patient is keyed by a 14-digit PIN, format only: no public check digit is known).
 fn check_kyrgyz(prescription: &KgPrescription, dispensing: &KgDispensing) -> Result<(), KgError> {
+    let pin = &prescription.patient_pin;
+    if pin.len() != 14 || !pin.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(KgError::InvalidPin {
+            rule: "A-35",
+            value: pin.clone(),
+        });
+    }
     for region in [prescription.prescriber_region, dispensing.pharmacy_region] {
         if region.jurisdiction() != Jurisdiction::KG {
             return Err(KgError::NotKyrgyz {
@@ -325,6 +337,7 @@ struct Amounts {
     retail_total: Money,
     cap: Money,
     reimbursement: Money,
+    patient_due: Money,
 }
 
 /// Implements M-13, M-14 (pro rata per unit), M-15 and A-17: reimbursement = min(eligible units ×
@@ -369,11 +382,17 @@ fn compute_amounts(
         reimbursement.minor <= cap.minor,
         "M-15: reimbursement ≤ retail − patient paid"
     );
+    let patient_due = retail_total.checked_sub(reimbursement).map_err(money)?;
+    assert!(
+        patient_due.minor >= dispensing.patient_paid.minor,
+        "M-12: the patient owes at least what the receipt shows"
+    );
     Ok(Amounts {
         compensation,
         retail_total,
         cap,
         reimbursement,
+        patient_due,
     })
 }
 

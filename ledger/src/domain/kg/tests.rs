@@ -457,6 +457,45 @@ fn a15_kyrgyz_rules_refuse_a_kazakh_dispensing() {
     ));
 }
 
+/// the Kyrgyz patient key is a 14-digit PIN.
+#[test]
+fn a35_patient_is_keyed_by_a_fourteen_digit_pin() {
+    let mut case = case();
+    case.prescription.patient_pin = "900101300007".into();
+    let error = case.run().unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "patient PIN \"900101300007\" must be exactly 14 digits (A-35)"
+    );
+}
+
+/// M-11: the course dose the information system derived bounds the eligible units.
+#[test]
+fn m11_course_dose_from_the_prescription_bounds_eligible_units() {
+    let mut case = case();
+    case.prescription.course_dose_units = units("28");
+    case.dispensing.units = units("30");
+    case.dispensing.patient_paid = som("20.00"); // retail 90.00; 28 × 2.50 = 70.00
+    let result = case.run().unwrap();
+    assert_eq!(
+        (result.eligible_units, result.excess_units),
+        (units("28"), Some(units("2")))
+    );
+    assert_eq!(result.reimbursement, som("70.00"));
+}
+
+/// M-12: the compensation and the patient's share are computed for the units sold.
+#[test]
+fn m12_compensation_and_patient_share_are_computed() {
+    let mut case = case();
+    case.dispensing.patient_paid = som("0.00");
+    let result = case.run().unwrap();
+    assert_eq!(
+        (result.reimbursement, result.patient_due),
+        (som("150.00"), som("30.00"))
+    );
+}
+
 /// M-09: the MHIF pays part and the patient part; together never more than the retail total.
 #[test]
 fn m09_reimbursement_and_patient_share_add_up_to_at_most_retail() {
@@ -594,6 +633,20 @@ fn kg_events_round_trip_through_the_codec() {
     );
 }
 
+#[test]
+fn kg_schemas_generate() {
+    let events = serde_json::to_string(&schemars::schema_for!(KgEvent)).unwrap();
+    assert!(events.contains("ReferenceBookPublished"));
+    let result = serde_json::to_string(&schemars::schema_for!(KgReimbursement)).unwrap();
+    assert!(result.contains("patient_due"));
+    let disputes =
+        serde_json::to_string(&schemars::schema_for!(super::dispute::DisputeEvent)).unwrap();
+    assert!(disputes.contains("DisputeResolved"));
+    let recoveries =
+        serde_json::to_string(&schemars::schema_for!(super::recovery::RecoveryEvent)).unwrap();
+    assert!(recoveries.contains("RecoveryOffset"));
+}
+
 proptest! {
     /// M-15, A-17: 0 ≤ reimbursement ≤ retail − patient paid, whenever a line is accepted.
     #[test]
@@ -613,6 +666,7 @@ proptest! {
                 prop_assert!(result.reimbursement.minor >= 0);
                 prop_assert!(result.reimbursement.minor <= result.retail_total.minor - paid_cents);
                 prop_assert!(result.reimbursement.minor <= result.compensation.minor);
+                prop_assert_eq!(result.reimbursement.minor + result.patient_due.minor, result.retail_total.minor);
             }
             Err(error) => prop_assert!(matches!(error, KgError::PatientPaidExceedsRetail { .. }), "{}", error),
         }

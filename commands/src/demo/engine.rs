@@ -1,0 +1,291 @@
+//! The demo's writer: the handlers of every aggregate, the reference data and keys decisions are made
+//! against, and one method per kind of command, each with a deterministic command id so that running
+//! the same demo twice on one data directory appends nothing the second time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, bail};
+use ledger::domain::budget::{BudgetCommand, BudgetId};
+use ledger::domain::calendar::{Calendar, CalendarSet};
+use ledger::domain::context::DecisionContext;
+use ledger::domain::contract::{ContractCommand, ContractState};
+use ledger::domain::error::DomainError;
+use ledger::domain::ident::Bin;
+use ledger::domain::jurisdiction::Jurisdiction;
+use ledger::domain::keys::{self, KeyCommand, KeyRegistry, RegisterSigningKey};
+use ledger::domain::period::{PeriodCommand, PeriodContext, PeriodState, ReimbursedIndex};
+use ledger::domain::prices::{PriceListState, PublishPriceList};
+use ledger::domain::rules::{RuleBook, RuleParameters, RuleSet};
+use ledger::domain::signature::{SignatureCheck, SignedBy};
+use ledger::domain::time::Timestamp;
+use ledger::domain::values::ReportingPeriod;
+use ledger::log::{Actor, ActorId, ActorRole, AppendRequest, CommandId, EventLog, StreamId};
+use uuid::Uuid;
+
+use super::signing::{CaptureHash, RegistryCheck, Signers};
+use crate::handler::{Aggregate, Handled, Handler};
+use crate::writer::{
+    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, PeriodAggregate, PriceListAggregate,
+    new_events,
+};
+
+/// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3): the same code
+/// or receipt cannot be reimbursed twice, even in another month.
+#[derive(Default)]
+pub struct UniquenessIndex(Mutex<HashMap<String, String>>);
+
+impl UniquenessIndex {
+    pub fn record(&self, period: &ReportingPeriod, state: &PeriodState) {
+        let mut index = self.0.lock().expect("index lock");
+        for (key, dispensing) in &state.reimbursed {
+            index.entry(key.clone()).or_insert_with(|| format!("{}/{dispensing}", period.key()));
+        }
+    }
+}
+
+impl ReimbursedIndex for UniquenessIndex {
+    fn reimbursed_by(&self, key: &str) -> Option<String> {
+        self.0.lock().expect("index lock").get(key).cloned()
+    }
+}
+
+/// Everything the demo writes with.
+pub struct Engine {
+    pub log: Arc<dyn EventLog>,
+    pub seed: u64,
+    pub correlation: Uuid,
+    pub fund_bin: Bin,
+    pub signers: Signers,
+    pub calendars: CalendarSet,
+    pub kz_calendar: Calendar,
+    pub rules: RuleBook,
+    pub keys: Mutex<KeyRegistry>,
+    pub contracts: Handler<ContractAggregate>,
+    pub periods: Handler<PeriodAggregate>,
+    pub prices: Handler<PriceListAggregate>,
+    pub key_rings: Handler<KeyAggregate>,
+    pub budgets: Handler<BudgetAggregate>,
+    pub index: UniquenessIndex,
+}
+
+pub fn stream(text: String) -> StreamId {
+    StreamId::new(text).expect("the demo builds valid stream ids")
+}
+
+pub fn contract_stream(contract_id: &str) -> StreamId {
+    stream(format!("contract/{contract_id}"))
+}
+
+pub fn period_stream(contract_id: &str, period: ReportingPeriod) -> StreamId {
+    stream(format!("period/{contract_id}/{}", period.key()))
+}
+
+/// The KZ rule book of the demo: the 2025 Rules in force from 2025-01-01 (A-28: the real start is 10
+/// calendar days after an official publication not in the seeds, so it is configuration).
+pub fn rule_book() -> RuleBook {
+    RuleBook::new(vec![RuleSet {
+        jurisdiction: Jurisdiction::KZ,
+        version: 1,
+        effective_from: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date"),
+        effective_to: None,
+        parameters: RuleParameters::kz_2025(),
+    }])
+}
+
+impl Engine {
+    pub fn new(log: Arc<dyn EventLog>, seed: u64, fund_bin: Bin, signers: Signers) -> anyhow::Result<Engine> {
+        let calendars = CalendarSet::embedded().context("the embedded calendars must parse")?;
+        let kz_calendar = calendars.latest(Jurisdiction::KZ).context("the KZ calendar")?;
+        Ok(Engine {
+            log,
+            seed,
+            correlation: Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("ledger-demo/{seed}").as_bytes()),
+            fund_bin,
+            signers,
+            calendars,
+            kz_calendar,
+            rules: rule_book(),
+            keys: Mutex::new(KeyRegistry::new()),
+            contracts: Handler::default(),
+            periods: Handler::default(),
+            prices: Handler::default(),
+            key_rings: Handler::default(),
+            budgets: Handler::default(),
+            index: UniquenessIndex::default(),
+        })
+    }
+
+    /// A deterministic command id: the same demo step always has the same id.
+    pub fn command_id(&self, step: &str) -> CommandId {
+        CommandId::derived(&format!("ledger-demo/{}", self.seed), step)
+    }
+
+    pub fn meta(&self, step: &str, at: Timestamp, jurisdiction: Jurisdiction, actor: Actor) -> CommandMeta {
+        CommandMeta { command_id: self.command_id(step), at, jurisdiction, actor, correlation_id: self.correlation }
+    }
+
+    pub fn fund_actor(&self) -> Actor {
+        Actor { id: ActorId::Organisation(self.fund_bin), role: ActorRole::Fund }
+    }
+
+    pub fn pharmacy_actor(bin: Bin) -> Actor {
+        Actor { id: ActorId::Organisation(bin), role: ActorRole::Pharmacy }
+    }
+
+    /// Appends reference events that have no aggregate of their own (published calendars).
+    pub async fn publish_raw(&self, stream_id: StreamId, step: &str, meta: CommandMeta, events: Vec<ledger::domain::event::Event>) -> anyhow::Result<()> {
+        let command_id = self.command_id(step);
+        if self.log.command_outcome(command_id).await?.is_some() {
+            return Ok(());
+        }
+        let expected = self.log.stream_version(&stream_id).await?;
+        let request = AppendRequest { stream: stream_id, expected, command_id, events: new_events(events, &meta) };
+        self.log.append(request).await?;
+        Ok(())
+    }
+
+    /// Registers the signing key of every organisation the demo signs for (S-01…S-04).
+    pub async fn register_keys(&self, at: Timestamp) -> anyhow::Result<()> {
+        let valid_to = Timestamp::parse_rfc3339("2028-12-31T23:59:59Z").expect("valid instant");
+        let bins: Vec<Bin> = self.signers.bins().collect();
+        for bin in bins {
+            let key_id = keys::KeyId::new(&Signers::key_id(bin)).map_err(|error| anyhow::anyhow!("{error}"))?;
+            let command = KeyCommand::Register(RegisterSigningKey {
+                key_id,
+                public_key: self.signers.public_key_hex(bin),
+                valid_from: Timestamp::parse_rfc3339("2025-01-01T00:00:00Z").expect("valid instant"),
+                valid_to,
+                signatory_iin: None,
+            });
+            let meta = self.meta(&format!("keys/{bin}/register"), at, Jurisdiction::KZ, Engine::pharmacy_actor(bin));
+            let stream_id = stream(keys::stream_id(bin));
+            let outcome =
+                self.key_rings.execute(&*self.log, &stream_id, meta.command_id, &Command { meta, command: (bin, command) }, &()).await?;
+            if let Handled::Rejected(rejection) = outcome {
+                bail!("registering the key of {bin} was refused: {rejection}");
+            }
+        }
+        self.rebuild_keys().await
+    }
+
+    /// Re-folds every signer's `keys/<BIN>` stream into the registry the signature checks consult.
+    pub async fn rebuild_keys(&self) -> anyhow::Result<()> {
+        let mut registry = KeyRegistry::new();
+        let bins: Vec<Bin> = self.signers.bins().collect();
+        for bin in bins {
+            let stream_id = stream(keys::stream_id(bin));
+            for envelope in self.log.read_stream(&stream_id, ledger::log::StreamVersion(1)).await? {
+                let event = crate::writer::decode(&envelope)?;
+                if let Ok(key_event) = keys::KeyEvent::try_from(&event) {
+                    registry.apply(&key_event);
+                }
+            }
+        }
+        *self.keys.lock().expect("key registry lock") = registry;
+        Ok(())
+    }
+
+    /// Publishes the KZ limit-price list.
+    pub async fn publish_prices(&self, command: PublishPriceList) -> anyhow::Result<()> {
+        let meta = self.meta("reference/prices/KZ/v1", command.published_at, Jurisdiction::KZ, self.fund_actor());
+        let stream_id = stream("reference/prices/KZ".into());
+        let outcome = self.prices.execute(&*self.log, &stream_id, meta.command_id, &Command { meta, command }, &()).await?;
+        if let Handled::Rejected(rejection) = outcome {
+            bail!("publishing the price list was refused: {rejection}");
+        }
+        Ok(())
+    }
+
+    /// Runs one budget command (A-20, A-21, B-07).
+    pub async fn budget(&self, step: &str, at: Timestamp, id: BudgetId, command: BudgetCommand) -> anyhow::Result<()> {
+        let meta = self.meta(step, at, id.jurisdiction(), self.fund_actor());
+        let stream_id = stream(id.stream_id());
+        let outcome = self.budgets.execute(&*self.log, &stream_id, meta.command_id, &Command { meta, command: (id, command) }, &()).await?;
+        if let Handled::Rejected(rejection) = outcome {
+            bail!("budget command {step} was refused: {rejection}");
+        }
+        Ok(())
+    }
+
+    /// The decision context of `jurisdiction` with the given signature check.
+    pub fn decision<'a>(&'a self, signatures: &'a dyn SignatureCheck) -> DecisionContext<'a> {
+        DecisionContext { calendar: &self.kz_calendar, rules: &self.rules, signatures, fund_bin: self.fund_bin }
+    }
+
+    /// Runs a contract command; `sign` builds the command from a signature over the document hash the
+    /// domain asks for (two-step signing), or is None for unsigned commands.
+    pub async fn contract(
+        &self,
+        step: &str,
+        contract_id: &str,
+        meta: CommandMeta,
+        build: impl Fn(Option<SignedBy>) -> ContractCommand,
+        signer: Option<Bin>,
+    ) -> anyhow::Result<Result<(), DomainError>> {
+        let stream_id = contract_stream(contract_id);
+        let signature = match signer {
+            None => None,
+            Some(bin) => {
+                let (state, _) = self.contracts.load(&*self.log, &stream_id).await?;
+                let capture = CaptureHash::default();
+                let mut probe = state;
+                let command = Command { meta: meta.clone(), command: build(Some(Signers::placeholder(bin))) };
+                let _ = ContractAggregate::decide(&mut probe, &command, &self.decision(&capture));
+                capture.take().map(|hash| self.signers.sign(bin, &hash))
+            }
+        };
+        let command = Command { meta: meta.clone(), command: build(signature) };
+        let keys = self.keys.lock().expect("key registry lock").clone();
+        let check = RegistryCheck(&keys);
+        let outcome = self.contracts.execute(&*self.log, &stream_id, meta.command_id, &command, &self.decision(&check)).await?;
+        let _ = step;
+        Ok(match outcome {
+            Handled::Appended(_) => Ok(()),
+            Handled::Rejected(rejection) => Err(rejection),
+        })
+    }
+
+    /// The contract and price list a period command is decided under (same partition / reference).
+    pub async fn period_inputs(&self, contract_id: &str) -> anyhow::Result<(ContractState, PriceListState)> {
+        let (contract, _) = self.contracts.load(&*self.log, &contract_stream(contract_id)).await?;
+        let (prices, _) = self.prices.load(&*self.log, &stream("reference/prices/KZ".into())).await?;
+        Ok((contract, prices))
+    }
+
+    /// Runs a batch of period commands under one command id; `signer` asks for two-step signing of
+    /// the (single) document command in the batch, built by `build`.
+    pub async fn period(
+        &self,
+        contract_id: &str,
+        period: ReportingPeriod,
+        meta: CommandMeta,
+        build: impl Fn(Option<SignedBy>) -> Vec<PeriodCommand>,
+        signer: Option<Bin>,
+    ) -> anyhow::Result<Result<(), DomainError>> {
+        let stream_id = period_stream(contract_id, period);
+        let (contract, prices) = self.period_inputs(contract_id).await?;
+        let signature = match signer {
+            None => None,
+            Some(bin) => {
+                let (mut probe, _) = self.periods.load(&*self.log, &stream_id).await?;
+                let capture = CaptureHash::default();
+                let decision = self.decision(&capture);
+                let context = PeriodContext { decision: &decision, contract: &contract, prices: &prices, period, index: &self.index };
+                let command = Command { meta: meta.clone(), command: build(Some(Signers::placeholder(bin))) };
+                let _ = PeriodAggregate::decide(&mut probe, &command, &context);
+                capture.take().map(|hash| self.signers.sign(bin, &hash))
+            }
+        };
+        let keys = self.keys.lock().expect("key registry lock").clone();
+        let check = RegistryCheck(&keys);
+        let decision = self.decision(&check);
+        let context = PeriodContext { decision: &decision, contract: &contract, prices: &prices, period, index: &self.index };
+        let command = Command { meta: meta.clone(), command: build(signature) };
+        let outcome = self.periods.execute(&*self.log, &stream_id, meta.command_id, &command, &context).await?;
+        Ok(match outcome {
+            Handled::Appended(_) => Ok(()),
+            Handled::Rejected(rejection) => Err(rejection),
+        })
+    }
+}

@@ -1,0 +1,269 @@
+//! The domain behind the command handler: one [`Aggregate`] adapter per domain aggregate, and the
+//! metadata that turns the domain's events into log records.
+//!
+//! Period commands are handled in batches (one command id, decided one after the other against the
+//! evolving state, appended all or none), so that an ISS sending a day's dispensings, or an import
+//! chunk, costs one append instead of one per line.
+
+use ledger::domain::budget::{self, Budget, BudgetCommand, BudgetError, BudgetEvent, BudgetId};
+use ledger::domain::context::DecisionContext;
+use ledger::domain::contract::{self, ContractCommand, ContractState};
+use ledger::domain::error::DomainError;
+use ledger::domain::event::Event;
+use ledger::domain::ident::Bin;
+use ledger::domain::jurisdiction::Jurisdiction;
+use ledger::domain::keys::{self, KeyCommand, KeyError, KeyEvent, KeyRing};
+use ledger::domain::period::{self, PeriodCommand, PeriodContext, PeriodState};
+use ledger::domain::prices::{self, PriceListState, PublishPriceList};
+use ledger::domain::time::Timestamp;
+use ledger::log::{Actor, CommandId, EventEnvelope, EventId, NewEvent};
+use uuid::Uuid;
+
+use crate::handler::{Aggregate, HandlerError};
+
+/// Who issues a command, when, and in which conversation: stamped on every event it appends.
+#[derive(Debug, Clone)]
+pub struct CommandMeta {
+    pub command_id: CommandId,
+    /// Business time of the command (UTC).
+    pub at: Timestamp,
+    pub jurisdiction: Jurisdiction,
+    pub actor: Actor,
+    pub correlation_id: Uuid,
+}
+
+/// Wraps domain events as log events carrying the command's metadata. Event ids are UUID v7 of the
+/// command's business time.
+pub fn new_events(events: Vec<Event>, meta: &CommandMeta) -> Vec<NewEvent> {
+    events
+        .into_iter()
+        .map(|event| NewEvent {
+            event_id: EventId::new_v7(meta.at),
+            occurred_at: meta.at,
+            jurisdiction: meta.jurisdiction,
+            causation_id: Some(meta.command_id.0),
+            correlation_id: meta.correlation_id,
+            actor: meta.actor.clone(),
+            payload: event.to_payload().expect("domain events always encode"),
+        })
+        .collect()
+}
+
+/// Decodes a record's payload into the domain event (upcasting older schema versions).
+pub fn decode(envelope: &EventEnvelope) -> Result<Event, HandlerError> {
+    Event::from_payload(&envelope.body.payload).map_err(|error| HandlerError::Fold {
+        stream: envelope.body.stream.clone(),
+        version: envelope.body.stream_version,
+        detail: error.to_string(),
+    })
+}
+
+/// A domain command with the metadata its events will carry.
+#[derive(Debug, Clone)]
+pub struct Command<C> {
+    pub meta: CommandMeta,
+    pub command: C,
+}
+
+/// The contract stream `contract/<id>` (S001 §9–§17, §29).
+pub struct ContractAggregate;
+
+impl Aggregate for ContractAggregate {
+    type State = ContractState;
+    type Command = Command<ContractCommand>;
+    type Context<'c> = DecisionContext<'c>;
+    type Rejection = DomainError;
+
+    fn evolve(
+        state: ContractState,
+        envelope: &EventEnvelope,
+    ) -> Result<ContractState, HandlerError> {
+        Ok(contract::evolve(state, &decode(envelope)?))
+    }
+
+    fn decide(
+        state: &mut ContractState,
+        command: &Self::Command,
+        context: &DecisionContext<'_>,
+    ) -> Result<Vec<NewEvent>, DomainError> {
+        let events = contract::decide(state, command.command.clone(), context)?;
+        for event in &events {
+            *state = contract::evolve(std::mem::take(state), event);
+        }
+        Ok(new_events(events, &command.meta))
+    }
+}
+
+/// The period stream `period/<contract-id>/<YYYY-MM>`, in batches of commands.
+pub struct PeriodAggregate;
+
+impl Aggregate for PeriodAggregate {
+    type State = PeriodState;
+    type Command = Command<Vec<PeriodCommand>>;
+    type Context<'c> = PeriodContext<'c>;
+    type Rejection = DomainError;
+
+    fn evolve(state: PeriodState, envelope: &EventEnvelope) -> Result<PeriodState, HandlerError> {
+        Ok(period::evolve(state, &decode(envelope)?))
+    }
+
+    /// Decides each command against the state the previous ones left; the first refusal refuses the
+    /// whole batch (nothing is appended).
+    fn decide(
+        state: &mut PeriodState,
+        command: &Self::Command,
+        context: &PeriodContext<'_>,
+    ) -> Result<Vec<NewEvent>, DomainError> {
+        let mut events = Vec::new();
+        for single in &command.command {
+            let decided = period::decide(state, single.clone(), context)?;
+            for event in &decided {
+                *state = period::evolve(std::mem::take(state), event);
+            }
+            events.extend(decided);
+        }
+        Ok(new_events(events, &command.meta))
+    }
+}
+
+/// The KZ limit-price list `reference/prices/KZ`.
+pub struct PriceListAggregate;
+
+impl Aggregate for PriceListAggregate {
+    type State = PriceListState;
+    type Command = Command<PublishPriceList>;
+    type Context<'c> = ();
+    type Rejection = DomainError;
+
+    fn evolve(
+        state: PriceListState,
+        envelope: &EventEnvelope,
+    ) -> Result<PriceListState, HandlerError> {
+        Ok(prices::evolve(state, &decode(envelope)?))
+    }
+
+    fn decide(
+        state: &mut PriceListState,
+        command: &Self::Command,
+        _: &(),
+    ) -> Result<Vec<NewEvent>, DomainError> {
+        let events = prices::decide(state, command.command.clone())?;
+        for event in &events {
+            *state = prices::evolve(std::mem::take(state), event);
+        }
+        Ok(new_events(events, &command.meta))
+    }
+}
+
+/// An organisation's signing keys `keys/<BIN>` (S-01…S-04).
+pub struct KeyAggregate;
+
+impl Aggregate for KeyAggregate {
+    type State = Option<KeyRing>;
+    type Command = Command<(Bin, KeyCommand)>;
+    type Context<'c> = ();
+    type Rejection = KeyError;
+
+    fn evolve(
+        state: Option<KeyRing>,
+        envelope: &EventEnvelope,
+    ) -> Result<Option<KeyRing>, HandlerError> {
+        let event = KeyEvent::try_from(&decode(envelope)?).map_err(|()| not_in_stream(envelope))?;
+        let ring = state.unwrap_or_else(|| KeyRing::new(event.bin()));
+        Ok(Some(keys::evolve(ring, &event)))
+    }
+
+    fn decide(
+        state: &mut Option<KeyRing>,
+        command: &Self::Command,
+        _: &(),
+    ) -> Result<Vec<NewEvent>, KeyError> {
+        let (bin, key_command) = &command.command;
+        let mut ring = state.take().unwrap_or_else(|| KeyRing::new(*bin));
+        let events = keys::decide(&ring, key_command.clone())?;
+        for event in &events {
+            ring = keys::evolve(ring, event);
+        }
+        *state = Some(ring);
+        Ok(new_events(
+            events.into_iter().map(Event::from).collect(),
+            &command.meta,
+        ))
+    }
+}
+
+/// A budget stream `budget/<jurisdiction>/<programme>/<fiscal-year>` (A-20, A-21, B-07).
+pub struct BudgetAggregate;
+
+impl Aggregate for BudgetAggregate {
+    type State = Option<Budget>;
+    type Command = Command<(BudgetId, BudgetCommand)>;
+    type Context<'c> = ();
+    type Rejection = BudgetError;
+
+    fn evolve(
+        state: Option<Budget>,
+        envelope: &EventEnvelope,
+    ) -> Result<Option<Budget>, HandlerError> {
+        let event =
+            BudgetEvent::try_from(&decode(envelope)?).map_err(|()| not_in_stream(envelope))?;
+        let budget = match state {
+            Some(budget) => budget,
+            None => Budget::new(budget_id_of(envelope)?),
+        };
+        Ok(Some(budget::evolve(budget, &event)))
+    }
+
+    fn decide(
+        state: &mut Option<Budget>,
+        command: &Self::Command,
+        _: &(),
+    ) -> Result<Vec<NewEvent>, BudgetError> {
+        let (id, budget_command) = &command.command;
+        let mut budget = state.take().unwrap_or_else(|| Budget::new(*id));
+        let events = budget::decide(&budget, budget_command.clone())?;
+        for event in &events {
+            budget = budget::evolve(budget, event);
+        }
+        *state = Some(budget);
+        Ok(new_events(
+            events.into_iter().map(Event::from).collect(),
+            &command.meta,
+        ))
+    }
+}
+
+/// The budget a `budget/<jurisdiction>/<programme>/<fiscal-year>` stream belongs to.
+fn budget_id_of(envelope: &EventEnvelope) -> Result<BudgetId, HandlerError> {
+    let fail = |detail: String| HandlerError::Fold {
+        stream: envelope.body.stream.clone(),
+        version: envelope.body.stream_version,
+        detail,
+    };
+    let parts: Vec<&str> = envelope.body.stream.as_str().split('/').collect();
+    let [_, jurisdiction, programme, year] = parts.as_slice() else {
+        return Err(fail(
+            "a budget stream is budget/<jurisdiction>/<programme>/<year>".into(),
+        ));
+    };
+    let jurisdiction: Jurisdiction = jurisdiction
+        .parse()
+        .map_err(|error| fail(format!("{error}")))?;
+    let programme: ledger::domain::region::Programme = programme.parse().map_err(fail)?;
+    let year: i32 = year
+        .parse()
+        .map_err(|_| fail(format!("fiscal year \"{year}\" is not a year")))?;
+    BudgetId::new(jurisdiction, programme, budget::FiscalYear(year))
+        .map_err(|error| fail(error.to_string()))
+}
+
+fn not_in_stream(envelope: &EventEnvelope) -> HandlerError {
+    HandlerError::Fold {
+        stream: envelope.body.stream.clone(),
+        version: envelope.body.stream_version,
+        detail: format!(
+            "event {} does not belong in this stream",
+            envelope.body.payload.event_type
+        ),
+    }
+}
