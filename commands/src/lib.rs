@@ -5,5 +5,6 @@ pub mod audit;
 pub mod cli;
 pub mod demo;
 pub mod handler;
+pub mod project;
 pub mod render;
 pub mod writer;

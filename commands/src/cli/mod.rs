@@ -5,6 +5,10 @@ mod calendar;
 mod history;
 mod log;
 mod open;
+mod project;
+mod project_bench;
+mod replay;
+mod views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,6 +74,24 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Writes the events of a reporting period, with a manifest of counts and hash-chain heads.
     Export(history::ExportArgs),
+    /// Summary registries (Appendix 1) from the views.
+    #[command(subcommand)]
+    Registry(views::RegistryCommand),
+    /// Payment acts (Appendix 2) from the views.
+    #[command(subcommand)]
+    Act(views::ActCommand),
+    /// Statutory deadline clocks and their status as of a date.
+    Deadlines(views::DeadlinesArgs),
+    /// Budget lines per programme and region for a fiscal year.
+    Budget(views::BudgetArgs),
+    /// Contracts: status, holder, network by region, termination grounds.
+    Contracts(views::ContractsArgs),
+    /// Catches every view up with the log and prints a summary.
+    Project,
+    /// Builds the views as of a point in history, or of one period, into another directory.
+    Replay(replay::ReplayArgs),
+    /// Benchmarks projection of a generated national month against a raw read-and-decode baseline.
+    BenchProject(project_bench::ProjectBenchArgs),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -81,6 +103,14 @@ pub fn main() -> ExitCode {
         Command::Calendar(command) => calendar::run(command),
         Command::History(args) => history::run_history(args, &cli.global),
         Command::Export(args) => history::run_export(args, &cli.global),
+        Command::Registry(command) => views::run_registry(command, &cli.global),
+        Command::Act(command) => views::run_act(command, &cli.global),
+        Command::Deadlines(args) => views::run_deadlines(args, &cli.global),
+        Command::Budget(args) => views::run_budget(args, &cli.global),
+        Command::Contracts(args) => views::run_contracts(args, &cli.global),
+        Command::Project => project::run(&cli.global),
+        Command::Replay(args) => replay::run(args, &cli.global),
+        Command::BenchProject(args) => project_bench::run(args),
     };
     match outcome {
         Ok(code) => code,
