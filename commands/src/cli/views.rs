@@ -5,11 +5,14 @@
 mod convert;
 mod deadlines;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use ledger::domain::values::{ContractId, ReportingPeriod};
 use projector::views::{act, budgets, contracts, registry};
+use projector::{FlushPolicy, Projector, SledStore};
 use serde::Serialize;
 
 use super::{GlobalOpts, UsageError, open};
@@ -40,8 +43,19 @@ pub enum ActCommand {
     Show(FormArgs),
 }
 
+/// Where a query reads its views.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ViewsOpt {
+    /// Read the views in DIR as they are (e.g. built by `ledger replay`) instead of catching up the
+    /// live views of the data directory.
+    #[arg(long, value_name = "DIR")]
+    pub views: Option<PathBuf>,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct FormArgs {
+    #[command(flatten)]
+    pub source: ViewsOpt,
     #[arg(long)]
     pub contract: String,
     /// The reporting month, YYYY-MM.
@@ -53,6 +67,8 @@ pub struct FormArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct BudgetArgs {
+    #[command(flatten)]
+    pub source: ViewsOpt,
     /// KZ or KG.
     #[arg(long)]
     pub country: String,
@@ -71,8 +87,27 @@ pub struct BudgetArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ContractsArgs {
+    #[command(flatten)]
+    pub source: ViewsOpt,
     #[arg(long, value_enum, default_value_t)]
     pub format: super::Format,
+}
+
+/// The views a query reads: those in `--views DIR` as they are, or the live views caught up first.
+pub fn open_views(global: &GlobalOpts, source: &ViewsOpt) -> anyhow::Result<Projected> {
+    let Some(dir) = &source.views else {
+        return project_live(global);
+    };
+    if !dir.is_dir() {
+        return Err(UsageError(format!("--views {}: no such directory", dir.display())).into());
+    }
+    let store = SledStore::open(dir, FlushPolicy::Background { every_ms: 500 })
+        .with_context(|| format!("cannot open the views in {}", dir.display()))?;
+    let (projector, _) = Projector::open(store, projector::views::all())?;
+    Ok(Projected {
+        projector,
+        report: projector::CatchUpReport::default(),
+    })
 }
 
 /// Opens the log read-only and catches the live views up, printing the summary on stderr.
@@ -83,7 +118,8 @@ pub fn project_live(global: &GlobalOpts) -> anyhow::Result<Projected> {
         &views_dir(&global.data_dir),
         projector::CatchUpOptions::default(),
     ))?;
-    if projected.report.events > 0 {
+    // The summary is for a person watching; scripts get only the answer (and errors) on stderr.
+    if projected.report.events > 0 && std::io::stderr().is_terminal() {
         eprintln!("{}", projected.report);
     }
     Ok(projected)
@@ -109,7 +145,7 @@ pub fn run_registry(command: RegistryCommand, global: &GlobalOpts) -> anyhow::Re
     let RegistryCommand::Show(args) = command;
     let contract_id = parse_contract(&args.contract)?;
     let period = parse_month(&args.period)?;
-    let projected = project_live(global)?;
+    let projected = open_views(global, &args.source)?;
     let Some(registry) = registry::read(&projected.reader(), &contract_id, period)? else {
         return Err(UsageError(format!(
             "no registry for contract \"{contract_id}\" in period {period}: no dispensing or submission recorded"
@@ -130,7 +166,7 @@ pub fn run_act(command: ActCommand, global: &GlobalOpts) -> anyhow::Result<ExitC
     let ActCommand::Show(args) = command;
     let contract_id = parse_contract(&args.contract)?;
     let period = parse_month(&args.period)?;
-    let projected = project_live(global)?;
+    let projected = open_views(global, &args.source)?;
     let reader = projected.reader();
     let Some(act) = act::read(&reader, &contract_id, period)? else {
         return Err(UsageError(format!(
@@ -160,7 +196,7 @@ pub fn run_budget(args: BudgetArgs, global: &GlobalOpts) -> anyhow::Result<ExitC
         .ok()
         .filter(|year| (1990..=2100).contains(year))
         .ok_or_else(|| UsageError(format!("--year {:?} is not a fiscal year YYYY", args.year)))?;
-    let projected = project_live(global)?;
+    let projected = open_views(global, &args.source)?;
     let reader = projected.reader();
     let mut selected = Vec::new();
     for line in budgets::lines(&reader, &country, year)? {
@@ -185,7 +221,7 @@ pub fn run_budget(args: BudgetArgs, global: &GlobalOpts) -> anyhow::Result<ExitC
 }
 
 pub fn run_contracts(args: ContractsArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-    let projected = project_live(global)?;
+    let projected = open_views(global, &args.source)?;
     let records = contracts::all(&projected.reader())?;
     let text = match args.format {
         super::Format::Json => json(

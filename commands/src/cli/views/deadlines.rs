@@ -9,11 +9,13 @@ use ledger::domain::clock::ClockStatus;
 use projector::views::deadlines::{self, ClockInstance, Party};
 use serde::Serialize;
 
-use super::{json, parse_contract, print, project_live};
+use super::{json, parse_contract, print};
 use crate::cli::{Format, GlobalOpts, UsageError};
 
 #[derive(Debug, clap::Args)]
 pub struct DeadlinesArgs {
+    #[command(flatten)]
+    pub source: super::ViewsOpt,
     /// The date the status is computed for (end of that local day), YYYY-MM-DD.
     #[arg(long)]
     pub as_of: String,
@@ -60,7 +62,7 @@ pub fn run_deadlines(args: DeadlinesArgs, global: &GlobalOpts) -> anyhow::Result
         .map_err(|_| UsageError(format!("--as-of {:?} is not a date YYYY-MM-DD", args.as_of)))?;
     let contract = args.contract.as_deref().map(parse_contract).transpose()?;
     let calendars = CalendarSet::embedded()?;
-    let projected = project_live(global)?;
+    let projected = super::open_views(global, &args.source)?;
     let instances = deadlines::all(&projected.reader())?;
     let mut rows = Vec::new();
     for instance in &instances {
