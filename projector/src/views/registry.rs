@@ -2,14 +2,18 @@
 //! facts, the live dispensings that make its lines, and the registry's status.
 //!
 //! Scale: a national registry has ~10⁵ lines, so the lines come from `DispensingRecorded` /
-//! `DispensingReversed` (one key per dispensing, written once), never from the submitted document;
+//! `DispensingReversed`, never from the submitted document;
 //! `RegistrySubmitted` … `RegistryRejected` only move the status, number, dates, hash and totals.
 //! Lines are numbered from 1 when read, in the order of `ledger::domain::period::registry::registry_lines`
 //! (dispensing time, then id), so the view agrees with what the holder signs.
 //!
 //! Keys: `c\0<contract>` holder facts; `h\0<contract>\0<period>` registry header;
-//! `l\0<contract>\0<period>\0<dispensing id>` one live dispensing (schema version ‖ payload bytes, as
-//! recorded: no re-encoding on the hot path).
+//! `l\0<period stream>\0<chunk>` the dispensings of `LINES_PER_CHUNK` consecutive stream versions, each
+//! as recorded (version ‖ schema version ‖ length ‖ payload: no decoding or re-encoding on the hot
+//! path); `x\0<period stream>\0<dispensing id>` the stream version of its last reversal. A line is live
+//! when its dispensing was recorded after its last reversal (the period aggregate's fold).
+
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use ledger::domain::context::local_date;
@@ -31,7 +35,7 @@ use crate::store::ViewRead;
 use crate::view::{View, ViewError, ViewTxn};
 
 pub const NAME: &str = "registry";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The event types this view folds.
 const FOLDED: [&str; 8] = [
@@ -133,7 +137,12 @@ impl View for RegistryView {
     }
 
     fn apply(&self, envelope: &EventEnvelope, txn: &mut ViewTxn<'_>) -> Result<(), ViewError> {
-        if !FOLDED.contains(&envelope.body.payload.event_type.as_str()) {
+        let event_type = envelope.body.payload.event_type.as_str();
+        if event_type == "DispensingRecorded" {
+            append_line(envelope, txn)?;
+            return Ok(());
+        }
+        if !FOLDED.contains(&event_type) {
             return Ok(());
         }
         match decode_event(envelope)? {
@@ -151,21 +160,9 @@ impl View for RegistryView {
                     holder.concluded_on = Some(local_date(jurisdiction, concluded.concluded_at));
                 })
             }
-            Event::DispensingRecorded(recorded) => {
-                let key = line_key(
-                    &recorded.contract_id,
-                    recorded.period,
-                    &recorded.dispensing_id,
-                );
-                txn.put(key, stored_line(&envelope.body.payload));
-                Ok(())
-            }
             Event::DispensingReversed(reversed) => {
-                txn.delete(line_key(
-                    &reversed.contract_id,
-                    reversed.period,
-                    &reversed.dispensing_id,
-                ));
+                let key = tombstone_key(envelope.body.stream.as_str(), &reversed.dispensing_id);
+                txn.put(key, envelope.body.stream_version.0.to_be_bytes().to_vec());
                 Ok(())
             }
             event => apply_status(txn, &event),
@@ -233,26 +230,69 @@ fn update_holder(
     txn.put_encoded(key, &holder)
 }
 
-/// A stored line: the payload's schema version (big-endian) then its bytes, exactly as recorded.
-fn stored_line(payload: &Payload) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(2 + payload.data.len());
-    bytes.extend_from_slice(&payload.schema_version.to_be_bytes());
-    bytes.extend_from_slice(&payload.data);
-    bytes
+/// The hot path (one call per dispensing, ~10⁶ a month): appends the recorded payload, as recorded, to
+/// the chunk of its stream version. No decoding and no re-encoding; the stream names the registry
+/// (`period/<contract>/<period>`, DESIGN §1), and one chunk holds `LINES_PER_CHUNK` consecutive
+/// versions, so a batch of a thousand dispensings is a few dozen store writes, not a thousand.
+fn append_line(envelope: &EventEnvelope, txn: &mut ViewTxn<'_>) -> Result<(), ViewError> {
+    let version = envelope.body.stream_version.0;
+    let key = chunk_key(envelope.body.stream.as_str(), version / LINES_PER_CHUNK);
+    let mut chunk = txn.get(&key)?.unwrap_or_default();
+    let payload = &envelope.body.payload;
+    let length = u32::try_from(payload.data.len()).map_err(|_| ViewError::Event {
+        detail: format!("a dispensing payload of {} bytes", payload.data.len()),
+    })?;
+    chunk.reserve(14 + payload.data.len());
+    chunk.extend_from_slice(&version.to_be_bytes());
+    chunk.extend_from_slice(&payload.schema_version.to_be_bytes());
+    chunk.extend_from_slice(&length.to_be_bytes());
+    chunk.extend_from_slice(&payload.data);
+    txn.put(key, chunk);
+    Ok(())
 }
 
-fn decode_line(key: &[u8], bytes: &[u8]) -> Result<DispensingRecorded, QueryError> {
+/// One entry of a chunk: (stream version, schema version, payload bytes).
+type ChunkEntry<'a> = (u64, u16, &'a [u8]);
+
+/// Splits a chunk into its entries.
+fn chunk_entries<'a>(key: &[u8], mut bytes: &'a [u8]) -> Result<Vec<ChunkEntry<'a>>, QueryError> {
+    let error = |detail: &str| QueryError::Decode {
+        view: NAME,
+        key: String::from_utf8_lossy(key).into_owned(),
+        detail: detail.to_owned(),
+    };
+    let mut entries = Vec::new();
+    while !bytes.is_empty() {
+        let (head, rest) = bytes
+            .split_first_chunk::<14>()
+            .ok_or_else(|| error("truncated entry header"))?;
+        let version = u64::from_be_bytes(head[..8].try_into().expect("8 bytes"));
+        let schema = u16::from_be_bytes(head[8..10].try_into().expect("2 bytes"));
+        let length = u32::from_be_bytes(head[10..].try_into().expect("4 bytes"));
+        let length = usize::try_from(length).expect("u32 fits in usize");
+        if rest.len() < length {
+            return Err(error("truncated entry payload"));
+        }
+        let (data, rest) = rest.split_at(length);
+        entries.push((version, schema, data));
+        bytes = rest;
+    }
+    Ok(entries)
+}
+
+fn decode_line(
+    key: &[u8],
+    schema_version: u16,
+    data: &[u8],
+) -> Result<DispensingRecorded, QueryError> {
     let error = |detail: String| QueryError::Decode {
         view: NAME,
         key: String::from_utf8_lossy(key).into_owned(),
         detail,
     };
-    let (version, data) = bytes
-        .split_first_chunk::<2>()
-        .ok_or_else(|| error("shorter than its schema version".to_owned()))?;
     let payload = Payload {
         event_type: "DispensingRecorded".to_owned(),
-        schema_version: u16::from_be_bytes(*version),
+        schema_version,
         data: data.to_vec(),
     };
     match Event::from_payload(&payload).map_err(|e| error(e.to_string()))? {
@@ -260,6 +300,10 @@ fn decode_line(key: &[u8], bytes: &[u8]) -> Result<DispensingRecorded, QueryErro
         other => Err(error(format!("holds a {}", other.event_type()))),
     }
 }
+
+/// Consecutive stream versions per stored chunk of dispensings: bounds the bytes a batch rewrites when
+/// it appends to a chunk an earlier batch started (~32 × 700 B).
+pub const LINES_PER_CHUNK: u64 = 32;
 
 pub fn holder_key(contract_id: &ContractId) -> Vec<u8> {
     Key::new(b'c').push(contract_id.as_str()).into_bytes()
@@ -272,21 +316,62 @@ fn header_key(contract_id: &ContractId, period: ReportingPeriod) -> Vec<u8> {
         .into_bytes()
 }
 
-fn lines_prefix(contract_id: &ContractId, period: ReportingPeriod) -> Vec<u8> {
-    Key::new(b'l')
-        .push(contract_id.as_str())
-        .push(&period.key())
-        .prefix()
+/// The period stream of a registry (DESIGN §1).
+fn period_stream(contract_id: &ContractId, period: ReportingPeriod) -> String {
+    format!("period/{contract_id}/{}", period.key())
 }
 
-fn line_key(
-    contract_id: &ContractId,
-    period: ReportingPeriod,
-    dispensing_id: &ledger::domain::values::DispensingId,
-) -> Vec<u8> {
-    let mut key = lines_prefix(contract_id, period);
-    key.extend_from_slice(dispensing_id.as_str().as_bytes());
-    key
+fn chunk_key(stream: &str, chunk: u64) -> Vec<u8> {
+    Key::new(b'l').push(stream).push_u64(chunk).into_bytes()
+}
+
+fn tombstone_key(stream: &str, dispensing_id: &ledger::domain::values::DispensingId) -> Vec<u8> {
+    Key::new(b'x')
+        .push(stream)
+        .push(dispensing_id.as_str())
+        .into_bytes()
+}
+
+/// The live dispensings of a period stream: every recorded one (a later record of an id replaces an
+/// earlier one), minus those reversed after they were recorded; the same fold as the period aggregate.
+/// `None` when the stream recorded no dispensing at all.
+fn live_dispensings<R: ViewRead>(
+    reader: &ProjectorReader<R>,
+    stream: &str,
+) -> Result<Option<Vec<DispensingRecorded>>, QueryError> {
+    let mut recorded: BTreeMap<String, (u64, DispensingRecorded)> = BTreeMap::new();
+    for (key, bytes) in
+        reader.scan_prefix(NAME, &Key::new(b'l').push(stream).prefix(), usize::MAX)?
+    {
+        for (version, schema, data) in chunk_entries(&key, &bytes)? {
+            let line = decode_line(&key, schema, data)?;
+            recorded.insert(line.dispensing_id.as_str().to_owned(), (version, line));
+        }
+    }
+    let prefix = Key::new(b'x').push(stream).prefix();
+    let mut reversals = 0u64;
+    for (key, bytes) in reader.scan_prefix(NAME, &prefix, usize::MAX)? {
+        reversals += 1;
+        let reversed_at: [u8; 8] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| QueryError::Decode {
+                view: NAME,
+                key: String::from_utf8_lossy(&key).into_owned(),
+                detail: format!("{} bytes, expected 8", bytes.len()),
+            })?;
+        let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+        if recorded
+            .get(&id)
+            .is_some_and(|(version, _)| *version < u64::from_be_bytes(reversed_at))
+        {
+            recorded.remove(&id);
+        }
+    }
+    if recorded.is_empty() && reversals == 0 {
+        return Ok(None);
+    }
+    Ok(Some(recorded.into_values().map(|(_, line)| line).collect()))
 }
 
 /// The registry of `contract_id` for `period`; `None` when the view knows nothing of it.
@@ -297,13 +382,11 @@ pub fn read<R: ViewRead>(
 ) -> Result<Option<Registry>, QueryError> {
     let header: Option<RegistryHeader> =
         read_value(reader, NAME, &header_key(contract_id, period))?;
-    let mut live = Vec::new();
-    for (key, bytes) in reader.scan_prefix(NAME, &lines_prefix(contract_id, period), usize::MAX)? {
-        live.push(decode_line(&key, &bytes)?);
-    }
-    if header.is_none() && live.is_empty() {
+    let live = live_dispensings(reader, &period_stream(contract_id, period))?;
+    if header.is_none() && live.is_none() {
         return Ok(None);
     }
+    let live = live.unwrap_or_default();
     let holder = read_value(reader, NAME, &holder_key(contract_id))?.unwrap_or_default();
     let lines = number_lines(live);
     let totals = totals(&lines);
