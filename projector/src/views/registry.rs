@@ -302,7 +302,8 @@ fn decode_line(
 }
 
 /// Consecutive stream versions per stored chunk of dispensings: bounds the bytes a batch rewrites when
-/// it appends to a chunk an earlier batch started (~32 × 700 B).
+/// it appends to a chunk an earlier batch started (~32 × 700 B), and the copy a step makes when it reads
+/// the chunk back for each append. 8 and 32 measured the same on `ledger project` (CPU time, noisy).
 pub const LINES_PER_CHUNK: u64 = 32;
 
 pub fn holder_key(contract_id: &ContractId) -> Vec<u8> {
