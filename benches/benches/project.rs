@@ -6,7 +6,7 @@
 //! registry view adds one buffered put of the recorded payload per dispensing and the store batch
 //! adds one sled insert per key (~5–10 µs in sled 0.34), so expect ~100–200k events/s into sled,
 //! several times that into `SimStore`, and ~500k events/s for the baseline.
-//! `ledger bench-project` measures the same on a national month read from a real log.
+//! `ledger bench project` measures the same on a national month read from a real log.
 
 use std::collections::BTreeMap;
 

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cli;
 pub mod demo;
 pub mod handler;
+pub mod import;
 pub mod project;
 pub mod render;
 pub mod writer;

@@ -111,3 +111,155 @@ fn envelope_golden_record_decodes() {
         serde_json::from_slice(&json).expect("the checked-in JSON decodes");
     assert_eq!(from_json, body);
 }
+
+/// Every event struct's JSON Schema at its current version, and the frozen older versions, equal the
+/// checked-in files under `schemas/events/`.
+#[test]
+fn event_schemas_match_checked_in() {
+    use ledger::domain::event::Event;
+    let mut all = Event::json_schemas();
+    all.extend(ledger::domain::upcast::old_json_schemas());
+    for (event_type, version, schema) in all {
+        check_golden(
+            &format!("events/{event_type}.v{version}.schema.json"),
+            &pretty_json(&schema),
+        );
+    }
+    check_golden(
+        "event.schema.json",
+        &pretty_json(&schemars::schema_for!(Event)),
+    );
+}
+
+mod upcast {
+    use ledger::domain::calendar::CalendarVersion;
+    use ledger::domain::clock::{ClockRule, Deadline};
+    use ledger::domain::event::Event;
+    use ledger::domain::money::{Currency, Money};
+    use ledger::domain::period::events::RegistryLine;
+    use ledger::domain::prices::ProductKey;
+    use ledger::domain::region::Region;
+    use ledger::domain::signature::Signature;
+    use ledger::domain::time::Timestamp;
+    use ledger::domain::upcast::RegistrySubmittedV1;
+    use ledger::domain::values::{
+        ContractId, DispensingId, DocumentHash, DocumentNumber, DoseForm, FiscalReceipt, Icd10,
+        InnName, MarkingCode, OrganisationName, PrescriptionRef, ReportingPeriod, TradeName,
+        UnitOfMeasure,
+    };
+    use ledger::log::Payload;
+
+    use super::{check_golden, pretty_json, schemas_dir};
+
+    fn date(text: &str) -> chrono::NaiveDate {
+        text.parse().expect("valid date")
+    }
+
+    fn line(line_no: u32, fund: i64, patient: i64) -> RegistryLine {
+        let at = Timestamp::parse_rfc3339("2026-01-15T07:00:00Z").unwrap();
+        let kzt = |minor| Money::new(minor, Currency::KZT);
+        RegistryLine {
+            line_no,
+            dispensing_id: DispensingId::new(format!("D-{line_no}")).unwrap(),
+            dispenser_name: OrganisationName::new("ТОО «Аптека»").unwrap(),
+            dispenser_bin: "900101300007".parse().unwrap(),
+            region: Region::new(ledger::domain::jurisdiction::Jurisdiction::KZ, "710000000")
+                .unwrap(),
+            icd10: Icd10::new("E11.9").unwrap(),
+            patient_iin: "900101300007".parse().unwrap(),
+            prescription: PrescriptionRef {
+                number: DocumentNumber::new(format!("RX-{line_no}")).unwrap(),
+                written_on: date("2026-01-10"),
+            },
+            product: ProductKey::Drug {
+                inn: InnName::new("Метформин").unwrap(),
+                dose_form: DoseForm::new("850 мг, таблетки").unwrap(),
+            },
+            trade_name: TradeName::new("Сиофор 850").unwrap(),
+            unit: UnitOfMeasure::new("таблетка").unwrap(),
+            limit_unit_price: "41.5".parse().unwrap(),
+            fiscal_receipt: FiscalReceipt::new(
+                "600400012345",
+                &line_no.to_string(),
+                at,
+                kzt(fund + patient),
+            )
+            .unwrap(),
+            marking_code: MarkingCode::new(format!("01046012345678902100000{line_no}")).unwrap(),
+            programme: ledger::domain::region::Programme::Gobmp,
+            fund_amount: kzt(fund),
+            patient_amount: kzt(patient),
+            total_amount: kzt(fund + patient),
+        }
+    }
+
+    /// A registry as v1 recorded it: with its lines copied in.
+    fn v1() -> RegistrySubmittedV1 {
+        let lines = vec![line(1, 124_500, 0), line(2, 249_000, 31_050)];
+        RegistrySubmittedV1 {
+            contract_id: ContractId::new("KZ-001").unwrap(),
+            period: ReportingPeriod::month(2026, 1).unwrap(),
+            registry_no: DocumentNumber::new("R-KZ-001-2026-01").unwrap(),
+            submitted_at: Timestamp::parse_rfc3339("2026-02-10T06:00:00Z").unwrap(),
+            submission: 1,
+            content_hash: DocumentHash::of(&lines),
+            lines,
+            total_fund: Money::new(373_500, Currency::KZT),
+            total_patient: Money::new(31_050, Currency::KZT),
+            total: Money::new(404_550, Currency::KZT),
+            due: Deadline {
+                rule: ClockRule::RegistrySubmission,
+                calendar_version: CalendarVersion(1),
+                started_on: date("2026-01-31"),
+                due_strict: date("2026-02-25"),
+                due: date("2026-02-25"),
+            },
+            late: false,
+            signature: Signature {
+                key_id: "EDS-900101300007-1".into(),
+                signer: "900101300007".parse().unwrap(),
+                signature_hex: "ab".repeat(64),
+                document_hash: DocumentHash([7; 32]),
+            },
+        }
+    }
+
+    /// STYLE §2.8: a real v1 record (checked in, never edited) still decodes, upcast to v2: the lines
+    /// become `line_count`, everything else is carried over unchanged.
+    #[test]
+    fn registry_submitted_v1_upcasts_to_v2() {
+        let v1 = v1();
+        check_golden(
+            "golden/RegistrySubmitted/v1.bin",
+            &ledger::codec::encode(&v1).unwrap(),
+        );
+        check_golden("golden/RegistrySubmitted/v1.json", &pretty_json(&v1));
+        let stored = std::fs::read(schemas_dir().join("golden/RegistrySubmitted/v1.bin")).unwrap();
+        let payload = Payload {
+            event_type: "RegistrySubmitted".into(),
+            schema_version: 1,
+            data: stored,
+        };
+        let Event::RegistrySubmitted(v2) = Event::from_payload(&payload).expect("v1 upcasts")
+        else {
+            panic!("a RegistrySubmitted payload upcasts to RegistrySubmitted")
+        };
+        assert_eq!(v2.line_count, 2);
+        assert_eq!(v2.content_hash, v1.content_hash);
+        assert_eq!(
+            (v2.total_fund, v2.total_patient, v2.total),
+            (v1.total_fund, v1.total_patient, v1.total)
+        );
+        assert_eq!(
+            (v2.submission, v2.late, v2.due),
+            (v1.submission, v1.late, v1.due)
+        );
+        // The current version decodes directly, and re-encoding gives v2, never v1.
+        let current = Event::RegistrySubmitted(v2.clone()).to_payload().unwrap();
+        assert_eq!(current.schema_version, 2);
+        assert_eq!(
+            Event::from_payload(&current).unwrap(),
+            Event::RegistrySubmitted(v2)
+        );
+    }
+}

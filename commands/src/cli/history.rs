@@ -84,17 +84,60 @@ fn parse_until(text: Option<&str>) -> anyhow::Result<Option<Timestamp>> {
     .transpose()
 }
 
-/// A one-line description of an event's payload, from the domain when it can decode it.
+/// The longest payload summary printed by `ledger history`.
+const SUMMARY_CHARS_MAX: usize = 160;
+
+/// A one-line description of an event's payload: its decoded fields, shortened.
 pub fn summary(envelope: &EventEnvelope) -> String {
-    format!("{} bytes", envelope.body.payload.data.len())
+    match decoded_payload(envelope) {
+        Ok(value) => {
+            let text = value.to_string();
+            if text.chars().count() > SUMMARY_CHARS_MAX {
+                format!(
+                    "{}…",
+                    text.chars().take(SUMMARY_CHARS_MAX).collect::<String>()
+                )
+            } else {
+                text
+            }
+        }
+        Err(error) => format!("(undecodable: {error})"),
+    }
+}
+
+/// The event's fields as JSON, decoded (and upcast) by the domain.
+fn decoded_payload(envelope: &EventEnvelope) -> Result<serde_json::Value, String> {
+    let event = ledger::domain::event::Event::from_payload(&envelope.body.payload)
+        .map_err(|error| error.to_string())?;
+    let mut value = serde_json::to_value(&event).map_err(|error| error.to_string())?;
+    // `{"EventType": {...}}` → `{...}`: the type is already in the envelope.
+    if let serde_json::Value::Object(map) = &mut value
+        && let Some(inner) = map.remove(&envelope.body.payload.event_type)
+    {
+        return Ok(inner);
+    }
+    Ok(value)
 }
 
 /// The envelope with its decoded payload as one JSON object (the export and `--format json` form).
 pub fn envelope_json(envelope: &EventEnvelope) -> serde_json::Value {
+    let body = &envelope.body;
     serde_json::json!({
         "position": envelope.position.to_string(),
         "hash": envelope.hash.to_hex(),
-        "envelope": envelope.body,
+        "event_id": body.event_id,
+        "stream": body.stream,
+        "stream_version": body.stream_version,
+        "recorded_at": body.recorded_at,
+        "occurred_at": body.occurred_at,
+        "jurisdiction": body.jurisdiction,
+        "command_id": body.command_id,
+        "causation_id": body.causation_id,
+        "correlation_id": body.correlation_id,
+        "actor": body.actor,
+        "event_type": body.payload.event_type,
+        "schema_version": body.payload.schema_version,
+        "payload": decoded_payload(envelope).unwrap_or_else(|error| serde_json::json!({ "undecodable": error })),
     })
 }
 

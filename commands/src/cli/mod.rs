@@ -1,8 +1,14 @@
 //! The `ledger` command line. Exit codes: 0 success, 1 a command was rejected by a domain rule,
 //! 2 an operational error or bad input. A broken pipe exits 0.
 
+mod audit;
+mod bench;
 mod calendar;
+mod demo;
 mod history;
+mod import;
+#[cfg(feature = "kafka")]
+mod kafka_bench;
 mod log;
 mod open;
 mod project;
@@ -60,6 +66,10 @@ pub struct GlobalOpts {
         default_value = "./ledger-data"
     )]
     pub data_dir: PathBuf,
+    /// The event log: `kafka://HOST:PORT[,HOST:PORT][?prefix=ledger&partitions=8&…]` for Kafka; by
+    /// default the embedded log in --data-dir.
+    #[arg(long, global = true, env = "LEDGER_LOG")]
+    pub log: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,6 +80,14 @@ pub enum Command {
     /// Working-day calendars and statutory deadlines (no data directory needed).
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Audit for regulators: prove the history was not altered.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// The main job: a national reporting period end to end on the embedded log.
+    Demo(demo::DemoArgs),
+    /// Import dispensings from a CSV file, validating every row (rejects go to a file).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Every event of a contract or a reporting period, with time, actor, cause and summary.
     History(history::HistoryArgs),
     /// Writes the events of a reporting period, with a manifest of counts and hash-chain heads.
@@ -90,8 +108,9 @@ pub enum Command {
     Project,
     /// Builds the views as of a point in history, or of one period, into another directory.
     Replay(replay::ReplayArgs),
-    /// Benchmarks projection of a generated national month against a raw read-and-decode baseline.
-    BenchProject(project_bench::ProjectBenchArgs),
+    /// Benchmarks of this machine (no data directory needed).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -101,6 +120,9 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Log(command) => log::run(command, &cli.global),
         Command::Calendar(command) => calendar::run(command),
+        Command::Audit(command) => audit::run(command, &cli.global),
+        Command::Demo(args) => demo::run(args, &cli.global),
+        Command::Import(command) => import::run(command, &cli.global),
         Command::History(args) => history::run_history(args, &cli.global),
         Command::Export(args) => history::run_export(args, &cli.global),
         Command::Registry(command) => views::run_registry(command, &cli.global),
@@ -110,7 +132,7 @@ pub fn main() -> ExitCode {
         Command::Contracts(args) => views::run_contracts(args, &cli.global),
         Command::Project => project::run(&cli.global),
         Command::Replay(args) => replay::run(args, &cli.global),
-        Command::BenchProject(args) => project_bench::run(args),
+        Command::Bench(command) => bench::run(command),
     };
     match outcome {
         Ok(code) => code,

@@ -1,4 +1,4 @@
-//! `ledger bench-project [--events N]`: projection throughput of a generated national month into all
+//! `ledger bench project [--events N]`: projection throughput of a generated national month into all
 //! views (sled), beside a raw baseline measured in the same run: reading and decoding the same events
 //! (`Event::from_payload`) without writing views. A benchmark, not a timed test.
 //!

@@ -11,8 +11,8 @@ use ledger::domain::period::{PeriodCommand, RecordDispensing};
 use ledger::domain::prices::ProductKey;
 use ledger::domain::region::Programme;
 use ledger::domain::values::{
-    DispensingId, DocumentNumber, DoseForm, FiscalReceipt, Icd10, InnName, MarkingCode, OrganisationName,
-    PrescriptionRef, ReportingPeriod, TradeName, UnitOfMeasure,
+    DispensingId, DocumentNumber, DoseForm, FiscalReceipt, Icd10, InnName, MarkingCode,
+    OrganisationName, PrescriptionRef, ReportingPeriod, TradeName, UnitOfMeasure,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -36,61 +36,142 @@ pub fn shares(world: &World, total: u64) -> Vec<(usize, u64)> {
         .iter()
         .enumerate()
         .filter(|(_, holder)| holder.jurisdiction == Jurisdiction::KZ)
-        .map(|(index, holder)| (index, holder.dispensers().map(|org| org.pharmacies.len() as u64).sum()))
+        .map(|(index, holder)| {
+            (
+                index,
+                holder
+                    .dispensers()
+                    .map(|org| org.pharmacies.len() as u64)
+                    .sum(),
+            )
+        })
         .collect();
     let pharmacies: u64 = kz.iter().map(|(_, count)| count).sum();
     let mut assigned = 0;
-    let mut result: Vec<(usize, u64)> =
-        kz.iter().map(|&(index, count)| (index, total * count / pharmacies.max(1))).inspect(|(_, n)| assigned += n).collect();
+    let mut result: Vec<(usize, u64)> = kz
+        .iter()
+        .map(|&(index, count)| (index, total * count / pharmacies.max(1)))
+        .inspect(|(_, n)| assigned += n)
+        .collect();
     if let Some(first) = result.first_mut() {
         first.1 += total - assigned;
     }
     result
 }
 
-/// Generates the `index`-th dispensing of a contract in a period (pure function of seed and index).
-pub fn generate(world: &World, holder: &ContractHolder, period: ReportingPeriod, index: u64) -> anyhow::Result<RecordDispensing> {
-    let mut rng = ChaCha8Rng::seed_from_u64(world.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ hash_str(&holder.contract_id) ^ u64::from(period.first_day().month()));
-    let organisation = {
-        let dispensers: Vec<_> = holder.dispensers().collect();
-        dispensers[rng.gen_range(0..dispensers.len())]
-    };
+/// The random choices of one dispensing.
+struct Draw<'w> {
+    organisation: &'w super::world::Organisation,
+    region: ledger::domain::region::Region,
+    drug: &'w super::world::Drug,
+    day: NaiveDate,
+    hour: u32,
+    units: i64,
+    patient: ledger::domain::ident::Iin,
+    written_days_before: i64,
+    gobmp: bool,
+}
+
+fn draw<'w>(
+    world: &'w World,
+    holder: &'w ContractHolder,
+    period: ReportingPeriod,
+    index: u64,
+) -> Draw<'w> {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        world.seed
+            ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ^ hash_str(&holder.contract_id)
+            ^ u64::from(period.first_day().month()),
+    );
+    let dispensers: Vec<_> = holder.dispensers().collect();
+    let organisation = dispensers[rng.gen_range(0..dispensers.len())];
     let (_, region) = &organisation.pharmacies[rng.gen_range(0..organisation.pharmacies.len())];
     let drug = &world.kz_drugs[rng.gen_range(0..world.kz_drugs.len())];
     let days = period.last_day().day() - period.first_day().day() + 1;
     let day = period.first_day() + chrono::Duration::days(i64::from(rng.gen_range(0..days)));
-    let dispensed_at = kz_local(day, rng.gen_range(9..20));
-    let units: i64 = if drug.unit == "таблетка" { rng.gen_range(1..4) * 30 } else { rng.gen_range(1..3) };
-    let quantity = value(Quantity::new(Decimal::from(units)))?;
+    Draw {
+        organisation,
+        region: *region,
+        drug,
+        day,
+        hour: rng.gen_range(9..20),
+        units: if drug.unit == "таблетка" {
+            rng.gen_range(1..4) * 30
+        } else {
+            rng.gen_range(1..3)
+        },
+        patient: world.kz_patients[rng.gen_range(0..world.kz_patients.len())],
+        written_days_before: rng.gen_range(0..10),
+        gobmp: rng.gen_bool(0.6),
+    }
+}
+
+/// Generates the `index`-th dispensing of a contract in a period (pure function of seed and index).
+pub fn generate(
+    world: &World,
+    holder: &ContractHolder,
+    period: ReportingPeriod,
+    index: u64,
+) -> anyhow::Result<RecordDispensing> {
+    let draw = draw(world, holder, period, index);
+    let drug = draw.drug;
+    let dispensed_at = kz_local(draw.day, draw.hour);
+    let quantity = value(Quantity::new(Decimal::from(draw.units)))?;
     let trade_price = value(UnitPrice::new(drug.trade_unit_price))?;
     let total = value(line_amount(quantity, trade_price, Currency::KZT))?;
-    let serial = format!("{}{:07}{:06}", &holder.contract_id[3..], period.first_day().month(), index);
-    let patient = world.kz_patients[rng.gen_range(0..world.kz_patients.len())];
-    let written_on = day - chrono::Duration::days(rng.gen_range(0..10));
+    let serial = format!(
+        "{}{:07}{:06}",
+        &holder.contract_id[3..],
+        period.first_day().month(),
+        index
+    );
+    let rnm = format!("6004{:08}", hash_str(&draw.organisation.name) % 100_000_000);
+    let fiscal_sign = format!("{}{index:08}", period.first_day().month());
+    let prescription = value(DocumentNumber::new(format!(
+        "RX-{}-{index:07}",
+        holder.contract_id
+    )))?;
     Ok(RecordDispensing {
-        dispensing_id: value(DispensingId::new(format!("D-{}-{}-{index:07}", holder.contract_id, period.key())))?,
+        dispensing_id: value(DispensingId::new(format!(
+            "D-{}-{}-{index:07}",
+            holder.contract_id,
+            period.key()
+        )))?,
         dispensed_at,
-        dispenser_name: value(OrganisationName::new(organisation.name.as_str()))?,
-        dispenser_bin: organisation.bin,
-        region: *region,
-        patient_region: Some(*region),
+        dispenser_name: value(OrganisationName::new(draw.organisation.name.as_str()))?,
+        dispenser_bin: draw.organisation.bin,
+        region: draw.region,
+        patient_region: Some(draw.region),
         icd10: value(Icd10::new(drug.icd10))?,
-        patient_iin: patient,
-        prescription: PrescriptionRef { number: value(DocumentNumber::new(format!("RX-{}-{index:07}", holder.contract_id)))?, written_on },
+        patient_iin: draw.patient,
+        prescription: PrescriptionRef {
+            number: prescription,
+            written_on: draw.day - chrono::Duration::days(draw.written_days_before),
+        },
         copayment_consent: true,
-        programme: if rng.gen_bool(0.6) { Programme::Gobmp } else { Programme::Osms },
-        product: ProductKey::Drug { inn: value(InnName::new(drug.inn))?, dose_form: value(DoseForm::new(drug.dose_form))? },
+        programme: if draw.gobmp {
+            Programme::Gobmp
+        } else {
+            Programme::Osms
+        },
+        product: ProductKey::Drug {
+            inn: value(InnName::new(drug.inn))?,
+            dose_form: value(DoseForm::new(drug.dose_form))?,
+        },
         trade_name: value(TradeName::new(drug.trade_name))?,
         unit: value(UnitOfMeasure::new(drug.unit))?,
         quantity,
         trade_name_unit_price: trade_price,
-        fiscal_receipt: value(FiscalReceipt::new(&format!("6004{:08}", hash_str(&organisation.name) % 100_000_000), &format!("{}{index:08}", period.first_day().month()), dispensed_at, total))?,
+        fiscal_receipt: value(FiscalReceipt::new(&rnm, &fiscal_sign, dispensed_at, total))?,
         marking_code: value(MarkingCode::new(format!("01{}21{serial}", drug.gtin)))?,
     })
 }
 
 fn hash_str(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Records `count` dispensings of one contract in one period, in batches; `progress` is told each
@@ -108,22 +189,44 @@ pub async fn dispense_contract(
     while start < count {
         let end = (start + batch).min(count);
         let commands = (start..end)
-            .map(|index| generate(world, holder, period, index).map(|command| PeriodCommand::RecordDispensing(Box::new(command))))
+            .map(|index| {
+                generate(world, holder, period, index)
+                    .map(|command| PeriodCommand::RecordDispensing(Box::new(command)))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let step = format!("{}/dispense/{start}", period_stream(&holder.contract_id, period));
+        let step = format!(
+            "{}/dispense/{start}",
+            period_stream(&holder.contract_id, period)
+        );
         let at = match &commands[commands.len() - 1] {
             PeriodCommand::RecordDispensing(last) => last.dispensed_at,
             _ => unreachable!("only dispensings in a dispensing batch"),
         };
-        let meta = engine.meta(&step, at, Jurisdiction::KZ, Engine::pharmacy_actor(holder.holder.bin));
-        if let Err(refused) = engine.period(&holder.contract_id, period, meta, |_| commands.clone(), None).await? {
+        let meta = engine.meta(
+            &step,
+            at,
+            Jurisdiction::KZ,
+            Engine::pharmacy_actor(holder.holder.bin),
+        );
+        if let Err(refused) = engine
+            .period(
+                &holder.contract_id,
+                period,
+                meta,
+                |_| commands.clone(),
+                None,
+            )
+            .await?
+        {
             bail!("dispensing batch {step} was refused: {refused}");
         }
         progress(end - start);
         start = end;
     }
     let stream_id = period_stream(&holder.contract_id, period);
-    engine.periods.peek(&stream_id, |state| engine.index.record(&period, state));
+    engine
+        .periods
+        .peek(&stream_id, |state| engine.index.record(&period, state));
     Ok(())
 }
 
@@ -135,9 +238,16 @@ pub async fn dispense_month(
     total: u64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<()> {
-    let work = shares(world, total)
-        .into_iter()
-        .map(|(index, count)| dispense_contract(engine, world, &world.contracts[index], period, count, progress));
+    let work = shares(world, total).into_iter().map(|(index, count)| {
+        dispense_contract(
+            engine,
+            world,
+            &world.contracts[index],
+            period,
+            count,
+            progress,
+        )
+    });
     try_join_all(work).await?;
     Ok(())
 }

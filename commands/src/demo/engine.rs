@@ -16,7 +16,7 @@ use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{self, KeyCommand, KeyRegistry, RegisterSigningKey};
 use ledger::domain::period::{PeriodCommand, PeriodContext, PeriodState, ReimbursedIndex};
 use ledger::domain::prices::{PriceListState, PublishPriceList};
-use ledger::domain::rules::{RuleBook, RuleParameters, RuleSet};
+use ledger::domain::rules::{RuleBook, RuleSet};
 use ledger::domain::signature::{SignatureCheck, SignedBy};
 use ledger::domain::time::Timestamp;
 use ledger::domain::values::ReportingPeriod;
@@ -26,8 +26,8 @@ use uuid::Uuid;
 use super::signing::{CaptureHash, RegistryCheck, Signers};
 use crate::handler::{Aggregate, Handled, Handler};
 use crate::writer::{
-    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, PeriodAggregate, PriceListAggregate,
-    new_events,
+    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, PeriodAggregate,
+    PriceListAggregate, new_events,
 };
 
 /// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3): the same code
@@ -39,7 +39,9 @@ impl UniquenessIndex {
     pub fn record(&self, period: &ReportingPeriod, state: &PeriodState) {
         let mut index = self.0.lock().expect("index lock");
         for (key, dispensing) in &state.reimbursed {
-            index.entry(key.clone()).or_insert_with(|| format!("{}/{dispensing}", period.key()));
+            index
+                .entry(key.clone())
+                .or_insert_with(|| format!("{}/{dispensing}", period.key()));
         }
     }
 }
@@ -81,31 +83,37 @@ pub fn period_stream(contract_id: &str, period: ReportingPeriod) -> StreamId {
     stream(format!("period/{contract_id}/{}", period.key()))
 }
 
-/// The KZ rule book of the demo: the 2025 Rules in force from 2025-01-01 (A-28: the real start is 10
-/// calendar days after an official publication not in the seeds, so it is configuration).
-pub fn rule_book() -> RuleBook {
-    RuleBook::new(vec![RuleSet {
-        jurisdiction: Jurisdiction::KZ,
-        version: 1,
-        effective_from: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date"),
-        effective_to: None,
-        parameters: RuleParameters::kz_2025(),
-    }])
+/// The KZ rule book of the demo: the 2025 Rules, in force 11 days after a publication taken as
+/// 2024-12-20 (A-28, D-09: the real publication date is not in the seeds, so it is configuration).
+pub fn rule_book() -> anyhow::Result<RuleBook> {
+    let published_on = chrono::NaiveDate::from_ymd_opt(2024, 12, 20).expect("valid date");
+    RuleBook::new(vec![RuleSet::kz_2025(1, published_on)])
+        .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
 impl Engine {
-    pub fn new(log: Arc<dyn EventLog>, seed: u64, fund_bin: Bin, signers: Signers) -> anyhow::Result<Engine> {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        seed: u64,
+        fund_bin: Bin,
+        signers: Signers,
+    ) -> anyhow::Result<Engine> {
         let calendars = CalendarSet::embedded().context("the embedded calendars must parse")?;
-        let kz_calendar = calendars.latest(Jurisdiction::KZ).context("the KZ calendar")?;
+        let kz_calendar = calendars
+            .latest(Jurisdiction::KZ)
+            .context("the KZ calendar")?;
         Ok(Engine {
             log,
             seed,
-            correlation: Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("ledger-demo/{seed}").as_bytes()),
+            correlation: Uuid::new_v5(
+                &Uuid::NAMESPACE_OID,
+                format!("ledger-demo/{seed}").as_bytes(),
+            ),
             fund_bin,
             signers,
             calendars,
             kz_calendar,
-            rules: rule_book(),
+            rules: rule_book()?,
             keys: Mutex::new(KeyRegistry::new()),
             contracts: Handler::default(),
             periods: Handler::default(),
@@ -121,26 +129,55 @@ impl Engine {
         CommandId::derived(&format!("ledger-demo/{}", self.seed), step)
     }
 
-    pub fn meta(&self, step: &str, at: Timestamp, jurisdiction: Jurisdiction, actor: Actor) -> CommandMeta {
-        CommandMeta { command_id: self.command_id(step), at, jurisdiction, actor, correlation_id: self.correlation }
+    pub fn meta(
+        &self,
+        step: &str,
+        at: Timestamp,
+        jurisdiction: Jurisdiction,
+        actor: Actor,
+    ) -> CommandMeta {
+        CommandMeta {
+            command_id: self.command_id(step),
+            at,
+            jurisdiction,
+            actor,
+            correlation_id: self.correlation,
+        }
     }
 
     pub fn fund_actor(&self) -> Actor {
-        Actor { id: ActorId::Organisation(self.fund_bin), role: ActorRole::Fund }
+        Actor {
+            id: ActorId::Organisation(self.fund_bin),
+            role: ActorRole::Fund,
+        }
     }
 
     pub fn pharmacy_actor(bin: Bin) -> Actor {
-        Actor { id: ActorId::Organisation(bin), role: ActorRole::Pharmacy }
+        Actor {
+            id: ActorId::Organisation(bin),
+            role: ActorRole::Pharmacy,
+        }
     }
 
     /// Appends reference events that have no aggregate of their own (published calendars).
-    pub async fn publish_raw(&self, stream_id: StreamId, step: &str, meta: CommandMeta, events: Vec<ledger::domain::event::Event>) -> anyhow::Result<()> {
+    pub async fn publish_raw(
+        &self,
+        stream_id: StreamId,
+        step: &str,
+        meta: CommandMeta,
+        events: Vec<ledger::domain::event::Event>,
+    ) -> anyhow::Result<()> {
         let command_id = self.command_id(step);
         if self.log.command_outcome(command_id).await?.is_some() {
             return Ok(());
         }
         let expected = self.log.stream_version(&stream_id).await?;
-        let request = AppendRequest { stream: stream_id, expected, command_id, events: new_events(events, &meta) };
+        let request = AppendRequest {
+            stream: stream_id,
+            expected,
+            command_id,
+            events: new_events(events, &meta),
+        };
         self.log.append(request).await?;
         Ok(())
     }
@@ -150,18 +187,36 @@ impl Engine {
         let valid_to = Timestamp::parse_rfc3339("2028-12-31T23:59:59Z").expect("valid instant");
         let bins: Vec<Bin> = self.signers.bins().collect();
         for bin in bins {
-            let key_id = keys::KeyId::new(&Signers::key_id(bin)).map_err(|error| anyhow::anyhow!("{error}"))?;
+            let key_id = keys::KeyId::new(&Signers::key_id(bin))
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
             let command = KeyCommand::Register(RegisterSigningKey {
                 key_id,
                 public_key: self.signers.public_key_hex(bin),
-                valid_from: Timestamp::parse_rfc3339("2025-01-01T00:00:00Z").expect("valid instant"),
+                valid_from: Timestamp::parse_rfc3339("2025-01-01T00:00:00Z")
+                    .expect("valid instant"),
                 valid_to,
                 signatory_iin: None,
             });
-            let meta = self.meta(&format!("keys/{bin}/register"), at, Jurisdiction::KZ, Engine::pharmacy_actor(bin));
+            let meta = self.meta(
+                &format!("keys/{bin}/register"),
+                at,
+                Jurisdiction::KZ,
+                Engine::pharmacy_actor(bin),
+            );
             let stream_id = stream(keys::stream_id(bin));
-            let outcome =
-                self.key_rings.execute(&*self.log, &stream_id, meta.command_id, &Command { meta, command: (bin, command) }, &()).await?;
+            let outcome = self
+                .key_rings
+                .execute(
+                    &*self.log,
+                    &stream_id,
+                    meta.command_id,
+                    &Command {
+                        meta,
+                        command: (bin, command),
+                    },
+                    &(),
+                )
+                .await?;
             if let Handled::Rejected(rejection) = outcome {
                 bail!("registering the key of {bin} was refused: {rejection}");
             }
@@ -175,7 +230,11 @@ impl Engine {
         let bins: Vec<Bin> = self.signers.bins().collect();
         for bin in bins {
             let stream_id = stream(keys::stream_id(bin));
-            for envelope in self.log.read_stream(&stream_id, ledger::log::StreamVersion(1)).await? {
+            for envelope in self
+                .log
+                .read_stream(&stream_id, ledger::log::StreamVersion(1))
+                .await?
+            {
                 let event = crate::writer::decode(&envelope)?;
                 if let Ok(key_event) = keys::KeyEvent::try_from(&event) {
                     registry.apply(&key_event);
@@ -188,9 +247,23 @@ impl Engine {
 
     /// Publishes the KZ limit-price list.
     pub async fn publish_prices(&self, command: PublishPriceList) -> anyhow::Result<()> {
-        let meta = self.meta("reference/prices/KZ/v1", command.published_at, Jurisdiction::KZ, self.fund_actor());
+        let meta = self.meta(
+            "reference/prices/KZ/v1",
+            command.published_at,
+            Jurisdiction::KZ,
+            self.fund_actor(),
+        );
         let stream_id = stream("reference/prices/KZ".into());
-        let outcome = self.prices.execute(&*self.log, &stream_id, meta.command_id, &Command { meta, command }, &()).await?;
+        let outcome = self
+            .prices
+            .execute(
+                &*self.log,
+                &stream_id,
+                meta.command_id,
+                &Command { meta, command },
+                &(),
+            )
+            .await?;
         if let Handled::Rejected(rejection) = outcome {
             bail!("publishing the price list was refused: {rejection}");
         }
@@ -198,10 +271,28 @@ impl Engine {
     }
 
     /// Runs one budget command (A-20, A-21, B-07).
-    pub async fn budget(&self, step: &str, at: Timestamp, id: BudgetId, command: BudgetCommand) -> anyhow::Result<()> {
+    pub async fn budget(
+        &self,
+        step: &str,
+        at: Timestamp,
+        id: BudgetId,
+        command: BudgetCommand,
+    ) -> anyhow::Result<()> {
         let meta = self.meta(step, at, id.jurisdiction(), self.fund_actor());
         let stream_id = stream(id.stream_id());
-        let outcome = self.budgets.execute(&*self.log, &stream_id, meta.command_id, &Command { meta, command: (id, command) }, &()).await?;
+        let outcome = self
+            .budgets
+            .execute(
+                &*self.log,
+                &stream_id,
+                meta.command_id,
+                &Command {
+                    meta,
+                    command: (id, command),
+                },
+                &(),
+            )
+            .await?;
         if let Handled::Rejected(rejection) = outcome {
             bail!("budget command {step} was refused: {rejection}");
         }
@@ -210,7 +301,12 @@ impl Engine {
 
     /// The decision context of `jurisdiction` with the given signature check.
     pub fn decision<'a>(&'a self, signatures: &'a dyn SignatureCheck) -> DecisionContext<'a> {
-        DecisionContext { calendar: &self.kz_calendar, rules: &self.rules, signatures, fund_bin: self.fund_bin }
+        DecisionContext {
+            calendar: &self.kz_calendar,
+            rules: &self.rules,
+            signatures,
+            fund_bin: self.fund_bin,
+        }
     }
 
     /// Runs a contract command; `sign` builds the command from a signature over the document hash the
@@ -230,15 +326,33 @@ impl Engine {
                 let (state, _) = self.contracts.load(&*self.log, &stream_id).await?;
                 let capture = CaptureHash::default();
                 let mut probe = state;
-                let command = Command { meta: meta.clone(), command: build(Some(Signers::placeholder(bin))) };
+                let command = Command {
+                    meta: meta.clone(),
+                    command: build(Some(Signers::placeholder(bin))),
+                };
                 let _ = ContractAggregate::decide(&mut probe, &command, &self.decision(&capture));
-                capture.take().map(|hash| self.signers.sign(bin, &hash))
+                Some(capture.take().map_or_else(
+                    || Signers::placeholder(bin),
+                    |hash| self.signers.sign(bin, &hash),
+                ))
             }
         };
-        let command = Command { meta: meta.clone(), command: build(signature) };
+        let command = Command {
+            meta: meta.clone(),
+            command: build(signature),
+        };
         let keys = self.keys.lock().expect("key registry lock").clone();
         let check = RegistryCheck(&keys);
-        let outcome = self.contracts.execute(&*self.log, &stream_id, meta.command_id, &command, &self.decision(&check)).await?;
+        let outcome = self
+            .contracts
+            .execute(
+                &*self.log,
+                &stream_id,
+                meta.command_id,
+                &command,
+                &self.decision(&check),
+            )
+            .await?;
         let _ = step;
         Ok(match outcome {
             Handled::Appended(_) => Ok(()),
@@ -247,9 +361,18 @@ impl Engine {
     }
 
     /// The contract and price list a period command is decided under (same partition / reference).
-    pub async fn period_inputs(&self, contract_id: &str) -> anyhow::Result<(ContractState, PriceListState)> {
-        let (contract, _) = self.contracts.load(&*self.log, &contract_stream(contract_id)).await?;
-        let (prices, _) = self.prices.load(&*self.log, &stream("reference/prices/KZ".into())).await?;
+    pub async fn period_inputs(
+        &self,
+        contract_id: &str,
+    ) -> anyhow::Result<(ContractState, PriceListState)> {
+        let (contract, _) = self
+            .contracts
+            .load(&*self.log, &contract_stream(contract_id))
+            .await?;
+        let (prices, _) = self
+            .prices
+            .load(&*self.log, &stream("reference/prices/KZ".into()))
+            .await?;
         Ok((contract, prices))
     }
 
@@ -271,18 +394,42 @@ impl Engine {
                 let (mut probe, _) = self.periods.load(&*self.log, &stream_id).await?;
                 let capture = CaptureHash::default();
                 let decision = self.decision(&capture);
-                let context = PeriodContext { decision: &decision, contract: &contract, prices: &prices, period, index: &self.index };
-                let command = Command { meta: meta.clone(), command: build(Some(Signers::placeholder(bin))) };
+                let context = PeriodContext {
+                    decision: &decision,
+                    contract: &contract,
+                    prices: &prices,
+                    period,
+                    index: &self.index,
+                };
+                let command = Command {
+                    meta: meta.clone(),
+                    command: build(Some(Signers::placeholder(bin))),
+                };
                 let _ = PeriodAggregate::decide(&mut probe, &command, &context);
-                capture.take().map(|hash| self.signers.sign(bin, &hash))
+                Some(capture.take().map_or_else(
+                    || Signers::placeholder(bin),
+                    |hash| self.signers.sign(bin, &hash),
+                ))
             }
         };
         let keys = self.keys.lock().expect("key registry lock").clone();
         let check = RegistryCheck(&keys);
         let decision = self.decision(&check);
-        let context = PeriodContext { decision: &decision, contract: &contract, prices: &prices, period, index: &self.index };
-        let command = Command { meta: meta.clone(), command: build(signature) };
-        let outcome = self.periods.execute(&*self.log, &stream_id, meta.command_id, &command, &context).await?;
+        let context = PeriodContext {
+            decision: &decision,
+            contract: &contract,
+            prices: &prices,
+            period,
+            index: &self.index,
+        };
+        let command = Command {
+            meta: meta.clone(),
+            command: build(signature),
+        };
+        let outcome = self
+            .periods
+            .execute(&*self.log, &stream_id, meta.command_id, &command, &context)
+            .await?;
         Ok(match outcome {
             Handled::Appended(_) => Ok(()),
             Handled::Rejected(rejection) => Err(rejection),

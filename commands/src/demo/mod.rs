@@ -1,7 +1,229 @@
-//! `ledger demo`: a national reporting period end to end on the embedded log.
+//! `ledger demo`: a national reporting period end to end on the embedded log. Builds a deterministic
+//! world from a seed, publishes reference data and budgets, concludes the contracts, records the
+//! months' dispensings, runs every period's registry, act and payment, terminates one contract, and
+//! summarises what happened.
 
 pub mod dispense;
 pub mod engine;
+pub mod lifecycle;
 pub mod setup;
 pub mod signing;
+pub mod summary;
 pub mod world;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::bail;
+use chrono::{Datelike, NaiveDate};
+use ledger::domain::contract::events::{Party, TerminationGround};
+use ledger::domain::contract::{ContractCommand, ReceiveTerminationNotice, SendTerminationNotice};
+use ledger::domain::jurisdiction::Jurisdiction;
+use ledger::domain::values::{DocumentNumber, ReportingPeriod};
+use ledger::log::EventLog;
+
+use engine::Engine;
+use setup::kz_local;
+use signing::Signers;
+use world::World;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub seed: u64,
+    /// Dispensings per month, over all KZ contracts.
+    pub dispensings: u64,
+    pub months: u32,
+    /// The first reporting month.
+    pub first_month: NaiveDate,
+    /// Single-company KZ networks (the consortium and the KG pharmacies come on top).
+    pub networks: u32,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        DemoOptions {
+            seed: 2026,
+            dispensings: 1_000_000,
+            months: 1,
+            first_month: NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date"),
+            networks: 8,
+        }
+    }
+}
+
+/// Callbacks through which the CLI shows progress (the library stays free of terminal code).
+pub trait Progress: Sync {
+    fn phase(&self, name: &str, total: u64);
+    fn advance(&self, by: u64);
+    fn finish_phase(&self);
+}
+
+/// The months the demo covers.
+pub fn months(options: &DemoOptions) -> anyhow::Result<Vec<ReportingPeriod>> {
+    let mut periods = Vec::new();
+    let mut first = options.first_month.with_day(1).expect("day 1 exists");
+    for _ in 0..options.months {
+        periods.push(dispense::month_of(first)?);
+        first = (first + chrono::Duration::days(32))
+            .with_day(1)
+            .expect("day 1 exists");
+    }
+    Ok(periods)
+}
+
+/// Runs the whole demo on `log`; returns the engine (with its folded states) and the world.
+pub async fn run(
+    log: Arc<dyn EventLog>,
+    options: &DemoOptions,
+    progress: &dyn Progress,
+) -> anyhow::Result<(Engine, World, summary::Timing)> {
+    let world = World::generate(options.seed, options.networks, 3, 20_000);
+    let fund_bin = world::random_bin(
+        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(options.seed ^ 0xF0_0D),
+    );
+    let bins =
+        std::iter::once(fund_bin).chain(world.contracts.iter().map(|holder| holder.holder.bin));
+    let engine = Engine::new(
+        log,
+        options.seed,
+        fund_bin,
+        Signers::generate(options.seed, bins),
+    )?;
+    let periods = months(options)?;
+    let setup_at = kz_local(options.first_month - chrono::Duration::days(40), 9);
+    progress.phase("reference data, keys, budgets, contracts", 1);
+    engine.register_keys(setup_at).await?;
+    setup::publish_calendars(&engine, setup_at).await?;
+    setup::publish_prices(&engine, &world, setup_at).await?;
+    let years: BTreeSet<i32> = periods
+        .iter()
+        .flat_map(|period| [period.first_day().year(), period.first_day().year() + 1])
+        .collect();
+    setup::allocate_budgets(&engine, &years, setup_at).await?;
+    setup::conclude_contracts(&engine, &world, options.first_month).await?;
+    progress.advance(1);
+    progress.finish_phase();
+    let started = Instant::now();
+    for period in &periods {
+        progress.phase(
+            &format!("dispensings {}", period.key()),
+            options.dispensings,
+        );
+        dispense::dispense_month(&engine, &world, *period, options.dispensings, &|count| {
+            progress.advance(count)
+        })
+        .await?;
+        progress.finish_phase();
+    }
+    let dispensing_elapsed = started.elapsed();
+    close_periods(&engine, &world, &periods, progress).await?;
+    terminate_last(&engine, &world, &periods).await?;
+    summary::load_states(&engine, &world, &periods).await?;
+    Ok((
+        engine,
+        world,
+        summary::Timing {
+            dispensing_elapsed,
+            total_elapsed: started.elapsed(),
+        },
+    ))
+}
+
+async fn close_periods(
+    engine: &Engine,
+    world: &World,
+    periods: &[ReportingPeriod],
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
+    let kz: Vec<_> = world
+        .contracts
+        .iter()
+        .filter(|holder| holder.jurisdiction == Jurisdiction::KZ)
+        .collect();
+    let total = u64::try_from(kz.len() * periods.len()).expect("small count");
+    progress.phase("registries, acts, payments", total);
+    for period in periods {
+        for (index, holder) in kz.iter().enumerate() {
+            lifecycle::close_period(engine, holder, *period, lifecycle::script(index, kz.len()))
+                .await?;
+            progress.advance(1);
+        }
+    }
+    progress.finish_phase();
+    Ok(())
+}
+
+/// C-04, C-05, A-25: the Fund terminates the last contract (its registry was late, a §22 ground) by
+/// notice; the contract ends when the notice is received.
+async fn terminate_last(
+    engine: &Engine,
+    world: &World,
+    periods: &[ReportingPeriod],
+) -> anyhow::Result<()> {
+    let Some(holder) = world
+        .contracts
+        .iter()
+        .rev()
+        .find(|holder| holder.jurisdiction == Jurisdiction::KZ)
+    else {
+        return Ok(());
+    };
+    let last = periods.last().expect("at least one month");
+    let sent_on = last.last_day() + chrono::Duration::days(50);
+    let notice = DocumentNumber::new(format!("TN-{}", holder.contract_id))
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let step = format!("contract/{}/terminate", holder.contract_id);
+    let meta = engine.meta(
+        &step,
+        kz_local(sent_on, 10),
+        Jurisdiction::KZ,
+        engine.fund_actor(),
+    );
+    let build = |signature: Option<_>| {
+        ContractCommand::SendTerminationNotice(SendTerminationNotice {
+            notice: notice.clone(),
+            sent_at: kz_local(sent_on, 10),
+            sender: Party::Fund,
+            grounds: vec![TerminationGround::RegistrySubmission],
+            signature: signature.expect("the Fund signs the notice"),
+        })
+    };
+    if let Err(refused) = engine
+        .contract(
+            &step,
+            &holder.contract_id,
+            meta,
+            build,
+            Some(engine.fund_bin),
+        )
+        .await?
+    {
+        bail!(
+            "the termination notice to {} was refused: {refused}",
+            holder.contract_id
+        );
+    }
+    let received_on = sent_on + chrono::Duration::days(3);
+    let step = format!("contract/{}/notice-received", holder.contract_id);
+    let meta = engine.meta(
+        &step,
+        kz_local(received_on, 10),
+        Jurisdiction::KZ,
+        engine.fund_actor(),
+    );
+    let receive = ContractCommand::ReceiveTerminationNotice(ReceiveTerminationNotice {
+        received_at: kz_local(received_on, 10),
+    });
+    if let Err(refused) = engine
+        .contract(&step, &holder.contract_id, meta, |_| receive.clone(), None)
+        .await?
+    {
+        bail!(
+            "the notice receipt of {} was refused: {refused}",
+            holder.contract_id
+        );
+    }
+    Ok(())
+}

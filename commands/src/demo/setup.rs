@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use anyhow::bail;
 use chrono::NaiveDate;
 use ledger::domain::budget::{Allocate, BudgetCommand, BudgetId, FiscalYear};
-use ledger::domain::contract::events::{Applicant, ConsortiumAgreement, ConsortiumMember, ContractTerm, NetworkPharmacy};
+use ledger::domain::contract::events::{
+    Applicant, ConsortiumAgreement, ConsortiumMember, ContractTerm, NetworkPharmacy,
+};
 use ledger::domain::contract::{ContractCommand, ReceiveApplication, ReviewApplication};
 use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
@@ -15,7 +17,9 @@ use ledger::domain::prices::{PriceEntry, ProductKey, PublishPriceList};
 use ledger::domain::region::{Programme, Region};
 use ledger::domain::rules::PriceType;
 use ledger::domain::time::Timestamp;
-use ledger::domain::values::{ContractId, DocumentNumber, DoseForm, InnName, OrganisationName, PharmacyLicence, UnitOfMeasure};
+use ledger::domain::values::{
+    ContractId, DocumentNumber, DoseForm, InnName, OrganisationName, PharmacyLicence, UnitOfMeasure,
+};
 use ledger::log::{Actor, ActorId, ActorRole};
 
 use super::engine::{Engine, stream};
@@ -41,9 +45,24 @@ pub async fn publish_calendars(engine: &Engine, at: Timestamp) -> anyhow::Result
             .cloned()
             .map(Event::CalendarPublished)
             .collect();
-        let publisher = Actor { id: ActorId::System("calendar-publisher".into()), role: ActorRole::Publisher };
-        let meta = engine.meta(&format!("reference/calendar/{jurisdiction}"), at, jurisdiction, publisher);
-        engine.publish_raw(stream(format!("reference/calendar/{jurisdiction}")), &format!("reference/calendar/{jurisdiction}"), meta, events).await?;
+        let publisher = Actor {
+            id: ActorId::System("calendar-publisher".into()),
+            role: ActorRole::Publisher,
+        };
+        let meta = engine.meta(
+            &format!("reference/calendar/{jurisdiction}"),
+            at,
+            jurisdiction,
+            publisher,
+        );
+        engine
+            .publish_raw(
+                stream(format!("reference/calendar/{jurisdiction}")),
+                &format!("reference/calendar/{jurisdiction}"),
+                meta,
+                events,
+            )
+            .await?;
     }
     Ok(())
 }
@@ -52,8 +71,14 @@ pub async fn publish_calendars(engine: &Engine, at: Timestamp) -> anyhow::Result
 pub async fn publish_prices(engine: &Engine, world: &World, at: Timestamp) -> anyhow::Result<()> {
     let mut entries = Vec::new();
     for drug in &world.kz_drugs {
-        let product = ProductKey::Drug { inn: value(InnName::new(drug.inn))?, dose_form: value(DoseForm::new(drug.dose_form))? };
-        if entries.iter().any(|entry: &PriceEntry| entry.product == product) {
+        let product = ProductKey::Drug {
+            inn: value(InnName::new(drug.inn))?,
+            dose_form: value(DoseForm::new(drug.dose_form))?,
+        };
+        if entries
+            .iter()
+            .any(|entry: &PriceEntry| entry.product == product)
+        {
             continue; // one limit price per INN, form and dose; trade names share it
         }
         entries.push(PriceEntry {
@@ -74,7 +99,11 @@ pub async fn publish_prices(engine: &Engine, world: &World, at: Timestamp) -> an
 }
 
 /// Allocates the fiscal-year budgets of every region: KZ GOBMP and OSMS, KG additional programme.
-pub async fn allocate_budgets(engine: &Engine, years: &BTreeSet<i32>, at: Timestamp) -> anyhow::Result<()> {
+pub async fn allocate_budgets(
+    engine: &Engine,
+    years: &BTreeSet<i32>,
+    at: Timestamp,
+) -> anyhow::Result<()> {
     let plan = [
         (Jurisdiction::KZ, Programme::Gobmp, 40_000_000_000_i64),
         (Jurisdiction::KZ, Programme::Osms, 30_000_000_000),
@@ -90,7 +119,14 @@ pub async fn allocate_budgets(engine: &Engine, years: &BTreeSet<i32>, at: Timest
                     on: NaiveDate::from_ymd_opt(year, 1, 1).expect("valid date"),
                     basis: format!("republican budget law for {year}"),
                 });
-                engine.budget(&format!("{}/allocate/{}", id.stream_id(), region.code()), at, id, command).await?;
+                engine
+                    .budget(
+                        &format!("{}/allocate/{}", id.stream_id(), region.code()),
+                        at,
+                        id,
+                        command,
+                    )
+                    .await?;
             }
         }
     }
@@ -100,12 +136,20 @@ pub async fn allocate_budgets(engine: &Engine, years: &BTreeSet<i32>, at: Timest
 fn applicant(holder: &ContractHolder) -> anyhow::Result<Applicant> {
     let name = value(OrganisationName::new(holder.holder.name.as_str()))?;
     if !holder.is_consortium() {
-        return Ok(Applicant::PharmacyCompany { bin: holder.holder.bin, name });
+        return Ok(Applicant::PharmacyCompany {
+            bin: holder.holder.bin,
+            name,
+        });
     }
-    let members = holder
-        .members
-        .iter()
-        .map(|member| Ok(ConsortiumMember { bin: member.bin, name: value(OrganisationName::new(member.name.as_str()))? }))
+    // E-06: the official representative is itself a member named in the agreement.
+    let members = std::iter::once(&holder.holder)
+        .chain(holder.members.iter())
+        .map(|member| {
+            Ok(ConsortiumMember {
+                bin: member.bin,
+                name: value(OrganisationName::new(member.name.as_str()))?,
+            })
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Applicant::Consortium {
         representative: holder.holder.bin,
@@ -137,9 +181,17 @@ fn network(holder: &ContractHolder) -> anyhow::Result<Vec<NetworkPharmacy>> {
 
 /// C-01, D-01: every KZ network applies on 1 December and the Fund concludes on 3 December, effective
 /// from the first demo month.
-pub async fn conclude_contracts(engine: &Engine, world: &World, starts_on: NaiveDate) -> anyhow::Result<()> {
+pub async fn conclude_contracts(
+    engine: &Engine,
+    world: &World,
+    starts_on: NaiveDate,
+) -> anyhow::Result<()> {
     let applied_on = starts_on - chrono::Duration::days(31);
-    for holder in world.contracts.iter().filter(|holder| holder.jurisdiction == Jurisdiction::KZ) {
+    for holder in world
+        .contracts
+        .iter()
+        .filter(|holder| holder.jurisdiction == Jurisdiction::KZ)
+    {
         let contract_id = value(ContractId::new(holder.contract_id.as_str()))?;
         let receive = ContractCommand::ReceiveApplication(ReceiveApplication {
             contract_id,
@@ -147,15 +199,32 @@ pub async fn conclude_contracts(engine: &Engine, world: &World, starts_on: Naive
             received_at: kz_local(applied_on, 10),
             applicant: applicant(holder)?,
             pharmacies: network(holder)?,
-            iss_test_act: Some(value(DocumentNumber::new(format!("ISS-{}", holder.contract_id)))?),
+            iss_test_act: Some(value(DocumentNumber::new(format!(
+                "ISS-{}",
+                holder.contract_id
+            )))?),
         });
         let step = format!("contract/{}/apply", holder.contract_id);
-        let meta = engine.meta(&step, kz_local(applied_on, 10), Jurisdiction::KZ, Engine::pharmacy_actor(holder.holder.bin));
-        if let Err(refused) = engine.contract(&step, &holder.contract_id, meta, |_| receive.clone(), None).await? {
-            bail!("the application of {} was refused: {refused}", holder.contract_id);
+        let meta = engine.meta(
+            &step,
+            kz_local(applied_on, 10),
+            Jurisdiction::KZ,
+            Engine::pharmacy_actor(holder.holder.bin),
+        );
+        if let Err(refused) = engine
+            .contract(&step, &holder.contract_id, meta, |_| receive.clone(), None)
+            .await?
+        {
+            bail!(
+                "the application of {} was refused: {refused}",
+                holder.contract_id
+            );
         }
         let decided_at = kz_local(applied_on + chrono::Duration::days(2), 11);
-        let term = ContractTerm { starts_on, ends_on: None };
+        let term = ContractTerm {
+            starts_on,
+            ends_on: None,
+        };
         let step = format!("contract/{}/review", holder.contract_id);
         let meta = engine.meta(&step, decided_at, Jurisdiction::KZ, engine.fund_actor());
         let fund_bin = engine.fund_bin;
@@ -166,8 +235,14 @@ pub async fn conclude_contracts(engine: &Engine, world: &World, starts_on: Naive
                 fund_signature: signature.expect("the Fund signs the contract"),
             })
         };
-        if let Err(refused) = engine.contract(&step, &holder.contract_id, meta, build, Some(fund_bin)).await? {
-            bail!("the review of {} was refused: {refused}", holder.contract_id);
+        if let Err(refused) = engine
+            .contract(&step, &holder.contract_id, meta, build, Some(fund_bin))
+            .await?
+        {
+            bail!(
+                "the review of {} was refused: {refused}",
+                holder.contract_id
+            );
         }
     }
     Ok(())

@@ -26,7 +26,8 @@ impl Signers {
         for bin in bins {
             let mut secret = [0u8; 32];
             rng.fill_bytes(&mut secret);
-            keys.entry(bin).or_insert_with(|| SigningKey::from_bytes(&secret));
+            keys.entry(bin)
+                .or_insert_with(|| SigningKey::from_bytes(&secret));
         }
         Signers { keys }
     }
@@ -44,7 +45,9 @@ impl Signers {
     }
 
     fn secret(&self, bin: Bin) -> &SigningKey {
-        self.keys.get(&bin).unwrap_or_else(|| panic!("the demo holds a key for BIN {bin}"))
+        self.keys
+            .get(&bin)
+            .unwrap_or_else(|| panic!("the demo holds a key for BIN {bin}"))
     }
 
     /// A signature by `bin` over `document_hash`.
@@ -58,7 +61,11 @@ impl Signers {
 
     /// A well-formed signature over nothing in particular, used only to learn the document hash.
     pub fn placeholder(bin: Bin) -> SignedBy {
-        SignedBy { key_id: Signers::key_id(bin), signer: bin, signature_hex: "00".repeat(64) }
+        SignedBy {
+            key_id: Signers::key_id(bin),
+            signer: bin,
+            signature_hex: "00".repeat(64),
+        }
     }
 }
 
@@ -74,7 +81,14 @@ impl CaptureHash {
 }
 
 impl SignatureCheck for CaptureHash {
-    fn check(&self, _: Bin, _: &str, document_hash: &[u8; 32], _: &[u8], _: Timestamp) -> Result<(), String> {
+    fn check(
+        &self,
+        _: Bin,
+        _: &str,
+        document_hash: &[u8; 32],
+        _: &[u8],
+        _: Timestamp,
+    ) -> Result<(), String> {
         *self.0.lock().expect("capture lock") = Some(*document_hash);
         Ok(())
     }

@@ -7,8 +7,10 @@
 use chrono::NaiveDate;
 
 use super::calendar::CalendarError;
+use super::ident::IdentError;
 use super::jurisdiction::Jurisdiction;
 use super::money::MoneyError;
+use super::time::Timestamp;
 use super::values::ValueError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,6 +18,10 @@ pub enum DomainError {
     /// An input value failed its format rule.
     #[error("{0}")]
     Value(#[from] ValueError),
+
+    /// An IIN or BIN failed its format or check digit (RULES §3).
+    #[error("{0}")]
+    Ident(#[from] IdentError),
 
     /// An input value failed a rule inside a document line (e.g. a registry line).
     #[error("{document} line {line}: {detail} ({rule})")]
@@ -34,6 +40,17 @@ pub enum DomainError {
         action: &'static str,
         expected: &'static str,
         actual: String,
+    },
+
+    /// A step dated before the step it follows (A-02: receipt, review, signature and payment each
+    /// come at or after the step before).
+    #[error("{object}: {action} at {at} is dated before the previous step at {previous} ({rule})")]
+    OutOfOrder {
+        rule: &'static str,
+        object: String,
+        action: &'static str,
+        at: Timestamp,
+        previous: Timestamp,
     },
 
     /// An eligibility criterion (E-01…E-06) is not met; `detail` lists what is missing.
@@ -69,13 +86,13 @@ pub enum DomainError {
         detail: String,
     },
 
-    /// A payment would take the paid total above the act total.
+    /// A payment would take the paid total above the act total or a programme's share of it.
     #[error(
-        "payment of {attempted} on act \"{act}\" would exceed its total {total} (already paid {paid}) ({rule})"
+        "payment of {attempted} on {scope} would exceed its total {total} (already paid {paid}) ({rule})"
     )]
     Overpayment {
         rule: &'static str,
-        act: String,
+        scope: String,
         attempted: String,
         paid: String,
         total: String,
@@ -98,6 +115,15 @@ pub enum DomainError {
         rule: &'static str,
         jurisdiction: Jurisdiction,
         date: NaiveDate,
+    },
+
+    /// A rule set's configuration is unusable.
+    #[error("{jurisdiction} rule set version {version} is invalid: {detail} ({rule})")]
+    InvalidRuleSet {
+        rule: &'static str,
+        jurisdiction: Jurisdiction,
+        version: u32,
+        detail: String,
     },
 
     /// A document signature failed its check (S-01…S-03); the reason comes from the key registry.
@@ -142,8 +168,10 @@ impl DomainError {
     pub fn rule(&self) -> &'static str {
         match self {
             DomainError::Value(error) => error.rule,
+            DomainError::Ident(_) => "RULES §3",
             DomainError::Line { rule, .. }
             | DomainError::WrongStage { rule, .. }
+            | DomainError::OutOfOrder { rule, .. }
             | DomainError::NotEligible { rule, .. }
             | DomainError::NotReimbursable { rule, .. }
             | DomainError::AlreadyReimbursed { rule, .. }
@@ -151,10 +179,26 @@ impl DomainError {
             | DomainError::Overpayment { rule, .. }
             | DomainError::PriceNotFound { rule, .. }
             | DomainError::NoRuleSet { rule, .. }
+            | DomainError::InvalidRuleSet { rule, .. }
             | DomainError::SignatureRejected { rule, .. }
             | DomainError::NotInJurisdiction { rule, .. }
             | DomainError::Money { rule, .. }
             | DomainError::Calendar { rule, .. } => rule,
+        }
+    }
+
+    /// Places a refusal at a line of a document (e.g. an imported registry), keeping its rule:
+    /// `registry line 17: IIN "900101300008" fails the check digit (RULES §3)`.
+    pub fn in_line(self, document: &'static str, line: u32) -> DomainError {
+        let rule = self.rule();
+        let message = self.to_string();
+        let suffix = format!(" ({rule})");
+        let detail = message.strip_suffix(&suffix).unwrap_or(&message).to_owned();
+        DomainError::Line {
+            rule,
+            document,
+            line,
+            detail,
         }
     }
 
@@ -186,6 +230,20 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "registry line 17: patient IIN 900101300008 fails the check digit (RULES §3)"
+        );
+        assert_eq!(error.rule(), "RULES §3");
+    }
+
+    #[test]
+    fn rules_s3_an_invalid_iin_is_refused_at_its_registry_line() {
+        let error: DomainError = "900101300008"
+            .parse::<crate::domain::ident::Iin>()
+            .unwrap_err()
+            .into();
+        let error = error.in_line("registry", 17);
+        assert_eq!(
+            error.to_string(),
+            "registry line 17: IIN \"900101300008\" fails the check digit (RULES §3)"
         );
         assert_eq!(error.rule(), "RULES §3");
     }

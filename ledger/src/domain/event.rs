@@ -22,18 +22,59 @@ use super::contract::events::{
     PharmacyNetworkChanged, TerminationGroundDetected, TerminationNoticeReceived,
     TerminationNoticeSent,
 };
+use super::contract::kg::{
+    ContractExpired, ContractObjectionFiled, ContractRenewed, KgContractApplicationReceived,
+    KgContractConcluded,
+};
 use super::keys::{KeyEvent, SigningKeyRegistered, SigningKeyRevoked};
+use super::kg::ReferenceBookPublished;
 use super::kg::dispute::{DisputeClaimFiled, DisputeEvent, DisputeResolved};
 use super::kg::recovery::{RecoveryAssessed, RecoveryEvent, RecoveryOffset};
-use super::kg::{
-    ContractExpired, ContractObjectionFiled, ContractRenewed, KgEvent, ReferenceBookPublished,
-};
 use super::period::events::{
     DispensingRecorded, DispensingReversed, PaymentActReceived, PaymentActSigned,
     PaymentActSubmitted, PaymentClockResumed, PaymentClockSuspended, PaymentMade, RegistryApproved,
     RegistryReceived, RegistryRejected, RegistrySubmitted,
 };
 use super::prices::PriceListPublished;
+
+impl Event {
+    /// The business time of the fact (the envelope's `occurred_at`): when it happened, not when it
+    /// was recorded.
+    ///
+    /// `None` for reference, budget, key and KG dispute or recovery facts, which carry their own
+    /// dates and take no part in a stream's step ordering.
+    pub fn occurred_at(&self) -> Option<crate::domain::time::Timestamp> {
+        match self {
+            Event::ContractApplicationReceived(event) => Some(event.received_at),
+            Event::ContractConcluded(event) => Some(event.concluded_at),
+            Event::ContractRefused(event) => Some(event.refused_at),
+            Event::PharmacyNetworkChanged(event) => Some(event.changed_at),
+            Event::IssCertificationChanged(event) => Some(event.changed_at),
+            Event::TerminationGroundDetected(event) => Some(event.detected_at),
+            Event::TerminationNoticeSent(event) => Some(event.sent_at),
+            Event::TerminationNoticeReceived(event) => Some(event.received_at),
+            Event::KgContractApplicationReceived(event) => Some(event.received_at),
+            Event::KgContractConcluded(event) => Some(event.concluded_at),
+            Event::ContractObjectionFiled(event) => Some(event.filed_at),
+            Event::ContractRenewed(event) => Some(event.renewed_at),
+            Event::ContractExpired(event) => Some(event.expired_at),
+            Event::PriceListPublished(event) => Some(event.published_at),
+            Event::DispensingRecorded(event) => Some(event.dispensed_at),
+            Event::DispensingReversed(event) => Some(event.reversed_at),
+            Event::RegistrySubmitted(event) => Some(event.submitted_at),
+            Event::RegistryReceived(event) => Some(event.received_at),
+            Event::RegistryApproved(event) => Some(event.approved_at),
+            Event::RegistryRejected(event) => Some(event.rejected_at),
+            Event::PaymentActSubmitted(event) => Some(event.submitted_at),
+            Event::PaymentActReceived(event) => Some(event.received_at),
+            Event::PaymentActSigned(event) => Some(event.signed_at),
+            Event::PaymentClockSuspended(event) => Some(event.suspended_at),
+            Event::PaymentClockResumed(event) => Some(event.resumed_at),
+            Event::PaymentMade(event) => Some(event.paid_at),
+            _ => None,
+        }
+    }
+}
 
 /// Why a payload could not become an [`Event`].
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +107,11 @@ macro_rules! events {
         }
 
         impl Event {
+            /// The JSON Schema of every event struct at its current schema version.
+            pub fn json_schemas() -> Vec<(&'static str, u16, schemars::Schema)> {
+                vec![$((stringify!($name), $version, schemars::schema_for!($name)),)+]
+            }
+
             /// Every event type name with its current schema version.
             pub const TYPES: &'static [(&'static str, u16)] = &[$((stringify!($name), $version),)+];
 
@@ -102,10 +148,13 @@ macro_rules! events {
                     version: payload.schema_version,
                     source,
                 };
+                if let Some(upcast) = super::upcast::upcast(payload) {
+                    return upcast.map_err(codec_error);
+                }
                 match payload.event_type.as_str() {
                     $(stringify!($name) => match payload.schema_version {
                         $version => Ok(Event::$name(codec::decode(&payload.data).map_err(codec_error)?)),
-                        // Upcasters go here: `older => upcast_v1(codec::decode::<V1>(…)?)`.
+                        // Older versions are upcast in `super::upcast` before this match.
                         found => Err(EventError::UnknownVersion {
                             event_type: payload.event_type.clone(),
                             found,
@@ -134,10 +183,15 @@ events! {
     TerminationGroundDetected = 1,
     TerminationNoticeSent = 1,
     TerminationNoticeReceived = 1,
+    KgContractApplicationReceived = 1,
+    KgContractConcluded = 1,
+    ContractObjectionFiled = 1,
+    ContractRenewed = 1,
+    ContractExpired = 1,
     PriceListPublished = 1,
     DispensingRecorded = 1,
     DispensingReversed = 1,
-    RegistrySubmitted = 1,
+    RegistrySubmitted = 2,
     RegistryReceived = 1,
     RegistryApproved = 1,
     RegistryRejected = 1,
@@ -159,9 +213,6 @@ events! {
     SigningKeyRegistered = 1,
     SigningKeyRevoked = 1,
     ReferenceBookPublished = 1,
-    ContractObjectionFiled = 1,
-    ContractRenewed = 1,
-    ContractExpired = 1,
     DisputeClaimFiled = 1,
     DisputeResolved = 1,
     RecoveryAssessed = 1,
@@ -207,12 +258,6 @@ lift!(KeyEvent {
     SigningKeyRegistered,
     SigningKeyRevoked
 });
-lift!(KgEvent {
-    ReferenceBookPublished,
-    ContractObjectionFiled,
-    ContractRenewed,
-    ContractExpired
-});
 lift!(DisputeEvent {
     DisputeClaimFiled,
     DisputeResolved
@@ -246,6 +291,16 @@ mod tests {
             Event::from_payload(&payload),
             Err(EventError::UnknownVersion { found: 99, .. })
         ));
+    }
+
+    /// Every event struct has a JSON Schema (the contract of `schemas/`).
+    #[test]
+    fn the_event_schema_generates() {
+        let schema = schemars::schema_for!(Event);
+        let text = serde_json::to_string(&schema).unwrap();
+        for (name, _) in Event::TYPES {
+            assert!(text.contains(name), "{name} missing from the schema");
+        }
     }
 
     #[test]

@@ -23,4 +23,5 @@ pub mod rules;
 pub mod signature;
 pub mod testkit;
 pub mod time;
+pub mod upcast;
 pub mod values;

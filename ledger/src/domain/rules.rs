@@ -64,6 +64,19 @@ pub struct RuleParameters {
     /// E-03: a consortium's minimum network.
     pub consortium_pharmacies_min: u32,
     pub consortium_regions_min: u32,
+    /// The KG contract lifecycle (S002 §28–§30); `None` in every KZ rule set (A-15).
+    pub kg_contract: Option<KgContractParameters>,
+}
+
+/// KG contract parameters (C-08, D-10, A-22, A-23).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KgContractParameters {
+    /// D-10, A-23: a refusal is sent within this many calendar days of the application (default 3).
+    pub refusal: CalendarDays,
+    /// C-08: the contract runs this many months (default 12).
+    pub term_months: u32,
+    /// A-22: at the anniversary, renew when no objection was filed (default on).
+    pub auto_renew: bool,
 }
 
 impl RuleParameters {
@@ -84,6 +97,19 @@ impl RuleParameters {
             single_network_regions_min: 3,
             consortium_pharmacies_min: 200,
             consortium_regions_min: 5,
+            kg_contract: None,
+        }
+    }
+
+    /// The KG Regulation (S002) with the RULES §4 decisions. The KZ-only fields are unused for KG.
+    pub fn kg_default() -> Self {
+        RuleParameters {
+            kg_contract: Some(KgContractParameters {
+                refusal: CalendarDays(3),
+                term_months: 12,
+                auto_renew: true,
+            }),
+            ..RuleParameters::kz_2025()
         }
     }
 }
@@ -100,6 +126,70 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// Implements D-09 (Order No. 104 §5), A-28: the KZ 2025 Rules take effect once ten calendar days
+    /// after the day of first official publication have expired, i.e. on the 11th day after it. The
+    /// publication date is not in the seed, so it is configuration.
+    pub fn kz_2025(version: u32, published_on: NaiveDate) -> RuleSet {
+        RuleSet {
+            jurisdiction: Jurisdiction::KZ,
+            version,
+            effective_from: published_on + chrono::Duration::days(11),
+            effective_to: None,
+            parameters: RuleParameters::kz_2025(),
+        }
+    }
+
+    fn invalid(&self, detail: String) -> DomainError {
+        DomainError::InvalidRuleSet {
+            rule: "A-28",
+            jurisdiction: self.jurisdiction,
+            version: self.version,
+            detail,
+        }
+    }
+
+    /// The parameters must make sense: a due day every month has, an hour of the day, a non-empty
+    /// validity span and non-zero clocks.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        let parameters = &self.parameters;
+        if !(1..=28).contains(&parameters.registry_due_day) {
+            return Err(self.invalid(format!(
+                "registry due day {} is not within 1–28",
+                parameters.registry_due_day
+            )));
+        }
+        if parameters.working_day_end_hour > 24 {
+            return Err(self.invalid(format!(
+                "working-day end hour {} is not within 0–24",
+                parameters.working_day_end_hour
+            )));
+        }
+        if self.effective_to.is_some_and(|to| to < self.effective_from) {
+            return Err(self.invalid(format!(
+                "it ends before it starts on {}",
+                self.effective_from
+            )));
+        }
+        let kg_invalid = parameters
+            .kg_contract
+            .filter(|kg| kg.term_months == 0 || kg.refusal.0 == 0);
+        if let Some(kg) = kg_invalid {
+            return Err(self.invalid(format!(
+                "KG contract term {} months and refusal {} days must be positive",
+                kg.term_months, kg.refusal.0
+            )));
+        }
+        let clocks = [
+            parameters.contract_review,
+            parameters.registry_review,
+            parameters.act_signing,
+        ];
+        if clocks.iter().any(|days| days.0 == 0) || parameters.payment.0 == 0 {
+            return Err(self.invalid("a statutory clock of 0 days".to_owned()));
+        }
+        Ok(())
+    }
+
     pub fn covers(&self, date: NaiveDate) -> bool {
         date >= self.effective_from && self.effective_to.is_none_or(|to| date <= to)
     }
@@ -112,8 +202,23 @@ pub struct RuleBook {
 }
 
 impl RuleBook {
-    pub fn new(sets: Vec<RuleSet>) -> Self {
-        RuleBook { sets }
+    /// Validates every rule set: a bad configuration is refused when loaded, never met mid-decision.
+    pub fn new(sets: Vec<RuleSet>) -> Result<Self, DomainError> {
+        for set in &sets {
+            set.validate()?;
+            let twins = sets
+                .iter()
+                .filter(|other| {
+                    other.jurisdiction == set.jurisdiction && other.version == set.version
+                })
+                .count();
+            if twins > 1 {
+                return Err(
+                    set.invalid(format!("version {} is defined {twins} times", set.version))
+                );
+            }
+        }
+        Ok(RuleBook { sets })
     }
 
     /// Implements A-28: the rule set of `jurisdiction` in force on `date`; when versions overlap the
@@ -160,6 +265,23 @@ pub trait ReimbursementPolicy {
 
 /// Implements M-01…M-04, M-07, A-10, A-13 (S001 §27): the Fund pays qty × min(limit, trade-name
 /// price); the patient pays the rest, never below zero; total = qty × trade-name price.
+///
+/// ```
+/// use ledger::domain::money::Currency;
+/// use ledger::domain::rules::{KzCopaymentPolicy, PricingInput, ReimbursementPolicy};
+///
+/// // 30 tablets sold at 12.00 against a limit price of 10.00 per tablet.
+/// let input = PricingInput {
+///     quantity: "30".parse().unwrap(),
+///     limit_unit_price: "10".parse().unwrap(),
+///     trade_name_unit_price: "12".parse().unwrap(),
+///     currency: Currency::KZT,
+/// };
+/// let amounts = KzCopaymentPolicy.line_amounts(&input).unwrap();
+/// assert_eq!(amounts.fund.to_string(), "300.00 KZT"); // col 15
+/// assert_eq!(amounts.patient.to_string(), "60.00 KZT"); // col 16
+/// assert_eq!(amounts.total.to_string(), "360.00 KZT"); // col 17 = 15 + 16
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KzCopaymentPolicy;
 
@@ -247,7 +369,8 @@ mod tests {
         let book = RuleBook::new(vec![
             set(1, "2025-10-17", Some("2026-06-30")),
             set(2, "2026-07-01", None),
-        ]);
+        ])
+        .unwrap();
         assert_eq!(
             book.in_force(Jurisdiction::KZ, date("2026-01-15"))
                 .unwrap()
@@ -265,6 +388,28 @@ mod tests {
             .unwrap_err();
         assert_eq!(error.rule(), "A-28");
         assert!(book.in_force(Jurisdiction::KG, date("2026-01-15")).is_err());
+    }
+
+    /// A-28: a configuration that cannot be applied is refused when the rule book is loaded.
+    #[test]
+    fn a28_invalid_rule_sets_are_refused_on_load() {
+        let mut bad_day = set(1, "2025-10-17", None);
+        bad_day.parameters.registry_due_day = 31;
+        let error = RuleBook::new(vec![bad_day]).unwrap_err();
+        assert_eq!(error.rule(), "A-28");
+        assert!(error.to_string().contains("registry due day 31"), "{error}");
+        let twins = RuleBook::new(vec![set(1, "2025-10-17", None), set(1, "2026-01-01", None)]);
+        assert!(twins.is_err());
+        assert!(RuleBook::new(vec![set(1, "2026-01-01", Some("2025-12-31"))]).is_err());
+    }
+
+    /// D-09: published 6 October → ten days expire on the 16th → in force 17 October.
+    #[test]
+    fn d09_kz_2025_rules_take_effect_after_ten_calendar_days() {
+        let set = RuleSet::kz_2025(1, date("2025-10-06"));
+        assert_eq!(set.effective_from, date("2025-10-17"));
+        assert!(!set.covers(date("2025-10-16")));
+        assert!(set.covers(date("2025-10-17")));
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod envelope;
 pub mod error;
 pub mod file;
 pub mod ids;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 

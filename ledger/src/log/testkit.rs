@@ -82,6 +82,8 @@ pub async fn contract_suite<L: EventLog>(make: impl Fn() -> L) {
     invalid_appends_are_refused(make()).await;
     subscribe_catches_up_then_follows_live(make()).await;
     concurrent_appenders_on_different_streams(make()).await;
+    racing_appends_on_one_stream_have_one_winner(make()).await;
+    concurrent_retries_append_once(make()).await;
     partition_of_is_stable(make()).await;
 }
 
@@ -403,6 +405,85 @@ pub async fn concurrent_appenders_on_different_streams<L: EventLog>(log: L) {
         ends,
         u64::try_from(total).unwrap(),
         "a fresh log holds exactly the appended records"
+    );
+}
+
+/// Appends racing on one stream with the same expected version: exactly one wins, the others get a
+/// `Conflict`, and the stream holds the winner's events only.
+pub async fn racing_appends_on_one_stream_have_one_winner<L: EventLog>(log: L) {
+    const RACERS: u64 = 8;
+    let racer = |number: u64| {
+        let log = &log;
+        async move {
+            let events = vec![
+                sample_event(500 + number, 20),
+                sample_event(600 + number, 20),
+            ];
+            log.append(request(
+                "contract/RACE",
+                0,
+                command(&format!("racer-{number}")),
+                events,
+            ))
+            .await
+        }
+    };
+    let results = futures::future::join_all((0..RACERS).map(racer)).await;
+    let winners: Vec<&AppendOutcome> = results
+        .iter()
+        .filter_map(|result| result.as_ref().ok())
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one racer wins: {results:?}");
+    for result in &results {
+        if let Err(error) = result {
+            assert!(
+                error.is_conflict(),
+                "a losing racer gets a conflict, got {error:?}"
+            );
+        }
+    }
+    let stream_events = log
+        .read_stream(&stream("contract/RACE"), StreamVersion(1))
+        .await
+        .unwrap();
+    assert_eq!(stream_events.len(), 2);
+    assert_eq!(stream_events[0].position, winners[0].positions[0]);
+}
+
+/// The same command sent several times at once (a client retrying before its first answer): it is
+/// appended once, and every answer carries the same positions.
+pub async fn concurrent_retries_append_once<L: EventLog>(log: L) {
+    const COPIES: usize = 6;
+    let events = vec![sample_event(700, 20)];
+    let send = || {
+        log.append(request(
+            "contract/RETRY",
+            0,
+            command("retried"),
+            events.clone(),
+        ))
+    };
+    let results = futures::future::join_all((0..COPIES).map(|_| send())).await;
+    let outcomes: Vec<AppendOutcome> = results
+        .into_iter()
+        .map(|result| result.expect("every copy succeeds"))
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|outcome| !outcome.duplicate).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| outcome.positions == outcomes[0].positions)
+    );
+    assert_eq!(
+        log.read_stream(&stream("contract/RETRY"), StreamVersion(1))
+            .await
+            .unwrap()
+            .len(),
+        1
     );
 }
 

@@ -171,9 +171,9 @@ fn contract_of(event: &Event) -> Option<String> {
         Event::TerminationGroundDetected(e) => e.contract_id.to_string(),
         Event::TerminationNoticeSent(e) => e.contract_id.to_string(),
         Event::TerminationNoticeReceived(e) => e.contract_id.to_string(),
-        Event::ContractRenewed(e) => e.contract_id.clone(),
-        Event::ContractExpired(e) => e.contract_id.clone(),
-        Event::ContractObjectionFiled(e) => e.contract_id.clone(),
+        Event::ContractRenewed(e) => e.contract_id.to_string(),
+        Event::ContractExpired(e) => e.contract_id.to_string(),
+        Event::ContractObjectionFiled(e) => e.contract_id.to_string(),
         _ => return None,
     })
 }
@@ -224,7 +224,7 @@ fn fold(record: &mut ContractRecord, event: &Event, event_id: EventId) {
         Event::TerminationNoticeReceived(_) => record.status = ContractStatus::Terminated,
         Event::ContractRenewed(e) => {
             record.status = ContractStatus::Concluded;
-            record.ends_on = Some(e.renewed.end);
+            record.ends_on = e.term.ends_on;
         }
         Event::ContractObjectionFiled(_) => record.status = ContractStatus::ObjectionFiled,
         Event::ContractExpired(_) => record.status = ContractStatus::Expired,

@@ -194,7 +194,7 @@ fn apply_status(txn: &mut ViewTxn<'_>, event: &Event) -> Result<(), ViewError> {
             header.late = submitted.late;
             header.submitted_at = Some(submitted.submitted_at);
             header.content_hash = Some(submitted.content_hash);
-            header.submitted_lines = u32::try_from(submitted.lines.len()).unwrap_or(u32::MAX);
+            header.submitted_lines = submitted.line_count;
             header.submitted_totals = Some(Totals {
                 fund: submitted.total_fund,
                 patient: submitted.total_patient,
@@ -427,6 +427,7 @@ pub fn number_lines(mut live: Vec<DispensingRecorded>) -> Vec<RegistryLine> {
             dispenser_name: recorded.dispenser_name,
             dispenser_bin: recorded.dispenser_bin,
             region: recorded.region,
+            programme: recorded.programme,
             icd10: recorded.icd10,
             patient_iin: recorded.patient_iin,
             prescription: recorded.prescription,

@@ -2,13 +2,15 @@
 //! (D-01, E-01…E-06), network changes re-evaluated continuously, and termination by notice,
 //! effective on receipt (C-04, C-05, A-25).
 //!
-//! KZ only. TODO(KG, A-15, A-22, A-23, E-10): the Kyrgyz lifecycle (1-year term with renewal unless an
-//! objection is filed, refusal within 3 CD, no tax debts on the day of conclusion) belongs in a KG
-//! contract policy (`domain::kg`, branch `domain2`); KG applications are refused here so that no KZ
-//! criterion is ever applied to a KG pharmacy.
+//! KZ only. The Kyrgyz lifecycle (1-year term renewed unless a party objects, refusal within 3 CD, no
+//! tax debts on the day of conclusion) is the separate aggregate [`kg`]; KG applications are refused
+//! here so that no KZ criterion is ever applied to a KG pharmacy.
 
 pub mod eligibility;
 pub mod events;
+pub mod kg;
+mod network;
+mod termination;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,11 +27,11 @@ use super::signature::{SignedBy, verify};
 use super::time::Timestamp;
 use super::values::{ContractId, DocumentHash, DocumentNumber, PharmacyLicence};
 
-use eligibility::{Eligibility, evaluate, ground_of};
+use eligibility::{Eligibility, evaluate};
 use events::{
     Applicant, ConsortiumMember, ContractApplicationReceived, ContractConcluded, ContractRefused,
-    ContractTerm, IssCertificationChanged, NetworkPharmacy, Party, PharmacyNetworkChanged,
-    TerminationGround, TerminationGroundDetected, TerminationNoticeReceived, TerminationNoticeSent,
+    ContractTerm, NetworkPharmacy, Party, PharmacyNetworkChanged, TerminationGround,
+    TerminationGroundDetected,
 };
 
 /// The largest network one application or change may list.
@@ -74,6 +76,8 @@ pub struct ContractState {
     /// C-05, A-25: the instant the contract ended (receipt of the notice).
     pub terminated_at: Option<Timestamp>,
     pub grounds: Vec<TerminationGroundDetected>,
+    /// The instant of the latest event (A-02: steps come in order).
+    pub last_step_at: Option<Timestamp>,
 }
 
 impl ContractState {
@@ -108,7 +112,15 @@ impl ContractState {
     }
 
     fn stage_name(&self) -> String {
-        format!("{:?}", self.stage).to_lowercase()
+        let name = match self.stage {
+            ContractStage::New => "new",
+            ContractStage::UnderReview => "under review",
+            ContractStage::Refused => "refused",
+            ContractStage::Concluded => "concluded",
+            ContractStage::NoticeSent => "under a termination notice",
+            ContractStage::Terminated => "terminated",
+        };
+        name.to_owned()
     }
 }
 
@@ -177,19 +189,63 @@ pub enum ContractCommand {
     ReceiveTerminationNotice(ReceiveTerminationNotice),
 }
 
+impl ContractCommand {
+    /// The instant the command is dated at, and what it does.
+    fn step_at(&self) -> (Timestamp, &'static str) {
+        match self {
+            ContractCommand::ReceiveApplication(command) => {
+                (command.received_at, "receiving the application")
+            }
+            ContractCommand::ReviewApplication(command) => {
+                (command.decided_at, "deciding on the application")
+            }
+            ContractCommand::ChangePharmacyNetwork(command) => {
+                (command.changed_at, "changing the network")
+            }
+            ContractCommand::ChangeIssCertification(command) => {
+                (command.changed_at, "changing the ISS certification")
+            }
+            ContractCommand::SendTerminationNotice(command) => {
+                (command.sent_at, "sending the termination notice")
+            }
+            ContractCommand::ReceiveTerminationNotice(command) => {
+                (command.received_at, "receiving the termination notice")
+            }
+        }
+    }
+}
+
 /// Decides a contract command. A refusal appends nothing.
 pub fn decide(
     state: &ContractState,
     command: ContractCommand,
     ctx: &DecisionContext<'_>,
 ) -> Result<Vec<Event>, DomainError> {
+    let (at, action) = command.step_at();
+    if let Some(previous) = state.last_step_at.filter(|previous| at < *previous) {
+        return Err(DomainError::OutOfOrder {
+            rule: "A-02",
+            object: state.label(),
+            action,
+            at,
+            previous,
+        });
+    }
     match command {
         ContractCommand::ReceiveApplication(command) => receive_application(state, command, ctx),
         ContractCommand::ReviewApplication(command) => review_application(state, command, ctx),
-        ContractCommand::ChangePharmacyNetwork(command) => change_network(state, command, ctx),
-        ContractCommand::ChangeIssCertification(command) => change_iss(state, command, ctx),
-        ContractCommand::SendTerminationNotice(command) => send_notice(state, command, ctx),
-        ContractCommand::ReceiveTerminationNotice(command) => receive_notice(state, command),
+        ContractCommand::ChangePharmacyNetwork(command) => {
+            network::change_network(state, command, ctx)
+        }
+        ContractCommand::ChangeIssCertification(command) => {
+            network::change_iss(state, command, ctx)
+        }
+        ContractCommand::SendTerminationNotice(command) => {
+            termination::send_notice(state, command, ctx)
+        }
+        ContractCommand::ReceiveTerminationNotice(command) => {
+            termination::receive_notice(state, command)
+        }
     }
 }
 
@@ -230,7 +286,7 @@ fn receive_application(
             rule: "A-15",
             what: "the KZ contract lifecycle (S001 §9–§15)".to_owned(),
             jurisdiction: command.jurisdiction,
-            detail: "KG contracts follow S002 §28–§30 in the KG policy (domain::kg)".to_owned(),
+            detail: "KG contracts follow S002 §28–§30 in contract::kg".to_owned(),
         });
     }
     if command.pharmacies.len() > NETWORK_PHARMACIES_MAX {
@@ -354,195 +410,13 @@ fn review_application(
     })])
 }
 
-/// Implements: re-evaluates E-01…E-06 after a network change and raises a
-/// `TerminationGroundDetected` for every criterion newly failed; never terminates by itself.
-fn change_network(
-    state: &ContractState,
-    command: ChangePharmacyNetwork,
-    ctx: &DecisionContext<'_>,
-) -> Result<Vec<Event>, DomainError> {
-    require_stage(
-        state,
-        "A-32",
-        "changing the network",
-        "concluded",
-        &[ContractStage::Concluded, ContractStage::NoticeSent],
-    )?;
-    if command.added.len() + command.removed.len() > NETWORK_PHARMACIES_MAX {
-        return Err(DomainError::NotEligible {
-            rule: "A-32",
-            subject: state.label(),
-            detail: format!("a change may list at most {NETWORK_PHARMACIES_MAX} pharmacies"),
-        });
-    }
-    let (before, _) = eligibility_now(state, command.changed_at, ctx)?;
-    let contract_id = state.contract_id.clone().expect("concluded has an id");
-    let mut changed = PharmacyNetworkChanged {
-        contract_id: contract_id.clone(),
-        changed_at: command.changed_at,
-        added: command.added,
-        removed: command.removed,
-        members_joined: command.members_joined,
-        members_left: command.members_left,
-        pharmacies_after: 0,
-        regions_after: 0,
-    };
-    let after_state = evolve(
-        state.clone(),
-        &Event::PharmacyNetworkChanged(changed.clone()),
-    );
-    let (after, _) = eligibility_now(&after_state, command.changed_at, ctx)?;
-    changed.pharmacies_after = after.pharmacies;
-    changed.regions_after = after.regions;
-    let mut events = vec![Event::PharmacyNetworkChanged(changed)];
-    events.extend(new_grounds(
-        &contract_id,
-        command.changed_at,
-        &before,
-        &after,
-    ));
-    Ok(events)
-}
-
-fn new_grounds(
-    contract_id: &ContractId,
-    at: Timestamp,
-    before: &Eligibility,
-    after: &Eligibility,
-) -> Vec<Event> {
-    after
-        .findings
-        .iter()
-        .filter(|finding| !before.findings.iter().any(|old| old.rule == finding.rule))
-        .map(|finding| {
-            Event::TerminationGroundDetected(TerminationGroundDetected {
-                contract_id: contract_id.clone(),
-                detected_at: at,
-                ground: ground_of(&finding.rule),
-                finding: finding.clone(),
-            })
-        })
-        .collect()
-}
-
-/// Implements E-05, A-32: a withdrawn ISS test act is a §12 ground (never an automatic termination).
-fn change_iss(
-    state: &ContractState,
-    command: ChangeIssCertification,
-    ctx: &DecisionContext<'_>,
-) -> Result<Vec<Event>, DomainError> {
-    require_stage(
-        state,
-        "A-32",
-        "changing the ISS certification",
-        "concluded",
-        &[ContractStage::Concluded, ContractStage::NoticeSent],
-    )?;
-    let (before, _) = eligibility_now(state, command.changed_at, ctx)?;
-    let contract_id = state.contract_id.clone().expect("concluded has an id");
-    let changed = IssCertificationChanged {
-        contract_id: contract_id.clone(),
-        changed_at: command.changed_at,
-        certified: command.certified,
-        test_act: command.test_act,
-    };
-    let after_state = evolve(
-        state.clone(),
-        &Event::IssCertificationChanged(changed.clone()),
-    );
-    let (after, _) = eligibility_now(&after_state, command.changed_at, ctx)?;
-    let mut events = vec![Event::IssCertificationChanged(changed)];
-    events.extend(new_grounds(
-        &contract_id,
-        command.changed_at,
-        &before,
-        &after,
-    ));
-    Ok(events)
-}
-
-/// What a termination notice signs.
-#[derive(Serialize)]
-struct NoticeDocument<'a> {
-    contract_id: &'a ContractId,
-    notice: &'a DocumentNumber,
-    grounds: &'a [TerminationGround],
-}
-
-/// Implements C-04, C-05, A-09: a written notice naming at least one §29 ground, signed by its sender.
-fn send_notice(
-    state: &ContractState,
-    command: SendTerminationNotice,
-    ctx: &DecisionContext<'_>,
-) -> Result<Vec<Event>, DomainError> {
-    require_stage(
-        state,
-        "C-05",
-        "sending a termination notice",
-        "concluded",
-        &[ContractStage::Concluded],
-    )?;
-    let contract_id = state.contract_id.clone().expect("concluded has an id");
-    if command.grounds.is_empty() {
-        return Err(DomainError::WrongStage {
-            rule: "C-04",
-            object: format!("termination notice \"{}\"", command.notice),
-            action: "sending",
-            expected: "naming at least one §29 ground (§10, §11, §12, §22 or §24)",
-            actual: "naming none".to_owned(),
-        });
-    }
-    let expected_signer = match command.sender {
-        Party::Fund => ctx.fund_bin,
-        Party::ContractHolder => state.holder().expect("concluded has a holder"),
-    };
-    let hash = DocumentHash::of(&NoticeDocument {
-        contract_id: &contract_id,
-        notice: &command.notice,
-        grounds: &command.grounds,
-    });
-    let document = format!("termination notice \"{}\"", command.notice);
-    let signature = verify(
-        ctx.signatures,
-        &document,
-        &command.signature,
-        expected_signer,
-        hash,
-        command.sent_at,
-    )?;
-    Ok(vec![Event::TerminationNoticeSent(TerminationNoticeSent {
-        contract_id,
-        notice: command.notice,
-        sent_at: command.sent_at,
-        sender: command.sender,
-        grounds: command.grounds,
-        signature,
-    })])
-}
-
-/// Implements C-05, A-25: the contract ends at the instant the notice is received.
-fn receive_notice(
-    state: &ContractState,
-    command: ReceiveTerminationNotice,
-) -> Result<Vec<Event>, DomainError> {
-    require_stage(
-        state,
-        "C-05",
-        "receiving a termination notice",
-        "notice sent",
-        &[ContractStage::NoticeSent],
-    )?;
-    Ok(vec![Event::TerminationNoticeReceived(
-        TerminationNoticeReceived {
-            contract_id: state.contract_id.clone().expect("notice sent has an id"),
-            notice: state.notice.clone().expect("notice sent has a notice"),
-            received_at: command.received_at,
-        },
-    )])
-}
-
 /// Folds one contract event; other events leave the state unchanged.
 pub fn evolve(mut state: ContractState, event: &Event) -> ContractState {
+    if is_contract_event(event)
+        && let Some(at) = event.occurred_at()
+    {
+        state.last_step_at = Some(at);
+    }
     match event {
         Event::ContractApplicationReceived(received) => {
             state.stage = ContractStage::UnderReview;
@@ -583,6 +457,20 @@ pub fn evolve(mut state: ContractState, event: &Event) -> ContractState {
         _ => {}
     }
     state
+}
+
+fn is_contract_event(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::ContractApplicationReceived(_)
+            | Event::ContractConcluded(_)
+            | Event::ContractRefused(_)
+            | Event::PharmacyNetworkChanged(_)
+            | Event::IssCertificationChanged(_)
+            | Event::TerminationGroundDetected(_)
+            | Event::TerminationNoticeSent(_)
+            | Event::TerminationNoticeReceived(_)
+    )
 }
 
 fn join(state: &mut ContractState, bin: Bin, at: Timestamp) {

@@ -394,3 +394,39 @@ proptest::proptest! {
         proptest::prop_assert_eq!(replayed, again);
     }
 }
+
+/// the decision cannot be dated before the application was received.
+#[test]
+fn a02_review_is_not_dated_before_receipt() {
+    let mut world = World::kz();
+    receive(
+        &mut world,
+        company_application(RECEIVED, network("PH", 70, 3, holder_bin())),
+    );
+    let error = world
+        .contract(ContractCommand::ReviewApplication(review(
+            "2026-01-04T10:00:00+05:00",
+        )))
+        .unwrap_err();
+    assert_eq!(error.rule(), "A-02");
+}
+
+/// only a consortium has members; a company cannot add one to widen who may claim.
+#[test]
+fn a33_a_pharmacy_company_has_no_members_to_add() {
+    let mut world = World::kz().with_concluded_contract();
+    let mut command = change("2026-02-02T10:00:00+05:00");
+    command.members_joined = vec![super::events::ConsortiumMember {
+        bin: stranger_bin(),
+        name: crate::domain::values::OrganisationName::new("Other LLP").unwrap(),
+    }];
+    let error = world
+        .contract(ContractCommand::ChangePharmacyNetwork(command))
+        .unwrap_err();
+    assert_eq!(error.rule(), "A-33");
+    assert!(
+        !world
+            .contract
+            .may_dispense(stranger_bin(), at("2026-02-03T10:00:00+05:00"))
+    );
+}

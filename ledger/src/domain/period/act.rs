@@ -13,13 +13,14 @@ use crate::domain::error::DomainError;
 use crate::domain::event::Event;
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::money::{Currency, Money};
-use crate::domain::region::Region;
+use crate::domain::region::{Programme, Region};
 use crate::domain::signature::{SignedBy, verify};
 use crate::domain::time::Timestamp;
 use crate::domain::values::{DocumentHash, DocumentNumber, OrganisationName, ReportingPeriod};
 
 use super::events::{
-    ActRow, PaymentActReceived, PaymentActSigned, PaymentActSubmitted, RegistryLine,
+    ActRow, PaymentActReceived, PaymentActSigned, PaymentActSubmitted, ProgrammeAmount,
+    RegistryApproved, RegistryLine,
 };
 use super::{ActStage, PeriodContext, PeriodState, RegistryStage};
 
@@ -84,6 +85,46 @@ pub fn fiscal_year_charged(period: ReportingPeriod) -> i32 {
     }
 }
 
+/// Implements A-34, F-03: the act's Fund amount per programme, in programme order.
+pub fn by_programme(lines: &[RegistryLine]) -> Result<Vec<ProgrammeAmount>, DomainError> {
+    let mut shares: BTreeMap<Programme, Money> = BTreeMap::new();
+    for line in lines {
+        let share = shares
+            .entry(line.programme)
+            .or_insert_with(|| Money::zero(Currency::KZT));
+        *share = share
+            .checked_add(line.fund_amount)
+            .map_err(|error| DomainError::money("A-34", "programme share", error))?;
+    }
+    Ok(shares
+        .into_iter()
+        .map(|(programme, amount)| ProgrammeAmount { programme, amount })
+        .collect())
+}
+
+/// A-07, C-04 (§24): an act sent after the configured grace is a ground for human review.
+fn late_act_ground(approved: &RegistryApproved, command: &SubmitPaymentAct) -> Option<Event> {
+    let deadline = approved
+        .act_submission
+        .filter(|deadline| is_late(deadline, Jurisdiction::KZ, command.submitted_at))?;
+    Some(Event::TerminationGroundDetected(
+        TerminationGroundDetected {
+            contract_id: approved.contract_id.clone(),
+            detected_at: command.submitted_at,
+            ground: TerminationGround::ActSubmission,
+            finding: RuleFinding {
+                rule: "A-07".to_owned(),
+                detail: format!(
+                    "act \"{}\" was sent on {}; the configured grace allowed until {}",
+                    command.act_no,
+                    local_date(Jurisdiction::KZ, command.submitted_at),
+                    deadline.due
+                ),
+            },
+        },
+    ))
+}
+
 /// Implements D-05, A-07, A-11, A-12, P-05: the act of the approved registry; its total equals the
 /// approved Σ col 15. A send after the configured grace is flagged as a §24 ground.
 pub fn submit(
@@ -106,12 +147,28 @@ pub fn submit(
         RegistryStage::Approved,
         "an approved registry"
     );
-    let rows = act_rows(&registry.lines, &command.supplier)?;
+    // The approved registry's lines: no command changes the live dispensings after submission.
+    let lines = super::registry::registry_lines(state);
+    assert_eq!(
+        lines.len(),
+        usize::try_from(registry.line_count).expect("u32 fits usize"),
+        "lines as submitted"
+    );
+    let rows = act_rows(&lines, &command.supplier)?;
     let total = Money::sum(Currency::KZT, rows.iter().map(|row| &row.fund_amount))
         .map_err(|error| DomainError::money("A-11", "act total", error))?;
     assert_eq!(
         total, approved.total_fund,
         "act total = approved registry Σ col 15"
+    );
+    let by_programme = by_programme(&lines)?;
+    assert_eq!(
+        by_programme
+            .iter()
+            .map(|share| share.amount.minor)
+            .sum::<i64>(),
+        total.minor,
+        "programme shares sum to the act total"
     );
     let holder = ctx
         .contract
@@ -127,39 +184,20 @@ pub fn submit(
         content_hash,
         command.submitted_at,
     )?;
-    let mut events = vec![Event::PaymentActSubmitted(PaymentActSubmitted {
+    let ground = late_act_ground(approved, &command);
+    let submitted = Event::PaymentActSubmitted(PaymentActSubmitted {
         contract_id: approved.contract_id.clone(),
         period: ctx.period,
-        act_no: command.act_no.clone(),
+        act_no: command.act_no,
         submitted_at: command.submitted_at,
         registry_hash: approved.content_hash,
         rows,
         total,
+        by_programme,
         content_hash,
         signature,
-    })];
-    if let Some(deadline) = approved
-        .act_submission
-        .filter(|deadline| is_late(deadline, Jurisdiction::KZ, command.submitted_at))
-    {
-        events.push(Event::TerminationGroundDetected(
-            TerminationGroundDetected {
-                contract_id: approved.contract_id.clone(),
-                detected_at: command.submitted_at,
-                ground: TerminationGround::ActSubmission,
-                finding: RuleFinding {
-                    rule: "A-07".to_owned(),
-                    detail: format!(
-                        "act \"{}\" was sent on {}; the configured grace allowed until {}",
-                        command.act_no,
-                        local_date(Jurisdiction::KZ, command.submitted_at),
-                        deadline.due
-                    ),
-                },
-            },
-        ));
-    }
-    Ok(events)
+    });
+    Ok(std::iter::once(submitted).chain(ground).collect())
 }
 
 /// Implements D-06, A-02: receipt starts ACT_SIGNING (5 WD).
@@ -234,6 +272,7 @@ pub fn sign(
         act_no: act.act_no.clone(),
         signed_at: command.signed_at,
         total: act.total,
+        by_programme: act.by_programme.clone(),
         payment,
         fiscal_year: fiscal_year_charged(ctx.period),
         signature,

@@ -246,6 +246,26 @@ fn price(command: &RecordDispensing, found: &PriceInForce) -> Result<LineAmounts
     Ok(amounts)
 }
 
+/// Implements M-08 (S001 §5, §8(1)): before dispensing, the patient is shown the price and the
+/// co-payment of a trade name. The same computation as [`record`], without recording anything.
+pub fn quote(
+    prices: &crate::domain::prices::PriceListState,
+    price_type: crate::domain::rules::PriceType,
+    product: &ProductKey,
+    quantity: Quantity,
+    trade_name_unit_price: UnitPrice,
+    date: chrono::NaiveDate,
+) -> Result<LineAmounts, DomainError> {
+    let found = prices.price_on(product, price_type, date)?;
+    let input = PricingInput {
+        quantity,
+        limit_unit_price: found.entry.limit_unit_price,
+        trade_name_unit_price,
+        currency: Currency::KZT,
+    };
+    policy_for(Jurisdiction::KZ).line_amounts(&input)
+}
+
 /// Decides a dispensing: every check, then one `DispensingRecorded` carrying its pricing facts.
 pub fn record(
     state: &PeriodState,

@@ -84,6 +84,8 @@ pub struct RegistryLine {
     pub dispenser_name: OrganisationName,
     pub dispenser_bin: Bin,
     pub region: Region,
+    /// Not printed on App. 1; kept so budgets can be charged per programme (A-34, F-03).
+    pub programme: Programme,
     pub icd10: Icd10,
     pub patient_iin: Iin,
     pub prescription: PrescriptionRef,
@@ -102,6 +104,11 @@ pub struct RegistryLine {
 /// D-02, D-03, P-06: the registry was submitted; its content is fixed by `content_hash` (SHA-256 of
 /// the canonical line list). `late` is judged against the REGISTRY_SUBMISSION deadline (A-06: it
 /// counts for the first submission).
+///
+/// The lines themselves are not copied into the event: they are the live dispensings of the same
+/// stream folded before it, in line order (`registry::registry_lines`), which no command can change
+/// until a rejection reopens the registry. A national registry has ~10⁵ lines; copying them would make
+/// one event tens of megabytes. `line_count` and `content_hash` let any reader check its fold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RegistrySubmitted {
     pub contract_id: ContractId,
@@ -110,7 +117,8 @@ pub struct RegistrySubmitted {
     pub submitted_at: Timestamp,
     /// 1 for the first submission, 2… for resubmissions after a rejection.
     pub submission: u32,
-    pub lines: Vec<RegistryLine>,
+    /// Number of lines (App. 1 col 1 runs 1…line_count).
+    pub line_count: u32,
     pub content_hash: DocumentHash,
     /// Σ col 15 (the payable total, A-11), Σ col 16, Σ col 17.
     pub total_fund: Money,
@@ -166,6 +174,13 @@ pub struct RegistryRejected {
     pub lines: Vec<LineRejection>,
 }
 
+/// The Fund amount of one programme (A-34, F-03): an act's share per funding source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProgrammeAmount {
+    pub programme: Programme,
+    pub amount: Money,
+}
+
 /// One row of the payment act (App. 2): per region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ActRow {
@@ -191,6 +206,8 @@ pub struct PaymentActSubmitted {
     pub registry_hash: DocumentHash,
     pub rows: Vec<ActRow>,
     pub total: Money,
+    /// Σ col 15 per programme; sums to `total` (not printed, A-34).
+    pub by_programme: Vec<ProgrammeAmount>,
     pub content_hash: DocumentHash,
     pub signature: Signature,
 }
@@ -214,6 +231,7 @@ pub struct PaymentActSigned {
     pub act_no: DocumentNumber,
     pub signed_at: Timestamp,
     pub total: Money,
+    pub by_programme: Vec<ProgrammeAmount>,
     pub payment: Deadline,
     pub fiscal_year: i32,
     pub signature: Signature,
@@ -257,6 +275,10 @@ pub struct PaymentMade {
     pub payment_ref: DocumentNumber,
     pub paid_at: Timestamp,
     pub amount: Money,
+    /// The programme (budget line) the amount pays (A-34, F-03).
+    pub programme: Programme,
+    /// Σ of all payments on the act for this programme after this one.
+    pub paid_programme_total: Money,
     /// Σ of all payments on the act after this one.
     pub paid_total: Money,
     pub fiscal_year: i32,

@@ -21,6 +21,8 @@ use super::error::DomainError;
 use super::event::Event;
 use super::money::Money;
 use super::prices::PriceListState;
+use super::region::Programme;
+use super::time::Timestamp;
 use super::values::{ContractId, DispensingId, ReportingPeriod};
 
 use events::{
@@ -74,6 +76,18 @@ pub enum RegistryStage {
     Approved,
 }
 
+impl RegistryStage {
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistryStage::Open => "open",
+            RegistryStage::Submitted => "submitted",
+            RegistryStage::Received => "received",
+            RegistryStage::Rejected => "rejected",
+            RegistryStage::Approved => "approved",
+        }
+    }
+}
+
 /// Where the payment act is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ActStage {
@@ -82,6 +96,17 @@ pub enum ActStage {
     Submitted,
     Received,
     Signed,
+}
+
+impl ActStage {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActStage::None => "not sent",
+            ActStage::Submitted => "submitted",
+            ActStage::Received => "received",
+            ActStage::Signed => "signed",
+        }
+    }
 }
 
 /// One dispensing and whether it was reversed.
@@ -114,6 +139,10 @@ pub struct PeriodState {
     pub payment_deadline: Option<Deadline>,
     pub suspended: Option<PaymentClockSuspended>,
     pub paid_total: Option<Money>,
+    /// A-34, F-03: paid per programme (budget line).
+    pub paid_by_programme: BTreeMap<Programme, Money>,
+    /// The instant of the latest registry, act or payment step (A-02: steps come in order).
+    pub last_step_at: Option<Timestamp>,
 }
 
 impl PeriodState {
@@ -149,10 +178,10 @@ impl PeriodState {
             action,
             expected,
             actual: format!(
-                "registry {:?}, act {:?}",
-                self.registry_stage, self.act_stage
-            )
-            .to_lowercase(),
+                "at stage \"registry {}, act {}\"",
+                self.registry_stage.name(),
+                self.act_stage.name()
+            ),
         }
     }
 }
@@ -174,6 +203,41 @@ pub enum PeriodCommand {
     MakePayment(MakePayment),
 }
 
+impl PeriodCommand {
+    /// The instant of a registry, act or payment step; `None` for dispensings and reversals.
+    fn step_at(&self) -> Option<(Timestamp, &'static str)> {
+        match self {
+            PeriodCommand::RecordDispensing(_) | PeriodCommand::ReverseDispensing(_) => None,
+            PeriodCommand::SubmitRegistry(command) => {
+                Some((command.submitted_at, "submitting the registry"))
+            }
+            PeriodCommand::ReceiveRegistry(command) => {
+                Some((command.received_at, "receiving the registry"))
+            }
+            PeriodCommand::ApproveRegistry(command) => {
+                Some((command.approved_at, "approving the registry"))
+            }
+            PeriodCommand::RejectRegistry(command) => {
+                Some((command.rejected_at, "rejecting the registry"))
+            }
+            PeriodCommand::SubmitPaymentAct(command) => {
+                Some((command.submitted_at, "submitting the act"))
+            }
+            PeriodCommand::ReceivePaymentAct(command) => {
+                Some((command.received_at, "receiving the act"))
+            }
+            PeriodCommand::SignPaymentAct(command) => Some((command.signed_at, "signing the act")),
+            PeriodCommand::SuspendPaymentClock(command) => {
+                Some((command.suspended_at, "suspending the payment clock"))
+            }
+            PeriodCommand::ResumePaymentClock(command) => {
+                Some((command.resumed_at, "resuming the payment clock"))
+            }
+            PeriodCommand::MakePayment(command) => Some((command.paid_at, "paying")),
+        }
+    }
+}
+
 /// Decides a period command. A refusal appends nothing.
 pub fn decide(
     state: &PeriodState,
@@ -185,6 +249,18 @@ pub fn decide(
             period, ctx.period,
             "the context's period is the stream's period"
         );
+    }
+    let out_of_order = (command.step_at())
+        .zip(state.last_step_at)
+        .filter(|((at, _), previous)| at < previous);
+    if let Some(((at, action), previous)) = out_of_order {
+        return Err(DomainError::OutOfOrder {
+            rule: "A-02",
+            object: format!("period {}", ctx.period),
+            action,
+            at,
+            previous,
+        });
     }
     match command {
         PeriodCommand::RecordDispensing(command) => dispensing::record(state, *command, ctx),
@@ -219,7 +295,14 @@ pub fn evolve(mut state: PeriodState, event: &Event) -> PeriodState {
         Event::PaymentClockSuspended(_) | Event::PaymentClockResumed(_) | Event::PaymentMade(_) => {
             payment::apply(&mut state, event)
         }
-        _ => {}
+        _ => return state,
+    }
+    if !matches!(
+        event,
+        Event::DispensingRecorded(_) | Event::DispensingReversed(_)
+    ) && let Some(at) = event.occurred_at()
+    {
+        state.last_step_at = Some(at);
     }
     state
 }

@@ -8,6 +8,7 @@ use crate::domain::error::DomainError;
 use crate::domain::event::Event;
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::money::Money;
+use crate::domain::region::Programme;
 use crate::domain::time::Timestamp;
 use crate::domain::values::DocumentNumber;
 
@@ -34,6 +35,8 @@ pub struct ResumePaymentClock {
 pub struct MakePayment {
     pub payment_ref: DocumentNumber,
     pub paid_at: Timestamp,
+    /// The programme (budget line) paid from (A-34, F-03).
+    pub programme: Programme,
     pub amount: Money,
 }
 
@@ -106,14 +109,6 @@ pub fn resume(
             "suspended",
         ));
     };
-    if command.resumed_at < suspended.suspended_at {
-        return Err(state.wrong_stage(
-            "A-08",
-            format!("payment clock of act \"{}\"", signed.act_no),
-            "resuming before the suspension",
-            "resumed after suspension",
-        ));
-    }
     let resumed_on = local_date(Jurisdiction::KZ, command.resumed_at);
     let payment = calendar_day_clock(
         ctx.decision.calendar,
@@ -131,7 +126,28 @@ pub fn resume(
     })])
 }
 
-/// Implements D-07, B-07: a positive payment in the act's currency, never above the unpaid rest.
+/// The act's share of `programme` and what is already paid on it.
+fn programme_position(
+    state: &PeriodState,
+    signed: &PaymentActSigned,
+    programme: Programme,
+) -> (Money, Money) {
+    let zero = Money::zero(signed.total.currency);
+    let share = signed
+        .by_programme
+        .iter()
+        .find(|share| share.programme == programme)
+        .map_or(zero, |share| share.amount);
+    let paid = state
+        .paid_by_programme
+        .get(&programme)
+        .copied()
+        .unwrap_or(zero);
+    (share, paid)
+}
+
+/// Implements D-07, B-07, A-34: a positive payment in the act's currency from one programme, never
+/// above that programme's unpaid share (so never above the act total either).
 pub fn pay(
     state: &PeriodState,
     command: MakePayment,
@@ -149,18 +165,28 @@ pub fn pay(
             ),
         });
     }
-    let paid_total = paid
+    let (share, paid_programme) = programme_position(state, signed, command.programme);
+    let overflow = |error| DomainError::money("D-07", "paid total", error);
+    let paid_programme_total = paid_programme
         .checked_add(command.amount)
-        .map_err(|error| DomainError::money("D-07", "paid total", error))?;
-    if paid_total.minor > signed.total.minor {
+        .map_err(overflow)?;
+    if paid_programme_total.minor > share.minor {
         return Err(DomainError::Overpayment {
             rule: "D-07",
-            act: signed.act_no.to_string(),
+            scope: format!(
+                "the {} share of act \"{}\"",
+                command.programme, signed.act_no
+            ),
             attempted: command.amount.to_string(),
-            paid: paid.to_string(),
-            total: signed.total.to_string(),
+            paid: paid_programme.to_string(),
+            total: share.to_string(),
         });
     }
+    let paid_total = paid.checked_add(command.amount).map_err(overflow)?;
+    assert!(
+        paid_total.minor <= signed.total.minor,
+        "programme shares sum to the act total"
+    );
     Ok(vec![Event::PaymentMade(PaymentMade {
         contract_id: signed.contract_id.clone(),
         period: ctx.period,
@@ -168,6 +194,8 @@ pub fn pay(
         payment_ref: command.payment_ref,
         paid_at: command.paid_at,
         amount: command.amount,
+        programme: command.programme,
+        paid_programme_total,
         paid_total,
         fiscal_year: signed.fiscal_year,
         payer: ctx.decision.fund_bin,
@@ -181,7 +209,12 @@ pub(super) fn apply(state: &mut PeriodState, event: &Event) {
             state.suspended = None;
             state.payment_deadline = Some(resumed.payment);
         }
-        Event::PaymentMade(made) => state.paid_total = Some(made.paid_total),
+        Event::PaymentMade(made) => {
+            state.paid_total = Some(made.paid_total);
+            state
+                .paid_by_programme
+                .insert(made.programme, made.paid_programme_total);
+        }
         _ => {}
     }
 }

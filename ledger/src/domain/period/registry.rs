@@ -62,6 +62,7 @@ pub fn registry_lines(state: &PeriodState) -> Vec<RegistryLine> {
             dispenser_name: recorded.dispenser_name.clone(),
             dispenser_bin: recorded.dispenser_bin,
             region: recorded.region,
+            programme: recorded.programme,
             icd10: recorded.icd10.clone(),
             patient_iin: recorded.patient_iin,
             prescription: recorded.prescription.clone(),
@@ -130,7 +131,8 @@ fn signed_content(
             "open or rejected",
         ));
     }
-    let holder = ctx.contract.holder().ok_or_else(|| {
+    let concluded = ctx.contract.concluded_at.and(ctx.contract.holder());
+    let holder = concluded.ok_or_else(|| {
         state.wrong_stage(
             "C-02",
             "period".to_owned(),
@@ -198,7 +200,7 @@ pub fn submit(
         registry_no: command.registry_no,
         submitted_at: command.submitted_at,
         submission,
-        lines,
+        line_count: u32::try_from(lines.len()).expect("lines ≤ REGISTRY_LINES_MAX"),
         content_hash,
         total_fund,
         total_patient,
@@ -227,14 +229,7 @@ pub fn receive(
             ));
         }
     };
-    if command.received_at < registry.submitted_at {
-        return Err(state.wrong_stage(
-            "A-02",
-            format!("registry \"{}\"", registry.registry_no),
-            "receiving before it was submitted",
-            "received after submission",
-        ));
-    }
+    // a receipt dated before the submission is refused by `period::decide` (OutOfOrder).
     let rule_set = ctx
         .decision
         .rule_set(Jurisdiction::KZ, command.received_at)?;
@@ -325,7 +320,7 @@ pub fn reject(
             "with a reason",
         ));
     }
-    let line_count = u32::try_from(registry.lines.len()).expect("lines ≤ REGISTRY_LINES_MAX");
+    let line_count = registry.line_count;
     if let Some(bad) = command
         .lines
         .iter()

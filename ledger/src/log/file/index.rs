@@ -7,6 +7,7 @@
 //! should move to a persisted, memory-mapped form; the trait does not change.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -94,6 +95,8 @@ pub struct IndexedRecord<'a> {
     pub partition: PartitionId,
     pub location: RecordLocation,
     pub stream: &'a StreamId,
+    /// The stream's number, when the caller knows it (saves a lookup).
+    pub stream_number: Option<u32>,
     pub version: StreamVersion,
     pub command_id: CommandId,
     pub hash: ChainHash,
@@ -122,6 +125,15 @@ impl Index {
 
     pub fn command_count(&self) -> usize {
         self.commands.len()
+    }
+
+    /// The number and version of `stream` (counting every written record, durable or not), if it
+    /// has any record.
+    pub fn stream(&self, stream: &StreamId) -> Option<(u32, StreamVersion)> {
+        let &number = self.stream_numbers.get(stream)?;
+        let entry = &self.streams[usize::try_from(number).expect("u32 fits in usize")];
+        let version = u64::try_from(entry.offsets.len()).expect("usize fits in u64");
+        Some((number, StreamVersion(version)))
     }
 
     /// The version of `stream` counting every written record, durable or not.
@@ -198,18 +210,32 @@ impl Index {
     /// refused, because the writer never lets that happen.
     pub fn push(&mut self, record: IndexedRecord<'_>) -> Result<(), String> {
         let offset = self.partition(record.partition).next_offset();
-        let known_stream = self.stream_numbers.get(record.stream).copied();
-        if let Some(entry) = self.commands.get(&record.command_id) {
-            let continues = Some(entry.stream) == known_stream
-                && entry.first_offset + u64::from(entry.count) == offset;
-            if !continues {
-                return Err(format!(
-                    "command id {} appears again at offset {offset} after other records",
-                    record.command_id
-                ));
+        let stream_number = match record.stream_number {
+            Some(number) => number,
+            None => self.stream_number(record.stream, record.partition),
+        };
+        match self.commands.entry(record.command_id) {
+            Entry::Occupied(mut occupied) => {
+                let command = occupied.get_mut();
+                let continues = command.stream == stream_number
+                    && command.first_offset + u64::from(command.count) == offset;
+                if !continues {
+                    return Err(format!(
+                        "command id {} appears again at offset {offset} after other records",
+                        record.command_id
+                    ));
+                }
+                command.count += 1;
+            }
+            Entry::Vacant(vacant) => {
+                vacant.insert(CommandEntry {
+                    stream: stream_number,
+                    first_version: record.version.0,
+                    first_offset: offset,
+                    count: 1,
+                });
             }
         }
-        let stream_number = self.stream_number(record.stream, record.partition);
         let entry = &mut self.streams[usize::try_from(stream_number).expect("u32 fits in usize")];
         assert_eq!(
             entry.partition, record.partition,
@@ -226,16 +252,6 @@ impl Index {
         let partition_index = self.partition_mut(record.partition);
         partition_index.records.push(record.location);
         partition_index.head = record.hash;
-        let command = self
-            .commands
-            .entry(record.command_id)
-            .or_insert(CommandEntry {
-                stream: stream_number,
-                first_version: record.version.0,
-                first_offset: offset,
-                count: 0,
-            });
-        command.count += 1;
         Ok(())
     }
 

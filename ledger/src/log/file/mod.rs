@@ -10,7 +10,9 @@ mod frame;
 mod index;
 mod layout;
 mod read;
+mod request;
 mod scan;
+mod sync;
 mod verify;
 mod writer;
 
@@ -31,17 +33,15 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use self::index::Index;
 use self::layout::{Layout, settle_partitions};
 use self::scan::{Access, PartitionScan, scan_partition};
-use crate::codec;
-use crate::domain::time::Timestamp;
-use crate::log::envelope::{ChainHash, EnvelopeBody, EventEnvelope, PAYLOAD_BYTES_MAX};
+use crate::log::envelope::{ChainHash, EventEnvelope};
 use crate::log::error::LogError;
 use crate::log::ids::{Offset, PartitionId, StreamId, StreamVersion};
-use crate::log::{AppendOutcome, AppendRequest, EVENTS_PER_APPEND_MAX, EventLog};
+use crate::log::{AppendOutcome, AppendRequest, EventLog};
 
 /// When an append counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -147,7 +147,7 @@ impl Shared {
 pub struct FileLog {
     shared: Arc<Shared>,
     /// `None` for a read-only log.
-    requests: Option<mpsc::Sender<writer::Request>>,
+    requests: Option<mpsc::Sender<request::Request>>,
     threads: Vec<JoinHandle<()>>,
     /// Held for the life of a writing log: the exclusive `flock` on `<dir>/LOCK`.
     _lock: Option<File>,
@@ -256,7 +256,7 @@ impl FileLog {
         }
     }
 
-    /// Sizes and chain heads of every partition, as far as committed.
+    /// Sizes and chain heads of every partition, as far as written (a read-only log: as opened).
     pub fn stats(&self) -> LogStats {
         let index = self.shared.index.read().expect("index lock poisoned");
         let partitions = index
@@ -290,58 +290,6 @@ impl FileLog {
             "partition {partition} does not exist: the log in {} has partitions 0..{partitions}",
             self.dir().display()
         )))
-    }
-
-    /// Checks and encodes a request on the caller's task, so the writer thread only chains and frames.
-    fn encode_request(
-        &self,
-        request: AppendRequest,
-    ) -> Result<
-        (
-            writer::Request,
-            oneshot::Receiver<Result<AppendOutcome, LogError>>,
-        ),
-        LogError,
-    > {
-        check_request_shape(&request)?;
-        let partition = self.partition_of(&request.stream);
-        let recorded_at = Timestamp::from_datetime(chrono::Utc::now());
-        let mut bodies = Vec::with_capacity(request.events.len());
-        let mut body_bytes = 0usize;
-        let mut version = request.expected;
-        for event in request.events {
-            check_payload(&request.stream, &event.payload)?;
-            version = version.next();
-            let body = EnvelopeBody::new(
-                event,
-                request.stream.clone(),
-                version,
-                request.command_id,
-                recorded_at,
-            );
-            let mut bytes = Vec::with_capacity(body.payload.data.len() + 192);
-            codec::encode_into(&body, &mut bytes)?;
-            body_bytes += bytes.len() + 32 + frame::FRAME_PREFIX_BYTES;
-            bodies.push(bytes);
-        }
-        if body_bytes > BATCH_BYTES_MAX {
-            return Err(LogError::Invalid(format!(
-                "command {} appends {body_bytes} bytes to stream \"{}\", more than the {BATCH_BYTES_MAX} bytes \
-                 one append may write; split the command",
-                request.command_id, request.stream
-            )));
-        }
-        let (reply, answer) = oneshot::channel();
-        let queued = writer::Request {
-            stream: request.stream,
-            partition,
-            expected: request.expected,
-            command_id: request.command_id,
-            bodies,
-            body_bytes,
-            reply,
-        };
-        Ok((queued, answer))
     }
 }
 
@@ -389,10 +337,12 @@ impl EventLog for FileLog {
                 self.dir().display()
             )));
         };
-        let (queued, answer) = self.encode_request(request)?;
+        let (queued, answer) = request::encode(request, self.partitions())?;
         let stopped = || LogError::Unavailable("the event log writer has stopped".to_owned());
         requests.send(queued).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let (result, bodies) = answer.await.map_err(|_| stopped())?;
+        drop(bodies);
+        result
     }
 
     async fn read_batch(
@@ -464,28 +414,6 @@ impl EventLog for FileLog {
         // On a timeout (or a dropped log) report what is committed now.
         Ok(arrived || self.shared.committed_end(partition) > offset.0)
     }
-}
-
-fn check_request_shape(request: &AppendRequest) -> Result<(), LogError> {
-    let count = request.events.len();
-    if count == 0 || count > EVENTS_PER_APPEND_MAX {
-        return Err(LogError::Invalid(format!(
-            "command {} appends {count} events to stream \"{}\"; an append carries 1..={EVENTS_PER_APPEND_MAX} events",
-            request.command_id, request.stream
-        )));
-    }
-    Ok(())
-}
-
-fn check_payload(stream: &StreamId, payload: &crate::log::Payload) -> Result<(), LogError> {
-    if payload.data.len() <= PAYLOAD_BYTES_MAX {
-        return Ok(());
-    }
-    Err(LogError::Invalid(format!(
-        "event {} for stream \"{stream}\" has a payload of {} bytes, more than the {PAYLOAD_BYTES_MAX} allowed",
-        payload.event_type,
-        payload.data.len()
-    )))
 }
 
 /// Truncates a torn tail found by the scan (with a warning) or refuses other damage.

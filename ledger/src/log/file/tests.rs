@@ -383,3 +383,133 @@ fn damage_in_the_last_record_is_a_torn_tail() {
     );
     assert!(verify(dir.path()).unwrap().is_ok());
 }
+
+#[test]
+fn truncating_the_last_of_many_segments_keeps_the_earlier_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: Vec<(String, usize)> = (0..40)
+        .map(|number| (format!("contract/S-{}", number % 5), 1))
+        .collect();
+    let (total, in_last, frame_start) = runtime().block_on(async {
+        let log = FileLog::open(dir.path(), options(1, 2048, Durability::NoSync)).unwrap();
+        append_commands(&log, &commands, 3).await;
+        // Fill the last segment with at least two records (a segment rolls right after it fills).
+        append_commands(&log, &commands[..2], 40_000).await;
+        let index = log.shared.index.read().unwrap();
+        let partition = index.partition(PartitionId(0));
+        let last_segment = u32::try_from(partition.segments.len() - 1).unwrap();
+        let in_last: Vec<_> = partition
+            .records
+            .iter()
+            .filter(|location| location.segment == last_segment)
+            .collect();
+        (
+            partition.records.len(),
+            in_last.len(),
+            in_last.first().map(|location| location.byte_position),
+        )
+    });
+    assert!(in_last >= 2, "{in_last} records in the last segment");
+    let segments = Layout::new(dir.path())
+        .list_segments(PartitionId(0))
+        .unwrap();
+    assert!(
+        segments.len() > 5,
+        "tiny segments roll often: {}",
+        segments.len()
+    );
+    let last = &segments.last().unwrap().1;
+    let first_frame = frame_start.expect("the last segment holds a record");
+    assert_eq!(
+        first_frame,
+        u64::try_from(super::frame::HEADER_BYTES).unwrap()
+    );
+    // Keep the first record of the last segment and 5 bytes of the second.
+    let keep = std::fs::read(last)
+        .unwrap()
+        .len()
+        .min(usize::try_from(first_frame).unwrap() + 460);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .unwrap()
+        .set_len(u64::try_from(keep).unwrap())
+        .unwrap();
+    runtime().block_on(async {
+        let log = FileLog::open(dir.path(), options(1, 2048, Durability::NoSync)).unwrap();
+        let survivors = read_all(&log, 0).await.len();
+        assert_eq!(
+            survivors,
+            total - in_last + 1,
+            "only the torn record of the last segment is lost"
+        );
+        append_commands(&log, &commands[..2], 50_000).await;
+    });
+    // A crash right after creating a segment leaves it empty: it is removed, and appends go on.
+    let next = Layout::new(dir.path()).segment_path(PartitionId(0), 999_999);
+    std::fs::write(&next, []).unwrap();
+    runtime().block_on(async {
+        let log = FileLog::open(dir.path(), options(1, 2048, Durability::NoSync)).unwrap();
+        assert!(!next.exists(), "the empty last segment is removed");
+        append_commands(&log, &commands[..2], 60_000).await;
+    });
+    let report = verify(dir.path()).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(
+        report.partitions[0].records,
+        u64::try_from(total - in_last + 1 + 4).unwrap()
+    );
+}
+
+#[test]
+fn fsync_per_batch_syncs_and_no_sync_does_not() {
+    for (durability, syncs) in [
+        (Durability::FsyncPerBatch, true),
+        (Durability::NoSync, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = runtime().block_on(async {
+            let log = FileLog::open(dir.path(), options(2, 1 << 20, durability)).unwrap();
+            append_commands(
+                &log,
+                &[
+                    ("contract/D-1".to_owned(), 2),
+                    ("contract/D-2".to_owned(), 1),
+                ],
+                1,
+            )
+            .await;
+            log.commit_stats()
+        });
+        assert_eq!(stats.records, 3);
+        assert!(stats.batches >= 1, "{stats:?}");
+        assert_eq!(stats.fsyncs > 0, syncs, "{durability:?}: {stats:?}");
+    }
+}
+
+#[test]
+fn oversized_and_read_only_appends_are_refused_before_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let log = FileLog::open(dir.path(), options(1, 1 << 20, Durability::NoSync)).unwrap();
+        let mut huge = sample_event(1, 10);
+        huge.payload.data = vec![0; crate::log::envelope::PAYLOAD_BYTES_MAX + 1];
+        let error = log
+            .append(request("contract/BIG", 0, command("big"), vec![huge]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, LogError::Invalid(detail) if detail.contains("payload")),
+            "{error:?}"
+        );
+        let too_many = (0..u64::try_from(crate::log::EVENTS_PER_APPEND_MAX).unwrap() + 1)
+            .map(|seed| sample_event(seed, 1))
+            .collect();
+        let error = log
+            .append(request("contract/BIG", 0, command("many"), too_many))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, LogError::Invalid(_)), "{error:?}");
+        assert_eq!(log.end_offset(PartitionId(0)).await.unwrap(), Offset(0));
+    });
+}

@@ -25,10 +25,11 @@ pub struct VerifyReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionVerdict {
     pub partition: PartitionId,
+    /// Segments scanned (all of them when the partition is intact).
     pub segments: u32,
     /// Good records before the first problem.
     pub records: u64,
-    /// Bytes of all segment files.
+    /// Bytes of the segment files scanned (all of them when the partition is intact).
     pub bytes: u64,
     /// The chain hash of the last good record.
     pub head: ChainHash,

@@ -20,12 +20,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use super::Shared;
 use super::frame::{self, HEADER_BYTES, SegmentHeader};
 use super::index::{IndexedRecord, RecordLocation, SegmentRef};
 use super::layout::sync_dir;
-use super::{Durability, Shared};
+use super::request::{Request, Waiter};
+use super::sync::{self, SyncJob};
 use crate::log::AppendOutcome;
 use crate::log::envelope::ChainHash;
 use crate::log::error::LogError;
@@ -43,22 +45,6 @@ pub const QUEUE_REQUESTS_MAX: usize = 16_384;
 /// Batches written but not yet synced; the writer waits for the sync thread beyond this.
 pub const PIPELINE_BATCHES_MAX: usize = 4;
 
-/// The answer to one append.
-pub type Reply = oneshot::Sender<Result<AppendOutcome, LogError>>;
-
-/// One command's events, encoded by the caller, queued for the writer.
-pub struct Request {
-    pub stream: StreamId,
-    pub partition: PartitionId,
-    pub expected: StreamVersion,
-    pub command_id: CommandId,
-    /// `codec(EnvelopeBody)` of each event, with versions `expected + 1 ..` already filled in.
-    pub bodies: Vec<Vec<u8>>,
-    /// Total bytes of `bodies`.
-    pub body_bytes: usize,
-    pub reply: Reply,
-}
-
 /// The segment a partition appends to.
 struct ActiveSegment {
     /// Index into the partition's segment list.
@@ -68,26 +54,20 @@ struct ActiveSegment {
     bytes: u64,
 }
 
-/// What the sync thread must do for one written batch.
-struct SyncJob {
-    files: Vec<Arc<File>>,
-    /// The new end offset of every touched partition.
-    ends: Vec<(PartitionId, u64)>,
-    replies: Vec<(Reply, Result<AppendOutcome, LogError>)>,
-}
-
 /// One request accepted into the batch, with where its records went.
 struct Accepted {
-    stream: StreamId,
     partition: PartitionId,
     command_id: CommandId,
+    /// The stream's number in the index, if the stream existed before this batch.
+    stream_number: Option<u32>,
     first_version: StreamVersion,
-    locations: Vec<(RecordLocation, ChainHash)>,
+    /// The request's records in [`Writer::batch_records`].
+    records: std::ops::Range<usize>,
     outcome: AppendOutcome,
-    reply: Reply,
+    waiter: Waiter,
 }
 
-type Replies = Vec<(Reply, Result<AppendOutcome, LogError>)>;
+type Replies = Vec<(Waiter, Result<AppendOutcome, LogError>)>;
 
 /// State owned by the writer thread.
 struct Writer {
@@ -98,8 +78,12 @@ struct Writer {
     buffers: Vec<Vec<u8>>,
     /// Per-batch overlays: a stream's version and a command's outcome as of earlier requests of the
     /// same batch (the index does not have them yet).
-    batch_versions: HashMap<StreamId, StreamVersion>,
-    batch_commands: HashMap<CommandId, AppendOutcome>,
+    batch_versions: HashMap<u32, StreamVersion>,
+    batch_new_streams: HashMap<StreamId, StreamVersion>,
+    /// Location and chain hash of every record of the batch, reused across batches.
+    batch_records: Vec<(RecordLocation, ChainHash)>,
+    /// Index into the batch's accepted requests.
+    batch_commands: HashMap<CommandId, usize>,
 }
 
 /// Starts the writer and sync threads; returns their handles. Every partition must already have a
@@ -113,7 +97,7 @@ pub fn start(
     let sync_shared = Arc::clone(&shared);
     let syncer = std::thread::Builder::new()
         .name("ledger-log-sync".into())
-        .spawn(move || sync_loop(&sync_shared, &jobs))
+        .spawn(move || sync::sync_loop(&sync_shared, &jobs))
         .map_err(|error| {
             LogError::Unavailable(format!("cannot start the log sync thread: {error}"))
         })?;
@@ -167,6 +151,8 @@ impl Writer {
             next_offsets,
             buffers,
             batch_versions: HashMap::new(),
+            batch_new_streams: HashMap::new(),
+            batch_records: Vec::new(),
             batch_commands: HashMap::new(),
         })
     }
@@ -178,18 +164,21 @@ impl Writer {
             let Some(first) = carry.take().or_else(|| requests.blocking_recv()) else {
                 return;
             };
-            let (mut events, mut bytes) = (first.bodies.len(), first.body_bytes);
+            let (mut events, mut bytes) = (
+                first.waiter.bodies.count(),
+                first.waiter.bodies.frame_bytes(),
+            );
             batch.push(first);
             while batch.len() < REQUESTS_PER_BATCH_MAX {
                 let Ok(next) = requests.try_recv() else { break };
-                if events + next.bodies.len() > EVENTS_PER_BATCH_MAX
-                    || bytes + next.body_bytes > BATCH_BYTES_MAX
+                if events + next.waiter.bodies.count() > EVENTS_PER_BATCH_MAX
+                    || bytes + next.waiter.bodies.frame_bytes() > BATCH_BYTES_MAX
                 {
                     carry = Some(next);
                     break;
                 }
-                events += next.bodies.len();
-                bytes += next.body_bytes;
+                events += next.waiter.bodies.count();
+                bytes += next.waiter.bodies.frame_bytes();
                 batch.push(next);
             }
             let job = self.write_batch(batch.drain(..));
@@ -204,7 +193,7 @@ impl Writer {
         let mut replies = Vec::new();
         if let Some(failure) = self.shared.failure.get() {
             replies.extend(
-                batch.map(|request| (request.reply, Err(LogError::Unavailable(failure.clone())))),
+                batch.map(|request| (request.waiter, Err(LogError::Unavailable(failure.clone())))),
             );
             return SyncJob {
                 files: Vec::new(),
@@ -225,7 +214,7 @@ impl Writer {
             replies.extend(
                 accepted
                     .into_iter()
-                    .map(|entry| (entry.reply, Err(LogError::Unavailable(detail.clone())))),
+                    .map(|entry| (entry.waiter, Err(LogError::Unavailable(detail.clone())))),
             );
             return SyncJob {
                 files: Vec::new(),
@@ -245,7 +234,7 @@ impl Writer {
         replies.extend(
             accepted
                 .into_iter()
-                .map(|entry| (entry.reply, Ok(entry.outcome))),
+                .map(|entry| (entry.waiter, Ok(entry.outcome))),
         );
         if let Err(error) = self.roll_full_segments(&touched) {
             // The batch itself is written; only the next segment could not be created. Stop the log
@@ -270,69 +259,73 @@ impl Writer {
         replies: &mut Replies,
     ) -> Vec<Accepted> {
         self.batch_versions.clear();
+        self.batch_new_streams.clear();
         self.batch_commands.clear();
+        self.batch_records.clear();
         let shared = Arc::clone(&self.shared);
         let index = shared.index.read().expect("index lock poisoned");
-        let mut accepted = Vec::new();
+        let mut accepted: Vec<Accepted> = Vec::new();
         for request in batch {
-            let duplicate = self
-                .batch_commands
-                .get(&request.command_id)
-                .cloned()
-                .or_else(|| index.command_outcome(&request.command_id));
+            let duplicate = match self.batch_commands.get(&request.command_id) {
+                Some(&earlier) => Some(accepted[earlier].outcome.clone()),
+                None => index.command_outcome(&request.command_id),
+            };
             if let Some(mut original) = duplicate {
                 original.duplicate = true;
                 let result = check_same_stream(&request, original);
-                replies.push((request.reply, result));
+                replies.push((request.waiter, result));
                 continue;
             }
-            let actual = match self.batch_versions.get(&request.stream) {
-                Some(&version) => version,
-                None => index.stream_version(&request.stream),
+            let known = index.stream(&request.stream);
+            let batched = match known {
+                Some((number, _)) => self.batch_versions.get(&number),
+                None => self.batch_new_streams.get(&request.stream),
             };
+            let actual = batched.copied().or(known.map(|(_, version)| version));
+            let actual = actual.unwrap_or(StreamVersion::NONE);
             if actual != request.expected {
                 let conflict = LogError::Conflict {
                     stream: request.stream,
                     expected: request.expected,
                     actual,
                 };
-                replies.push((request.reply, Err(conflict)));
+                replies.push((request.waiter, Err(conflict)));
                 continue;
             }
-            let entry = self.frame_request(request);
-            self.batch_versions
-                .insert(entry.stream.clone(), last_version(&entry));
-            self.batch_commands
-                .insert(entry.command_id, entry.outcome.clone());
+            let entry = self.frame_request(request, known.map(|(number, _)| number));
+            let last = last_version(&entry);
+            match entry.stream_number {
+                Some(number) => self.batch_versions.insert(number, last),
+                None => self
+                    .batch_new_streams
+                    .insert(entry.outcome.stream.clone(), last),
+            };
+            self.batch_commands.insert(entry.command_id, accepted.len());
             accepted.push(entry);
         }
         accepted
     }
 
     /// Chains and frames one accepted request's records into its partition's buffer.
-    fn frame_request(&mut self, request: Request) -> Accepted {
+    fn frame_request(&mut self, mut request: Request, stream_number: Option<u32>) -> Accepted {
         let number = usize::try_from(request.partition.0).expect("u32 fits in usize");
         let buffer = &mut self.buffers[number];
         let segment = &self.active[number];
-        let count = request.bodies.len();
-        let mut locations = Vec::with_capacity(count);
-        let mut positions = Vec::with_capacity(count);
-        for (event_index, body) in request.bodies.iter().enumerate() {
+        let first_record = self.batch_records.len();
+        let mut positions = std::mem::take(&mut request.waiter.positions);
+        for (body, continued) in request.waiter.bodies.iter() {
             let byte_position =
                 segment.bytes + u64::try_from(buffer.len()).expect("usize fits in u64");
             let hash = self.heads[number].link(body);
-            let continued = event_index + 1 < count;
             frame::push_frame_parts(buffer, body, &hash.0, continued);
             let frame_bytes = u32::try_from(frame::frame_bytes(body.len() + hash.0.len()))
                 .expect("frames are below 4 GiB");
-            locations.push((
-                RecordLocation {
-                    segment: segment.number,
-                    frame_bytes,
-                    byte_position,
-                },
-                hash,
-            ));
+            let location = RecordLocation {
+                segment: segment.number,
+                frame_bytes,
+                byte_position,
+            };
+            self.batch_records.push((location, hash));
             positions.push(Position {
                 partition: request.partition,
                 offset: Offset(self.next_offsets[number]),
@@ -342,19 +335,19 @@ impl Writer {
         }
         let first_version = request.expected.next();
         let outcome = AppendOutcome {
-            stream: request.stream.clone(),
+            stream: request.stream,
             first_version,
             positions,
             duplicate: false,
         };
         Accepted {
-            stream: request.stream,
             partition: request.partition,
             command_id: request.command_id,
+            stream_number,
             first_version,
-            locations,
+            records: first_record..self.batch_records.len(),
             outcome,
-            reply: request.reply,
+            waiter: request.waiter,
         }
     }
 
@@ -380,11 +373,12 @@ impl Writer {
         let mut records = 0u64;
         for entry in accepted {
             let mut version = entry.first_version;
-            for &(location, hash) in &entry.locations {
+            for &(location, hash) in &self.batch_records[entry.records.clone()] {
                 let record = IndexedRecord {
                     partition: entry.partition,
                     location,
-                    stream: &entry.stream,
+                    stream: &entry.outcome.stream,
+                    stream_number: entry.stream_number,
                     version,
                     command_id: entry.command_id,
                     hash,
@@ -432,7 +426,7 @@ impl Writer {
 }
 
 fn last_version(entry: &Accepted) -> StreamVersion {
-    let count = u64::try_from(entry.locations.len()).expect("usize fits in u64");
+    let count = u64::try_from(entry.records.len()).expect("usize fits in u64");
     StreamVersion(entry.first_version.0 + count - 1)
 }
 
@@ -492,62 +486,4 @@ pub fn create_segment(
     partition_index.bytes += u64::try_from(HEADER_BYTES).expect("fits");
     tracing::info!(partition = partition.0, base_offset, "started segment");
     Ok((number, file))
-}
-
-/// The sync thread: syncs written batches, publishes their ends and answers their waiters.
-fn sync_loop(shared: &Shared, jobs: &std_mpsc::Receiver<SyncJob>) {
-    let mut pending = Vec::with_capacity(PIPELINE_BATCHES_MAX);
-    while let Ok(job) = jobs.recv() {
-        pending.push(job);
-        while let Ok(more) = jobs.try_recv() {
-            pending.push(more);
-        }
-        let outcome = sync_files(shared, &pending);
-        for job in pending.drain(..) {
-            if outcome.is_ok() {
-                for &(partition, end) in &job.ends {
-                    shared.publish_end(partition, end);
-                }
-            }
-            for (reply, result) in job.replies {
-                let result = match (&outcome, result) {
-                    (Err(detail), Ok(_)) => Err(LogError::Unavailable(detail.clone())),
-                    (_, result) => result,
-                };
-                // A waiter that gave up (dropped its future) is no error of the log.
-                let _ = reply.send(result);
-            }
-        }
-    }
-}
-
-/// Syncs every file touched by `jobs` once. A failure stops the log for good.
-fn sync_files(shared: &Shared, jobs: &[SyncJob]) -> Result<(), String> {
-    if let Some(failure) = shared.failure.get() {
-        return Err(failure.clone());
-    }
-    let mut files: Vec<&Arc<File>> = jobs.iter().flat_map(|job| &job.files).collect();
-    files.sort_by_key(|file| Arc::as_ptr(file));
-    files.dedup_by_key(|file| Arc::as_ptr(file));
-    if files.is_empty() {
-        return Ok(());
-    }
-    if shared.options.durability == Durability::FsyncPerBatch {
-        for file in &files {
-            if let Err(error) = file.sync_data() {
-                let detail = format!(
-                    "the log stopped after a failed fsync: {error}; reopen the log to recover"
-                );
-                tracing::error!(%error, "event log fsync failed; log stopped");
-                let _ = shared.failure.set(detail.clone());
-                return Err(detail);
-            }
-        }
-        shared
-            .counters
-            .fsyncs
-            .fetch_add(u64::try_from(files.len()).expect("fits"), Ordering::Relaxed);
-    }
-    shared.counters.batches.fetch_add(1, Ordering::Relaxed);
-    Ok(())
 }

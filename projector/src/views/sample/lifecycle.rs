@@ -3,6 +3,7 @@
 //! parts) and the budget lines they charge (B-07: December services go to the next fiscal year).
 
 use super::*;
+use ledger::domain::period::events::ProgrammeAmount;
 
 /// The dates of one period's lifecycle, each a few days after the previous one.
 struct Calendar {
@@ -45,7 +46,7 @@ impl Contract {
             registry_no: registry_no.clone(),
             submitted_at: kz_local(on, 600),
             submission,
-            lines: Vec::new(),
+            line_count: dispensed.count,
             content_hash,
             total_fund: dispensed.total(|sums| sums.fund),
             total_patient: dispensed.total(|sums| sums.patient),
@@ -121,6 +122,10 @@ impl Contract {
             registry_hash: DocumentHash::of(&(self.id.as_str(), period.key(), dispensed.count)),
             rows,
             total,
+            by_programme: vec![ProgrammeAmount {
+                programme: Programme::Osms,
+                amount: total,
+            }],
             content_hash,
             signature: signature(self.holder, content_hash),
         }));
@@ -141,6 +146,10 @@ impl Contract {
             act_no: act_no.clone(),
             signed_at: kz_local(signed_on, 600),
             total,
+            by_programme: vec![ProgrammeAmount {
+                programme: Programme::Osms,
+                amount: total,
+            }],
             payment: deadline(ClockRule::Payment, signed_on, 5),
             fiscal_year,
             signature: signature(bin(99_034_000_001), content_hash),
@@ -192,6 +201,8 @@ impl Contract {
                 payment_ref: number(format!("PAY-{act_no}-{part}")),
                 paid_at: kz_local(calendar.after(1 + rng.below(3)), 600),
                 amount: kzt(amount),
+                programme: Programme::Osms,
+                paid_programme_total: kzt(paid),
                 paid_total: kzt(paid),
                 fiscal_year,
                 payer: bin(99_034_000_001),

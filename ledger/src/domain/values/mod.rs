@@ -4,14 +4,15 @@
 //! the rule. Wire forms are strings (or plain structs of validated parts), so that a stored event can
 //! never hold a value its constructor would refuse: deserialisation goes through the constructor.
 
+mod document;
+mod reporting_period;
+
 use std::fmt;
 
-use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::money::Money;
-use super::time::Timestamp;
+pub use document::{DocumentHash, FiscalReceipt, FiscalReceiptParts, PrescriptionRef};
+pub use reporting_period::{ReportingPeriod, ReportingPeriodParts, last_day_of_month};
 
 /// Why a value was refused: the field, the value as given, the rule and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -235,6 +236,12 @@ string_value!(
     "Kyrgyz personal identification number (source term: «ИЖН», S002 §34): 14 digits, format only (A-35)."
 );
 string_value!(
+    KgTin,
+    "KG taxpayer number",
+    |value| check_digits("KG taxpayer number", "C-07", value, 14..=14),
+    "Kyrgyz taxpayer identification number of an organisation (source term: «ИНН»): 14 digits, format only **[K]**."
+);
+string_value!(
     Icd10,
     "ICD-10 code",
     check_icd10,
@@ -354,298 +361,12 @@ impl MarkingCode {
     }
 }
 
-/// A prescription reference (App. 1 col 7): its number and the date it was written.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub struct PrescriptionRef {
-    pub number: DocumentNumber,
-    pub written_on: NaiveDate,
-}
-
-/// A fiscal receipt of an online cash register (source term: «фискальный чек», App. 1 col 13).
-/// Key = (RNM, fiscal sign); the amount cross-checks col 17 (RULES §3, M-07).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(try_from = "FiscalReceiptParts", into = "FiscalReceiptParts")]
-pub struct FiscalReceipt {
-    rnm: String,
-    fiscal_sign: String,
-    issued_at: Timestamp,
-    amount: Money,
-}
-
-/// The wire form of [`FiscalReceipt`]; deserialisation validates through [`FiscalReceipt::new`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct FiscalReceiptParts {
-    pub rnm: String,
-    pub fiscal_sign: String,
-    pub issued_at: Timestamp,
-    pub amount: Money,
-}
-
-impl FiscalReceipt {
-    /// RNM = 12-digit cash-register registration number; fiscal sign = 1–20 digits; amount ≥ 0.
-    pub fn new(
-        rnm: &str,
-        fiscal_sign: &str,
-        issued_at: Timestamp,
-        amount: Money,
-    ) -> Result<Self, ValueError> {
-        check_digits("fiscal receipt RNM", "RULES §3", rnm, 12..=12)?;
-        check_digits("fiscal sign", "RULES §3", fiscal_sign, 1..=20)?;
-        if amount.is_negative() {
-            return Err(ValueError::new(
-                "fiscal receipt amount",
-                &amount.to_string(),
-                "M-07",
-                "cannot be negative",
-            ));
-        }
-        Ok(FiscalReceipt {
-            rnm: rnm.to_owned(),
-            fiscal_sign: fiscal_sign.to_owned(),
-            issued_at,
-            amount,
-        })
-    }
-
-    pub fn rnm(&self) -> &str {
-        &self.rnm
-    }
-
-    pub fn fiscal_sign(&self) -> &str {
-        &self.fiscal_sign
-    }
-
-    pub fn issued_at(&self) -> Timestamp {
-        self.issued_at
-    }
-
-    pub fn amount(&self) -> Money {
-        self.amount
-    }
-
-    /// The key under which the same receipt cannot be reimbursed twice.
-    pub fn uniqueness_key(&self) -> String {
-        format!("receipt:{}:{}", self.rnm, self.fiscal_sign)
-    }
-}
-
-impl TryFrom<FiscalReceiptParts> for FiscalReceipt {
-    type Error = ValueError;
-    fn try_from(parts: FiscalReceiptParts) -> Result<Self, ValueError> {
-        FiscalReceipt::new(
-            &parts.rnm,
-            &parts.fiscal_sign,
-            parts.issued_at,
-            parts.amount,
-        )
-    }
-}
-
-impl From<FiscalReceipt> for FiscalReceiptParts {
-    fn from(receipt: FiscalReceipt) -> Self {
-        FiscalReceiptParts {
-            rnm: receipt.rnm,
-            fiscal_sign: receipt.fiscal_sign,
-            issued_at: receipt.issued_at,
-            amount: receipt.amount,
-        }
-    }
-}
-
-/// A reporting period (source term: «отчетный период», S001 §20): a calendar month (P-01) or, by
-/// agreement, a shorter span inside one month (P-02). A-05: each period gets its own registry.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(try_from = "ReportingPeriodParts", into = "ReportingPeriodParts")]
-pub struct ReportingPeriod {
-    first_day: NaiveDate,
-    last_day: NaiveDate,
-}
-
-/// The wire form of [`ReportingPeriod`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ReportingPeriodParts {
-    pub first_day: NaiveDate,
-    pub last_day: NaiveDate,
-}
-
-impl ReportingPeriod {
-    /// Implements P-01: the calendar month `year`-`month`.
-    pub fn month(year: i32, month: u32) -> Result<Self, ValueError> {
-        let value = format!("{year}-{month:02}");
-        let first_day = NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(|| {
-            ValueError::new("reporting period", &value, "P-01", "not a calendar month")
-        })?;
-        let last_day = last_day_of_month(first_day);
-        Ok(ReportingPeriod {
-            first_day,
-            last_day,
-        })
-    }
-
-    /// Implements P-02: a span shorter than a month, agreed with the Fund; it may not cross a month.
-    pub fn span(first_day: NaiveDate, last_day: NaiveDate) -> Result<Self, ValueError> {
-        let value = format!("{first_day}..{last_day}");
-        if last_day < first_day {
-            return Err(ValueError::new(
-                "reporting period",
-                &value,
-                "P-02",
-                "ends before it starts",
-            ));
-        }
-        if (first_day.year(), first_day.month()) != (last_day.year(), last_day.month()) {
-            return Err(ValueError::new(
-                "reporting period",
-                &value,
-                "P-02",
-                "crosses a month boundary",
-            ));
-        }
-        Ok(ReportingPeriod {
-            first_day,
-            last_day,
-        })
-    }
-
-    pub fn first_day(self) -> NaiveDate {
-        self.first_day
-    }
-
-    pub fn last_day(self) -> NaiveDate {
-        self.last_day
-    }
-
-    pub fn contains(self, date: NaiveDate) -> bool {
-        (self.first_day..=self.last_day).contains(&date)
-    }
-
-    pub fn is_whole_month(self) -> bool {
-        self.first_day.day() == 1 && self.last_day == last_day_of_month(self.first_day)
-    }
-
-    /// The stream segment: `2026-01` for a month, `2026-01-01..2026-01-15` for a shorter span.
-    pub fn key(self) -> String {
-        if self.is_whole_month() {
-            self.first_day.format("%Y-%m").to_string()
-        } else {
-            format!("{}..{}", self.first_day, self.last_day)
-        }
-    }
-}
-
-impl fmt::Display for ReportingPeriod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.key())
-    }
-}
-
-impl TryFrom<ReportingPeriodParts> for ReportingPeriod {
-    type Error = ValueError;
-    fn try_from(parts: ReportingPeriodParts) -> Result<Self, ValueError> {
-        ReportingPeriod::span(parts.first_day, parts.last_day)
-    }
-}
-
-impl From<ReportingPeriod> for ReportingPeriodParts {
-    fn from(period: ReportingPeriod) -> Self {
-        ReportingPeriodParts {
-            first_day: period.first_day,
-            last_day: period.last_day,
-        }
-    }
-}
-
-/// The last day of the month of `date`.
-pub fn last_day_of_month(date: NaiveDate) -> NaiveDate {
-    let (year, month) = if date.month() == 12 {
-        (date.year() + 1, 1)
-    } else {
-        (date.year(), date.month() + 1)
-    };
-    NaiveDate::from_ymd_opt(year, month, 1)
-        .and_then(|next| next.pred_opt())
-        .expect("the first of a month after a valid date exists")
-}
-
-/// SHA-256 of a document's canonical bytes: fixes a submitted document's content and is what a
-/// signature signs (S-01). Wire form: 64 lower-case hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DocumentHash(pub [u8; 32]);
-
-impl DocumentHash {
-    /// Hashes the canonical codec bytes of `document`.
-    pub fn of<T: Serialize>(document: &T) -> DocumentHash {
-        let bytes = crate::codec::encode(document).expect("domain documents always encode");
-        DocumentHash(Sha256::digest(&bytes).into())
-    }
-
-    pub fn to_hex(self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Display for DocumentHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for DocumentHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DocumentHash({})", &self.to_hex()[..16])
-    }
-}
-
-impl std::str::FromStr for DocumentHash {
-    type Err = ValueError;
-    fn from_str(text: &str) -> Result<Self, ValueError> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes)
-            .map_err(|_| ValueError::new("document hash", text, "S-01", "must be 64 hex digits"))?;
-        Ok(DocumentHash(bytes))
-    }
-}
-
-impl Serialize for DocumentHash {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> Deserialize<'de> for DocumentHash {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl schemars::JsonSchema for DocumentHash {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "DocumentHash".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({ "type": "string", "pattern": "^[0-9a-f]{64}$" })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::money::Currency;
+    use crate::domain::money::{Currency, Money};
+    use crate::domain::time::Timestamp;
+    use chrono::NaiveDate;
 
     #[test]
     fn rules_s3_icd10_format() {

@@ -1,2 +1,0 @@
-//! Replaced by the real benchmarks.
-fn main() {}

@@ -1,0 +1,127 @@
+//! `ledger bench append`: the durable-append benchmark as a user-facing command (like
+//! `kafka-producer-perf-test`). The measurement itself lives in `ledger_benches::append`, shared with
+//! the criterion benchmark, so the command and `cargo bench` measure the same thing.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ledger_benches::append::{AppendConfig, AppendReport};
+
+use super::UsageError;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Durable appends through the embedded log with group commit, beside a raw baseline that writes
+    /// the same bytes with the same fsync cadence. The last line is
+    /// `append: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    Append(AppendArgs),
+    /// Appends through the ledger's Kafka backend beside raw rdkafka produce of the same bytes; the
+    /// last line is `kafka: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    #[cfg(feature = "kafka")]
+    Kafka(super::kafka_bench::KafkaArgs),
+    /// Projection of a generated national month into all views beside a raw read-and-decode
+    /// baseline; the last line is `project: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    Project(super::project_bench::ProjectBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AppendArgs {
+    /// Events to append.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Concurrent appending tasks, each on its own stream.
+    #[arg(long, default_value_t = 4096)]
+    concurrency: u32,
+    /// Events per append (one command).
+    #[arg(long, default_value_t = 1)]
+    events_per_append: u32,
+    /// Bytes of each event's synthetic payload.
+    #[arg(long, default_value_t = 300)]
+    payload_bytes: u32,
+    /// Partitions of the benchmark log.
+    #[arg(long, default_value_t = 8)]
+    partitions: u32,
+    /// Scratch directory (created, then emptied); defaults to a fresh directory under the system
+    /// temporary directory. Put it on the disk you want to measure.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Append(args) => append(args),
+        #[cfg(feature = "kafka")]
+        BenchCommand::Kafka(args) => super::kafka_bench::run(args),
+        BenchCommand::Project(args) => super::project_bench::run(args),
+    }
+}
+
+fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
+    if args.events == 0 || args.concurrency == 0 || args.events_per_append == 0 {
+        return Err(UsageError(
+            "--events, --concurrency and --events-per-append must be at least 1".to_owned(),
+        )
+        .into());
+    }
+    let dir = args.dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ledger-bench-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let config = AppendConfig {
+        events: args.events,
+        concurrency: args.concurrency,
+        events_per_append: args.events_per_append,
+        payload_bytes: args.payload_bytes,
+        partitions: args.partitions,
+        dir: dir.clone(),
+    };
+    let bar = indicatif::ProgressBar::new(args.events);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} ledger append {pos}/{len} events [{elapsed}] {per_sec}",
+        )
+        .expect("valid progress template"),
+    );
+    let runtime = super::runtime()?;
+    let report = runtime
+        .block_on(ledger_benches::append::run(&config, &|done| {
+            bar.set_position(done)
+        }))
+        .with_context(|| format!("append benchmark in {} failed", dir.display()))?;
+    bar.finish_and_clear();
+    let _ = std::fs::remove_dir(&dir);
+    print_report(&config, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(config: &AppendConfig, report: &AppendReport) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let stats = report.ledger.stats;
+    writeln!(
+        out,
+        "ledger: {} events ({} B payload, {} per append, {} tasks, {} partitions) in {:.3?}",
+        report.ledger.events,
+        config.payload_bytes,
+        config.events_per_append,
+        config.concurrency,
+        config.partitions,
+        report.ledger.elapsed
+    )?;
+    writeln!(
+        out,
+        "ledger: {} bytes framed ({} B/record), {} sync rounds, {} fsyncs ({} records/fsync)",
+        stats.bytes,
+        stats.bytes / stats.records.max(1),
+        stats.batches,
+        stats.fsyncs,
+        stats.records / stats.fsyncs.max(1)
+    )?;
+    writeln!(
+        out,
+        "raw:    {} bytes in {} write+fdatasync rounds in {:.3?}",
+        report.raw.bytes, report.raw.fsyncs, report.raw.elapsed
+    )?;
+    writeln!(out, "{}", report.summary_line())
+}

@@ -1,0 +1,104 @@
+//! `ledger demo`: the main job. A national reporting period end to end on the embedded log.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use ledger::log::file::{Durability, FileLogOptions};
+
+use super::GlobalOpts;
+use crate::demo::{self, DemoOptions, Progress, summary};
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Dispensings per month over all Kazakh contracts.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub dispensings: u64,
+    /// Reporting months to simulate, from January 2026.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=12))]
+    pub months: u32,
+    /// Seed of the simulated world; the same seed gives the same registries.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Also write the summary as JSON to this file.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
+    /// Do not fsync appends (faster, survives a process crash but not a power loss).
+    #[arg(long)]
+    pub no_sync: bool,
+}
+
+/// indicatif bars behind the demo's progress callbacks.
+struct Bars(Mutex<Option<ProgressBar>>);
+
+impl Progress for Bars {
+    fn phase(&self, name: &str, total: u64) {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:<42} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(name.to_owned());
+        *self.0.lock().expect("bar lock") = Some(bar);
+    }
+
+    fn advance(&self, by: u64) {
+        if let Some(bar) = self.0.lock().expect("bar lock").as_ref() {
+            bar.inc(by);
+        }
+    }
+
+    fn finish_phase(&self) {
+        if let Some(bar) = self.0.lock().expect("bar lock").take() {
+            bar.finish();
+        }
+    }
+}
+
+pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+    let options = DemoOptions {
+        seed: args.seed,
+        dispensings: args.dispensings,
+        months: args.months,
+        ..DemoOptions::default()
+    };
+    let durability = if args.no_sync {
+        Durability::NoSync
+    } else {
+        Durability::FsyncPerBatch
+    };
+    let bars = Bars(Mutex::new(None));
+    let runtime = super::runtime()?;
+    let (engine, world, timing, events_written) = runtime.block_on(async {
+        let options_log = FileLogOptions {
+            durability,
+            ..FileLogOptions::default()
+        };
+        let opened = super::open::writer(global, options_log).await?;
+        let (engine, world, timing) = demo::run(opened.log(), &options, &bars).await?;
+        let events_written = opened.records().await?;
+        anyhow::Ok((engine, world, timing, events_written))
+    })?;
+    let periods = demo::months(&options)?;
+    let summary = summary::build(
+        &engine,
+        &world,
+        &periods,
+        options.dispensings,
+        timing,
+        events_written,
+    );
+    print!("{}", summary::render(&summary));
+    println!("  data directory: {}", global.data_dir.display());
+    if let Some(path) = &args.summary_json {
+        std::fs::write(path, serde_json::to_string_pretty(&summary)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("  summary JSON: {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,226 @@
+//! End to end with the real `ledger` binary (issue #8): the demo on a small seed, history and export
+//! for analysts and regulators, `audit verify` passing, then two kinds of tampering it must catch and
+//! name: a forged document signature with a perfectly valid hash chain, and a flipped byte in a segment.
+//!
+//! Lives in `commands/tests/` because Cargo gives only a package's own tests its binaries.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ledger::domain::event::Event;
+use ledger::log::file::{Durability, FileLog, FileLogOptions};
+use ledger::log::{AppendRequest, CommandId, EventLog, NewEvent, StreamId, StreamVersion};
+
+fn ledger(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .expect("run ledger")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn run_demo(data_dir: &Path, summary: &Path) {
+    let output = ledger(
+        data_dir,
+        &[
+            "demo",
+            "--dispensings",
+            "300",
+            "--no-sync",
+            "--seed",
+            "7",
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+    let contracts = summary["contracts"].as_array().unwrap();
+    assert_eq!(contracts.len(), 9, "8 networks and one consortium");
+    let lines: u64 = contracts
+        .iter()
+        .map(|contract| contract["periods"][0]["lines"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        lines,
+        300 - 1,
+        "every dispensing is a registry line but the one reversed after the rejection"
+    );
+    assert!(
+        contracts
+            .iter()
+            .all(|contract| contract["periods"][0]["registry"] == "approved")
+    );
+    assert_eq!(
+        summary["clocks"]["REGISTRY_SUBMISSION"]["met_late"], 2,
+        "two registries were late (D-02)"
+    );
+    assert_eq!(contracts.last().unwrap()["status"], "terminated");
+}
+
+fn check_history_and_export(data_dir: &Path, export_dir: &Path) {
+    let history = stdout(&ledger(data_dir, &["history", "--contract", "KZ-001"]));
+    for fact in [
+        "ContractApplicationReceived",
+        "ContractConcluded",
+        "DispensingRecorded",
+        "RegistryApproved",
+        "PaymentMade",
+    ] {
+        assert!(history.contains(fact), "history of KZ-001 lacks {fact}");
+    }
+    assert!(
+        !history.contains("KZ-002"),
+        "a contract's history holds only its own streams"
+    );
+    let output = ledger(
+        data_dir,
+        &[
+            "export",
+            "--period",
+            "2026-01",
+            "--out",
+            export_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export_dir.join("manifest.json")).unwrap()).unwrap();
+    let exported = std::fs::read(export_dir.join("events.jsonl")).unwrap();
+    let lines = exported
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+        .count();
+    assert_eq!(
+        manifest["events"].as_u64().unwrap(),
+        u64::try_from(lines).unwrap()
+    );
+    use sha2::Digest;
+    assert_eq!(
+        manifest["file_sha256"].as_str().unwrap(),
+        hex::encode(sha2::Sha256::digest(&exported))
+    );
+}
+
+/// Appends a copy of a signed registry approval whose signature has one nibble changed, through the
+/// log itself: the chain stays intact, only the signature check can catch it.
+fn append_forged_signature(data_dir: &Path) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let options = FileLogOptions {
+            durability: Durability::NoSync,
+            ..FileLogOptions::default()
+        };
+        let log = FileLog::open(data_dir, options).unwrap();
+        let stream = StreamId::new("period/KZ-001/2026-01").unwrap();
+        let approved = log
+            .read_stream(&stream, StreamVersion(1))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|envelope| envelope.body.payload.event_type == "RegistryApproved")
+            .expect("KZ-001 has an approved registry");
+        let Event::RegistryApproved(mut event) =
+            Event::from_payload(&approved.body.payload).unwrap()
+        else {
+            unreachable!()
+        };
+        let flipped = if event.signature.signature_hex.starts_with('0') {
+            "1"
+        } else {
+            "0"
+        };
+        event.signature.signature_hex.replace_range(0..1, flipped);
+        let forged = NewEvent {
+            payload: Event::RegistryApproved(event).to_payload().unwrap(),
+            ..new_event_like(&approved)
+        };
+        let target = StreamId::new("period/KZ-001/forged").unwrap();
+        let request = AppendRequest {
+            stream: target,
+            expected: StreamVersion::NONE,
+            command_id: CommandId::derived("e2e", "forged"),
+            events: vec![forged],
+        };
+        log.append(request).await.unwrap();
+    });
+}
+
+fn new_event_like(envelope: &ledger::log::EventEnvelope) -> NewEvent {
+    let body = &envelope.body;
+    NewEvent {
+        event_id: ledger::log::EventId::derived("e2e", "forged-event"),
+        occurred_at: body.occurred_at,
+        jurisdiction: body.jurisdiction,
+        causation_id: None,
+        correlation_id: body.correlation_id,
+        actor: body.actor.clone(),
+        payload: body.payload.clone(),
+    }
+}
+
+fn flip_byte_in_a_segment(data_dir: &Path) {
+    let partition = data_dir.join("log").join("p-0000");
+    let segment = std::fs::read_dir(&partition)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .min()
+        .expect("a segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&segment, bytes).unwrap();
+}
+
+#[test]
+fn demo_history_export_and_audit_catch_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    run_demo(&data_dir, &dir.path().join("summary.json"));
+    check_history_and_export(&data_dir, &dir.path().join("export"));
+
+    let audit = ledger(&data_dir, &["audit", "verify"]);
+    assert!(
+        audit.status.success(),
+        "a clean demo passes the audit: {}",
+        stdout(&audit)
+    );
+    assert!(stdout(&audit).contains("audit: ok"));
+
+    append_forged_signature(&data_dir);
+    let audit = ledger(&data_dir, &["audit", "verify"]);
+    assert_eq!(audit.status.code(), Some(2), "{}", stdout(&audit));
+    let report = stdout(&audit);
+    assert!(
+        report.contains("verdict: ok"),
+        "the chain itself is intact: {report}"
+    );
+    assert!(
+        report.contains("audit: FAILED: registry approval at")
+            && report.contains("period/KZ-001/forged@1"),
+        "{report}"
+    );
+
+    flip_byte_in_a_segment(&data_dir);
+    let audit = ledger(&data_dir, &["audit", "verify"]);
+    assert_eq!(audit.status.code(), Some(2));
+    let report = stdout(&audit);
+    assert!(
+        report.contains("first bad position 0:"),
+        "the damaged record is named by position: {report}"
+    );
+}

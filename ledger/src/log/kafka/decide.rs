@@ -1,0 +1,92 @@
+//! Deciding one append against the writer's state: the same rules, in the same order, as the embedded
+//! log (duplicate command id first, then the expected stream version), then sealing its records onto
+//! the partition's hash chain.
+
+use std::collections::{HashMap, HashSet};
+
+use super::state::WriterState;
+use crate::domain::time::Timestamp;
+use crate::log::envelope::{ChainHash, EnvelopeBody, EventEnvelope};
+use crate::log::error::LogError;
+use crate::log::ids::{CommandId, PartitionId, StreamId, StreamVersion, partition_of};
+use crate::log::{AppendRequest, EVENTS_PER_APPEND_MAX};
+
+/// One sealed record: its wire bytes, its chain hash and its body (for the headers).
+pub(super) type Sealed = (Vec<u8>, ChainHash, EnvelopeBody);
+
+/// What the batch decided before producing: uncommitted versions, chain heads and command ids.
+#[derive(Default)]
+pub(super) struct Overlay {
+    pub(super) versions: HashMap<StreamId, StreamVersion>,
+    pub(super) heads: HashMap<PartitionId, ChainHash>,
+    pub(super) commands: HashSet<CommandId>,
+}
+
+/// Decides one command against the committed state plus the batch's overlay. `Ok(None)` means a
+/// duplicate command id (reply with the original outcome).
+pub(super) fn decide_one(
+    state: &WriterState,
+    overlay: &mut Overlay,
+    request: &AppendRequest,
+    partitions: u32,
+    recorded_at: Timestamp,
+) -> Result<Option<(PartitionId, StreamVersion, Vec<Sealed>)>, LogError> {
+    if state.commands.contains_key(&request.command_id) {
+        return Ok(None);
+    }
+    validate(request)?;
+    let actual = overlay
+        .versions
+        .get(&request.stream)
+        .copied()
+        .unwrap_or_else(|| state.version(&request.stream));
+    if actual != request.expected {
+        return Err(LogError::Conflict {
+            stream: request.stream.clone(),
+            expected: request.expected,
+            actual,
+        });
+    }
+    let partition = partition_of(&request.stream, partitions);
+    let mut head = overlay
+        .heads
+        .get(&partition)
+        .copied()
+        .unwrap_or_else(|| state.head(partition));
+    let mut version = actual;
+    let mut records = Vec::with_capacity(request.events.len());
+    for event in &request.events {
+        version = version.next();
+        let body = EnvelopeBody::new(
+            event.clone(),
+            request.stream.clone(),
+            version,
+            request.command_id,
+            recorded_at,
+        );
+        let (bytes, hash) = EventEnvelope::seal(&body, &head)?;
+        head = hash;
+        records.push((bytes, hash, body));
+    }
+    overlay.versions.insert(request.stream.clone(), version);
+    overlay.heads.insert(partition, head);
+    overlay.commands.insert(request.command_id);
+    Ok(Some((partition, actual.next(), records)))
+}
+
+fn validate(request: &AppendRequest) -> Result<(), LogError> {
+    let count = request.events.len();
+    if count == 0 {
+        return Err(LogError::Invalid(format!(
+            "command {} appends no events to stream \"{}\"; a command must append at least one",
+            request.command_id, request.stream
+        )));
+    }
+    if count > EVENTS_PER_APPEND_MAX {
+        return Err(LogError::Invalid(format!(
+            "command {} appends {count} events to stream \"{}\"; at most {EVENTS_PER_APPEND_MAX} are allowed",
+            request.command_id, request.stream
+        )));
+    }
+    Ok(())
+}
