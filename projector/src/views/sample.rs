@@ -5,8 +5,7 @@
 //! For tests (the views against a plain fold), replays and the projection benchmark. Events are
 //! constructed directly rather than decided (deciding a million dispensings through the aggregate is
 //! the command side's job and benchmark), but every value passes its domain constructor and every
-//! sequence is one the aggregates accept. `RegistrySubmitted` carries no lines (the registry view reads
-//! them from the dispensings; the submitted document will carry only counts, totals and a hash).
+//! sequence is one the aggregates accept (signatures are placeholders: views do not verify them).
 //!
 //! One `u64` seed drives everything (STYLE §2.7); the generator uses its own SplitMix64, so the same
 //! seed gives the same events on every platform and build.
