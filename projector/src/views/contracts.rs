@@ -24,10 +24,12 @@ use crate::store::ViewRead;
 use crate::view::{View, ViewError, ViewTxn};
 
 pub const NAME: &str = "contracts";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
-const FOLDED: [&str; 11] = [
+const FOLDED: [&str; 13] = [
     "ContractApplicationReceived",
+    "KgContractApplicationReceived",
+    "KgContractConcluded",
     "ContractConcluded",
     "ContractRefused",
     "PharmacyNetworkChanged",
@@ -171,6 +173,8 @@ fn contract_of(event: &Event) -> Option<String> {
         Event::TerminationGroundDetected(e) => e.contract_id.to_string(),
         Event::TerminationNoticeSent(e) => e.contract_id.to_string(),
         Event::TerminationNoticeReceived(e) => e.contract_id.to_string(),
+        Event::KgContractApplicationReceived(e) => e.contract_id.to_string(),
+        Event::KgContractConcluded(e) => e.contract_id.to_string(),
         Event::ContractRenewed(e) => e.contract_id.to_string(),
         Event::ContractExpired(e) => e.contract_id.to_string(),
         Event::ContractObjectionFiled(e) => e.contract_id.to_string(),
@@ -222,6 +226,19 @@ fn fold(record: &mut ContractRecord, event: &Event, event_id: EventId) {
         }),
         Event::TerminationNoticeSent(_) => record.status = ContractStatus::TerminationNoticed,
         Event::TerminationNoticeReceived(_) => record.status = ContractStatus::Terminated,
+        Event::KgContractApplicationReceived(e) => {
+            record.jurisdiction = Some(Jurisdiction::KG);
+            record.status = ContractStatus::Applied;
+            record.holder_name = Some(e.name.clone());
+            record.applied_at = Some(e.received_at);
+        }
+        Event::KgContractConcluded(e) => {
+            record.status = ContractStatus::Concluded;
+            record.concluded_at = Some(e.concluded_at);
+            record.ends_on = e.term.ends_on;
+            // KG has no ISS test act (E-05 is Kazakh); certification does not apply.
+            record.iss_certified = true;
+        }
         Event::ContractRenewed(e) => {
             record.status = ContractStatus::Concluded;
             record.ends_on = e.term.ends_on;

@@ -7,8 +7,9 @@
 //! version of the rule's open instance on that stream (a REGISTRY_REVIEW restarts after a rejection).
 //!
 //! Known gap: REGISTRY_SUBMISSION runs from the period's end, but the first event that carries its
-//! deadline is `RegistrySubmitted`, so an unsubmitted registry is not listed yet. KG clocks are not
-//! carried by any event yet, so they do not appear.
+//! deadline is `RegistrySubmitted`, so an unsubmitted registry is not listed yet. Of the KG clocks only
+//! KG_REFUSAL is carried by an event (`KgContractApplicationReceived`); prescription validity and the
+//! dispute window are checked when a dispensing or claim is decided and carry no deadline.
 
 use ledger::domain::calendar::{CalendarSet, WorkingDays};
 use ledger::domain::clock::{Clock, ClockRule, ClockStatus, ClockTerm, Deadline};
@@ -26,10 +27,12 @@ use crate::store::ViewRead;
 use crate::view::{View, ViewError, ViewTxn};
 
 pub const NAME: &str = "deadlines";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
-const FOLDED: [&str; 13] = [
+const FOLDED: [&str; 15] = [
     "ContractApplicationReceived",
+    "KgContractApplicationReceived",
+    "KgContractConcluded",
     "ContractConcluded",
     "ContractRefused",
     "RegistrySubmitted",
@@ -185,7 +188,14 @@ fn effect_of(event: &Event) -> Option<(Timestamp, Effect)> {
         Event::ContractConcluded(e) => {
             effect(e.concluded_at, vec![ClockRule::ContractReview], None)
         }
-        Event::ContractRefused(e) => effect(e.refused_at, vec![ClockRule::ContractReview], None),
+        // D-10, A-23: a KG application starts KG_REFUSAL; a refusal or a conclusion stops it.
+        Event::KgContractApplicationReceived(e) => effect(e.received_at, vec![], Some(e.refusal)),
+        Event::KgContractConcluded(e) => effect(e.concluded_at, vec![ClockRule::KgRefusal], None),
+        Event::ContractRefused(e) => effect(
+            e.refused_at,
+            vec![ClockRule::ContractReview, ClockRule::KgRefusal],
+            None,
+        ),
         // D-02, A-06: the submission clock is judged on the first submission only.
         Event::RegistrySubmitted(e) if e.submission == 1 => {
             effect(e.submitted_at, vec![], Some(e.due))
@@ -267,6 +277,7 @@ fn start(
 fn subject(event: &Event) -> Option<(ContractId, Option<ReportingPeriod>)> {
     match event {
         Event::ContractApplicationReceived(e) => Some((e.contract_id.clone(), None)),
+        Event::KgContractApplicationReceived(e) => Some((e.contract_id.clone(), None)),
         Event::RegistrySubmitted(e) => Some((e.contract_id.clone(), Some(e.period))),
         Event::RegistryReceived(e) => Some((e.contract_id.clone(), Some(e.period))),
         Event::RegistryApproved(e) => Some((e.contract_id.clone(), Some(e.period))),
