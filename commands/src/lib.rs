@@ -6,5 +6,6 @@ pub mod cli;
 pub mod demo;
 pub mod handler;
 pub mod import;
+pub mod project;
 pub mod render;
 pub mod writer;

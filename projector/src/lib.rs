@@ -15,6 +15,7 @@ pub mod driver;
 pub mod projector;
 pub mod store;
 pub mod view;
+pub mod views;
 
 pub use driver::{
     CatchUpOptions, CatchUpReport, PROJECT_BATCH_MAX, Progress, catch_up, catch_up_with, follow,

@@ -21,6 +21,9 @@ pub enum BenchCommand {
     /// last line is `kafka: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     #[cfg(feature = "kafka")]
     Kafka(super::kafka_bench::KafkaArgs),
+    /// Projection of a generated national month into all views beside a raw read-and-decode
+    /// baseline; the last line is `project: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    Project(super::project_bench::ProjectBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +54,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Append(args) => append(args),
         #[cfg(feature = "kafka")]
         BenchCommand::Kafka(args) => super::kafka_bench::run(args),
+        BenchCommand::Project(args) => super::project_bench::run(args),
     }
 }
 

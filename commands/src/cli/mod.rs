@@ -11,6 +11,10 @@ mod import;
 mod kafka_bench;
 mod log;
 mod open;
+mod project;
+mod project_bench;
+mod replay;
+mod views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -88,6 +92,22 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Writes the events of a reporting period, with a manifest of counts and hash-chain heads.
     Export(history::ExportArgs),
+    /// Summary registries (Appendix 1) from the views.
+    #[command(subcommand)]
+    Registry(views::RegistryCommand),
+    /// Payment acts (Appendix 2) from the views.
+    #[command(subcommand)]
+    Act(views::ActCommand),
+    /// Statutory deadline clocks and their status as of a date.
+    Deadlines(views::DeadlinesArgs),
+    /// Budget lines per programme and region for a fiscal year.
+    Budget(views::BudgetArgs),
+    /// Contracts: status, holder, network by region, termination grounds.
+    Contracts(views::ContractsArgs),
+    /// Catches every view up with the log and prints a summary.
+    Project,
+    /// Builds the views as of a point in history, or of one period, into another directory.
+    Replay(replay::ReplayArgs),
     /// Benchmarks of this machine (no data directory needed).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -105,6 +125,13 @@ pub fn main() -> ExitCode {
         Command::Import(command) => import::run(command, &cli.global),
         Command::History(args) => history::run_history(args, &cli.global),
         Command::Export(args) => history::run_export(args, &cli.global),
+        Command::Registry(command) => views::run_registry(command, &cli.global),
+        Command::Act(command) => views::run_act(command, &cli.global),
+        Command::Deadlines(args) => views::run_deadlines(args, &cli.global),
+        Command::Budget(args) => views::run_budget(args, &cli.global),
+        Command::Contracts(args) => views::run_contracts(args, &cli.global),
+        Command::Project => project::run(&cli.global),
+        Command::Replay(args) => replay::run(args, &cli.global),
         Command::Bench(command) => bench::run(command),
     };
     match outcome {

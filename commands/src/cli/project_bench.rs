@@ -1,0 +1,139 @@
+//! `ledger bench project [--events N]`: projection throughput of a generated national month into all
+//! views (sled), beside a raw baseline measured in the same run: reading and decoding the same events
+//! (`Event::from_payload`) without writing views. A benchmark, not a timed test.
+//!
+//! Back of the envelope: a dispensing record is ~700 bytes; reading and decoding one costs ~2–3 µs, so
+//! the raw baseline is a few hundred thousand events/s on one core. Projection adds one sled put of the
+//! recorded payload per dispensing (no re-encoding) and a few point reads per lifecycle event; sled
+//! batches ~1,000 puts in one write, so the target is ≥ 150,000 events/s and ≥ 40% of the baseline.
+//!
+//! The last line is exactly `project: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use ledger::domain::event::Event;
+use ledger::log::file::{Durability, FileLog, FileLogOptions};
+use ledger::log::{EventLog, Offset, PartitionId, read_partition};
+use projector::views::sample::SampleConfig;
+
+use crate::project::{catch_up_views, progress_bar, write_sample_log};
+
+#[derive(Debug, clap::Args)]
+pub struct ProjectBenchArgs {
+    /// Dispensing events to generate (plus the lifecycle events of their periods).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Dispensings per contract and period (a national month: ~1,000 contracts).
+    #[arg(long, default_value_t = 1_000)]
+    pub per_contract: u32,
+    /// Work directory (default: a fresh directory under the system temp dir, removed afterwards).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub fn run(args: ProjectBenchArgs) -> anyhow::Result<ExitCode> {
+    let per_contract = u64::from(args.per_contract.max(1));
+    let contracts = u32::try_from(args.events.div_ceil(per_contract).max(1))
+        .context("--events is too large")?;
+    let config = SampleConfig {
+        seed: args.seed,
+        contracts,
+        periods: 1,
+        dispensings_per_period: args.per_contract.max(1),
+        lifecycle: true,
+    };
+    let owned = args.dir.is_none();
+    let dir = args.dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ledger-bench-project-{}", std::process::id()))
+    });
+    let result = super::runtime()?.block_on(measure(&dir, config));
+    if owned {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let (events, ledger_elapsed, raw_elapsed) = result?;
+    let ledger_rate = per_second(events, ledger_elapsed);
+    let raw_rate = per_second(events, raw_elapsed);
+    let ratio_hundredths = ledger_rate.saturating_mul(100) / raw_rate.max(1);
+    println!(
+        "raw: {events} events read and decoded in {} ms; ledger: projected into all views in {} ms",
+        raw_elapsed.as_millis(),
+        ledger_elapsed.as_millis()
+    );
+    println!(
+        "project: ledger={ledger_rate} raw={raw_rate} ratio={}.{:02}",
+        ratio_hundredths / 100,
+        ratio_hundredths % 100
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn per_second(events: u64, elapsed: Duration) -> u64 {
+    let micros = u64::try_from(elapsed.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    events.saturating_mul(1_000_000) / micros
+}
+
+/// Generates the log, then measures the raw read-and-decode pass and the projection.
+async fn measure(
+    dir: &std::path::Path,
+    config: SampleConfig,
+) -> anyhow::Result<(u64, Duration, Duration)> {
+    let log_dir = dir.join("log");
+    let options = FileLogOptions {
+        durability: Durability::NoSync,
+        ..FileLogOptions::default()
+    };
+    let log = FileLog::open(&log_dir, options)
+        .with_context(|| format!("cannot create the log in {}", log_dir.display()))?;
+    let bar = progress_bar();
+    bar.set_message("generating");
+    bar.set_length(u64::from(config.contracts) * u64::from(config.dispensings_per_period));
+    let generated = write_sample_log(&log, config, &bar).await?;
+    bar.finish_and_clear();
+    drop(log);
+    let log = FileLog::open_read_only(&log_dir)?;
+    eprintln!("generated {generated} events in {}", log_dir.display());
+    let raw_started = Instant::now();
+    let raw_events = raw_pass(&log).await?;
+    let raw_elapsed = raw_started.elapsed();
+    let projected = catch_up_views(
+        &log,
+        &dir.join("views"),
+        projector::CatchUpOptions::default(),
+    )
+    .await?;
+    let ledger_elapsed = projected.report.elapsed;
+    eprintln!("{}", projected.report);
+    assert_eq!(
+        projected.report.events, raw_events,
+        "both passes read the same events"
+    );
+    Ok((raw_events, ledger_elapsed, raw_elapsed))
+}
+
+/// Reads every partition and decodes every payload, writing nothing.
+async fn raw_pass(log: &dyn EventLog) -> anyhow::Result<u64> {
+    let bar = progress_bar();
+    bar.set_message("raw");
+    let mut events = 0u64;
+    for index in 0..log.partitions() {
+        bar.inc_length(log.end_offset(PartitionId(index)).await?.0);
+        let mut stream = read_partition(log, PartitionId(index), Offset(0));
+        while let Some(envelope) = stream.next().await {
+            let envelope = envelope?;
+            let event = Event::from_payload(&envelope.body.payload)?;
+            std::hint::black_box(&event);
+            events += 1;
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(events)
+}
