@@ -61,6 +61,44 @@ fn run_demo(data_dir: &Path, summary: &Path) {
         "two registries were late (D-02)"
     );
     assert_eq!(contracts.last().unwrap()["status"], "terminated");
+    check_exports(&summary);
+}
+
+/// The projectors ran: Appendix 1 and 2, CSV and HTML, for each of the 9 contracts, from the views,
+/// agreeing with what the writer decided.
+fn check_exports(summary: &serde_json::Value) {
+    let contracts = summary["contracts"].as_array().unwrap();
+    let exports = summary["exports"].as_array().unwrap();
+    assert_eq!(exports.len(), 9 * 4);
+    let registry = exports
+        .iter()
+        .map(|path| path.as_str().unwrap())
+        .find(|path| path.ends_with("KZ-001-2026-01-appendix1.csv"))
+        .unwrap();
+    let csv = std::fs::read_to_string(registry).unwrap();
+    let first = &contracts[0]["periods"][0];
+    assert_eq!(
+        csv.lines().count() as u64,
+        first["lines"].as_u64().unwrap() + 1,
+        "one line per registry line plus the header"
+    );
+    let fund_minor: i64 = csv
+        .lines()
+        .skip(1)
+        .map(|line| {
+            line.rsplit(',')
+                .nth(2)
+                .unwrap()
+                .replace('.', "")
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        fund_minor,
+        first["fund"]["minor"].as_i64().unwrap(),
+        "Σ col 15 of the exported registry = the writer's total"
+    );
 }
 
 fn check_history_and_export(data_dir: &Path, export_dir: &Path) {

@@ -74,7 +74,7 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     };
     let bars = Bars(Mutex::new(None));
     let runtime = super::runtime()?;
-    let (engine, world, timing, events_written) = runtime.block_on(async {
+    let (engine, world, timing, events_written, exports) = runtime.block_on(async {
         let options_log = FileLogOptions {
             durability,
             ..FileLogOptions::default()
@@ -82,10 +82,13 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         let opened = super::open::writer(global, options_log).await?;
         let (engine, world, timing) = demo::run(opened.log(), &options, &bars).await?;
         let events_written = opened.records().await?;
-        anyhow::Ok((engine, world, timing, events_written))
+        let periods = demo::months(&options)?;
+        let exports =
+            project_and_export(&*opened.log(), &world, &periods, &global.data_dir).await?;
+        anyhow::Ok((engine, world, timing, events_written, exports))
     })?;
     let periods = demo::months(&options)?;
-    let summary = summary::build(
+    let mut summary = summary::build(
         &engine,
         &world,
         &periods,
@@ -93,6 +96,7 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         timing,
         events_written,
     );
+    summary.exports = exports;
     print!("{}", summary::render(&summary));
     println!("  data directory: {}", global.data_dir.display());
     if let Some(path) = &args.summary_json {
@@ -101,4 +105,64 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         println!("  summary JSON: {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the projectors over the whole log (the live views in `<data-dir>/views`) and writes every
+/// contract's Appendix 1 registry and Appendix 2 act, as CSV and printable HTML, from the views into
+/// `<data-dir>/exports/`. Returns the files written.
+async fn project_and_export(
+    log: &dyn ledger::log::EventLog,
+    world: &crate::demo::world::World,
+    periods: &[ledger::domain::values::ReportingPeriod],
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Vec<String>> {
+    use projector::views::{act, registry};
+
+    use super::views::convert;
+    use crate::render;
+
+    let projected = crate::project::catch_up_views(
+        log,
+        &crate::project::views_dir(data_dir),
+        projector::CatchUpOptions::default(),
+    )
+    .await?;
+    println!("projected: {}", projected.report);
+    let reader = projected.reader();
+    let dir = data_dir.join("exports");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::new();
+    for holder in world
+        .contracts
+        .iter()
+        .filter(|holder| holder.jurisdiction == ledger::domain::jurisdiction::Jurisdiction::KZ)
+    {
+        let contract_id = ledger::domain::values::ContractId::new(holder.contract_id.as_str())
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        for period in periods {
+            let base = dir.join(format!("{}-{}", holder.contract_id, period.key()));
+            if let Some(found) = registry::read(&reader, &contract_id, *period)? {
+                let form = convert::registry_form(&found);
+                written.push(write(&base, "appendix1.csv", &render::registry_csv(&form))?);
+                written.push(write(
+                    &base,
+                    "appendix1.html",
+                    &render::registry_html(&form),
+                )?);
+            }
+            if let Some(found) = act::read(&reader, &contract_id, *period)? {
+                let form =
+                    convert::act_form(&found, &registry::read_holder(&reader, &contract_id)?);
+                written.push(write(&base, "appendix2.csv", &render::act_csv(&form))?);
+                written.push(write(&base, "appendix2.html", &render::act_html(&form))?);
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn write(base: &std::path::Path, suffix: &str, text: &str) -> anyhow::Result<String> {
+    let path = std::path::PathBuf::from(format!("{}-{suffix}", base.display()));
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.display().to_string())
 }

@@ -14,7 +14,7 @@ mod open;
 mod project;
 mod project_bench;
 mod replay;
-mod views;
+pub(crate) mod views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -2,7 +2,7 @@
 //! `ledger budget`, `ledger contracts`. Each catches the views up from the log first (with a progress
 //! bar), then answers. Bad input exits 2 with a one-line message.
 
-mod convert;
+pub(crate) mod convert;
 mod deadlines;
 
 use std::io::{IsTerminal, Write};

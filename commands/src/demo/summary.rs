@@ -342,8 +342,18 @@ pub fn render(summary: &DemoSummary) -> String {
             budget.balance.to_string()
         );
     }
-    for export in &summary.exports {
-        let _ = writeln!(out, "  wrote {export}");
-    }
+    render_exports(&mut out, &summary.exports);
     out
+}
+
+fn render_exports(out: &mut String, exports: &[String]) {
+    use std::fmt::Write;
+    if let (Some(first), Some(last)) = (exports.first(), exports.last()) {
+        let _ = writeln!(
+            out,
+            "\n  registries and acts (Appendix 1 and 2, CSV and printable HTML): {} files",
+            exports.len()
+        );
+        let _ = writeln!(out, "    {first}\n    …\n    {last}");
+    }
 }
