@@ -656,13 +656,9 @@ mod contract {
         )*};
     }
 
-    // FIXME(#7): `testkit::append_then_read` and `testkit::concurrent_appenders_on_different_streams`
-    // assert `end_offset == last record's offset + 1`, i.e. gapless offsets. Kafka offsets have gaps
-    // (transaction markers; see `Offset`'s doc), so on Kafka they fail on that one assertion only. The
-    // same behaviours are checked gap-tolerantly above (`append_then_read_back_in_order`,
-    // `concurrent_appends_are_group_committed_and_gapless`); add them here once the testkit compares
-    // `end_offset >= last + 1`.
     contract_tests!(
+        append_then_read,
+        concurrent_appenders_on_different_streams,
         read_stream_from_version,
         stale_expected_version_conflicts,
         idempotent_retry_returns_original,

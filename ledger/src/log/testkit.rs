@@ -116,10 +116,9 @@ pub async fn append_then_read<L: EventLog>(log: L) {
         assert_eq!(envelope.position, outcome.positions[0]);
         assert!(!outcome.duplicate);
     }
-    assert_eq!(
-        log.end_offset(partition).await.unwrap(),
-        read[2].position.offset.next()
-    );
+    // The end lies after the last record. The embedded log's offsets are dense, so there it is exactly
+    // the next offset (tested in `log::file`); Kafka's may skip transaction markers.
+    assert!(log.end_offset(partition).await.unwrap() >= read[2].position.offset.next());
     assert!(
         log.read_batch(partition, read[2].position.offset.next(), 10)
             .await
@@ -397,13 +396,16 @@ pub async fn concurrent_appenders_on_different_streams<L: EventLog>(log: L) {
         );
         total += envelopes.len();
     }
-    let mut ends = 0;
+    let mut held = 0;
     for partition in 0..log.partitions() {
-        ends += log.end_offset(PartitionId(partition)).await.unwrap().0;
+        let mut records = super::read_partition(&log, PartitionId(partition), Offset(0));
+        while let Some(record) = records.next().await {
+            record.unwrap();
+            held += 1;
+        }
     }
     assert_eq!(
-        ends,
-        u64::try_from(total).unwrap(),
+        held, total,
         "a fresh log holds exactly the appended records"
     );
 }

@@ -62,6 +62,33 @@ async fn read_all(log: &FileLog, partition: u32) -> Vec<EventEnvelope> {
         .expect("read")
 }
 
+/// The embedded log's offsets are dense (the contract suite allows Kafka's gaps): record n of a
+/// partition is at offset n, and the end is the next offset.
+#[test]
+fn offsets_are_dense_and_the_end_is_the_next_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    runtime().block_on(async {
+        let log = FileLog::open(dir.path(), options(1, 2048, Durability::NoSync)).expect("open");
+        let commands: Vec<(String, usize)> = (0..20)
+            .map(|n| (format!("contract/C-{}", n % 3), 1 + n % 4))
+            .collect();
+        append_commands(&log, &commands, 7).await;
+        let records = read_all(&log, 0).await;
+        let offsets: Vec<u64> = records
+            .iter()
+            .map(|record| record.position.offset.0)
+            .collect();
+        assert_eq!(
+            offsets,
+            (0..u64::try_from(records.len()).unwrap()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            log.end_offset(PartitionId(0)).await.unwrap(),
+            Offset(u64::try_from(records.len()).unwrap())
+        );
+    });
+}
+
 #[test]
 fn contract_suite_on_file_log_with_tiny_segments() {
     let dirs = Mutex::new(Vec::new());
