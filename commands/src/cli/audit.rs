@@ -134,13 +134,10 @@ async fn verify_signatures(
         let mut checked = 0u64;
         while let Some(envelope) = records.next().await {
             let envelope = envelope?;
-            if let Err(failure) = check_one(&registry, &envelope, period) {
-                return Ok(Err(failure));
+            match check_one(&registry, &envelope, period) {
+                Ok(signed) => checked += u64::from(signed),
+                Err(failure) => return Ok(Err(failure)),
             }
-            checked += u64::from(
-                signature_of(&Event::from_payload(&envelope.body.payload)?).is_some()
-                    && in_period(&envelope, period),
-            );
         }
         counts.insert(partition, checked);
     }
@@ -154,18 +151,19 @@ fn in_period(envelope: &EventEnvelope, period: Option<&str>) -> bool {
     })
 }
 
+/// Checks the signature of one record when it is a signed document in scope; returns whether it was.
 fn check_one(
     registry: &KeyRegistry,
     envelope: &EventEnvelope,
     period: Option<&str>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     if !in_period(envelope, period) {
-        return Ok(());
+        return Ok(false);
     }
     let event = Event::from_payload(&envelope.body.payload)
         .map_err(|error| format!("record at {} does not decode: {error}", envelope.position))?;
     let Some((signature, at, document)) = signature_of(&event) else {
-        return Ok(());
+        return Ok(false);
     };
     let bytes = hex::decode(&signature.signature_hex).map_err(|_| {
         format!(
@@ -190,5 +188,6 @@ fn check_one(
                 signature.signer,
                 signature.key_id
             )
-        })
+        })?;
+    Ok(true)
 }
