@@ -49,18 +49,24 @@ fn signature_of(event: &Event) -> Option<(&Signature, Timestamp, &'static str)> 
 pub fn run(command: AuditCommand, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify { period } = command;
     let period = period.as_deref().map(history::parse_period).transpose()?;
-    // The embedded log's own verifier runs before anything opens the log: it reads damaged segments
-    // that an open refuses, and names the file, byte offset and position.
-    let chain = if global.log.is_some() {
-        super::runtime()?.block_on(verify_chain(&*open::read_only(global)?))?
+    let runtime = super::runtime()?;
+    let log = if global.log.is_some() {
+        let log = open::read_only(&runtime, global)?;
+        let chain = runtime.block_on(verify_chain(&*log))?;
+        if chain != ExitCode::SUCCESS {
+            return Ok(chain);
+        }
+        log
     } else {
-        super::log::run_verify(global)?
+        // The embedded log's own verifier runs before anything opens the log: it reads damaged
+        // segments that an open refuses, and names the file, byte offset and position.
+        let chain = super::log::run_verify(global)?;
+        if chain != ExitCode::SUCCESS {
+            return Ok(chain);
+        }
+        open::read_only(&runtime, global)?
     };
-    if chain != ExitCode::SUCCESS {
-        return Ok(chain);
-    }
-    let log = open::read_only(global)?;
-    let outcome = super::runtime()?.block_on(verify_signatures(&*log, period.as_deref()))?;
+    let outcome = runtime.block_on(verify_signatures(&*log, period.as_deref()))?;
     match outcome {
         Ok(counts) => {
             for (partition, count) in &counts {

@@ -144,11 +144,12 @@ pub fn envelope_json(envelope: &EventEnvelope) -> serde_json::Value {
 pub fn run_history(args: HistoryArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let selection = selection(args.contract.as_deref(), args.period.as_deref())?;
     let until = parse_until(args.until.as_deref())?;
-    let log = open::read_only(global)?;
+    let runtime = super::runtime()?;
+    let log = open::read_only(&runtime, global)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut count = 0u64;
-    super::runtime()?.block_on(scan(&*log, &selection, until, |envelope| {
+    runtime.block_on(scan(&*log, &selection, until, |envelope| {
         count += 1;
         match args.format {
             super::Format::Text => writeln!(out, "{}", history_line(envelope, &summary(envelope))),
@@ -167,7 +168,8 @@ pub fn run_export(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitC
     let selection = Selection::Period {
         period: period.clone(),
     };
-    let log = open::read_only(global)?;
+    let runtime = super::runtime()?;
+    let log = open::read_only(&runtime, global)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let extension = match args.format {
@@ -181,7 +183,7 @@ pub fn run_export(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitC
     if args.format == ExportFormat::Csv {
         writer.header("position,stream,version,event_type,schema_version,occurred_at,recorded_at,actor,command_id,hash")?;
     }
-    let heads = super::runtime()?.block_on(scan(&*log, &selection, None, |envelope| {
+    let heads = runtime.block_on(scan(&*log, &selection, None, |envelope| {
         let line = match args.format {
             ExportFormat::Jsonl => envelope_json(envelope).to_string(),
             ExportFormat::Csv => csv_line(envelope),

@@ -106,7 +106,11 @@ pub async fn writer(global: &GlobalOpts, options: FileLogOptions) -> anyhow::Res
     open(global, "writer", options).await
 }
 
-/// Opens the log for reading only, outside a runtime (builds one for Kafka's asynchronous open).
-pub fn read_only(global: &GlobalOpts) -> anyhow::Result<Arc<dyn EventLog>> {
-    super::runtime()?.block_on(reader(global))
+/// Opens the log for reading only, in the runtime the caller goes on to read it with (Kafka's open is
+/// asynchronous, and what it starts must outlive the open).
+pub fn read_only(
+    runtime: &tokio::runtime::Runtime,
+    global: &GlobalOpts,
+) -> anyhow::Result<Arc<dyn EventLog>> {
+    runtime.block_on(reader(global))
 }

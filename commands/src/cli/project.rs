@@ -6,8 +6,9 @@ use super::{GlobalOpts, open};
 use crate::project::{catch_up_views, views_dir};
 
 pub fn run(global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-    let log = open::read_only(global)?;
-    let projected = super::runtime()?.block_on(catch_up_views(
+    let runtime = super::runtime()?;
+    let log = open::read_only(&runtime, global)?;
+    let projected = runtime.block_on(catch_up_views(
         log.as_ref(),
         &views_dir(&global.data_dir),
         projector::CatchUpOptions::default(),

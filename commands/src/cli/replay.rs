@@ -68,8 +68,8 @@ pub fn run(args: ReplayArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         .map(super::views::parse_month)
         .transpose()?
         .map(|period| period.key());
-    let log = open::read_only(global)?;
     let runtime = super::runtime()?;
+    let log = open::read_only(&runtime, global)?;
     let report = match (cut, month) {
         (Some(Cut::Positions(positions)), _) => {
             runtime.block_on(replay_positions(log.as_ref(), &args.into, &positions))?

@@ -112,8 +112,9 @@ pub fn open_views(global: &GlobalOpts, source: &ViewsOpt) -> anyhow::Result<Proj
 
 /// Opens the log read-only and catches the live views up, printing the summary on stderr.
 pub fn project_live(global: &GlobalOpts) -> anyhow::Result<Projected> {
-    let log = open::read_only(global)?;
-    let projected = super::runtime()?.block_on(catch_up_views(
+    let runtime = super::runtime()?;
+    let log = open::read_only(&runtime, global)?;
+    let projected = runtime.block_on(catch_up_views(
         log.as_ref(),
         &views_dir(&global.data_dir),
         projector::CatchUpOptions::default(),
