@@ -1,7 +1,7 @@
 //! What a decision is made against, passed in by the command handler: the working-day calendar, the
 //! rule book, the signature check and the Fund's identity. Nothing here reads a clock or a file.
 
-use chrono::{Duration, NaiveDate, Timelike};
+use chrono::{NaiveDate, Timelike};
 
 use super::calendar::WorkingCalendar;
 use super::error::DomainError;
@@ -34,28 +34,13 @@ impl DecisionContext<'_> {
     }
 }
 
-/// The fixed UTC offset of a jurisdiction's legal time, in hours (RULES "Day counting"): Asia/Almaty
-/// UTC+5 (single zone since 2024-03-01), Asia/Bishkek UTC+6.
-///
-/// Simplification: before 2024-03-01 the eastern KZ regions were on UTC+6; the ledger's KZ 2025 rules
-/// start later, so the older offset never decides a KZ deadline here.
-pub fn utc_offset_hours(jurisdiction: Jurisdiction) -> i64 {
-    match jurisdiction {
-        Jurisdiction::KZ => 5,
-        Jurisdiction::KG => 6,
-    }
-}
-
-/// The local date of an instant in the jurisdiction's legal time.
+/// The local date of an instant in the jurisdiction's legal time (RULES "Day counting"; the zones
+/// live in one place, `calendar::zone`).
 pub fn local_date(jurisdiction: Jurisdiction, at: Timestamp) -> NaiveDate {
-    local_datetime(jurisdiction, at).date()
+    super::calendar::local_date(jurisdiction, at)
 }
 
 /// The local hour (0–23) of an instant.
 pub fn local_hour(jurisdiction: Jurisdiction, at: Timestamp) -> u32 {
-    local_datetime(jurisdiction, at).hour()
-}
-
-fn local_datetime(jurisdiction: Jurisdiction, at: Timestamp) -> chrono::NaiveDateTime {
-    at.to_datetime().naive_utc() + Duration::hours(utc_offset_hours(jurisdiction))
+    super::calendar::local_datetime(jurisdiction, at).hour()
 }
