@@ -314,7 +314,6 @@ impl Engine {
     /// domain asks for (two-step signing), or is None for unsigned commands.
     pub async fn contract(
         &self,
-        step: &str,
         contract_id: &str,
         meta: CommandMeta,
         build: impl Fn(Option<SignedBy>) -> ContractCommand,
@@ -324,18 +323,14 @@ impl Engine {
         let signature = match signer {
             None => None,
             Some(bin) => {
-                let (state, _) = self.contracts.load(&*self.log, &stream_id).await?;
-                let capture = CaptureHash::default();
-                let mut probe = state;
-                let command = Command {
+                let probe = Command {
                     meta: meta.clone(),
                     command: build(Some(Signers::placeholder(bin))),
                 };
-                let _ = ContractAggregate::decide(&mut probe, &command, &self.decision(&capture));
-                Some(capture.take().map_or_else(
-                    || Signers::placeholder(bin),
-                    |hash| self.signers.sign(bin, &hash),
-                ))
+                let signed = self.sign_for(&self.contracts, &stream_id, bin, |state, check| {
+                    let _ = ContractAggregate::decide(state, &probe, &self.decision(check));
+                });
+                Some(signed.await?)
             }
         };
         let command = Command {
@@ -353,11 +348,30 @@ impl Engine {
                 &self.decision(&keys),
             )
             .await?;
-        let _ = step;
         Ok(match outcome {
             Handled::Appended(_) => Ok(()),
             Handled::Rejected(rejection) => Err(rejection),
         })
+    }
+
+    /// Two-step signing (S-01…S-04): `probe` decides the command once, against a copy of the stream's
+    /// state, with a check that records the document hash the domain asks for; that hash is signed as
+    /// `bin`. When the probe is refused before any signature is checked, a placeholder comes back and
+    /// the real decision reports the refusal.
+    async fn sign_for<A: Aggregate>(
+        &self,
+        handler: &Handler<A>,
+        stream_id: &StreamId,
+        bin: Bin,
+        probe: impl FnOnce(&mut A::State, &dyn SignatureCheck),
+    ) -> anyhow::Result<SignedBy> {
+        let (mut state, _) = handler.load(&*self.log, stream_id).await?;
+        let capture = CaptureHash::default();
+        probe(&mut state, &capture);
+        Ok(capture.take().map_or_else(
+            || Signers::placeholder(bin),
+            |hash| self.signers.sign(bin, &hash),
+        ))
     }
 
     /// The contract and price list a period command is decided under (same partition / reference).
@@ -391,25 +405,22 @@ impl Engine {
         let signature = match signer {
             None => None,
             Some(bin) => {
-                let (mut probe, _) = self.periods.load(&*self.log, &stream_id).await?;
-                let capture = CaptureHash::default();
-                let decision = self.decision(&capture);
-                let context = PeriodContext {
-                    decision: &decision,
-                    contract: &contract,
-                    prices: &prices,
-                    period,
-                    index: &self.index,
-                };
-                let command = Command {
+                let probe = Command {
                     meta: meta.clone(),
                     command: build(Some(Signers::placeholder(bin))),
                 };
-                let _ = PeriodAggregate::decide(&mut probe, &command, &context);
-                Some(capture.take().map_or_else(
-                    || Signers::placeholder(bin),
-                    |hash| self.signers.sign(bin, &hash),
-                ))
+                let signed = self.sign_for(&self.periods, &stream_id, bin, |state, check| {
+                    let decision = self.decision(check);
+                    let context = PeriodContext {
+                        decision: &decision,
+                        contract: &contract,
+                        prices: &prices,
+                        period,
+                        index: &self.index,
+                    };
+                    let _ = PeriodAggregate::decide(state, &probe, &context);
+                });
+                Some(signed.await?)
             }
         };
         let keys = self.keys.lock().expect("key registry lock").clone();

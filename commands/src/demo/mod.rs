@@ -191,13 +191,7 @@ async fn terminate_last(
         })
     };
     if let Err(refused) = engine
-        .contract(
-            &step,
-            &holder.contract_id,
-            meta,
-            build,
-            Some(engine.fund_bin),
-        )
+        .contract(&holder.contract_id, meta, build, Some(engine.fund_bin))
         .await?
     {
         bail!(
@@ -217,7 +211,7 @@ async fn terminate_last(
         received_at: kz_local(received_on, 10),
     });
     if let Err(refused) = engine
-        .contract(&step, &holder.contract_id, meta, |_| receive.clone(), None)
+        .contract(&holder.contract_id, meta, |_| receive.clone(), None)
         .await?
     {
         bail!(

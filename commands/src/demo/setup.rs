@@ -212,7 +212,7 @@ pub async fn conclude_contracts(
             Engine::pharmacy_actor(holder.holder.bin),
         );
         if let Err(refused) = engine
-            .contract(&step, &holder.contract_id, meta, |_| receive.clone(), None)
+            .contract(&holder.contract_id, meta, |_| receive.clone(), None)
             .await?
         {
             bail!(
@@ -236,7 +236,7 @@ pub async fn conclude_contracts(
             })
         };
         if let Err(refused) = engine
-            .contract(&step, &holder.contract_id, meta, build, Some(fund_bin))
+            .contract(&holder.contract_id, meta, build, Some(fund_bin))
             .await?
         {
             bail!(
