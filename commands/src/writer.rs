@@ -13,6 +13,7 @@ use ledger::domain::event::Event;
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{self, KeyCommand, KeyError, KeyEvent, KeyRing};
+use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext, KgPeriodState};
 use ledger::domain::period::{self, PeriodCommand, PeriodContext, PeriodState};
 use ledger::domain::prices::{self, PriceListState, PublishPriceList};
 use ledger::domain::time::Timestamp;
@@ -265,5 +266,64 @@ fn not_in_stream(envelope: &EventEnvelope) -> HandlerError {
             "event {} does not belong in this stream",
             envelope.body.payload.event_type
         ),
+    }
+}
+
+/// Decides a batch of commands one after the other against the state the previous ones left; the
+/// first refusal refuses the whole batch (nothing is appended).
+fn decide_batch<S: Default, C: Clone, X>(
+    state: &mut S,
+    commands: &[C],
+    context: &X,
+    decide: impl Fn(&S, C, &X) -> Result<Vec<Event>, DomainError>,
+    evolve: impl Fn(S, &Event) -> S,
+) -> Result<Vec<Event>, DomainError> {
+    let mut events = Vec::new();
+    for single in commands {
+        let decided = decide(state, single.clone(), context)?;
+        for event in &decided {
+            *state = evolve(std::mem::take(state), event);
+        }
+        events.extend(decided);
+    }
+    Ok(events)
+}
+
+/// The settlement stream of a KG contract, `period/<contract-id>/<YYYY-MM>` (S002 §33–§53), in
+/// batches of commands like the KZ period. The stream shape (and so the contract's partition) is
+/// shared; the aggregate is not (A-15, docs/decisions.md).
+pub struct KgPeriodAggregate;
+
+impl Aggregate for KgPeriodAggregate {
+    type State = KgPeriodState;
+    type Command = Command<Vec<KgPeriodCommand>>;
+    type Context<'c> = KgPeriodContext<'c>;
+    type Rejection = DomainError;
+
+    fn evolve(
+        state: KgPeriodState,
+        envelope: &EventEnvelope,
+    ) -> Result<KgPeriodState, HandlerError> {
+        Ok(period::kg::evolve(state, &decode(envelope)?))
+    }
+
+    fn decide(
+        state: &mut KgPeriodState,
+        command: &Self::Command,
+        context: &KgPeriodContext<'_>,
+    ) -> Result<Vec<NewEvent>, DomainError> {
+        assert_eq!(
+            command.meta.jurisdiction,
+            Jurisdiction::KG,
+            "KG settlement events are stamped KG (A-15)"
+        );
+        let events = decide_batch(
+            state,
+            &command.command,
+            context,
+            period::kg::decide,
+            period::kg::evolve,
+        )?;
+        Ok(new_events(events, &command.meta))
     }
 }

@@ -1048,3 +1048,44 @@ fn a_wrong_expectation_fails() {
     assert!(check(&refused, &Vec::new(), "error M-14").is_err());
     assert!(check(&refused, &Vec::new(), "error M-15 \"capped\"").is_ok());
 }
+
+/// The KG settlement events are not produced by the demo yet, so their golden fixtures
+/// (`schemas/golden/<Type>/v<N>.bin|json`, STYLE §2.8) are the aggregate's own decided examples
+/// (`period::kg::example`), written the way `commands/tests/event_golden.rs` writes the demo's:
+/// codec bytes and the pretty JSON of the `Event`. Regenerate with `UPDATE_GOLDEN=1`.
+#[test]
+fn kg_settlement_events_match_their_golden_fixtures() {
+    use ledger::domain::event::Event;
+    use ledger::domain::period::kg::example;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/golden");
+    let examples = [Event::KgDispensingRecorded(example::recorded())];
+    for event in examples {
+        let payload = event.to_payload().expect("the example encodes");
+        let base = root.join(event.event_type());
+        let bin = base.join(format!("v{}.bin", payload.schema_version));
+        let json = base.join(format!("v{}.json", payload.schema_version));
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(&base).expect("create the golden folder");
+            std::fs::write(&bin, &payload.data).expect("write the golden bytes");
+            let text = serde_json::to_string_pretty(&event).expect("JSON") + "\n";
+            std::fs::write(&json, text).expect("write the golden JSON");
+        }
+        let stored = std::fs::read(&bin)
+            .unwrap_or_else(|error| panic!("{}: {error}; run with UPDATE_GOLDEN=1", bin.display()));
+        assert_eq!(
+            stored,
+            payload.data,
+            "{}: the example's bytes changed",
+            bin.display()
+        );
+        let from_json: Event =
+            serde_json::from_str(&std::fs::read_to_string(&json).expect("golden JSON"))
+                .expect("the golden JSON decodes");
+        assert_eq!(
+            from_json,
+            event,
+            "{}: JSON and example disagree",
+            json.display()
+        );
+    }
+}

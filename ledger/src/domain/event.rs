@@ -35,6 +35,7 @@ use super::period::events::{
     PaymentActSubmitted, PaymentClockResumed, PaymentClockSuspended, PaymentMade, RegistryApproved,
     RegistryReceived, RegistryRejected, RegistrySubmitted,
 };
+use super::period::kg::events::KgDispensingRecorded;
 use super::prices::PriceListPublished;
 
 impl Event {
@@ -71,6 +72,7 @@ impl Event {
             Event::PaymentClockSuspended(event) => Some(event.suspended_at),
             Event::PaymentClockResumed(event) => Some(event.resumed_at),
             Event::PaymentMade(event) => Some(event.paid_at),
+            Event::KgDispensingRecorded(event) => Some(event.dispensed_at),
             _ => None,
         }
     }
@@ -217,6 +219,7 @@ events! {
     DisputeResolved = 1,
     RecoveryAssessed = 1,
     RecoveryOffset = 1,
+    KgDispensingRecorded = 1,
 }
 
 /// Lifts the per-module event enums of budgets, keys and the Kyrgyz policy into the one [`Event`].

@@ -97,6 +97,9 @@ pub struct KgContractState {
     pub applicant: Option<KgTin>,
     pub refusal: Option<Deadline>,
     pub term: Option<ContractTerm>,
+    /// C-10: every validity term so far (the first year and each renewal), oldest first: a dispensing
+    /// is compensated only inside one of them.
+    pub terms: Vec<ContractTerm>,
     /// An objection was filed during the current term.
     pub objected: bool,
     pub last_step_at: Option<Timestamp>,
@@ -445,11 +448,13 @@ pub fn evolve(mut state: KgContractState, event: &Event) -> KgContractState {
         Event::KgContractConcluded(concluded) => {
             state.stage = KgContractStage::Concluded;
             state.term = Some(concluded.term);
+            state.terms.push(concluded.term);
         }
         Event::ContractRefused(_) => state.stage = KgContractStage::Refused,
         Event::ContractObjectionFiled(_) => state.objected = true,
         Event::ContractRenewed(renewed) => {
             state.term = Some(renewed.term);
+            state.terms.push(renewed.term);
             state.objected = false;
         }
         Event::ContractExpired(_) => state.stage = KgContractStage::Expired,

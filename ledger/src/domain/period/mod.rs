@@ -9,6 +9,7 @@
 pub mod act;
 pub mod dispensing;
 pub mod events;
+pub mod kg;
 pub mod payment;
 pub mod registry;
 

@@ -1,0 +1,139 @@
+//! A Kyrgyz dispensing recorded end to end through the command handler and the embedded log: the
+//! `KgPeriodAggregate` adapter decides it under the KG policy, appends it on the KG contract's
+//! period stream, and a refused dispensing appends nothing.
+
+use std::sync::Arc;
+
+use ledger::domain::context::DecisionContext;
+use ledger::domain::error::DomainError;
+use ledger::domain::event::Event;
+use ledger::domain::jurisdiction::Jurisdiction;
+use ledger::domain::kg::{DrugId, KgPolicy, PatientLimitSchedule};
+use ledger::domain::money::{Currency, Money};
+use ledger::domain::period::kg::{
+    KgPeriodCommand, KgPeriodContext, NoOtherKgPeriods, RecordKgDispensing, example,
+};
+use ledger::domain::testkit::{AcceptAllSignatures, WeekdayCalendar, fund_bin};
+use ledger::domain::values::ReportingPeriod;
+use ledger::log::file::{Durability, FileLog, FileLogOptions};
+use ledger::log::{Actor, ActorId, ActorRole, CommandId, EventLog, StreamId, StreamVersion};
+use ledger_commands::handler::{Handled, Handler};
+use ledger_commands::writer::{Command, CommandMeta, KgPeriodAggregate, decode};
+use uuid::Uuid;
+
+fn open(dir: &std::path::Path) -> Arc<FileLog> {
+    let options = FileLogOptions {
+        durability: Durability::NoSync,
+        ..FileLogOptions::default()
+    };
+    Arc::new(FileLog::open(dir, options).expect("open log"))
+}
+
+fn command(id: u128, sale: RecordKgDispensing) -> Command<Vec<KgPeriodCommand>> {
+    Command {
+        meta: CommandMeta {
+            command_id: CommandId(Uuid::from_u128(id)),
+            at: sale.dispensed_at,
+            jurisdiction: Jurisdiction::KG,
+            actor: Actor {
+                id: ActorId::Kyrgyz("01234567890123".into()),
+                role: ActorRole::Pharmacy,
+            },
+            correlation_id: Uuid::from_u128(id),
+        },
+        command: vec![KgPeriodCommand::RecordDispensing(Box::new(sale))],
+    }
+}
+
+fn sale(id: &str) -> RecordKgDispensing {
+    RecordKgDispensing {
+        dispensing_id: id.parse().unwrap(),
+        dispensed_at: example::dispensed_at(),
+        prescription: example::prescription(),
+        dispensing: example::dispensing(),
+    }
+}
+
+/// Builds the KG reference data and executes one dispensing through the handler.
+async fn execute(
+    handler: &Handler<KgPeriodAggregate>,
+    log: &FileLog,
+    id: u128,
+    sale: RecordKgDispensing,
+) -> Handled<DomainError> {
+    let calendar = WeekdayCalendar::kg();
+    let rules = example::rules();
+    let decision = DecisionContext {
+        calendar: &calendar,
+        rules: &rules,
+        signatures: &AcceptAllSignatures,
+        fund_bin: fund_bin(),
+    };
+    let contract = example::contract();
+    let books = example::books();
+    let context = KgPeriodContext {
+        decision: &decision,
+        contract: &contract,
+        books: &books,
+        patient_limits: &PatientLimitSchedule::default(),
+        policy: &KgPolicy::default(),
+        period: ReportingPeriod::month(2026, 3).unwrap(),
+        history: &NoOtherKgPeriods,
+    };
+    handler
+        .execute(
+            log,
+            &stream(),
+            CommandId(Uuid::from_u128(id)),
+            &command(id, sale),
+            &context,
+        )
+        .await
+        .unwrap()
+}
+
+fn stream() -> StreamId {
+    StreamId::new("period/KG-1/2026-03").unwrap()
+}
+
+#[tokio::test]
+async fn kg_dispensing_is_recorded_through_the_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let handler = Handler::<KgPeriodAggregate>::default();
+
+    // another drug than the prescribed one: refused, nothing appended.
+    let mut wrong = sale("D-0");
+    wrong.dispensing.drug_id = DrugId::new("AML-5").unwrap();
+    let outcome = execute(&handler, &log, 1, wrong).await;
+    let Handled::Rejected(DomainError::NotReimbursable { rule, .. }) = outcome else {
+        panic!("expected an R-03 refusal, got {outcome:?}");
+    };
+    assert_eq!(rule, "R-03");
+    assert_eq!(
+        log.stream_version(&stream()).await.unwrap(),
+        StreamVersion::NONE
+    );
+
+    let outcome = execute(&handler, &log, 2, sale("D-1")).await;
+    assert!(matches!(outcome, Handled::Appended(_)), "{outcome:?}");
+    let records = log.read_stream(&stream(), StreamVersion(1)).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].body.jurisdiction, Jurisdiction::KG);
+    let Event::KgDispensingRecorded(recorded) = decode(&records[0]).unwrap() else {
+        panic!("expected KgDispensingRecorded");
+    };
+    assert_eq!(
+        recorded.reimbursement.reimbursement,
+        Money::new(15_000, Currency::KGS)
+    );
+
+    // the prescription is closed; the handler folds the stream and refuses a second sale.
+    let Handled::Rejected(rejection) = execute(&handler, &log, 3, sale("D-2")).await else {
+        panic!("expected an A-18 refusal");
+    };
+    assert_eq!(rejection.rule(), "A-18");
+    let (state, version) = handler.load(&*log, &stream()).await.unwrap();
+    assert_eq!(version, StreamVersion(1));
+    assert_eq!(state.dispensings.len(), 1);
+}

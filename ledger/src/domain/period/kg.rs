@@ -1,0 +1,126 @@
+//! The Kyrgyz settlement aggregate, beside the Kazakh period aggregate: stream
+//! `period/<contract-id>/<period>` of a KG contract. It records dispensings on preferential
+//! prescriptions priced by the KG policy (`domain::kg::kg_reimbursement`, S002 §33–§47).
+//!
+//! Why a separate aggregate and not a policy inside [`super::PeriodState`] (docs/decisions.md): the
+//! Kazakh period is built around App. 1 and App. 2 (BIN, IIN, fiscal receipt, marking code, limit
+//! price, BIN signatures, working-day clocks D-02…D-07), none of which exists in S002; the Kyrgyz
+//! settlement has a reference book, a course dose, a retail cap, recovery offsets and report
+//! deadlines set by the contract (D-13). What is truly shared is reused: the stream shape and
+//! partition, [`ReportingPeriod`], the A-02 step order, `money::line_amount` (inside the KG policy)
+//! and [`DomainError`].
+
+pub mod dispensing;
+pub mod events;
+pub mod example;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::super::context::DecisionContext;
+use super::super::contract::kg::KgContractState;
+use super::super::error::DomainError;
+use super::super::event::Event;
+use super::super::kg::{KgPolicy, PatientLimitSchedule, ReferenceBooks};
+use super::super::money::{Money, Quantity};
+use super::super::values::{ContractId, DispensingId, ReportingPeriod};
+
+pub use dispensing::RecordKgDispensing;
+pub use events::KgDispensingRecorded;
+
+/// The writer's view of a patient's dispensings in *other* periods of the partition (DESIGN §3):
+/// a prescription may span two months (D-11: 30 days) and the A-19 limit runs over a year. Within a
+/// period the state itself answers.
+pub trait KgDispensingHistory {
+    /// Units already dispensed on prescription `number` of patient `pin`.
+    fn dispensed_units(&self, pin: &str, number: &str) -> Option<Quantity>;
+    /// Reimbursement already recorded for patient `pin` in calendar year `year`.
+    fn compensated(&self, pin: &str, year: i32) -> Option<Money>;
+}
+
+/// A history that knows no other period (tests, a first period).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoOtherKgPeriods;
+
+impl KgDispensingHistory for NoOtherKgPeriods {
+    fn dispensed_units(&self, _pin: &str, _number: &str) -> Option<Quantity> {
+        None
+    }
+
+    fn compensated(&self, _pin: &str, _year: i32) -> Option<Money> {
+        None
+    }
+}
+
+/// What a KG settlement decision needs beyond the common context.
+pub struct KgPeriodContext<'a> {
+    pub decision: &'a DecisionContext<'a>,
+    /// The KG contract of the stream (same partition).
+    pub contract: &'a KgContractState,
+    /// M-10, A-28: every Reference Book published so far.
+    pub books: &'a ReferenceBooks,
+    /// A-19, B-05: the indicative-limit parameters by effective date.
+    pub patient_limits: &'a PatientLimitSchedule,
+    /// D-11, A-18, A-19: the configurable parts of the KG policy.
+    pub policy: &'a KgPolicy,
+    pub period: ReportingPeriod,
+    pub history: &'a dyn KgDispensingHistory,
+}
+
+/// The folded KG settlement stream.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KgPeriodState {
+    pub contract_id: Option<ContractId>,
+    pub period: Option<ReportingPeriod>,
+    pub dispensings: BTreeMap<DispensingId, KgDispensingRecorded>,
+    /// (patient PIN, prescription number) → units dispensed on it in this period.
+    pub prescriptions: BTreeMap<(String, String), Quantity>,
+    /// (patient PIN, calendar year) → reimbursement recorded in this period.
+    pub compensated: BTreeMap<(String, i32), Money>,
+}
+
+impl KgPeriodState {
+    /// The dispensings in line order (dispensing time, then id).
+    pub fn lines(&self) -> Vec<&KgDispensingRecorded> {
+        let mut lines: Vec<&KgDispensingRecorded> = self.dispensings.values().collect();
+        lines.sort_by(|a, b| {
+            (a.dispensed_at, &a.dispensing_id).cmp(&(b.dispensed_at, &b.dispensing_id))
+        });
+        lines
+    }
+}
+
+/// Every command of a KG settlement stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KgPeriodCommand {
+    RecordDispensing(Box<RecordKgDispensing>),
+}
+
+/// Decides a KG settlement command. A refusal appends nothing.
+pub fn decide(
+    state: &KgPeriodState,
+    command: KgPeriodCommand,
+    ctx: &KgPeriodContext<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    if let Some(period) = state.period {
+        assert_eq!(
+            period, ctx.period,
+            "the context's period is the stream's period"
+        );
+    }
+    match command {
+        KgPeriodCommand::RecordDispensing(command) => dispensing::record(state, *command, ctx),
+    }
+}
+
+/// Folds one KG settlement event; other events leave the state unchanged.
+pub fn evolve(mut state: KgPeriodState, event: &Event) -> KgPeriodState {
+    if let Event::KgDispensingRecorded(recorded) = event {
+        dispensing::apply_recorded(&mut state, recorded);
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests;
