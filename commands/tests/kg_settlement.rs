@@ -8,13 +8,15 @@ use ledger::domain::context::DecisionContext;
 use ledger::domain::error::DomainError;
 use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
+use ledger::domain::kg::recovery::Recoveries;
 use ledger::domain::kg::{DrugId, KgPolicy, PatientLimitSchedule};
 use ledger::domain::money::{Currency, Money};
 use ledger::domain::period::kg::{
-    KgPeriodCommand, KgPeriodContext, NoOtherKgPeriods, RecordKgDispensing, example,
+    ApproveKgPaymentReport, KgPeriodCommand, KgPeriodContext, NoOtherKgPeriods, PayKgSettlement,
+    RecordKgDispensing, SubmitKgPaymentReport, example,
 };
 use ledger::domain::testkit::{AcceptAllSignatures, WeekdayCalendar, fund_bin};
-use ledger::domain::values::ReportingPeriod;
+use ledger::domain::values::{DocumentNumber, ReportingPeriod};
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{Actor, ActorId, ActorRole, CommandId, EventLog, StreamId, StreamVersion};
 use ledger_commands::handler::{Handled, Handler};
@@ -29,11 +31,11 @@ fn open(dir: &std::path::Path) -> Arc<FileLog> {
     Arc::new(FileLog::open(dir, options).expect("open log"))
 }
 
-fn command(id: u128, sale: RecordKgDispensing) -> Command<Vec<KgPeriodCommand>> {
+fn command(id: u128, single: KgPeriodCommand) -> Command<Vec<KgPeriodCommand>> {
     Command {
         meta: CommandMeta {
             command_id: CommandId(Uuid::from_u128(id)),
-            at: sale.dispensed_at,
+            at: single.at(),
             jurisdiction: Jurisdiction::KG,
             actor: Actor {
                 id: ActorId::Kyrgyz("01234567890123".into()),
@@ -41,7 +43,7 @@ fn command(id: u128, sale: RecordKgDispensing) -> Command<Vec<KgPeriodCommand>> 
             },
             correlation_id: Uuid::from_u128(id),
         },
-        command: vec![KgPeriodCommand::RecordDispensing(Box::new(sale))],
+        command: vec![single],
     }
 }
 
@@ -54,12 +56,16 @@ fn sale(id: &str) -> RecordKgDispensing {
     }
 }
 
+fn record(sale: RecordKgDispensing) -> KgPeriodCommand {
+    KgPeriodCommand::RecordDispensing(Box::new(sale))
+}
+
 /// Builds the KG reference data and executes one dispensing through the handler.
 async fn execute(
     handler: &Handler<KgPeriodAggregate>,
     log: &FileLog,
     id: u128,
-    sale: RecordKgDispensing,
+    single: KgPeriodCommand,
 ) -> Handled<DomainError> {
     let calendar = WeekdayCalendar::kg();
     let rules = example::rules();
@@ -79,13 +85,14 @@ async fn execute(
         policy: &KgPolicy::default(),
         period: ReportingPeriod::month(2026, 3).unwrap(),
         history: &NoOtherKgPeriods,
+        recoveries: &Recoveries::new(),
     };
     handler
         .execute(
             log,
             &stream(),
             CommandId(Uuid::from_u128(id)),
-            &command(id, sale),
+            &command(id, single),
             &context,
         )
         .await
@@ -105,7 +112,7 @@ async fn kg_dispensing_is_recorded_through_the_handler() {
     // another drug than the prescribed one: refused, nothing appended.
     let mut wrong = sale("D-0");
     wrong.dispensing.drug_id = DrugId::new("AML-5").unwrap();
-    let outcome = execute(&handler, &log, 1, wrong).await;
+    let outcome = execute(&handler, &log, 1, record(wrong)).await;
     let Handled::Rejected(DomainError::NotReimbursable { rule, .. }) = outcome else {
         panic!("expected an R-03 refusal, got {outcome:?}");
     };
@@ -115,7 +122,7 @@ async fn kg_dispensing_is_recorded_through_the_handler() {
         StreamVersion::NONE
     );
 
-    let outcome = execute(&handler, &log, 2, sale("D-1")).await;
+    let outcome = execute(&handler, &log, 2, record(sale("D-1"))).await;
     assert!(matches!(outcome, Handled::Appended(_)), "{outcome:?}");
     let records = log.read_stream(&stream(), StreamVersion(1)).await.unwrap();
     assert_eq!(records.len(), 1);
@@ -129,11 +136,44 @@ async fn kg_dispensing_is_recorded_through_the_handler() {
     );
 
     // the prescription is closed; the handler folds the stream and refuses a second sale.
-    let Handled::Rejected(rejection) = execute(&handler, &log, 3, sale("D-2")).await else {
+    let Handled::Rejected(rejection) = execute(&handler, &log, 3, record(sale("D-2"))).await else {
         panic!("expected an A-18 refusal");
     };
     assert_eq!(rejection.rule(), "A-18");
     let (state, version) = handler.load(&*log, &stream()).await.unwrap();
     assert_eq!(version, StreamVersion(1));
     assert_eq!(state.dispensings.len(), 1);
+}
+
+/// P-09: the period is settled through the same handler: report, approval, payment.
+#[tokio::test]
+async fn kg_period_is_settled_through_the_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let handler = Handler::<KgPeriodAggregate>::default();
+    let outcome = execute(&handler, &log, 1, record(sale("D-1"))).await;
+    assert!(matches!(outcome, Handled::Appended(_)), "{outcome:?}");
+    let submit = KgPeriodCommand::SubmitPaymentReport(SubmitKgPaymentReport {
+        report_no: DocumentNumber::new("R-1").unwrap(),
+        submitted_at: example::at("2026-04-02T10:00:00+06:00"),
+    });
+    let outcome = execute(&handler, &log, 2, submit).await;
+    assert!(matches!(outcome, Handled::Appended(_)), "{outcome:?}");
+    let (state, _) = handler.load(&*log, &stream()).await.unwrap();
+    let approve = KgPeriodCommand::ApprovePaymentReport(ApproveKgPaymentReport {
+        content_hash: state.report.unwrap().content_hash,
+        approved_at: example::at("2026-04-05T10:00:00+06:00"),
+    });
+    let outcome = execute(&handler, &log, 3, approve).await;
+    assert!(matches!(outcome, Handled::Appended(_)), "{outcome:?}");
+    let pay = KgPeriodCommand::PaySettlement(PayKgSettlement {
+        payment_order: DocumentNumber::new("PO-1").unwrap(),
+        paid_at: example::at("2026-04-06T10:00:00+06:00"),
+        amount: Money::new(15_000, Currency::KGS),
+    });
+    let outcome = execute(&handler, &log, 4, pay).await;
+    assert!(matches!(outcome, Handled::Appended(_)), "{outcome:?}");
+    let (state, version) = handler.load(&*log, &stream()).await.unwrap();
+    assert_eq!(version, StreamVersion(4));
+    assert_eq!(state.paid, Money::new(15_000, Currency::KGS));
 }

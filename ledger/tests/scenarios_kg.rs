@@ -1058,7 +1058,22 @@ fn kg_settlement_events_match_their_golden_fixtures() {
     use ledger::domain::event::Event;
     use ledger::domain::period::kg::example;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/golden");
-    let examples = [Event::KgDispensingRecorded(example::recorded())];
+    let mut examples: Vec<Event> = Vec::new();
+    for event in example::settlement() {
+        let kg_settlement = event.event_type().starts_with("Kg");
+        if kg_settlement
+            && !examples
+                .iter()
+                .any(|seen| seen.event_type() == event.event_type())
+        {
+            examples.push(event);
+        }
+    }
+    assert_eq!(
+        examples.len(),
+        5,
+        "every KG settlement event type has an example"
+    );
     for event in examples {
         let payload = event.to_payload().expect("the example encodes");
         let base = root.join(event.event_type());

@@ -35,7 +35,10 @@ use super::period::events::{
     PaymentActSubmitted, PaymentClockResumed, PaymentClockSuspended, PaymentMade, RegistryApproved,
     RegistryReceived, RegistryRejected, RegistrySubmitted,
 };
-use super::period::kg::events::KgDispensingRecorded;
+use super::period::kg::events::{
+    KgDispensingRecorded, KgPaymentReportApproved, KgPaymentReportRejected,
+    KgPaymentReportSubmitted, KgSettlementPaid,
+};
 use super::prices::PriceListPublished;
 
 impl Event {
@@ -73,6 +76,10 @@ impl Event {
             Event::PaymentClockResumed(event) => Some(event.resumed_at),
             Event::PaymentMade(event) => Some(event.paid_at),
             Event::KgDispensingRecorded(event) => Some(event.dispensed_at),
+            Event::KgPaymentReportSubmitted(event) => Some(event.submitted_at),
+            Event::KgPaymentReportApproved(event) => Some(event.approved_at),
+            Event::KgPaymentReportRejected(event) => Some(event.rejected_at),
+            Event::KgSettlementPaid(event) => Some(event.paid_at),
             _ => None,
         }
     }
@@ -220,6 +227,10 @@ events! {
     RecoveryAssessed = 1,
     RecoveryOffset = 1,
     KgDispensingRecorded = 1,
+    KgPaymentReportSubmitted = 1,
+    KgPaymentReportApproved = 1,
+    KgPaymentReportRejected = 1,
+    KgSettlementPaid = 1,
 }
 
 /// Lifts the per-module event enums of budgets, keys and the Kyrgyz policy into the one [`Event`].

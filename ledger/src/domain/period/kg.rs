@@ -13,6 +13,7 @@
 pub mod dispensing;
 pub mod events;
 pub mod example;
+pub mod report;
 
 use std::collections::BTreeMap;
 
@@ -22,12 +23,20 @@ use super::super::context::DecisionContext;
 use super::super::contract::kg::KgContractState;
 use super::super::error::DomainError;
 use super::super::event::Event;
+use super::super::kg::recovery::Recoveries;
 use super::super::kg::{KgPolicy, PatientLimitSchedule, ReferenceBooks};
-use super::super::money::{Money, Quantity};
+use super::super::money::{Currency, Money, Quantity};
+use super::super::time::Timestamp;
 use super::super::values::{ContractId, DispensingId, ReportingPeriod};
 
 pub use dispensing::RecordKgDispensing;
-pub use events::KgDispensingRecorded;
+pub use events::{
+    KgDispensingRecorded, KgPaymentReportApproved, KgPaymentReportRejected,
+    KgPaymentReportSubmitted, KgSettlementPaid,
+};
+pub use report::{
+    ApproveKgPaymentReport, PayKgSettlement, RejectKgPaymentReport, SubmitKgPaymentReport,
+};
 
 /// The writer's view of a patient's dispensings in *other* periods of the partition (DESIGN §3):
 /// a prescription may span two months (D-11: 30 days) and the A-19 limit runs over a year. Within a
@@ -66,10 +75,23 @@ pub struct KgPeriodContext<'a> {
     pub policy: &'a KgPolicy,
     pub period: ReportingPeriod,
     pub history: &'a dyn KgDispensingHistory,
+    /// the programme's recoveries (assessments and the offsets of earlier settlements),
+    /// as the writer folds them; the pharmacy's are offset when its report is approved.
+    pub recoveries: &'a Recoveries,
+}
+
+/// Where the period's payment report is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KgReportStage {
+    #[default]
+    Open,
+    Submitted,
+    Rejected,
+    Approved,
 }
 
 /// The folded KG settlement stream.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KgPeriodState {
     pub contract_id: Option<ContractId>,
     pub period: Option<ReportingPeriod>,
@@ -78,6 +100,33 @@ pub struct KgPeriodState {
     pub prescriptions: BTreeMap<(String, String), Quantity>,
     /// (patient PIN, calendar year) → reimbursement recorded in this period.
     pub compensated: BTreeMap<(String, i32), Money>,
+    pub stage: KgReportStage,
+    pub submissions: u32,
+    pub report: Option<KgPaymentReportSubmitted>,
+    pub approved: Option<KgPaymentReportApproved>,
+    /// Σ payments so far (KGS).
+    pub paid: Money,
+    /// The instant of the latest report, review or payment step (A-02: steps come in order). The
+    /// dispute window of A-27 closes at the report's submission (`report`).
+    pub last_step_at: Option<Timestamp>,
+}
+
+impl Default for KgPeriodState {
+    fn default() -> KgPeriodState {
+        KgPeriodState {
+            contract_id: None,
+            period: None,
+            dispensings: BTreeMap::new(),
+            prescriptions: BTreeMap::new(),
+            compensated: BTreeMap::new(),
+            stage: KgReportStage::Open,
+            submissions: 0,
+            report: None,
+            approved: None,
+            paid: Money::zero(Currency::KGS),
+            last_step_at: None,
+        }
+    }
 }
 
 impl KgPeriodState {
@@ -89,12 +138,59 @@ impl KgPeriodState {
         });
         lines
     }
+
+    pub(crate) fn wrong_stage(
+        &self,
+        object: String,
+        action: &'static str,
+        expected: &'static str,
+    ) -> DomainError {
+        DomainError::WrongStage {
+            rule: "P-09",
+            object,
+            action,
+            expected,
+            actual: format!("at stage \"report {:?}\"", self.stage).to_lowercase(),
+        }
+    }
 }
 
 /// Every command of a KG settlement stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KgPeriodCommand {
     RecordDispensing(Box<RecordKgDispensing>),
+    SubmitPaymentReport(SubmitKgPaymentReport),
+    ApprovePaymentReport(ApproveKgPaymentReport),
+    RejectPaymentReport(RejectKgPaymentReport),
+    PaySettlement(PayKgSettlement),
+}
+
+impl KgPeriodCommand {
+    /// The business time of the command (the sale, or the report, review or payment step): what
+    /// the writer stamps on its events.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            KgPeriodCommand::RecordDispensing(command) => command.dispensed_at,
+            other => other.step_at().expect("every other command is a step").0,
+        }
+    }
+
+    /// The instant of a report, review or payment step; `None` for a dispensing.
+    fn step_at(&self) -> Option<(Timestamp, &'static str)> {
+        match self {
+            KgPeriodCommand::RecordDispensing(_) => None,
+            KgPeriodCommand::SubmitPaymentReport(command) => {
+                Some((command.submitted_at, "submitting the report"))
+            }
+            KgPeriodCommand::ApprovePaymentReport(command) => {
+                Some((command.approved_at, "approving the report"))
+            }
+            KgPeriodCommand::RejectPaymentReport(command) => {
+                Some((command.rejected_at, "rejecting the report"))
+            }
+            KgPeriodCommand::PaySettlement(command) => Some((command.paid_at, "paying")),
+        }
+    }
 }
 
 /// Decides a KG settlement command. A refusal appends nothing.
@@ -109,18 +205,47 @@ pub fn decide(
             "the context's period is the stream's period"
         );
     }
+    let out_of_order = (command.step_at())
+        .zip(state.last_step_at)
+        .filter(|((at, _), previous)| at < previous);
+    if let Some(((at, action), previous)) = out_of_order {
+        return Err(DomainError::OutOfOrder {
+            rule: "A-02",
+            object: format!("KG period {}", ctx.period),
+            action,
+            at,
+            previous,
+        });
+    }
     match command {
         KgPeriodCommand::RecordDispensing(command) => dispensing::record(state, *command, ctx),
+        KgPeriodCommand::SubmitPaymentReport(command) => report::submit(state, command, ctx),
+        KgPeriodCommand::ApprovePaymentReport(command) => report::approve(state, command, ctx),
+        KgPeriodCommand::RejectPaymentReport(command) => report::reject(state, command, ctx),
+        KgPeriodCommand::PaySettlement(command) => report::pay(state, command, ctx),
     }
 }
 
 /// Folds one KG settlement event; other events leave the state unchanged.
 pub fn evolve(mut state: KgPeriodState, event: &Event) -> KgPeriodState {
-    if let Event::KgDispensingRecorded(recorded) = event {
-        dispensing::apply_recorded(&mut state, recorded);
+    match event {
+        Event::KgDispensingRecorded(recorded) => {
+            dispensing::apply_recorded(&mut state, recorded);
+            return state;
+        }
+        Event::KgPaymentReportSubmitted(_)
+        | Event::KgPaymentReportApproved(_)
+        | Event::KgPaymentReportRejected(_)
+        | Event::KgSettlementPaid(_) => report::apply(&mut state, event),
+        _ => return state,
+    }
+    if let Some(at) = event.occurred_at() {
+        state.last_step_at = Some(at);
     }
     state
 }
 
+#[cfg(test)]
+mod report_tests;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@ use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
 use super::events::KgDispensingRecorded;
-use super::{KgPeriodContext, KgPeriodState};
+use super::{KgPeriodContext, KgPeriodState, KgReportStage};
 use crate::domain::context::local_date;
 use crate::domain::contract::events::ContractTerm as EngineTerm;
 use crate::domain::error::DomainError;
@@ -146,6 +146,13 @@ pub fn record(
     command: RecordKgDispensing,
     ctx: &KgPeriodContext<'_>,
 ) -> Result<Vec<Event>, DomainError> {
+    if !matches!(state.stage, KgReportStage::Open | KgReportStage::Rejected) {
+        return Err(state.wrong_stage(
+            format!("KG period {}", ctx.period),
+            "recording a dispensing",
+            "open or rejected (a submitted report is fixed)",
+        ));
+    }
     let id = &command.dispensing_id;
     let contract_id = ctx.contract.contract_id.clone().ok_or_else(|| {
         refuse(

@@ -8,17 +8,26 @@ use crate::domain::context::DecisionContext;
 use crate::domain::contract::kg::{
     KgContractCommand, KgContractState, TaxDebtCheck, decide, evolve,
 };
+use crate::domain::event::Event;
 use crate::domain::jurisdiction::Jurisdiction;
+use crate::domain::kg::recovery::{self, Debtor, Recoveries, RecoveryAssessed, RecoveryGround};
 use crate::domain::kg::{
     DrugId, KgDispensing, KgPrescription, PriceBasis, ReferenceBookEntry, ReferenceBookPublished,
     ReferenceBooks, decide_publish, evolve_books,
 };
+use crate::domain::kg::{KgPolicy, PatientLimitSchedule};
 use crate::domain::money::{Currency, Money, Quantity, UnitPrice};
 use crate::domain::region::Region;
 use crate::domain::rules::{RuleBook, RuleParameters, RuleSet};
 use crate::domain::testkit::{AcceptAllSignatures, WeekdayCalendar, fund_bin};
 use crate::domain::time::Timestamp;
-use crate::domain::values::{ContractId, DocumentNumber, KgTin, OrganisationName};
+use crate::domain::values::{ContractId, DocumentNumber, KgTin, OrganisationName, ReportingPeriod};
+
+use super::{
+    ApproveKgPaymentReport, KgDispensingRecorded, KgPeriodCommand, KgPeriodContext, KgPeriodState,
+    NoOtherKgPeriods, PayKgSettlement, RecordKgDispensing, RejectKgPaymentReport,
+    SubmitKgPaymentReport,
+};
 
 fn date(text: &str) -> NaiveDate {
     text.parse().expect("example dates are valid")
@@ -152,9 +161,27 @@ pub fn dispensed_at() -> Timestamp {
     at("2026-03-10T11:00:00+06:00")
 }
 
-/// The example dispensing as the engine records it in period 2026-03 of KG-1 (golden fixture,
-/// demo): decided by the aggregate, not written by hand.
-pub fn recorded() -> super::KgDispensingRecorded {
+/// The example's pharmacy owes 40.00 KGS under inspection act ACT-1, assessed 2026-03-20.
+pub fn recoveries() -> Recoveries {
+    let recoveries = Recoveries::new();
+    let event = recovery::decide_assessment(
+        &recoveries,
+        RecoveryAssessed {
+            recovery_id: "REC-1".to_owned(),
+            debtor: Debtor::Pharmacy("01234567890123".to_owned()),
+            ground: RecoveryGround::FaultyAfterDispensing,
+            inspection_act_ref: "ACT-1".to_owned(),
+            amount: Money::new(4_000, Currency::KGS),
+            assessed_on: date("2026-03-20"),
+        },
+    )
+    .expect("the example assessment is valid");
+    recovery::evolve(recoveries, &event)
+}
+
+/// Decides `commands` one after the other in period 2026-03 of KG-1, folding each; the events of
+/// all of them. Panics on a refusal: the example is valid.
+fn decide_all(commands: Vec<KgPeriodCommand>) -> Vec<Event> {
     let calendar = WeekdayCalendar::kg();
     let rules = rules();
     let decision = DecisionContext {
@@ -163,31 +190,77 @@ pub fn recorded() -> super::KgDispensingRecorded {
         signatures: &AcceptAllSignatures,
         fund_bin: fund_bin(),
     };
-    let contract = contract();
-    let books = books();
-    let ctx = super::KgPeriodContext {
+    let (contract, books, recoveries) = (contract(), books(), recoveries());
+    let ctx = KgPeriodContext {
         decision: &decision,
         contract: &contract,
         books: &books,
-        patient_limits: &crate::domain::kg::PatientLimitSchedule::default(),
-        policy: &crate::domain::kg::KgPolicy::default(),
-        period: crate::domain::values::ReportingPeriod::month(2026, 3).expect("a month"),
-        history: &super::NoOtherKgPeriods,
+        patient_limits: &PatientLimitSchedule::default(),
+        policy: &KgPolicy::default(),
+        period: ReportingPeriod::month(2026, 3).expect("a month"),
+        history: &NoOtherKgPeriods,
+        recoveries: &recoveries,
     };
-    let command = super::RecordKgDispensing {
+    let mut state = KgPeriodState::default();
+    let mut all = Vec::new();
+    for command in commands {
+        let events = super::decide(&state, command, &ctx).expect("the example is valid");
+        state = events.iter().fold(state, super::evolve);
+        all.extend(events);
+    }
+    all
+}
+
+fn record_command() -> KgPeriodCommand {
+    KgPeriodCommand::RecordDispensing(Box::new(RecordKgDispensing {
         dispensing_id: "D-1".parse().expect("valid dispensing id"),
         dispensed_at: dispensed_at(),
         prescription: prescription(),
         dispensing: dispensing(),
-    };
-    let events = super::decide(
-        &super::KgPeriodState::default(),
-        super::KgPeriodCommand::RecordDispensing(Box::new(command)),
-        &ctx,
-    )
-    .expect("the example dispensing is reimbursable");
-    match events.as_slice() {
-        [crate::domain::event::Event::KgDispensingRecorded(recorded)] => recorded.clone(),
+    }))
+}
+
+/// The example dispensing as the engine records it in period 2026-03 of KG-1 (golden fixture,
+/// demo): decided by the aggregate, not written by hand.
+pub fn recorded() -> KgDispensingRecorded {
+    match decide_all(vec![record_command()]).as_slice() {
+        [Event::KgDispensingRecorded(recorded)] => recorded.clone(),
         other => panic!("the example records one dispensing, not {other:?}"),
     }
+}
+
+/// The example period settled end to end: the dispensing, a report rejected and resubmitted, its
+/// approval with the 40.00 recovery offset, and the payment of the 110.00 net.
+pub fn settlement() -> Vec<Event> {
+    let report_no = DocumentNumber::new("R-2026-03").expect("valid number");
+    let submit = |day: &str| {
+        KgPeriodCommand::SubmitPaymentReport(SubmitKgPaymentReport {
+            report_no: report_no.clone(),
+            submitted_at: at(&format!("2026-04-{day}T10:00:00+06:00")),
+        })
+    };
+    let mut commands = vec![record_command(), submit("02")];
+    commands.push(KgPeriodCommand::RejectPaymentReport(
+        RejectKgPaymentReport {
+            rejected_at: at("2026-04-03T10:00:00+06:00"),
+            reasons: vec!["the report number is missing from the cover letter".to_owned()],
+        },
+    ));
+    commands.push(submit("04"));
+    let reviewed = decide_all(commands.clone());
+    let Some(Event::KgPaymentReportSubmitted(report)) = reviewed.last() else {
+        panic!("the example ends with a resubmission");
+    };
+    commands.push(KgPeriodCommand::ApprovePaymentReport(
+        ApproveKgPaymentReport {
+            content_hash: report.content_hash,
+            approved_at: at("2026-04-05T10:00:00+06:00"),
+        },
+    ));
+    commands.push(KgPeriodCommand::PaySettlement(PayKgSettlement {
+        payment_order: DocumentNumber::new("PO-1").expect("valid number"),
+        paid_at: at("2026-04-06T10:00:00+06:00"),
+        amount: Money::new(11_000, Currency::KGS),
+    }));
+    decide_all(commands)
 }

@@ -13,16 +13,17 @@ use crate::domain::testkit::{AcceptAllSignatures, Given, WeekdayCalendar, fund_b
 use crate::domain::time::Timestamp;
 
 /// The reference data of one decision; each test changes one thing.
-struct World {
-    contract: KgContractState,
-    books: ReferenceBooks,
-    limits: PatientLimitSchedule,
-    policy: KgPolicy,
-    period: ReportingPeriod,
-    history: Box<dyn KgDispensingHistory>,
+pub(super) struct World {
+    pub(super) contract: KgContractState,
+    pub(super) books: ReferenceBooks,
+    pub(super) limits: PatientLimitSchedule,
+    pub(super) policy: KgPolicy,
+    pub(super) period: ReportingPeriod,
+    pub(super) history: Box<dyn KgDispensingHistory>,
+    pub(super) recoveries: Recoveries,
 }
 
-fn world() -> World {
+pub(super) fn world() -> World {
     World {
         contract: example::contract(),
         books: example::books(),
@@ -30,11 +31,12 @@ fn world() -> World {
         policy: KgPolicy::default(),
         period: ReportingPeriod::month(2026, 3).unwrap(),
         history: Box::new(NoOtherKgPeriods),
+        recoveries: Recoveries::new(),
     }
 }
 
 impl World {
-    fn decide(
+    pub(super) fn decide(
         &self,
         state: &KgPeriodState,
         command: KgPeriodCommand,
@@ -55,12 +57,13 @@ impl World {
             policy: &self.policy,
             period: self.period,
             history: &*self.history,
+            recoveries: &self.recoveries,
         };
         super::decide(state, command, &ctx)
     }
 
     /// Decides and folds each command; panics on a refusal.
-    fn run(&self, commands: Vec<KgPeriodCommand>) -> (KgPeriodState, Vec<Event>) {
+    pub(super) fn run(&self, commands: Vec<KgPeriodCommand>) -> (KgPeriodState, Vec<Event>) {
         let mut state = KgPeriodState::default();
         let mut all = Vec::new();
         for command in commands {
@@ -72,7 +75,7 @@ impl World {
     }
 }
 
-fn record(id: &str) -> RecordKgDispensing {
+pub(super) fn record(id: &str) -> RecordKgDispensing {
     RecordKgDispensing {
         dispensing_id: DispensingId::new(id).unwrap(),
         dispensed_at: example::dispensed_at(),
@@ -81,7 +84,7 @@ fn record(id: &str) -> RecordKgDispensing {
     }
 }
 
-fn command(record: RecordKgDispensing) -> KgPeriodCommand {
+pub(super) fn command(record: RecordKgDispensing) -> KgPeriodCommand {
     KgPeriodCommand::RecordDispensing(Box::new(record))
 }
 
@@ -92,7 +95,7 @@ fn recorded(events: &[Event]) -> &KgDispensingRecorded {
     }
 }
 
-fn som(minor: i64) -> Money {
+pub(super) fn som(minor: i64) -> Money {
     Money::new(minor, Currency::KGS)
 }
 
