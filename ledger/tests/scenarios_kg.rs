@@ -48,14 +48,16 @@ use ledger::domain::kg::recovery::{
     self, Debtor, Recoveries, RecoveryAssessed, RecoveryEvent, RecoveryGround,
 };
 use ledger::domain::kg::{
-    AnniversaryOutcome, ContractObjectionFiled, ContractParty, ContractTerm, DrugId, KgDispensing,
-    KgPolicy, KgPrescription, KgReimbursementInput, LimitEnforcement, PartialDispensing,
-    PatientLimitParameters, PatientLimitSchedule, PriceBasis, ReferenceBookEntry,
-    ReferenceBookPublished, ReferenceBooks, RenewalPolicy, TaxDebtCheck,
+    DrugId, KgDispensing, KgPolicy, KgPrescription, KgReimbursementInput, LimitEnforcement,
+    PartialDispensing, PatientLimitParameters, PatientLimitSchedule, PriceBasis,
+    ReferenceBookEntry, ReferenceBookPublished, ReferenceBooks,
 };
 use ledger::domain::money::{Currency, Money, Quantity, UnitPrice};
 use ledger::domain::region::{Programme, Region};
 use ledger::domain::time::Timestamp;
+
+#[path = "scenarios_kg/engine.rs"]
+mod engine;
 
 /// The minimum number of scenario files across the three directories.
 const SCENARIOS_MIN: usize = 30;
@@ -470,13 +472,12 @@ impl World for KeysWorld {
 
 struct KgWorld {
     books: ReferenceBooks,
-    terms: Vec<ContractTerm>,
+    engine: engine::KgEngine,
     prescription: Option<KgPrescription>,
     prior: Option<Quantity>,
     limits: Vec<PatientLimitParameters>,
     compensated: Money,
     policy: KgPolicy,
-    objections: Vec<ContractObjectionFiled>,
     dispute: Dispute,
     recoveries: Recoveries,
 }
@@ -531,13 +532,12 @@ impl KgWorld {
     fn new() -> KgWorld {
         KgWorld {
             books: ReferenceBooks::new(),
-            terms: Vec::new(),
+            engine: engine::KgEngine::default(),
             prescription: None,
             prior: None,
             limits: Vec::new(),
             compensated: som("0"),
             policy: KgPolicy::default(),
-            objections: Vec::new(),
             dispute: Dispute::None,
             recoveries: Recoveries::new(),
         }
@@ -584,10 +584,11 @@ impl KgWorld {
         Ok(Vec::new())
     }
 
-    fn dispense(&self, step: &Step) -> Outcome {
+    /// The sale a `dispense` or `record` step describes.
+    fn sale(&self, step: &Step) -> (KgPrescription, KgDispensing) {
         let prescription = self
             .prescription
-            .as_ref()
+            .clone()
             .expect("a prescription step comes first");
         let region = step.get("region").unwrap_or("41711");
         let pharmacy_region = region
@@ -604,11 +605,16 @@ impl KgWorld {
             approved_retail_unit_price: step.get("approved").map(price),
             patient_paid: som(step.get("paid").unwrap_or("30.00")),
         };
+        (prescription, dispensing)
+    }
+
+    fn dispense(&self, step: &Step) -> Outcome {
+        let (prescription, dispensing) = self.sale(step);
         let limits = PatientLimitSchedule::new(self.limits.clone());
         let input = KgReimbursementInput {
             books: &self.books,
-            contract_terms: &self.terms,
-            prescription,
+            contract_terms: &self.engine.contract.terms,
+            prescription: &prescription,
             dispensing: &dispensing,
             prior_dispensed_units: self.prior,
             patient_limits: &limits,
@@ -619,82 +625,23 @@ impl KgWorld {
         Ok(vec![fact("KgReimbursement", &result)])
     }
 
-    fn anniversary(&self, step: &Step) -> Outcome {
-        let mut term = ContractTerm::first(date(step.require("concluded")));
-        let renewals: u32 = step
-            .get("renewals")
-            .unwrap_or("0")
-            .parse()
-            .expect("renewals");
-        for _ in 0..renewals {
-            term = term.next();
-        }
-        let policy = if step.get("policy") == Some("manual") {
-            RenewalPolicy::Manual
-        } else {
-            RenewalPolicy::Automatic
+    /// The steps that go through the engine's KG period aggregate.
+    fn settlement_step(&mut self, step: &Step) -> Option<Outcome> {
+        let limits = PatientLimitSchedule::new(self.limits.clone());
+        let reference = engine::Reference {
+            books: &self.books,
+            limits: &limits,
+            policy: &self.policy,
+            recoveries: &self.recoveries,
         };
-        let outcome = kg::decide_anniversary(
-            step.get("contract").unwrap_or("C-1"),
-            term,
-            &self.objections,
-            policy,
-            date(step.require("today")),
-        )
-        .map_err(|error| refusal(error.rule(), error))?;
-        Ok(match outcome {
-            AnniversaryOutcome::Renewed(renewed) => vec![fact("ContractRenewed", &renewed)],
-            AnniversaryOutcome::Expired(expired) => vec![fact("ContractExpired", &expired)],
-            AnniversaryOutcome::AwaitingDecision => Vec::new(),
-        })
-    }
-
-    fn contract_step(&mut self, step: &Step) -> Option<Outcome> {
-        Some(match step.verb().as_str() {
-            "contract" => {
-                self.terms
-                    .push(ContractTerm::first(date(step.require("concluded"))));
-                Ok(Vec::new())
-            }
-            "objection" => {
-                let party = if step.get("party") == Some("pharmacy") {
-                    ContractParty::Pharmacy
-                } else {
-                    ContractParty::Fund
-                };
-                let objection = ContractObjectionFiled {
-                    contract_id: step.get("contract").unwrap_or("C-1").to_owned(),
-                    party,
-                    filed_on: date(step.require("on")),
-                    reason: step.get("reason").unwrap_or("objection").to_owned(),
-                };
-                self.objections.push(objection.clone());
-                Ok(vec![fact("ContractObjectionFiled", &objection)])
-            }
-            "anniversary" => self.anniversary(step),
-            "refusal" => {
-                let reasons: Vec<String> =
-                    step.get("reasons").into_iter().map(str::to_owned).collect();
-                kg::check_refusal(
-                    date(step.require("filed")),
-                    date(step.require("refused")),
-                    &reasons,
-                )
-                .map(|timeliness| vec![fact("RefusalTimeliness", &timeliness)])
-                .map_err(|error| refusal(error.rule(), error))
-            }
-            "conclusion" => {
-                let check = TaxDebtCheck {
-                    checked_on: date(step.require("checked")),
-                    has_debts: step.get("debts") == Some("yes"),
-                    source_ref: "STS-1".to_owned(),
-                };
-                kg::check_no_tax_debts(date(step.require("on")), &check)
-                    .map(|()| Vec::new())
-                    .map_err(|error| refusal(error.rule(), error))
-            }
-            _ => return None,
-        })
+        if step.verb() == "record" {
+            let (prescription, dispensing) = self.sale(step);
+            return Some(
+                self.engine
+                    .record(step, prescription, dispensing, &reference),
+            );
+        }
+        self.engine.settlement_step(step, &reference)
     }
 
     fn dispute_step(&mut self, step: &Step) -> Option<Outcome> {
@@ -818,7 +765,10 @@ impl World for KgWorld {
     fn setup(&mut self, _: &Step) {}
 
     fn execute(&mut self, step: &Step) -> Outcome {
-        if let Some(outcome) = self.contract_step(step) {
+        if let Some(outcome) = self.engine.contract_step(step) {
+            return outcome;
+        }
+        if let Some(outcome) = self.settlement_step(step) {
             return outcome;
         }
         if let Some(outcome) = self.dispute_step(step) {

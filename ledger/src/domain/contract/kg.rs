@@ -105,6 +105,19 @@ pub struct KgContractState {
     pub last_step_at: Option<Timestamp>,
 }
 
+impl KgContractState {
+    /// Implements C-10 (S002 §53): whether `date` lies in one of the contract's validity terms (the
+    /// first year or a renewal). Nothing sold outside them is compensated.
+    pub fn in_force_on(&self, date: NaiveDate) -> bool {
+        self.terms.iter().any(|term| term_contains(term, date))
+    }
+}
+
+/// Implements C-10: whether `date` lies within `term`, both ends inclusive.
+pub fn term_contains(term: &ContractTerm, date: NaiveDate) -> bool {
+    date >= term.starts_on && term.ends_on.is_none_or(|ends_on| date <= ends_on)
+}
+
 /// KG contract commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KgContractCommand {
@@ -378,6 +391,23 @@ fn object(
             "filing an objection",
             "concluded",
         ));
+    }
+    let ends_on = state
+        .term
+        .and_then(|term| term.ends_on)
+        .expect("a concluded KG contract has a term that ends");
+    let filed_on = local_date(Jurisdiction::KG, filed_at);
+    if filed_on > ends_on {
+        return Err(DomainError::WrongStage {
+            rule: "A-22",
+            object: format!(
+                "KG contract \"{}\"",
+                state.contract_id.as_ref().expect("concluded has an id")
+            ),
+            action: "filing an objection to the renewal",
+            expected: "within the current term (an objection counts only during the term)",
+            actual: format!("on {filed_on}, after the term ended on {ends_on}"),
+        });
     }
     Ok(vec![Event::ContractObjectionFiled(
         ContractObjectionFiled {

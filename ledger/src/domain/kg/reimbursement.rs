@@ -9,11 +9,12 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::contract::ContractTerm;
 use super::error::KgError;
 use super::patient_limit::{LimitEnforcement, PatientLimitSchedule};
 use super::reference_book::{DrugId, ReferenceBookEntry, ReferenceBooks};
 use crate::domain::calendar::CalendarDays;
+use crate::domain::contract::events::ContractTerm;
+use crate::domain::contract::kg::term_contains;
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::money::{Currency, Money, MoneyError, Quantity, UnitPrice, line_amount};
 use crate::domain::region::Region;
@@ -208,7 +209,7 @@ fn check_kyrgyz(prescription: &KgPrescription, dispensing: &KgDispensing) -> Res
 
 /// Implements C-10: no compensation for a dispensing outside the contract's validity.
 fn check_contract(terms: &[ContractTerm], dispensed_on: NaiveDate) -> Result<(), KgError> {
-    if terms.iter().any(|term| term.contains(dispensed_on)) {
+    if terms.iter().any(|term| term_contains(term, dispensed_on)) {
         Ok(())
     } else {
         Err(KgError::OutsideContract {

@@ -7,12 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::events::KgDispensingRecorded;
 use super::{KgPeriodContext, KgPeriodState, KgReportStage};
 use crate::domain::context::local_date;
-use crate::domain::contract::events::ContractTerm as EngineTerm;
 use crate::domain::error::DomainError;
 use crate::domain::event::Event;
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::kg::{
-    ContractTerm, KgDispensing, KgError, KgPrescription, KgReimbursementInput, kg_reimbursement,
+    KgDispensing, KgError, KgPrescription, KgReimbursementInput, kg_reimbursement,
 };
 use crate::domain::money::{Currency, Money, Quantity};
 use crate::domain::time::Timestamp;
@@ -45,17 +44,6 @@ fn policy_refusal(dispensing_id: &DispensingId, error: &KgError) -> DomainError 
         .unwrap_or(&message)
         .to_owned();
     refuse(dispensing_id, rule, reason)
-}
-
-/// The contract's validity terms as the KG policy reads them (C-10). A KG term always ends (C-08).
-fn policy_terms(terms: &[EngineTerm]) -> Vec<ContractTerm> {
-    terms
-        .iter()
-        .map(|term| ContractTerm {
-            start: term.starts_on,
-            end: term.ends_on.expect("a KG contract term always ends (C-08)"),
-        })
-        .collect()
 }
 
 /// Implements P-09, P-10: the sale belongs to this monthly period, its date is the local date of the
@@ -166,10 +154,9 @@ pub fn record(
     let rule_set = ctx
         .decision
         .rule_set(Jurisdiction::KG, command.dispensed_at)?;
-    let terms = policy_terms(&ctx.contract.terms);
     let input = KgReimbursementInput {
         books: ctx.books,
-        contract_terms: &terms,
+        contract_terms: &ctx.contract.terms,
         prescription: &command.prescription,
         dispensing: &command.dispensing,
         prior_dispensed_units: prior_units(state, &command.prescription, ctx),
