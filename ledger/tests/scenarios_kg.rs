@@ -559,9 +559,14 @@ impl KgWorld {
 
     fn prescribe(&mut self, step: &Step) -> Outcome {
         let drug = step.get("drug").unwrap_or("MET-500-A");
+        let patient_pin = step
+            .get("pin")
+            .unwrap_or("21501199012345")
+            .parse()
+            .map_err(|error: ledger::domain::values::ValueError| refusal(error.rule, error))?;
         self.prescription = Some(KgPrescription {
             number: step.get("number").unwrap_or("RX-1").to_owned(),
-            patient_pin: step.get("pin").unwrap_or("21501199012345").to_owned(),
+            patient_pin,
             written_on: step.date("written", "2026-03-01"),
             prescriber_region: kg_region(step, "region"),
             drug_id: DrugId::new(drug).expect("drug id"),

@@ -48,8 +48,6 @@ pub enum KgError {
         "region {region:?} is not Kyrgyz: the Kyrgyz reimbursement rules never apply to it ({rule})"
     )]
     NotKyrgyz { rule: &'static str, region: Region },
-    #[error("patient PIN \"{value}\" must be exactly 14 digits ({rule})")]
-    InvalidPin { rule: &'static str, value: String },
     #[error(
         "dispensing on {dispensed_on} is outside the contract's validity: no compensation ({rule})"
     )]
@@ -141,7 +139,6 @@ impl KgError {
             KgError::BookSize { rule, .. } => rule,
             KgError::InvalidBookEntry { rule, .. } => rule,
             KgError::NotKyrgyz { rule, .. } => rule,
-            KgError::InvalidPin { rule, .. } => rule,
             KgError::OutsideContract { rule, .. } => rule,
             KgError::PrescriptionNotValid { rule, .. } => rule,
             KgError::NoReferenceBookInForce { rule, .. } => rule,

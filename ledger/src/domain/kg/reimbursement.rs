@@ -18,6 +18,7 @@ use crate::domain::contract::kg::term_contains;
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::money::{Currency, Money, MoneyError, Quantity, UnitPrice, line_amount};
 use crate::domain::region::Region;
+use crate::domain::values::KgPin;
 
 /// D-11: a prescription is valid 30 calendar days from the day it was written.
 pub const PRESCRIPTION_VALIDITY: CalendarDays = CalendarDays(30);
@@ -58,8 +59,8 @@ impl Default for KgPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KgPrescription {
     pub number: String,
-    /// The patient's 14-digit PIN (the engine's PIN value type replaces this string on merge).
-    pub patient_pin: String,
+    /// A-35, E-11: the patient's 14-digit PIN (format checked by the type).
+    pub patient_pin: KgPin,
     pub written_on: NaiveDate,
     pub prescriber_region: Region,
     pub drug_id: DrugId,
@@ -186,16 +187,9 @@ pub fn kg_reimbursement(input: KgReimbursementInput<'_>) -> Result<KgReimburseme
     })
 }
 
-/// Implements A-15 (the Kyrgyz computation is never applied to a Kazakh dispensing) and A-35 (a KG
-/// patient is keyed by a 14-digit PIN, format only: no public check digit is known).
+/// Implements A-15: the Kyrgyz computation is never applied to a Kazakh dispensing. (A-35, the
+/// 14-digit PIN, is checked when the [`KgPin`] is made.)
 fn check_kyrgyz(prescription: &KgPrescription, dispensing: &KgDispensing) -> Result<(), KgError> {
-    let pin = &prescription.patient_pin;
-    if pin.len() != 14 || !pin.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(KgError::InvalidPin {
-            rule: "A-35",
-            value: pin.clone(),
-        });
-    }
     for region in [prescription.prescriber_region, dispensing.pharmacy_region] {
         if region.jurisdiction() != Jurisdiction::KG {
             return Err(KgError::NotKyrgyz {
@@ -427,7 +421,7 @@ fn check_patient_limit(
         }]),
         LimitEnforcement::Block => Err(KgError::PatientLimitExceeded {
             rule: "A-19",
-            patient_pin: input.prescription.patient_pin.clone(),
+            patient_pin: input.prescription.patient_pin.to_string(),
             limit,
             compensated_after,
         }),

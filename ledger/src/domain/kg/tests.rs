@@ -76,7 +76,7 @@ fn bishkek() -> Region {
 fn prescription() -> KgPrescription {
     KgPrescription {
         number: "RX-1".into(),
-        patient_pin: "12345678901234".into(),
+        patient_pin: "12345678901234".parse().unwrap(),
         written_on: date("2026-03-01"),
         prescriber_region: bishkek(),
         drug_id: drug("MET-500-A"),
@@ -464,16 +464,18 @@ fn a15_kyrgyz_rules_refuse_a_kazakh_dispensing() {
     ));
 }
 
-/// the Kyrgyz patient key is a 14-digit PIN.
+/// the Kyrgyz patient key is a 14-digit PIN; a 12-digit Kazakh IIN is not one.
 #[test]
 fn a35_patient_is_keyed_by_a_fourteen_digit_pin() {
-    let mut case = case();
-    case.prescription.patient_pin = "900101300007".into();
-    let error = case.run().unwrap_err();
+    let error = "900101300007"
+        .parse::<crate::domain::values::KgPin>()
+        .unwrap_err();
+    assert_eq!(error.rule, "A-35");
     assert_eq!(
         error.to_string(),
-        "patient PIN \"900101300007\" must be exactly 14 digits (A-35)"
+        "KG PIN \"900101300007\" is invalid: wrong number of digits or not only digits (A-35)"
     );
+    assert_eq!(case().prescription.patient_pin.as_str().len(), 14);
 }
 
 /// M-11: the course dose the information system derived bounds the eligible units.

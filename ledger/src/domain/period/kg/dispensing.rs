@@ -92,13 +92,13 @@ fn prior_units(
     ctx: &KgPeriodContext<'_>,
 ) -> Option<Quantity> {
     let key = (
-        prescription.patient_pin.clone(),
+        prescription.patient_pin.to_string(),
         prescription.number.clone(),
     );
     let here = state.prescriptions.get(&key).copied();
     let elsewhere = ctx
         .history
-        .dispensed_units(&prescription.patient_pin, &prescription.number);
+        .dispensed_units(prescription.patient_pin.as_str(), &prescription.number);
     match (here, elsewhere) {
         (Some(here), Some(elsewhere)) => Some(
             Quantity::new(here.value() + elsewhere.value())
@@ -114,12 +114,12 @@ fn compensated_this_year(
     command: &RecordKgDispensing,
     ctx: &KgPeriodContext<'_>,
 ) -> Result<Money, DomainError> {
-    let pin = &command.prescription.patient_pin;
+    let pin = command.prescription.patient_pin.as_str();
     let year = command.dispensing.dispensed_on.year();
     let zero = Money::zero(Currency::KGS);
     let here = state
         .compensated
-        .get(&(pin.clone(), year))
+        .get(&(pin.to_owned(), year))
         .copied()
         .unwrap_or(zero);
     let elsewhere = ctx.history.compensated(pin, year).unwrap_or(zero);
@@ -187,7 +187,7 @@ pub(super) fn apply_recorded(state: &mut KgPeriodState, recorded: &KgDispensingR
         .contract_id
         .get_or_insert_with(|| recorded.contract_id.clone());
     state.period.get_or_insert(recorded.period);
-    let pin = recorded.prescription.patient_pin.clone();
+    let pin = recorded.prescription.patient_pin.to_string();
     let units = recorded.reimbursement.dispensed_units;
     state
         .prescriptions

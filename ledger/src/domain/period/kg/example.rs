@@ -133,7 +133,7 @@ pub fn at(text: &str) -> Timestamp {
 pub fn prescription() -> KgPrescription {
     KgPrescription {
         number: "RX-1".to_owned(),
-        patient_pin: "21501199012345".to_owned(),
+        patient_pin: "21501199012345".parse().expect("valid PIN"),
         written_on: date("2026-03-01"),
         prescriber_region: Region::new(Jurisdiction::KG, "41711").expect("Bishkek"),
         drug_id: DrugId::new("MET-500-A").expect("valid drug id"),

@@ -327,7 +327,7 @@ proptest! {
             dispensed += count;
             state = events.iter().fold(state, evolve);
         }
-        let pin = example::prescription().patient_pin;
+        let pin = example::prescription().patient_pin.to_string();
         let key = (pin, 2026);
         prop_assert_eq!(state.compensated.get(&key).map_or(0, |money| money.minor), reimbursed);
         let total: u32 = state.prescriptions.values()
