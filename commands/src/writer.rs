@@ -13,6 +13,7 @@ use ledger::domain::event::Event;
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{self, KeyCommand, KeyError, KeyEvent, KeyRing};
+use ledger::domain::kg::{self, KgError, ReferenceBookPublished, ReferenceBooks};
 use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext, KgPeriodState};
 use ledger::domain::period::{self, PeriodCommand, PeriodContext, PeriodState};
 use ledger::domain::prices::{self, PriceListState, PublishPriceList};
@@ -325,5 +326,39 @@ impl Aggregate for KgPeriodAggregate {
             period::kg::evolve,
         )?;
         Ok(new_events(events, &command.meta))
+    }
+}
+
+/// The KG Reference Book stream `reference/kg-reference-book` (M-10, A-28): every published version, which
+/// the KG period aggregate prices dispensings from.
+pub struct ReferenceBookAggregate;
+
+impl Aggregate for ReferenceBookAggregate {
+    type State = ReferenceBooks;
+    type Command = Command<ReferenceBookPublished>;
+    type Context<'c> = ();
+    type Rejection = KgError;
+
+    fn evolve(
+        state: ReferenceBooks,
+        envelope: &EventEnvelope,
+    ) -> Result<ReferenceBooks, HandlerError> {
+        match decode(envelope)? {
+            Event::ReferenceBookPublished(book) => Ok(kg::evolve_books(state, &book)),
+            _ => Err(not_in_stream(envelope)),
+        }
+    }
+
+    fn decide(
+        state: &mut ReferenceBooks,
+        command: &Self::Command,
+        _: &(),
+    ) -> Result<Vec<NewEvent>, KgError> {
+        let book = kg::decide_publish(state, command.command.clone())?;
+        *state = kg::evolve_books(std::mem::take(state), &book);
+        Ok(new_events(
+            vec![Event::ReferenceBookPublished(book)],
+            &command.meta,
+        ))
     }
 }

@@ -20,7 +20,9 @@ use ledger::domain::values::{DocumentNumber, ReportingPeriod};
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{Actor, ActorId, ActorRole, CommandId, EventLog, StreamId, StreamVersion};
 use ledger_commands::handler::{Handled, Handler};
-use ledger_commands::writer::{Command, CommandMeta, KgPeriodAggregate, decode};
+use ledger_commands::writer::{
+    Command, CommandMeta, KgPeriodAggregate, ReferenceBookAggregate, decode,
+};
 use uuid::Uuid;
 
 fn open(dir: &std::path::Path) -> Arc<FileLog> {
@@ -176,4 +178,54 @@ async fn kg_period_is_settled_through_the_handler() {
     let (state, version) = handler.load(&*log, &stream()).await.unwrap();
     assert_eq!(version, StreamVersion(4));
     assert_eq!(state.paid, Money::new(15_000, Currency::KGS));
+}
+
+/// M-10, A-28: the Reference Book is published through the handler; the books it folds are what a
+/// KG dispensing is priced from, and a version is published once.
+#[tokio::test]
+async fn reference_book_is_published_through_the_handler() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let handler = Handler::<ReferenceBookAggregate>::default();
+    let stream = StreamId::new("reference/kg-reference-book").unwrap();
+    let publish = |id: u128| Command {
+        meta: CommandMeta {
+            command_id: CommandId(Uuid::from_u128(id)),
+            at: example::at("2025-12-20T10:00:00+06:00"),
+            jurisdiction: Jurisdiction::KG,
+            actor: Actor {
+                id: ActorId::System("mhif".into()),
+                role: ActorRole::System,
+            },
+            correlation_id: Uuid::from_u128(id),
+        },
+        command: example::book(),
+    };
+    let outcome = handler
+        .execute(
+            &*log,
+            &stream,
+            CommandId(Uuid::from_u128(1)),
+            &publish(1),
+            &(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Handled::Appended(_)), "{outcome:?}");
+    let outcome = handler
+        .execute(
+            &*log,
+            &stream,
+            CommandId(Uuid::from_u128(2)),
+            &publish(2),
+            &(),
+        )
+        .await
+        .unwrap();
+    let Handled::Rejected(rejection) = outcome else {
+        panic!("a version is published once");
+    };
+    assert_eq!(rejection.rule(), "A-28");
+    let (books, _) = handler.load(&*log, &stream).await.unwrap();
+    assert_eq!(books, example::books());
 }

@@ -335,8 +335,9 @@ struct Amounts {
     patient_due: Money,
 }
 
-/// Implements M-13, M-14 (pro rata per unit), M-15 and A-17: reimbursement = min(eligible units ×
-/// compensation per unit, retail total − patient paid); a negative cap refuses the line.
+/// Implements M-09 (the MHIF pays part of the cost, the patient part), M-13, M-14 (pro rata per
+/// unit), M-15 and A-17: reimbursement = min(eligible units × compensation per unit, retail total −
+/// patient paid); a negative cap refuses the line.
 fn compute_amounts(
     dispensing: &KgDispensing,
     entry: &ReferenceBookEntry,

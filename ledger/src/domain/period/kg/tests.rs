@@ -119,6 +119,20 @@ fn e11_m13_dispensing_in_another_region_is_reimbursed_per_unit() {
     );
 }
 
+/// the book stores prices per smallest dispensable unit and derives the package price; the
+/// recorded compensation is per tablet.
+#[test]
+fn a16_prices_per_unit_package_price_derived() {
+    let book = example::book();
+    let entry = &book.entries[0];
+    assert_eq!(entry.package_reference_price().unwrap(), som(9_000));
+    let (_, events) = world().run(vec![command(record("D-1"))]);
+    assert_eq!(
+        recorded(&events).reimbursement.compensation_per_unit,
+        entry.compensation_per_unit
+    );
+}
+
 /// M-19: a drug outside the Reference Book is not dispensed on a preferential prescription.
 #[test]
 fn m19_drug_outside_the_book_is_refused() {
