@@ -25,6 +25,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+#[path = "scenarios_common/mod.rs"]
+#[allow(dead_code)]
+mod common;
+
 use chrono::NaiveDate;
 use ed25519_dalek::SigningKey;
 use rust_decimal::Decimal;
@@ -55,6 +59,8 @@ use ledger::domain::kg::{
 use ledger::domain::money::{Currency, Money, Quantity, UnitPrice};
 use ledger::domain::region::{Programme, Region};
 use ledger::domain::time::Timestamp;
+
+use common::{Scenario, Step};
 
 #[path = "scenarios_kg/engine.rs"]
 mod engine;
@@ -88,65 +94,15 @@ fn fact(name: &str, value: &impl Serialize) -> (String, serde_json::Value) {
     )
 }
 
-/// A parsed step line: its verb words and its `key=value` arguments.
-struct Step {
-    words: Vec<String>,
-    args: BTreeMap<String, String>,
+/// The Kyrgyz arguments of a step.
+trait KgStep {
+    fn date(&self, key: &str, default: &str) -> NaiveDate;
 }
 
-impl Step {
-    fn parse(text: &str) -> Step {
-        let mut words = Vec::new();
-        let mut args = BTreeMap::new();
-        for token in tokenize(text) {
-            match token.split_once('=') {
-                Some((key, value)) => {
-                    args.insert(key.to_owned(), value.to_owned());
-                }
-                None => words.push(token),
-            }
-        }
-        Step { words, args }
-    }
-
-    fn verb(&self) -> String {
-        self.words.join(" ")
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.args.get(key).map(String::as_str)
-    }
-
-    fn require(&self, key: &str) -> &str {
-        self.get(key)
-            .unwrap_or_else(|| panic!("step \"{}\" needs {key}=…", self.verb()))
-    }
-
+impl KgStep for Step {
     fn date(&self, key: &str, default: &str) -> NaiveDate {
         date(self.get(key).unwrap_or(default))
     }
-}
-
-/// Splits on spaces, keeping `"quoted text"` together (quotes removed).
-fn tokenize(text: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for character in text.chars() {
-        match character {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !current.is_empty() {
-                    tokens.push(std::mem::take(&mut current));
-                }
-            }
-            other => current.push(other),
-        }
-    }
-    if !current.is_empty() {
-        tokens.push(current);
-    }
-    tokens
 }
 
 fn date(text: &str) -> NaiveDate {
@@ -814,38 +770,6 @@ impl World for KgWorld {
 
 // ---------------------------------------------------------------- checks
 
-/// Renders a JSON value the way scenario files write it: money as `30.00 KGS`, strings bare.
-fn render(value: &serde_json::Value) -> String {
-    if let Ok(amount) = serde_json::from_value::<Money>(value.clone()) {
-        return amount.to_string();
-    }
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn lookup<'a>(value: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    path.split('.')
-        .try_fold(value, |value, key| match key.parse::<usize>() {
-            Ok(index) => value.get(index),
-            Err(_) => value.get(key),
-        })
-}
-
-fn check_error(refusal: &Refusal, step: &Step) -> Result<(), String> {
-    let rule = step.words.get(1).ok_or("then: error needs a rule ID")?;
-    let fragment = step.words.get(2).map(String::as_str).unwrap_or("");
-    if refusal.rule == rule && refusal.message.contains(fragment) {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected refusal {rule} containing \"{fragment}\", got: {} [{}]",
-            refusal.message, refusal.rule
-        ))
-    }
-}
-
 /// `Type` or `Type#n` (the n-th fact of that type, from 1).
 fn check_fields(facts: &Facts, selector: &str, step: &Step) -> Result<(), String> {
     let (name, nth) = match selector.split_once('#') {
@@ -861,23 +785,15 @@ fn check_fields(facts: &Facts, selector: &str, step: &Step) -> Result<(), String
         .filter(|(fact_name, _)| fact_name == name)
         .nth(nth.saturating_sub(1))
         .ok_or_else(|| format!("no {selector} among the facts"))?;
-    for (path, expected) in &step.args {
-        let actual = lookup(value, path)
-            .map(render)
-            .ok_or_else(|| format!("{selector} has no field {path}"))?;
-        if &actual != expected {
-            return Err(format!(
-                "{selector}.{path}: expected {expected}, got {actual}"
-            ));
-        }
-    }
-    Ok(())
+    common::check_json(selector, value, step)
 }
 
 fn check(outcome: &Outcome, state: &Facts, text: &str) -> Result<(), String> {
     let step = Step::parse(text);
     match (step.words.first().map(String::as_str), outcome) {
-        (Some("error"), Err(refusal)) => check_error(refusal, &step),
+        (Some("error"), Err(refusal)) => {
+            common::check_refusal(refusal.rule, &refusal.message, &step)
+        }
         (Some(selector), _) if selector.starts_with("line:") => {
             check_fields(state, selector, &step)
         }
@@ -887,18 +803,8 @@ fn check(outcome: &Outcome, state: &Facts, text: &str) -> Result<(), String> {
             facts.iter().map(|(name, _)| name).collect::<Vec<_>>()
         )),
         (Some("events"), Ok(facts)) => {
-            let expected: Vec<&str> = text
-                .trim_start_matches("events")
-                .split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .collect();
             let actual: Vec<&str> = facts.iter().map(|(name, _)| name.as_str()).collect();
-            if expected == actual {
-                Ok(())
-            } else {
-                Err(format!("expected events {expected:?}, got {actual:?}"))
-            }
+            common::check_types(&actual, text)
         }
         (Some(selector), Ok(facts)) => check_fields(facts, selector, &step),
         (None, _) => Err("empty then".to_owned()),
@@ -919,76 +825,33 @@ fn world_for(path: &Path) -> Box<dyn World> {
     }
 }
 
-fn run(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|error| error.to_string())?;
-    let mut world = world_for(path);
-    let mut outcome: Option<Outcome> = None;
-    let mut thens = 0;
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        let fail = |message: String| format!("{}:{}: {message}", path.display(), index + 1);
-        if line.starts_with('#') {
-            continue;
-        }
-        let Some((keyword, rest)) = line.split_once(':') else {
-            continue;
-        };
-        match keyword {
-            "scenario" | "rule" => {}
-            "setup" => world.setup(&Step::parse(rest)),
-            "given" => {
-                world.execute(&Step::parse(rest)).map_err(|refused| {
-                    fail(format!(
-                        "given step refused: {} [{}]",
-                        refused.message, refused.rule
-                    ))
-                })?;
-            }
-            "when" => outcome = Some(world.execute(&Step::parse(rest))),
-            "then" => {
-                let result = outcome
-                    .as_ref()
-                    .ok_or_else(|| fail("then before when".to_owned()))?;
-                check(result, &world.state(), rest.trim()).map_err(fail)?;
-                thens += 1;
-            }
-            other => return Err(fail(format!("unknown keyword \"{other}\""))),
-        }
+impl Scenario for Box<dyn World> {
+    type Outcome = Outcome;
+
+    fn setup(&mut self, step: &Step) {
+        World::setup(&mut **self, step);
     }
-    if thens == 0 {
-        Err(format!("{}: no then step", path.display()))
-    } else {
-        Ok(())
+
+    fn execute(&mut self, step: &Step) -> Outcome {
+        World::execute(&mut **self, step)
+    }
+
+    fn refused(outcome: &Outcome) -> Option<String> {
+        outcome
+            .as_ref()
+            .err()
+            .map(|refused| format!("{} [{}]", refused.message, refused.rule))
+    }
+
+    fn check(&self, outcome: &Outcome, then: &str) -> Result<(), String> {
+        check(outcome, &self.state(), then)
     }
 }
 
 #[test]
 fn scenarios_budget_keys_kg() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
-    let mut paths = Vec::new();
-    for directory in ["budget", "keys", "kg"] {
-        let entries = std::fs::read_dir(root.join(directory))
-            .unwrap_or_else(|error| panic!("tests/scenarios/{directory}: {error}"));
-        paths.extend(
-            entries
-                .map(|entry| entry.expect("entry").path())
-                .filter(|path| path.extension().is_some_and(|extension| extension == "txt")),
-        );
-    }
-    paths.sort();
-    assert!(
-        paths.len() >= SCENARIOS_MIN,
-        "only {} scenario files, expected at least {SCENARIOS_MIN}",
-        paths.len()
-    );
-    let failures: Vec<String> = paths.iter().filter_map(|path| run(path).err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} scenarios failed:\n{}",
-        failures.len(),
-        paths.len(),
-        failures.join("\n")
-    );
+    let paths = common::files(&["budget", "keys", "kg"]);
+    common::run_all(&paths, SCENARIOS_MIN, world_for);
 }
 
 /// The checker itself must be able to fail.
