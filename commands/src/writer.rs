@@ -116,14 +116,13 @@ impl Aggregate for PeriodAggregate {
         command: &Self::Command,
         context: &PeriodContext<'_>,
     ) -> Result<Vec<NewEvent>, DomainError> {
-        let mut events = Vec::new();
-        for single in &command.command {
-            let decided = period::decide(state, single.clone(), context)?;
-            for event in &decided {
-                *state = period::evolve(std::mem::take(state), event);
-            }
-            events.extend(decided);
-        }
+        let events = decide_batch(
+            state,
+            &command.command,
+            context,
+            period::decide,
+            period::evolve,
+        )?;
         Ok(new_events(events, &command.meta))
     }
 }

@@ -4,18 +4,15 @@
 
 use std::sync::Arc;
 
-use ledger::domain::context::DecisionContext;
 use ledger::domain::error::DomainError;
 use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
-use ledger::domain::kg::recovery::Recoveries;
-use ledger::domain::kg::{DrugId, KgPolicy, PatientLimitSchedule};
+use ledger::domain::kg::DrugId;
 use ledger::domain::money::{Currency, Money};
 use ledger::domain::period::kg::{
-    ApproveKgPaymentReport, KgPeriodCommand, KgPeriodContext, NoOtherKgPeriods, PayKgSettlement,
-    RecordKgDispensing, SubmitKgPaymentReport, example,
+    ApproveKgPaymentReport, KgPeriodCommand, NoOtherKgPeriods, PayKgSettlement, RecordKgDispensing,
+    SubmitKgPaymentReport, example,
 };
-use ledger::domain::testkit::{AcceptAllSignatures, WeekdayCalendar, fund_bin};
 use ledger::domain::values::{DocumentNumber, ReportingPeriod};
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{Actor, ActorId, ActorRole, CommandId, EventLog, StreamId, StreamVersion};
@@ -69,26 +66,10 @@ async fn execute(
     id: u128,
     single: KgPeriodCommand,
 ) -> Handled<DomainError> {
-    let calendar = WeekdayCalendar::kg();
-    let rules = example::rules();
-    let decision = DecisionContext {
-        calendar: &calendar,
-        rules: &rules,
-        signatures: &AcceptAllSignatures,
-        fund_bin: fund_bin(),
-    };
-    let contract = example::contract();
-    let books = example::books();
-    let context = KgPeriodContext {
-        decision: &decision,
-        contract: &contract,
-        books: &books,
-        patient_limits: &PatientLimitSchedule::default(),
-        policy: &KgPolicy::default(),
-        period: ReportingPeriod::month(2026, 3).unwrap(),
-        history: &NoOtherKgPeriods,
-        recoveries: &Recoveries::new(),
-    };
+    let reference = example::Reference::default();
+    let decision = reference.decision();
+    let period = ReportingPeriod::month(2026, 3).unwrap();
+    let context = reference.context(&decision, period, &NoOtherKgPeriods);
     handler
         .execute(
             log,

@@ -377,6 +377,25 @@ fn refuse(
     })])
 }
 
+/// a step of a concluded contract dated on the wrong side of its term's end.
+fn against_term(
+    state: &KgContractState,
+    action: &'static str,
+    expected: &'static str,
+    actual: String,
+) -> DomainError {
+    DomainError::WrongStage {
+        rule: "A-22",
+        object: format!(
+            "KG contract \"{}\"",
+            state.contract_id.as_ref().expect("concluded has an id")
+        ),
+        action,
+        expected,
+        actual,
+    }
+}
+
 /// Implements A-22: an objection during the term prevents the renewal.
 fn object(
     state: &KgContractState,
@@ -398,16 +417,12 @@ fn object(
         .expect("a concluded KG contract has a term that ends");
     let filed_on = local_date(Jurisdiction::KG, filed_at);
     if filed_on > ends_on {
-        return Err(DomainError::WrongStage {
-            rule: "A-22",
-            object: format!(
-                "KG contract \"{}\"",
-                state.contract_id.as_ref().expect("concluded has an id")
-            ),
-            action: "filing an objection to the renewal",
-            expected: "within the current term (an objection counts only during the term)",
-            actual: format!("on {filed_on}, after the term ended on {ends_on}"),
-        });
+        return Err(against_term(
+            state,
+            "filing an objection to the renewal",
+            "within the current term (an objection counts only during the term)",
+            format!("on {filed_on}, after the term ended on {ends_on}"),
+        ));
     }
     Ok(vec![Event::ContractObjectionFiled(
         ContractObjectionFiled {
@@ -437,16 +452,12 @@ fn renew_or_expire(
     let ends_on = term.ends_on.expect("a KG term always ends");
     let today = local_date(Jurisdiction::KG, at);
     if today <= ends_on {
-        return Err(DomainError::WrongStage {
-            rule: "A-22",
-            object: format!(
-                "KG contract \"{}\"",
-                state.contract_id.as_ref().expect("concluded has an id")
-            ),
-            action: "deciding the renewal",
-            expected: "after the term ends",
-            actual: format!("on {today}, within the term ending {ends_on}"),
-        });
+        return Err(against_term(
+            state,
+            "deciding the renewal",
+            "after the term ends",
+            format!("on {today}, within the term ending {ends_on}"),
+        ));
     }
     let (parameters, _) = kg_parameters(ctx, at)?;
     let contract_id = state.contract_id.clone().expect("concluded has an id");

@@ -205,18 +205,11 @@ pub fn decide(
             "the context's period is the stream's period"
         );
     }
-    let out_of_order = (command.step_at())
-        .zip(state.last_step_at)
-        .filter(|((at, _), previous)| at < previous);
-    if let Some(((at, action), previous)) = out_of_order {
-        return Err(DomainError::OutOfOrder {
-            rule: "A-02",
-            object: format!("KG period {}", ctx.period),
-            action,
-            at,
-            previous,
-        });
-    }
+    super::check_step_order(
+        command.step_at(),
+        state.last_step_at,
+        format!("KG period {}", ctx.period),
+    )?;
     match command {
         KgPeriodCommand::RecordDispensing(command) => dispensing::record(state, *command, ctx),
         KgPeriodCommand::SubmitPaymentReport(command) => report::submit(state, command, ctx),

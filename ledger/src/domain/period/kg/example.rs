@@ -24,9 +24,9 @@ use crate::domain::time::Timestamp;
 use crate::domain::values::{ContractId, DocumentNumber, KgTin, OrganisationName, ReportingPeriod};
 
 use super::{
-    ApproveKgPaymentReport, KgDispensingRecorded, KgPeriodCommand, KgPeriodContext, KgPeriodState,
-    NoOtherKgPeriods, PayKgSettlement, RecordKgDispensing, RejectKgPaymentReport,
-    SubmitKgPaymentReport,
+    ApproveKgPaymentReport, KgDispensingHistory, KgDispensingRecorded, KgPeriodCommand,
+    KgPeriodContext, KgPeriodState, NoOtherKgPeriods, PayKgSettlement, RecordKgDispensing,
+    RejectKgPaymentReport, SubmitKgPaymentReport,
 };
 
 fn date(text: &str) -> NaiveDate {
@@ -179,28 +179,74 @@ pub fn recoveries() -> Recoveries {
     recovery::evolve(recoveries, &event)
 }
 
-/// Decides `commands` one after the other in period 2026-03 of KG-1, folding each; the events of
-/// all of them. Panics on a refusal: the example is valid.
+/// The reference data of a KG decision, owned, so that a test can change one thing and borrow the
+/// contexts: the example's contract, books and rules, no patient limit, the default policy and no
+/// recoveries.
+pub struct Reference {
+    pub calendar: WeekdayCalendar,
+    pub rules: RuleBook,
+    pub contract: KgContractState,
+    pub books: ReferenceBooks,
+    pub limits: PatientLimitSchedule,
+    pub policy: KgPolicy,
+    pub recoveries: Recoveries,
+}
+
+impl Default for Reference {
+    fn default() -> Reference {
+        Reference {
+            calendar: WeekdayCalendar::kg(),
+            rules: rules(),
+            contract: contract(),
+            books: books(),
+            limits: PatientLimitSchedule::default(),
+            policy: KgPolicy::default(),
+            recoveries: Recoveries::new(),
+        }
+    }
+}
+
+impl Reference {
+    pub fn decision(&self) -> DecisionContext<'_> {
+        DecisionContext {
+            calendar: &self.calendar,
+            rules: &self.rules,
+            signatures: &AcceptAllSignatures,
+            fund_bin: fund_bin(),
+        }
+    }
+
+    /// The context of a decision in `period`, given the writer's `history` of other periods.
+    pub fn context<'a>(
+        &'a self,
+        decision: &'a DecisionContext<'a>,
+        period: ReportingPeriod,
+        history: &'a dyn KgDispensingHistory,
+    ) -> KgPeriodContext<'a> {
+        KgPeriodContext {
+            decision,
+            contract: &self.contract,
+            books: &self.books,
+            patient_limits: &self.limits,
+            policy: &self.policy,
+            period,
+            history,
+            recoveries: &self.recoveries,
+        }
+    }
+}
+
+/// Decides `commands` one after the other in period 2026-03 of KG-1 (the pharmacy owing
+/// [`recoveries`]), folding each; the events of all of them. Panics on a refusal: the example is
+/// valid.
 fn decide_all(commands: Vec<KgPeriodCommand>) -> Vec<Event> {
-    let calendar = WeekdayCalendar::kg();
-    let rules = rules();
-    let decision = DecisionContext {
-        calendar: &calendar,
-        rules: &rules,
-        signatures: &AcceptAllSignatures,
-        fund_bin: fund_bin(),
+    let reference = Reference {
+        recoveries: recoveries(),
+        ..Reference::default()
     };
-    let (contract, books, recoveries) = (contract(), books(), recoveries());
-    let ctx = KgPeriodContext {
-        decision: &decision,
-        contract: &contract,
-        books: &books,
-        patient_limits: &PatientLimitSchedule::default(),
-        policy: &KgPolicy::default(),
-        period: ReportingPeriod::month(2026, 3).expect("a month"),
-        history: &NoOtherKgPeriods,
-        recoveries: &recoveries,
-    };
+    let decision = reference.decision();
+    let period = ReportingPeriod::month(2026, 3).expect("a month");
+    let ctx = reference.context(&decision, period, &NoOtherKgPeriods);
     let mut state = KgPeriodState::default();
     let mut all = Vec::new();
     for command in commands {

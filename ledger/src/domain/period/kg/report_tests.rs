@@ -103,14 +103,14 @@ fn p09_approval_names_the_reviewed_content() {
 fn r04_a26_recovery_offset_in_the_next_settlement() {
     let mut world = world();
     let tin = example::contract().applicant.unwrap().to_string();
-    world.recoveries = assess(
+    world.reference.recoveries = assess(
         Recoveries::new(),
         "REC-1",
         Debtor::Pharmacy(tin),
         RecoveryGround::FaultyAfterDispensing,
     );
-    world.recoveries = assess(
-        std::mem::take(&mut world.recoveries),
+    world.reference.recoveries = assess(
+        std::mem::take(&mut world.reference.recoveries),
         "REC-2",
         Debtor::Doctor("DR-7".into()),
         RecoveryGround::UnjustifiedPrescription,

@@ -9,29 +9,21 @@ use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::kg::{KgWarning, PatientLimitParameters};
 use crate::domain::money::Currency;
 use crate::domain::region::Region;
-use crate::domain::testkit::{AcceptAllSignatures, Given, WeekdayCalendar, fund_bin};
+use crate::domain::testkit::Given;
 use crate::domain::time::Timestamp;
 
 /// The reference data of one decision; each test changes one thing.
 pub(super) struct World {
-    pub(super) contract: KgContractState,
-    pub(super) books: ReferenceBooks,
-    pub(super) limits: PatientLimitSchedule,
-    pub(super) policy: KgPolicy,
+    pub(super) reference: example::Reference,
     pub(super) period: ReportingPeriod,
     pub(super) history: Box<dyn KgDispensingHistory>,
-    pub(super) recoveries: Recoveries,
 }
 
 pub(super) fn world() -> World {
     World {
-        contract: example::contract(),
-        books: example::books(),
-        limits: PatientLimitSchedule::default(),
-        policy: KgPolicy::default(),
+        reference: example::Reference::default(),
         period: ReportingPeriod::month(2026, 3).unwrap(),
         history: Box::new(NoOtherKgPeriods),
-        recoveries: Recoveries::new(),
     }
 }
 
@@ -41,24 +33,10 @@ impl World {
         state: &KgPeriodState,
         command: KgPeriodCommand,
     ) -> Result<Vec<Event>, DomainError> {
-        let calendar = WeekdayCalendar::kg();
-        let rules = example::rules();
-        let decision = DecisionContext {
-            calendar: &calendar,
-            rules: &rules,
-            signatures: &AcceptAllSignatures,
-            fund_bin: fund_bin(),
-        };
-        let ctx = KgPeriodContext {
-            decision: &decision,
-            contract: &self.contract,
-            books: &self.books,
-            patient_limits: &self.limits,
-            policy: &self.policy,
-            period: self.period,
-            history: &*self.history,
-            recoveries: &self.recoveries,
-        };
+        let decision = self.reference.decision();
+        let ctx = self
+            .reference
+            .context(&decision, self.period, &*self.history);
         super::decide(state, command, &ctx)
     }
 
@@ -222,7 +200,8 @@ impl KgDispensingHistory for Earlier {
 #[test]
 fn a18_remainder_counts_units_dispensed_in_another_period() {
     let mut world = world();
-    world.policy.partial_dispensing = crate::domain::kg::PartialDispensing::RemainderUntilExpiry;
+    world.reference.policy.partial_dispensing =
+        crate::domain::kg::PartialDispensing::RemainderUntilExpiry;
     world.history = Box::new(Earlier {
         units: "40".parse().unwrap(),
         compensated: som(10_000),
@@ -239,7 +218,7 @@ fn a18_remainder_counts_units_dispensed_in_another_period() {
 #[test]
 fn a19_patient_limit_warns_across_periods() {
     let mut world = world();
-    world.limits = PatientLimitSchedule::new(vec![PatientLimitParameters {
+    world.reference.limits = PatientLimitSchedule::new(vec![PatientLimitParameters {
         effective_from: "2026-01-01".parse().unwrap(),
         multiplier: 1,
         capitation_norm: som(20_000),
@@ -248,7 +227,8 @@ fn a19_patient_limit_warns_across_periods() {
         units: "0.5".parse().unwrap(),
         compensated: som(10_000),
     });
-    world.policy.partial_dispensing = crate::domain::kg::PartialDispensing::RemainderUntilExpiry;
+    world.reference.policy.partial_dispensing =
+        crate::domain::kg::PartialDispensing::RemainderUntilExpiry;
     let (_, events) = world.run(vec![command(record("D-1"))]);
     assert_eq!(
         recorded(&events).reimbursement.warnings,
@@ -277,7 +257,7 @@ fn c10_no_compensation_outside_the_contract() {
 #[test]
 fn e09_no_contract_no_dispensing() {
     let mut world = world();
-    world.contract = KgContractState::default();
+    world.reference.contract = KgContractState::default();
     Given::new(KgPeriodState::default(), evolve, &[])
         .when(|state| world.decide(state, command(record("D-1"))))
         .then_expect_error("E-09");
@@ -322,7 +302,7 @@ proptest! {
     #[test]
     fn fold_sums_what_was_recorded(units in proptest::collection::vec(1_u32..=30, 1..6)) {
         let mut world = world();
-        world.policy.partial_dispensing = crate::domain::kg::PartialDispensing::RemainderUntilExpiry;
+        world.reference.policy.partial_dispensing = crate::domain::kg::PartialDispensing::RemainderUntilExpiry;
         let mut state = KgPeriodState::default();
         let mut reimbursed = 0_i64;
         let mut dispensed = 0_u32;
