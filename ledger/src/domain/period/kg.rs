@@ -62,6 +62,52 @@ impl KgDispensingHistory for NoOtherKgPeriods {
     }
 }
 
+/// The dispensings of the partition's *other* KG periods, as the writer keeps them: add each
+/// period's folded state once (and again after it changes; a later add of the same period replaces
+/// nothing, so the writer adds the periods it is not deciding in).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KgPeriodHistory {
+    prescriptions: BTreeMap<(String, String), Quantity>,
+    compensated: BTreeMap<(String, i32), Money>,
+}
+
+impl KgPeriodHistory {
+    /// Folds another period's dispensings in.
+    pub fn add(&mut self, state: &KgPeriodState) {
+        for (key, units) in &state.prescriptions {
+            self.prescriptions
+                .entry(key.clone())
+                .and_modify(|sum| {
+                    *sum = Quantity::new(sum.value() + units.value())
+                        .expect("a sum of positive quantities is positive");
+                })
+                .or_insert(*units);
+        }
+        for (key, amount) in &state.compensated {
+            self.compensated
+                .entry(key.clone())
+                .and_modify(|sum| {
+                    *sum = sum
+                        .checked_add(*amount)
+                        .expect("a patient's yearly compensation fits i64");
+                })
+                .or_insert(*amount);
+        }
+    }
+}
+
+impl KgDispensingHistory for KgPeriodHistory {
+    fn dispensed_units(&self, pin: &str, number: &str) -> Option<Quantity> {
+        self.prescriptions
+            .get(&(pin.to_owned(), number.to_owned()))
+            .copied()
+    }
+
+    fn compensated(&self, pin: &str, year: i32) -> Option<Money> {
+        self.compensated.get(&(pin.to_owned(), year)).copied()
+    }
+}
+
 /// What a KG settlement decision needs beyond the common context.
 pub struct KgPeriodContext<'a> {
     pub decision: &'a DecisionContext<'a>,

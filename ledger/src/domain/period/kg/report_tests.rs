@@ -217,3 +217,50 @@ fn the_example_settlement_has_every_step() {
         ]
     );
 }
+
+proptest::proptest! {
+    /// No command sequence creates or destroys money in a KG settlement: gross = Σ reimbursement of
+    /// the lines, net = gross − offsets ≥ 0, Σ payments ≤ net, and the same events always fold to
+    /// the same state.
+    #[test]
+    fn settlement_money_is_conserved(
+        debt in 0_i64..30_000,
+        payments in proptest::collection::vec(1_i64..10_000, 0..6),
+    ) {
+        let mut world = world();
+        if debt > 0 {
+            let tin = example::contract().applicant.unwrap().to_string();
+            let mut recoveries = Recoveries::new();
+            let event = recovery::decide_assessment(&recoveries, RecoveryAssessed {
+                recovery_id: "REC-P".into(),
+                debtor: Debtor::Pharmacy(tin),
+                ground: RecoveryGround::FaultyAfterDispensing,
+                inspection_act_ref: "ACT-P".into(),
+                amount: som(debt),
+                assessed_on: "2026-03-20".parse().unwrap(),
+            }).unwrap();
+            recoveries = recovery::evolve(recoveries, &event);
+            world.reference.recoveries = recoveries;
+        }
+        let (mut state, mut events) = world.run(vec![command(record("D-1")), submit("2026-04-02")]);
+        let approval = world.decide(&state, approve(&state, "2026-04-05")).unwrap();
+        state = approval.iter().fold(state, evolve);
+        events.extend(approval);
+        for (day, amount) in payments.iter().enumerate() {
+            let on = format!("2026-04-{:02}", 6 + day);
+            if let Ok(paid) = world.decide(&state, pay(*amount, &on)) {
+                state = paid.iter().fold(state, evolve);
+                events.extend(paid);
+            }
+        }
+        let approved = state.approved.clone().unwrap();
+        let lines: i64 = state.lines().iter().map(|line| line.reimbursement.reimbursement.minor).sum();
+        proptest::prop_assert_eq!(approved.gross.minor, lines);
+        proptest::prop_assert_eq!(approved.net_payable.minor, approved.gross.minor - approved.offset_total.minor);
+        proptest::prop_assert!(approved.net_payable.minor >= 0);
+        proptest::prop_assert_eq!(approved.offset_total.minor, debt.min(approved.gross.minor));
+        proptest::prop_assert!(state.paid.minor <= approved.net_payable.minor);
+        let refolded = events.iter().fold(KgPeriodState::default(), evolve);
+        proptest::prop_assert_eq!(refolded, state);
+    }
+}

@@ -213,6 +213,36 @@ fn a18_remainder_counts_units_dispensed_in_another_period() {
     assert_eq!(reimbursement.reimbursement, som(5_000));
 }
 
+/// A-18, D-11: a prescription written on 20 March and dispensed in part in March is closed for
+/// April too: the writer's history of the March period carries its units across.
+#[test]
+fn a18_history_of_another_period_closes_the_prescription() {
+    let mut world = world();
+    let mut march = record("D-1");
+    march.prescription.written_on = "2026-03-20".parse().unwrap();
+    march.dispensing.units = "20".parse().unwrap();
+    march.dispensing.patient_paid = som(1_000);
+    march.dispensed_at = example::at("2026-03-25T11:00:00+06:00");
+    march.dispensing.dispensed_on = "2026-03-25".parse().unwrap();
+    let (march_state, _) = world.run(vec![command(march.clone())]);
+    let mut history = KgPeriodHistory::default();
+    history.add(&march_state);
+    assert_eq!(
+        history.compensated(march.prescription.patient_pin.as_str(), 2026),
+        Some(som(5_000))
+    );
+    world.history = Box::new(history);
+    world.period = ReportingPeriod::month(2026, 4).unwrap();
+    let mut april = march;
+    april.dispensing_id = DispensingId::new("D-2").unwrap();
+    april.dispensed_at = example::at("2026-04-02T11:00:00+06:00");
+    april.dispensing.dispensed_on = "2026-04-02".parse().unwrap();
+    let error = world
+        .decide(&KgPeriodState::default(), command(april))
+        .unwrap_err();
+    assert_eq!(error.rule(), "A-18", "{error}");
+}
+
 /// passing the indicative limit (counted over the year, across periods) only warns by default;
 /// the dispensing is recorded with the warning.
 #[test]
