@@ -889,7 +889,7 @@ fn kg_settlement_events_match_their_golden_fixtures() {
     }
     assert_eq!(
         examples.len(),
-        5,
+        6,
         "every KG settlement event type has an example"
     );
     for event in examples {

@@ -36,7 +36,7 @@ use super::period::events::{
     RegistryReceived, RegistryRejected, RegistrySubmitted,
 };
 use super::period::kg::events::{
-    KgDispensingRecorded, KgPaymentReportApproved, KgPaymentReportRejected,
+    KgDispensingRecorded, KgDispensingReversed, KgPaymentReportApproved, KgPaymentReportRejected,
     KgPaymentReportSubmitted, KgSettlementPaid,
 };
 use super::prices::PriceListPublished;
@@ -76,6 +76,7 @@ impl Event {
             Event::PaymentClockResumed(event) => Some(event.resumed_at),
             Event::PaymentMade(event) => Some(event.paid_at),
             Event::KgDispensingRecorded(event) => Some(event.dispensed_at),
+            Event::KgDispensingReversed(event) => Some(event.reversed_at),
             Event::KgPaymentReportSubmitted(event) => Some(event.submitted_at),
             Event::KgPaymentReportApproved(event) => Some(event.approved_at),
             Event::KgPaymentReportRejected(event) => Some(event.rejected_at),
@@ -227,6 +228,7 @@ events! {
     RecoveryAssessed = 1,
     RecoveryOffset = 1,
     KgDispensingRecorded = 1,
+    KgDispensingReversed = 1,
     KgPaymentReportSubmitted = 1,
     KgPaymentReportApproved = 1,
     KgPaymentReportRejected = 1,

@@ -8,6 +8,7 @@
 //! when: refusal filed=2026-05-08 refused=2026-05-12 [reasons="no licence"]
 //! when: conclusion on=2026-05-08 checked=2026-05-08 debts=yes|no
 //! given: record [id=D-1] [the dispense arguments]  # a dispensing through the KG period aggregate
+//! when: reverse id=D-1 at=2026-03-12T09:00 [reason="…"]
 //! when: report submitted=2026-04-02T10:00
 //! when: review approve on=2026-04-05T10:00 | review reject on=… reasons="…"
 //! when: pay amount=110.00 on=2026-04-06T10:00
@@ -23,7 +24,7 @@ use ledger::domain::event::Event;
 use ledger::domain::period::kg::{
     self as kg_period, ApproveKgPaymentReport, KgPeriodCommand, KgPeriodContext, KgPeriodState,
     NoOtherKgPeriods, PayKgSettlement, RecordKgDispensing, RejectKgPaymentReport,
-    SubmitKgPaymentReport,
+    ReverseKgDispensing, SubmitKgPaymentReport,
 };
 use ledger::domain::rules::{RuleBook, RuleParameters, RuleSet};
 use ledger::domain::testkit::{AcceptAllSignatures, WeekdayCalendar, fund_bin};
@@ -243,6 +244,11 @@ impl KgEngine {
     /// The report, review and payment steps, or `None` for another verb.
     pub fn settlement_step(&mut self, step: &Step, reference: &Reference<'_>) -> Option<Outcome> {
         let command = match step.verb().as_str() {
+            "reverse" => KgPeriodCommand::ReverseDispensing(ReverseKgDispensing {
+                dispensing_id: step.require("id").parse().expect("valid id"),
+                reversed_at: instant(step.require("at")),
+                reason: step.get("reason").unwrap_or("correction").to_owned(),
+            }),
             "report" => KgPeriodCommand::SubmitPaymentReport(SubmitKgPaymentReport {
                 report_no: DocumentNumber::new(step.get("no").unwrap_or("R-1")).expect("number"),
                 submitted_at: instant(step.require("submitted")),

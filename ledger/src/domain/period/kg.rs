@@ -29,9 +29,9 @@ use super::super::money::{Currency, Money, Quantity};
 use super::super::time::Timestamp;
 use super::super::values::{ContractId, DispensingId, ReportingPeriod};
 
-pub use dispensing::RecordKgDispensing;
+pub use dispensing::{RecordKgDispensing, ReverseKgDispensing};
 pub use events::{
-    KgDispensingRecorded, KgPaymentReportApproved, KgPaymentReportRejected,
+    KgDispensingRecorded, KgDispensingReversed, KgPaymentReportApproved, KgPaymentReportRejected,
     KgPaymentReportSubmitted, KgSettlementPaid,
 };
 pub use report::{
@@ -141,7 +141,10 @@ pub enum KgReportStage {
 pub struct KgPeriodState {
     pub contract_id: Option<ContractId>,
     pub period: Option<ReportingPeriod>,
+    /// The live dispensings (the report's lines).
     pub dispensings: BTreeMap<DispensingId, KgDispensingRecorded>,
+    /// Dispensings withdrawn by a reversal (their ids stay taken).
+    pub reversed: BTreeMap<DispensingId, KgDispensingRecorded>,
     /// (patient PIN, prescription number) → units dispensed on it in this period.
     pub prescriptions: BTreeMap<(String, String), Quantity>,
     /// (patient PIN, calendar year) → reimbursement recorded in this period.
@@ -163,6 +166,7 @@ impl Default for KgPeriodState {
             contract_id: None,
             period: None,
             dispensings: BTreeMap::new(),
+            reversed: BTreeMap::new(),
             prescriptions: BTreeMap::new(),
             compensated: BTreeMap::new(),
             stage: KgReportStage::Open,
@@ -205,6 +209,7 @@ impl KgPeriodState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KgPeriodCommand {
     RecordDispensing(Box<RecordKgDispensing>),
+    ReverseDispensing(ReverseKgDispensing),
     SubmitPaymentReport(SubmitKgPaymentReport),
     ApprovePaymentReport(ApproveKgPaymentReport),
     RejectPaymentReport(RejectKgPaymentReport),
@@ -217,14 +222,15 @@ impl KgPeriodCommand {
     pub fn at(&self) -> Timestamp {
         match self {
             KgPeriodCommand::RecordDispensing(command) => command.dispensed_at,
+            KgPeriodCommand::ReverseDispensing(command) => command.reversed_at,
             other => other.step_at().expect("every other command is a step").0,
         }
     }
 
-    /// The instant of a report, review or payment step; `None` for a dispensing.
+    /// The instant of a report, review or payment step; `None` for a dispensing or a reversal.
     fn step_at(&self) -> Option<(Timestamp, &'static str)> {
         match self {
-            KgPeriodCommand::RecordDispensing(_) => None,
+            KgPeriodCommand::RecordDispensing(_) | KgPeriodCommand::ReverseDispensing(_) => None,
             KgPeriodCommand::SubmitPaymentReport(command) => {
                 Some((command.submitted_at, "submitting the report"))
             }
@@ -258,6 +264,7 @@ pub fn decide(
     )?;
     match command {
         KgPeriodCommand::RecordDispensing(command) => dispensing::record(state, *command, ctx),
+        KgPeriodCommand::ReverseDispensing(command) => dispensing::reverse(state, command, ctx),
         KgPeriodCommand::SubmitPaymentReport(command) => report::submit(state, command, ctx),
         KgPeriodCommand::ApprovePaymentReport(command) => report::approve(state, command, ctx),
         KgPeriodCommand::RejectPaymentReport(command) => report::reject(state, command, ctx),
@@ -270,6 +277,10 @@ pub fn evolve(mut state: KgPeriodState, event: &Event) -> KgPeriodState {
     match event {
         Event::KgDispensingRecorded(recorded) => {
             dispensing::apply_recorded(&mut state, recorded);
+            return state;
+        }
+        Event::KgDispensingReversed(reversed) => {
+            dispensing::apply_reversed(&mut state, reversed);
             return state;
         }
         Event::KgPaymentReportSubmitted(_)

@@ -4,7 +4,7 @@
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
-use super::events::KgDispensingRecorded;
+use super::events::{KgDispensingRecorded, KgDispensingReversed};
 use super::{KgPeriodContext, KgPeriodState, KgReportStage};
 use crate::domain::context::local_date;
 use crate::domain::error::DomainError;
@@ -25,6 +25,14 @@ pub struct RecordKgDispensing {
     pub dispensed_at: Timestamp,
     pub prescription: KgPrescription,
     pub dispensing: KgDispensing,
+}
+
+/// P-09: withdraw a dispensing from the claim before the report is fixed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseKgDispensing {
+    pub dispensing_id: DispensingId,
+    pub reversed_at: Timestamp,
+    pub reason: String,
 }
 
 fn refuse(dispensing_id: &DispensingId, rule: &'static str, reason: String) -> DomainError {
@@ -54,7 +62,7 @@ fn check_sale(
     ctx: &KgPeriodContext<'_>,
 ) -> Result<(), DomainError> {
     let id = &command.dispensing_id;
-    if state.dispensings.contains_key(id) {
+    if state.dispensings.contains_key(id) || state.reversed.contains_key(id) {
         return Err(refuse(
             id,
             "P-10",
@@ -180,6 +188,63 @@ pub fn record(
         reimbursement,
         rule_set_version: rule_set.version,
     })])
+}
+
+/// Implements P-09: a live dispensing is withdrawn while the report is open or rejected; its units
+/// and compensation leave the prescription's and the patient's counts.
+pub fn reverse(
+    state: &KgPeriodState,
+    command: ReverseKgDispensing,
+    ctx: &KgPeriodContext<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    if !matches!(state.stage, KgReportStage::Open | KgReportStage::Rejected) {
+        return Err(state.wrong_stage(
+            format!("KG period {}", ctx.period),
+            "reversing a dispensing",
+            "open or rejected (a submitted report is fixed)",
+        ));
+    }
+    let recorded = state
+        .dispensings
+        .get(&command.dispensing_id)
+        .ok_or_else(|| DomainError::WrongStage {
+            rule: "P-09",
+            object: format!("dispensing \"{}\"", command.dispensing_id),
+            action: "reversing",
+            expected: "recorded and not reversed",
+            actual: "unknown or already reversed".to_owned(),
+        })?;
+    Ok(vec![Event::KgDispensingReversed(KgDispensingReversed {
+        contract_id: recorded.contract_id.clone(),
+        period: ctx.period,
+        dispensing_id: command.dispensing_id,
+        reversed_at: command.reversed_at,
+        reason: command.reason,
+        reimbursement: recorded.reimbursement.reimbursement,
+    })])
+}
+
+pub(super) fn apply_reversed(state: &mut KgPeriodState, reversed: &KgDispensingReversed) {
+    let Some(recorded) = state.dispensings.remove(&reversed.dispensing_id) else {
+        return;
+    };
+    let pin = recorded.prescription.patient_pin.to_string();
+    let key = (pin.clone(), recorded.prescription.number.clone());
+    let units = recorded.reimbursement.dispensed_units.value();
+    let left = state.prescriptions.get(&key).map(|sum| sum.value() - units);
+    match left.and_then(|left| Quantity::new(left).ok()) {
+        Some(left) => state.prescriptions.insert(key, left),
+        None => state.prescriptions.remove(&key),
+    };
+    let year = recorded.dispensing.dispensed_on.year();
+    if let Some(sum) = state.compensated.get_mut(&(pin, year)) {
+        *sum = sum
+            .checked_sub(recorded.reimbursement.reimbursement)
+            .expect("a patient's yearly compensation fits i64");
+    }
+    state
+        .reversed
+        .insert(reversed.dispensing_id.clone(), recorded);
 }
 
 pub(super) fn apply_recorded(state: &mut KgPeriodState, recorded: &KgDispensingRecorded) {

@@ -29,6 +29,18 @@ pub struct KgDispensingRecorded {
     pub rule_set_version: u32,
 }
 
+/// P-09: a correction while the report is open or rejected: the dispensing is no longer claimed
+/// (corrections are reversals, never edits). `reimbursement` is the amount withdrawn, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KgDispensingReversed {
+    pub contract_id: ContractId,
+    pub period: ReportingPeriod,
+    pub dispensing_id: DispensingId,
+    pub reversed_at: Timestamp,
+    pub reason: String,
+    pub reimbursement: Money,
+}
+
 /// P-09, D-13: the pharmacy's monthly payment report, fixed by the hash of its lines (the live
 /// dispensings of the stream, in line order). Like the KZ registry, the lines are not copied into the
 /// event; `line_count` and `content_hash` let any reader check its fold.

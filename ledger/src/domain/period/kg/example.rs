@@ -26,7 +26,7 @@ use crate::domain::values::{ContractId, DocumentNumber, KgTin, OrganisationName,
 use super::{
     ApproveKgPaymentReport, KgDispensingHistory, KgDispensingRecorded, KgPeriodCommand,
     KgPeriodContext, KgPeriodState, NoOtherKgPeriods, PayKgSettlement, RecordKgDispensing,
-    RejectKgPaymentReport, SubmitKgPaymentReport,
+    RejectKgPaymentReport, ReverseKgDispensing, SubmitKgPaymentReport,
 };
 
 fn date(text: &str) -> NaiveDate {
@@ -275,7 +275,8 @@ pub fn recorded() -> KgDispensingRecorded {
     }
 }
 
-/// The example period settled end to end: the dispensing, a report rejected and resubmitted, its
+/// The example period settled end to end: the dispensing (and a second one entered by mistake and
+/// reversed), a report rejected and resubmitted, its
 /// approval with the 40.00 recovery offset, and the payment of the 110.00 net.
 pub fn settlement() -> Vec<Event> {
     let report_no = DocumentNumber::new("R-2026-03").expect("valid number");
@@ -285,7 +286,26 @@ pub fn settlement() -> Vec<Event> {
             submitted_at: at(&format!("2026-04-{day}T10:00:00+06:00")),
         })
     };
-    let mut commands = vec![record_command(), submit("02")];
+    let mut second = prescription();
+    second.number = "RX-2".to_owned();
+    let mut commands = vec![
+        record_command(),
+        KgPeriodCommand::RecordDispensing(Box::new(RecordKgDispensing {
+            dispensing_id: "D-2".parse().expect("valid dispensing id"),
+            dispensed_at: at("2026-03-11T11:00:00+06:00"),
+            prescription: second,
+            dispensing: KgDispensing {
+                dispensed_on: date("2026-03-11"),
+                ..dispensing()
+            },
+        })),
+        KgPeriodCommand::ReverseDispensing(ReverseKgDispensing {
+            dispensing_id: "D-2".parse().expect("valid dispensing id"),
+            reversed_at: at("2026-03-12T09:00:00+06:00"),
+            reason: "entered twice by the cashier".to_owned(),
+        }),
+        submit("02"),
+    ];
     commands.push(KgPeriodCommand::RejectPaymentReport(
         RejectKgPaymentReport {
             rejected_at: at("2026-04-03T10:00:00+06:00"),

@@ -197,6 +197,50 @@ fn p09_payments_up_to_the_net_and_a02_in_order() {
     assert_eq!(state.paid, som(15_000));
 }
 
+/// P-09: a reversal withdraws a line and its counts while the report is open; the id stays taken;
+/// a submitted report takes no reversal.
+#[test]
+fn p09_reversal_withdraws_a_line_before_submission() {
+    let world = world();
+    let reverse = |id: &str| {
+        KgPeriodCommand::ReverseDispensing(ReverseKgDispensing {
+            dispensing_id: DispensingId::new(id).unwrap(),
+            reversed_at: example::at("2026-03-12T09:00:00+06:00"),
+            reason: "entered twice".into(),
+        })
+    };
+    let (state, events) = world.run(vec![command(record("D-1")), reverse("D-1")]);
+    let Some(Event::KgDispensingReversed(reversed)) = events.last() else {
+        panic!("expected a reversal, got {events:?}");
+    };
+    assert_eq!(reversed.reimbursement, som(15_000));
+    assert!(state.dispensings.is_empty() && state.prescriptions.is_empty());
+    assert_eq!(
+        state
+            .compensated
+            .values()
+            .map(|money| money.minor)
+            .sum::<i64>(),
+        0
+    );
+    assert_eq!(
+        world.decide(&state, reverse("D-1")).unwrap_err().rule(),
+        "P-09"
+    );
+    assert_eq!(
+        world
+            .decide(&state, command(record("D-1")))
+            .unwrap_err()
+            .rule(),
+        "P-10"
+    );
+    let (state, _) = world.run(vec![command(record("D-2")), submit("2026-04-02")]);
+    assert_eq!(
+        world.decide(&state, reverse("D-2")).unwrap_err().rule(),
+        "P-09"
+    );
+}
+
 /// The example settlement (golden fixtures) runs every step once.
 #[test]
 fn the_example_settlement_has_every_step() {
@@ -208,6 +252,8 @@ fn the_example_settlement_has_every_step() {
         types,
         [
             "KgDispensingRecorded",
+            "KgDispensingRecorded",
+            "KgDispensingReversed",
             "KgPaymentReportSubmitted",
             "KgPaymentReportRejected",
             "KgPaymentReportSubmitted",
