@@ -2,7 +2,7 @@
 //! data decisions are made against, and the key registry the signature checks consult (DESIGN §3: one
 //! writer per stream; this process is that writer).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -64,6 +64,9 @@ pub struct Dispatcher {
     budgets: Handler<BudgetAggregate>,
     /// Cross-period uniqueness (DESIGN §3), filled from the periods this process has loaded.
     index: UniquenessIndex,
+    /// One lock per stream, held from the duplicate and `expected_version` checks through the append,
+    /// so that no other command of this writer lands in between.
+    locks: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Dispatcher {
@@ -87,6 +90,7 @@ impl Dispatcher {
             key_rings: Handler::default(),
             budgets: Handler::default(),
             index: UniquenessIndex::default(),
+            locks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -102,6 +106,8 @@ impl Dispatcher {
             Ok(target) => target,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         };
+        let lock = self.stream_lock(&envelope.stream);
+        let _serialised = lock.lock().await;
         if let Some(outcome) = self.log.command_outcome(envelope.command_id).await? {
             if outcome.stream != envelope.stream {
                 return Err(SubmitError::Conflict {
@@ -141,6 +147,11 @@ impl Dispatcher {
             }),
             other => Ok(other?),
         }
+    }
+
+    fn stream_lock(&self, stream: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("stream lock table");
+        Arc::clone(locks.entry(stream.clone()).or_default())
     }
 
     async fn execute(
