@@ -1,12 +1,9 @@
 //! `ledger serve` (issue #7 deploy, #8): the HTTP API through the router with tower's `oneshot`, and
 //! once with the real binary on a free port, spoken to in raw HTTP/1.1 and stopped with SIGTERM.
 
-use std::io::{BufRead, Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod serve_http;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -16,37 +13,7 @@ use ledger_commands::serve::{ServeState, router};
 use ledger_commands::submit::dispatch::Dispatcher;
 use tower::ServiceExt;
 
-const FUND_BIN: &str = "900101300007";
-const KEY_OWNER: &str = "210740486972";
-
-/// The ed25519 public key of a fixed test seed, as 64 hex digits.
-fn public_key_hex() -> String {
-    let signing = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    hex::encode(signing.verifying_key().to_bytes())
-}
-
-/// A `RegisterSigningKey` command on `keys/<KEY_OWNER>` with the given command id.
-fn register_key(command_id: &str, expected_version: Option<u64>) -> String {
-    let mut command = serde_json::json!({
-        "command_id": command_id,
-        "stream": format!("keys/{KEY_OWNER}"),
-        "actor": {"id": {"Organisation": KEY_OWNER}, "role": "Pharmacy"},
-        "jurisdiction": "KZ",
-        "occurred_at": "2026-01-05T09:00:00Z",
-        "command": {
-            "type": "RegisterSigningKey",
-            "key_id": "K-1",
-            "public_key": public_key_hex(),
-            "valid_from": "2026-01-01T00:00:00Z",
-            "valid_to": "2027-01-01T00:00:00Z",
-            "signatory_iin": null
-        }
-    });
-    if let Some(version) = expected_version {
-        command["expected_version"] = version.into();
-    }
-    command.to_string()
-}
+use serve_http::{FUND_BIN, KEY_OWNER, http, register_key, start, stop, wait_ready};
 
 async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, serde_json::Value) {
     let response = app.clone().oneshot(request).await.unwrap();
@@ -137,66 +104,11 @@ async fn the_http_api_answers_by_outcome() {
     assert_eq!(version, StreamVersion(1), "one key registered, once");
 }
 
-/// Sends one raw HTTP/1.1 request and returns the status code and the body.
-fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn start(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["serve", "--listen", "127.0.0.1:0", "--fund-bin", FUND_BIN])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("the first line names the address: {line:?}"))
-        .to_owned();
-    (child, address)
-}
-
 #[test]
 fn the_binary_serves_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, address) = start(&dir.path().join("data"));
-    let mut ready = false;
-    for _ in 0..300 {
-        if http(&address, "GET", "/readyz", "").0 == 200 {
-            ready = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(ready, "the writer became ready");
+    let (child, address) = start(&dir.path().join("data"), &[]);
+    wait_ready(&address);
     let command = register_key("0190a000-0000-7000-8000-000000000003", None);
     let (status, body) = http(&address, "POST", "/v1/commands", &command);
     assert_eq!(status, 201, "{body}");
@@ -205,23 +117,7 @@ fn the_binary_serves_and_stops_on_sigterm() {
     let (status, body) = http(&address, "POST", "/v1/commands", "[]");
     assert_eq!(status, 400, "{body}");
 
-    let terminated = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(terminated.success());
-    let mut exit = None;
-    for _ in 0..300 {
-        exit = child.try_wait().unwrap();
-        if exit.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let Some(exit) = exit else {
-        child.kill().unwrap();
-        panic!("the server did not stop on SIGTERM");
-    };
+    let exit = stop(child);
     assert!(exit.success(), "a graceful stop exits 0: {exit:?}");
     let log = FileLog::open_read_only(dir.path().join("data")).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
