@@ -109,8 +109,9 @@ fn submit(data_dir: &Path, file: &Path) -> (Option<i32>, String) {
     (output.status.code(), text)
 }
 
-/// Lines 11…15 are bad: a wrong IIN check digit (shape: field named), an unknown command type, a
-/// command on the wrong kind of stream, a dispenser outside the contract (domain: A-33) and not JSON at all.
+/// Lines 11…17 are bad: a wrong IIN check digit (shape: field named), an unknown command type, a
+/// command on the wrong kind of stream, a dispenser outside the contract (domain: A-33), not JSON at
+/// all, and a dispensing and a budget command under another jurisdiction than their stream's.
 fn bad_lines(world: &World) -> Vec<String> {
     let good = dispensings(world, 0, 1).remove(0);
     let mut bad_iin = serde_json::to_value(&good).unwrap();
@@ -127,12 +128,24 @@ fn bad_lines(world: &World) -> Vec<String> {
         dispensing.dispenser_bin = FUND_BIN.parse().unwrap();
         dispensing.dispensing_id = DispensingId::new("D-STRANGER").unwrap();
     }
+    let mut foreign = good.clone();
+    foreign.command_id = CommandId::derived("submit-test", "foreign");
+    foreign.jurisdiction = Jurisdiction::KG;
+    let budget = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/commands/examples/AllocateBudget.json"
+    );
+    let mut foreign_budget: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(budget).unwrap()).unwrap();
+    foreign_budget["jurisdiction"] = "KZ".into();
     vec![
         bad_iin.to_string(),
         unknown.to_string(),
         json(&wrong_stream),
         json(&stranger),
         "{not json".into(),
+        json(&foreign),
+        foreign_budget.to_string(),
     ]
 }
 
@@ -149,7 +162,7 @@ fn good_and_bad_lines_then_a_rerun_appends_nothing() {
     let (code, text) = submit(&data_dir, &file);
     assert_eq!(code, Some(1), "rejected lines give exit 1: {text}");
     assert!(
-        text.contains("10 appended, 0 already appended, 5 rejected"),
+        text.contains("10 appended, 0 already appended, 7 rejected"),
         "{text}"
     );
     let rejects = std::fs::read_to_string(dir.path().join("february.rejects.csv")).unwrap();
@@ -164,11 +177,13 @@ fn good_and_bad_lines_then_a_rerun_appends_nothing() {
         "a domain refusal names its rule: {rejects}"
     );
     assert!(rejects.contains("15,(json),JSON,"), "{rejects}");
+    assert!(rejects.contains("16,jurisdiction,A-15,"), "{rejects}");
+    assert!(rejects.contains("17,jurisdiction,A-15,"), "{rejects}");
 
     let (code, text) = submit(&data_dir, &file);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("0 appended, 10 already appended, 5 rejected"),
+        text.contains("0 appended, 10 already appended, 7 rejected"),
         "{text}"
     );
     assert_eq!(recorded(&data_dir, "period/KZ-001/2026-02"), 10);

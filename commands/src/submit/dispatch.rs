@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use ledger::domain::calendar::{Calendar, CalendarSet};
 use ledger::domain::context::DecisionContext;
+use ledger::domain::contract::{ContractCommand, ContractState};
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{KeyEvent, KeyRegistry};
@@ -19,7 +20,7 @@ use ledger::log::{
 };
 
 use super::Refusal;
-use super::route::{Target, route};
+use super::route::{Target, jurisdiction_refusal, route};
 use super::wire::CommandEnvelope;
 use crate::demo::engine::{UniquenessIndex, contract_stream, rule_book, stream};
 use crate::handler::{Handled, Handler, HandlerError};
@@ -172,11 +173,7 @@ impl Dispatcher {
         match target {
             Target::Contract(command) => {
                 let command = Command { meta, command };
-                let handled = self
-                    .contracts
-                    .execute(log, stream_id, command_id, &command, &decision)
-                    .await?;
-                Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+                self.contract(stream_id, &command, &decision).await
             }
             Target::Period {
                 contract_id,
@@ -226,6 +223,27 @@ impl Dispatcher {
         }
     }
 
+    /// A contract command; one on an existing contract is decided under the contract's jurisdiction.
+    async fn contract(
+        &self,
+        stream_id: &StreamId,
+        command: &Command<ContractCommand>,
+        decision: &DecisionContext<'_>,
+    ) -> Result<Outcome, HandlerError> {
+        let log = &*self.log;
+        if !matches!(command.command, ContractCommand::ReceiveApplication(_)) {
+            let (contract, _) = self.contracts.load(log, stream_id).await?;
+            if let Some(refusal) = foreign(&contract, command.meta.jurisdiction, stream_id) {
+                return Ok(Outcome::Refused(refusal));
+            }
+        }
+        let handled = self
+            .contracts
+            .execute(log, stream_id, command.meta.command_id, command, decision)
+            .await?;
+        Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+    }
+
     /// A period command, decided under the contract (same partition) and the price list of its
     /// jurisdiction.
     async fn period(
@@ -241,6 +259,9 @@ impl Dispatcher {
             .contracts
             .load(log, &contract_stream(contract_id))
             .await?;
+        if let Some(refusal) = foreign(&contract, command.meta.jurisdiction, stream_id) {
+            return Ok(Outcome::Refused(refusal));
+        }
         let prices_stream = stream(format!("reference/prices/{}", command.meta.jurisdiction));
         let (prices, _) = self.prices.load(log, &prices_stream).await?;
         let context = PeriodContext {
@@ -276,6 +297,12 @@ impl Dispatcher {
         }
         Ok(())
     }
+}
+
+/// the refusal of a command whose envelope names another jurisdiction than its contract's.
+fn foreign(contract: &ContractState, given: Jurisdiction, stream: &StreamId) -> Option<Refusal> {
+    let stated = contract.jurisdiction?;
+    (stated != given).then(|| jurisdiction_refusal(given, stated, stream.as_str()))
 }
 
 /// Maps a handler result to an outcome, naming a rejection's rule.

@@ -35,8 +35,41 @@ pub enum Target {
     },
 }
 
-/// Routes `envelope` to its aggregate; refuses a stream of the wrong kind or shape.
+/// Routes `envelope` to its aggregate; refuses a stream of the wrong kind or shape, and a jurisdiction
+/// other than the one the command or its stream states.
 pub fn route(envelope: &CommandEnvelope) -> Result<Target, Refusal> {
+    let target = target(envelope)?;
+    let stated = match &target {
+        Target::Contract(ContractCommand::ReceiveApplication(command)) => {
+            Some(command.jurisdiction)
+        }
+        Target::PriceList(command) => Some(command.jurisdiction),
+        Target::Budget { id, .. } => Some(id.jurisdiction()),
+        Target::Contract(_) | Target::Period { .. } | Target::Key { .. } => None,
+    };
+    match stated {
+        Some(stated) if stated != envelope.jurisdiction => Err(jurisdiction_refusal(
+            envelope.jurisdiction,
+            stated,
+            &envelope.stream.to_string(),
+        )),
+        _ => Ok(target),
+    }
+}
+
+/// Implements A-15 at the edge: a command is decided under the calendar and rules of the jurisdiction
+/// its contract, price list or budget belongs to, never under another one's.
+pub fn jurisdiction_refusal(given: Jurisdiction, stated: Jurisdiction, object: &str) -> Refusal {
+    Refusal {
+        rule: "A-15".into(),
+        field: Some("jurisdiction".into()),
+        message: format!(
+            "the envelope says {given}, but \"{object}\" belongs to {stated}; a command is decided under its own jurisdiction's rules"
+        ),
+    }
+}
+
+fn target(envelope: &CommandEnvelope) -> Result<Target, Refusal> {
     let segments: Vec<&str> = envelope.stream.as_str().split('/').collect();
     match envelope.command.clone() {
         WireCommand::ReceiveApplication(command) => {
