@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::ledger;
 use ledger::domain::jurisdiction::Jurisdiction;
-use ledger::domain::period::RecordDispensing;
+use ledger::domain::period::{RecordDispensing, ReverseDispensing};
 use ledger::domain::values::{DispensingId, ReportingPeriod};
 use ledger::log::file::FileLog;
 use ledger::log::{Actor, ActorId, ActorRole, CommandId, EventLog, StreamId, StreamVersion};
@@ -187,6 +187,50 @@ fn good_and_bad_lines_then_a_rerun_appends_nothing() {
         "{text}"
     );
     assert_eq!(recorded(&data_dir, "period/KZ-001/2026-02"), 10);
+}
+
+/// A reversal right behind its dispensing, on two streams interleaved: with lines in flight together,
+/// each stream's commands are still decided in file order (a reversal before its dispensing would be
+/// refused, A-06).
+#[test]
+fn lines_of_one_stream_keep_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let world = demo(&data_dir);
+    let first = dispensings(&world, 0, 20);
+    let third = dispensings(&world, 2, 20);
+    let mut lines = Vec::new();
+    for (one, other) in first.iter().zip(&third) {
+        for recorded in [one, other] {
+            lines.push(json(recorded));
+            lines.push(json(&reversal(recorded)));
+        }
+    }
+    let file = dir.path().join("interleaved.jsonl");
+    write_lines(&file, &lines);
+    let (code, text) = submit(&data_dir, &file);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("80 appended, 0 already appended, 0 rejected"),
+        "{text}"
+    );
+    assert_eq!(recorded(&data_dir, "period/KZ-001/2026-02"), 20);
+    assert_eq!(recorded(&data_dir, "period/KZ-003/2026-02"), 20);
+}
+
+fn reversal(recorded: &CommandEnvelope) -> CommandEnvelope {
+    let WireCommand::RecordDispensing(dispensing) = &recorded.command else {
+        unreachable!("built from dispensings")
+    };
+    let mut reversal = recorded.clone();
+    reversal.command_id =
+        CommandId::derived("submit-test/reverse", dispensing.dispensing_id.as_str());
+    reversal.command = WireCommand::ReverseDispensing(ReverseDispensing {
+        dispensing_id: dispensing.dispensing_id.clone(),
+        reversed_at: dispensing.dispensed_at,
+        reason: "returned unopened".into(),
+    });
+    reversal
 }
 
 #[test]

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use indicatif::ProgressBar;
 use ledger::domain::ident::Bin;
 use ledger::log::file::FileLogOptions;
@@ -22,6 +24,9 @@ use crate::submit::wire::{COMMAND_BYTES_MAX, CommandEnvelope};
 
 /// The most lines one file may hold (external input is bounded).
 pub const SUBMIT_LINES_MAX: u64 = 5_000_000;
+
+/// How many lines are decided and appended at once (bounds memory; enough to fill a group commit).
+const LINES_IN_FLIGHT_MAX: usize = 64;
 
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
@@ -85,46 +90,91 @@ pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Submits each line in order; an operational error (the log failing) stops the run, a refused line
-/// does not.
+/// Submits the lines with up to [`LINES_IN_FLIGHT_MAX`] in flight, so that appends to different
+/// streams share the log's group commit; an operational error (the log failing) stops the run, a
+/// refused line does not.
+///
+/// Order: lines are started in file order and the writer queues commands on one stream in the order
+/// they start (a fair per-stream lock), so a stream's commands are decided in file order; results are
+/// taken in file order too.
 async fn submit_file(
     dispatcher: &Dispatcher,
     file: &Path,
     bar: &ProgressBar,
 ) -> anyhow::Result<Tally> {
-    let reader =
-        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut reader = std::io::BufReader::new(reader);
+    let mut lines = Lines::open(file)?;
     let mut tally = Tally::default();
-    let mut text = Vec::new();
-    for line in 1..=SUBMIT_LINES_MAX + 1 {
-        text.clear();
-        let read = reader
-            .by_ref()
-            .take(u64::try_from(COMMAND_BYTES_MAX).expect("fits") + 2)
-            .read_until(b'\n', &mut text)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        if read == 0 {
+    let mut in_flight = FuturesOrdered::new();
+    let mut exhausted = false;
+    loop {
+        while !exhausted && in_flight.len() < LINES_IN_FLIGHT_MAX {
+            match lines.next(bar)? {
+                Some((line, text)) => {
+                    in_flight.push_back(async move { (line, submit_line(dispatcher, &text).await) })
+                }
+                None => exhausted = true,
+            }
+        }
+        let Some((line, result)) = in_flight.next().await else {
             return Ok(tally);
-        }
-        anyhow::ensure!(
-            line <= SUBMIT_LINES_MAX,
-            super::UsageError(format!(
-                "{} has more than {SUBMIT_LINES_MAX} lines",
-                file.display()
-            ))
-        );
-        bar.inc(u64::try_from(read).expect("fits"));
-        if text.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match submit_line(dispatcher, &text).await? {
+        };
+        match result? {
             Ok(true) => tally.appended += 1,
             Ok(false) => tally.already += 1,
             Err(refusal) => tally.rejects.push(LineReject { line, refusal }),
         }
     }
-    unreachable!("the loop returns at the end of the file or fails past the line limit")
+}
+
+/// The non-blank lines of a file with their numbers, each at most [`COMMAND_BYTES_MAX`] bytes read (a
+/// longer line is cut there, its rest skipped, and refused as too long).
+struct Lines {
+    reader: std::io::BufReader<std::fs::File>,
+    file: PathBuf,
+    number: u64,
+}
+
+impl Lines {
+    fn open(file: &Path) -> anyhow::Result<Lines> {
+        let reader =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        Ok(Lines {
+            reader: std::io::BufReader::new(reader),
+            file: file.to_owned(),
+            number: 0,
+        })
+    }
+
+    fn next(&mut self, bar: &ProgressBar) -> anyhow::Result<Option<(u64, Vec<u8>)>> {
+        let limit = u64::try_from(COMMAND_BYTES_MAX).expect("fits") + 1;
+        let failed = || format!("cannot read {}", self.file.display());
+        loop {
+            let mut text = Vec::new();
+            let read = (&mut self.reader)
+                .take(limit)
+                .read_until(b'\n', &mut text)
+                .with_context(failed)?;
+            if read == 0 {
+                return Ok(None);
+            }
+            bar.inc(u64::try_from(read).expect("fits"));
+            if text.last() != Some(&b'\n') && text.len() > COMMAND_BYTES_MAX {
+                let skipped = self.reader.skip_until(b'\n').with_context(failed)?;
+                bar.inc(u64::try_from(skipped).expect("fits"));
+            }
+            self.number += 1;
+            anyhow::ensure!(
+                self.number <= SUBMIT_LINES_MAX,
+                super::UsageError(format!(
+                    "{} has more than {SUBMIT_LINES_MAX} lines",
+                    self.file.display()
+                ))
+            );
+            if !text.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some((self.number, text)));
+            }
+        }
+    }
 }
 
 /// `Ok(Ok(true))`: appended now; `Ok(Ok(false))`: appended earlier under the same command id;
