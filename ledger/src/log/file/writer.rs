@@ -1,14 +1,16 @@
 //! Group commit: one writer thread and one sync thread own all partition files.
 //!
 //! `append` calls encode their events on the caller's task and queue a [`Request`]. The writer thread
-//! drains everything queued (up to the batch bounds), validates each request against the index
-//! (duplicate command id, then expected stream version; all-or-none per request), chains and frames the
-//! accepted records into one buffer per partition, writes each touched partition with one positional
-//! write, adds the records to the index, and hands the batch to the sync thread. The sync thread drains
-//! every batch handed to it, syncs each touched file once (per the durability mode), publishes the new
-//! committed end of each partition (readers and `wait_for` see records only up to it) and answers the
-//! waiters. So while one batch is being synced the next one is being validated and written: the disk
-//! and the CPU work at the same time.
+//! drains everything queued (up to the batch bounds) and, under one index write lock, admits each
+//! request in order (duplicate command id, then expected stream version; all-or-none per request) and
+//! indexes the admitted ones at once: offsets, versions and frame locations are known before any
+//! hashing. It then chains and frames the records into one buffer per partition outside the lock,
+//! writes each touched partition with one positional write, and hands the batch to the sync thread.
+//! The sync thread drains every batch handed to it, syncs each touched file once (per the durability
+//! mode), publishes the new committed end of each partition (readers and `wait_for` see records only
+//! up to it, so indexing before the write is invisible to them) and answers the waiters. So while one
+//! batch is being synced the next one is being validated and written: the disk and the CPU work at
+//! the same time.
 //!
 //! A failed write or sync stops the log: the bytes on disk are then unknown, so every later append fails
 //! until the log is reopened, which recovers from what is really on disk.
