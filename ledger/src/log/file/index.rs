@@ -9,8 +9,9 @@
 //! The maps use foldhash with a per-process random seed instead of the standard SipHash: the writer
 //! thread probes them once or twice per append and SipHash was a measurable share of its time
 //! (docs/embedded-log.md). Command ids and stream ids come from clients, so the hasher stays keyed;
-//! foldhash is "minimally DoS-resistant" (an attacker who cannot read the seed cannot aim collisions),
-//! which is the standard this log needs for ids that already pass through authenticated commands.
+//! foldhash is "minimally DoS-resistant": a client that cannot observe the seed cannot aim
+//! collisions. Should the log ever take ids from an adversary who can time it at length, SipHash
+//! (the standard library's `RandomState`) is a one-line change back.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
