@@ -10,7 +10,7 @@
 //! fsyncs, so on 2 cores it should reach a few hundred thousand events/s.
 //!
 //! Measured (`docs/embedded-log.md`): about 3.7 µs of CPU per durable event at one event per command,
-//! so the rate follows the share of the two cores the process gets: 70–250k events/s and 0.16–0.45
+//! so the rate follows the share of the two cores the process gets: 70–315k events/s and 0.13–0.45
 //! of the raw rate while other engineers compile (load 5–10); ~0.5 of raw at four and more events
 //! per command. The raw baseline hardly needs the CPU; when the disk is quiet it runs at memory
 //! bandwidth.
