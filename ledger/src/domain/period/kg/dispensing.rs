@@ -54,6 +54,24 @@ fn policy_refusal(dispensing_id: &DispensingId, error: &KgError) -> DomainError 
     refuse(dispensing_id, rule, reason)
 }
 
+/// Implements P-09: the lines change only while the report is open or rejected (a submitted report
+/// is fixed by its hash).
+fn check_open(
+    state: &KgPeriodState,
+    ctx: &KgPeriodContext<'_>,
+    action: &'static str,
+) -> Result<(), DomainError> {
+    if matches!(state.stage, KgReportStage::Open | KgReportStage::Rejected) {
+        Ok(())
+    } else {
+        Err(state.wrong_stage(
+            format!("KG period {}", ctx.period),
+            action,
+            "open or rejected (a submitted report is fixed)",
+        ))
+    }
+}
+
 /// Implements P-09, P-10: the sale belongs to this monthly period, its date is the local date of the
 /// instant reported, and it is recorded once.
 fn check_sale(
@@ -142,13 +160,7 @@ pub fn record(
     command: RecordKgDispensing,
     ctx: &KgPeriodContext<'_>,
 ) -> Result<Vec<Event>, DomainError> {
-    if !matches!(state.stage, KgReportStage::Open | KgReportStage::Rejected) {
-        return Err(state.wrong_stage(
-            format!("KG period {}", ctx.period),
-            "recording a dispensing",
-            "open or rejected (a submitted report is fixed)",
-        ));
-    }
+    check_open(state, ctx, "recording a dispensing")?;
     let id = &command.dispensing_id;
     let contract_id = ctx.contract.contract_id.clone().ok_or_else(|| {
         refuse(
@@ -197,13 +209,7 @@ pub fn reverse(
     command: ReverseKgDispensing,
     ctx: &KgPeriodContext<'_>,
 ) -> Result<Vec<Event>, DomainError> {
-    if !matches!(state.stage, KgReportStage::Open | KgReportStage::Rejected) {
-        return Err(state.wrong_stage(
-            format!("KG period {}", ctx.period),
-            "reversing a dispensing",
-            "open or rejected (a submitted report is fixed)",
-        ));
-    }
+    check_open(state, ctx, "reversing a dispensing")?;
     let recorded = state
         .dispensings
         .get(&command.dispensing_id)
