@@ -18,7 +18,7 @@ pub struct ProjectArgs {
     pub follow: bool,
     /// The Kafka consumer group of a following projector (default: the log URL's `group` option, else
     /// `<prefix>.projector`). One group per view store: members of one group split the partitions.
-    #[arg(long, env = "LEDGER_PROJECTOR_GROUP", requires = "follow")]
+    #[arg(long, env = "LEDGER_PROJECTOR_GROUP")]
     pub group: Option<String>,
     /// Seconds between the one-line progress reports of a following projector.
     #[arg(long, default_value_t = 30, requires = "follow")]
