@@ -6,10 +6,12 @@
 //! reflects the log as it was when the command started.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger::log::EventLog;
+use ledger::log::file::FileLog;
 use projector::{
     CatchUpOptions, CatchUpReport, FlushPolicy, Progress, Projector, ProjectorReader, SledReader,
     SledStore, catch_up_with,
@@ -32,16 +34,11 @@ impl Projected {
     }
 }
 
-/// Opens every view in `dir` and brings it up to the log (within `options`), drawing a progress bar
-/// on stderr when it is a terminal. Views whose version changed are rebuilt (and said so).
-pub async fn catch_up_views(
-    log: &dyn EventLog,
-    dir: &Path,
-    options: CatchUpOptions<'_>,
-) -> anyhow::Result<Projected> {
+/// Opens every view in `dir`, saying which views changed version and are being rebuilt.
+pub fn open_views(dir: &Path) -> anyhow::Result<Projector<SledStore>> {
     let store = SledStore::open(dir, FlushPolicy::Background { every_ms: 500 })
         .with_context(|| format!("cannot open the views in {}", dir.display()))?;
-    let (mut projector, opened) = Projector::open(store, projector::views::all())
+    let (projector, opened) = Projector::open(store, projector::views::all())
         .with_context(|| format!("cannot open the views in {}", dir.display()))?;
     for status in opened.rebuilding() {
         eprintln!(
@@ -49,6 +46,27 @@ pub async fn catch_up_views(
             status.name, status.version
         );
     }
+    Ok(projector)
+}
+
+/// Opens every view in `dir` and brings it up to the log (within `options`), drawing a progress bar
+/// on stderr when it is a terminal. Views whose version changed are rebuilt (and said so).
+pub async fn catch_up_views(
+    log: &dyn EventLog,
+    dir: &Path,
+    options: CatchUpOptions<'_>,
+) -> anyhow::Result<Projected> {
+    let mut projector = open_views(dir)?;
+    let report = catch_up_open(&mut projector, log, options).await?;
+    Ok(Projected { projector, report })
+}
+
+/// Brings open views up to the log with a progress bar, then flushes them.
+pub async fn catch_up_open(
+    projector: &mut Projector<SledStore>,
+    log: &dyn EventLog,
+    options: CatchUpOptions<'_>,
+) -> anyhow::Result<CatchUpReport> {
     let bar = progress_bar();
     let mut on_progress = |progress: &Progress| {
         bar.set_length(progress.total);
@@ -58,12 +76,12 @@ pub async fn catch_up_views(
         progress: Some(&mut on_progress),
         ..options
     };
-    let report = catch_up_with(&mut projector, log, options)
+    let report = catch_up_with(projector, log, options)
         .await
         .context("projection stopped")?;
     bar.finish_and_clear();
     projector.flush().context("cannot flush the views")?;
-    Ok(Projected { projector, report })
+    Ok(report)
 }
 
 /// A bar of events projected; hidden when stderr is not a terminal (indicatif's default).
@@ -157,4 +175,186 @@ fn sample_new_event(
         },
         payload: event.to_payload()?,
     })
+}
+
+/// How `ledger project --follow` reports while it runs.
+pub struct FollowSettings {
+    /// A one-line progress report on stderr at most this often (while events arrive).
+    pub status_every: Duration,
+}
+
+/// A stop signal that many waiters can share: completes once SIGINT or SIGTERM arrives (or the
+/// sender side is dropped, which only happens when the process ends).
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// Installs handlers for SIGINT and SIGTERM; call inside the runtime, before the work starts, so
+    /// that a signal during catch-up is not lost.
+    pub fn on_signals() -> anyhow::Result<Stop> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = interrupt.recv() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
+            };
+            tracing::info!(signal = name, "stopping: finishing the batch in progress");
+            let _ = sender.send(true);
+        });
+        Ok(Stop(receiver))
+    }
+
+    /// A stop requested by sending `true` on the returned sender (tests, embedding).
+    pub fn manual() -> (tokio::sync::watch::Sender<bool>, Stop) {
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        (sender, Stop(receiver))
+    }
+
+    /// Completes when the stop was requested.
+    pub async fn requested(mut self) {
+        let _ = self.0.wait_for(|stopped| *stopped).await;
+    }
+
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// A closure called with the running totals after every round: prints `following: …` on stderr at
+/// most every `every`, and only when something was projected since the last line.
+fn status_line(every: Duration) -> impl FnMut(&CatchUpReport) {
+    let mut last = Instant::now();
+    let mut printed_events = 0;
+    move |report: &CatchUpReport| {
+        if last.elapsed() < every || report.events == printed_events {
+            return;
+        }
+        last = Instant::now();
+        printed_events = report.events;
+        tracing::info!(
+            events = report.events,
+            applied = report.applied,
+            "following"
+        );
+        eprintln!(
+            "following: projected {} events in {} batches (applied {}, skipped {}) since catch-up",
+            report.events, report.batches, report.applied, report.skipped
+        );
+    }
+}
+
+/// The shortest pause between two looks at the embedded log while following it.
+const EMBEDDED_POLL_MIN: Duration = Duration::from_millis(250);
+
+/// Follows the embedded log in `data_dir` until `stop`, written by another process (`ledger serve`,
+/// `ledger import`, …).
+///
+/// A read-only [`FileLog`] is a snapshot as of its open, so `subscribe` on it never sees later
+/// appends; the follower takes a fresh snapshot each round and catches up from the checkpoints. Each
+/// open scans the log's segments, so the pause between rounds is at least twice the last open (a
+/// large log is looked at less often rather than rescanned back to back).
+pub async fn follow_embedded(
+    projector: &mut Projector<SledStore>,
+    data_dir: &Path,
+    settings: &FollowSettings,
+    stop: Stop,
+) -> anyhow::Result<CatchUpReport> {
+    let started = Instant::now();
+    let mut total = CatchUpReport::default();
+    let mut status = status_line(settings.status_every);
+    while !stop.is_requested() {
+        let opened = Instant::now();
+        let log = FileLog::open_read_only(data_dir)
+            .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
+        let scan = opened.elapsed();
+        let round = catch_up_with(projector, &log, CatchUpOptions::default())
+            .await
+            .context("projection stopped")?;
+        total.events += round.events;
+        total.batches += round.batches;
+        total.applied += round.applied;
+        total.skipped += round.skipped;
+        status(&total);
+        let pause = EMBEDDED_POLL_MIN.max(scan * 2);
+        let sleep = std::pin::pin!(tokio::time::sleep(pause));
+        let _ = futures::future::select(sleep, std::pin::pin!(stop.clone().requested())).await;
+    }
+    projector.flush().context("cannot flush the views")?;
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+/// The most records one poll of the consumer group hands to the projector.
+#[cfg(feature = "kafka")]
+const GROUP_POLL_RECORDS_MAX: usize = 4 * projector::PROJECT_BATCH_MAX;
+/// How long one poll of the consumer group waits for records.
+#[cfg(feature = "kafka")]
+const GROUP_POLL_WAIT: Duration = Duration::from_millis(250);
+/// How often the follower flushes its views and commits the group's offsets while events arrive.
+#[cfg(feature = "kafka")]
+const GROUP_COMMIT_EVERY: Duration = Duration::from_secs(1);
+
+/// A Kafka consumer group member as the projector's [`projector::Feed`].
+#[cfg(feature = "kafka")]
+struct GroupFeed(ledger::log::kafka::GroupConsumer);
+
+#[cfg(feature = "kafka")]
+impl projector::Feed for GroupFeed {
+    async fn poll(
+        &mut self,
+        resume: std::collections::BTreeMap<ledger::log::PartitionId, ledger::log::Offset>,
+    ) -> Result<projector::FeedPoll, ledger::log::LogError> {
+        use ledger::log::kafka::GroupChange;
+        let poll = self
+            .0
+            .poll(resume, GROUP_POLL_RECORDS_MAX, GROUP_POLL_WAIT)
+            .await?;
+        let mut feed = projector::FeedPoll {
+            records: poll.records,
+            ..projector::FeedPoll::default()
+        };
+        for change in poll.changes {
+            match change {
+                GroupChange::Assigned(partitions) => feed.assigned.extend(partitions),
+                GroupChange::Revoked(partitions) => feed.revoked.extend(partitions),
+            }
+        }
+        Ok(feed)
+    }
+
+    async fn commit(
+        &mut self,
+        offsets: Vec<(ledger::log::PartitionId, ledger::log::Offset)>,
+    ) -> Result<(), ledger::log::LogError> {
+        self.0.commit(offsets).await
+    }
+}
+
+/// Follows the Kafka log as a member of `config.group` until `stop`: each assigned partition resumes
+/// from the views' checkpoint; offsets are committed after each flush, for monitoring only.
+#[cfg(feature = "kafka")]
+pub async fn follow_group(
+    projector: &mut Projector<SledStore>,
+    config: &ledger::log::kafka::KafkaConfig,
+    settings: &FollowSettings,
+    stop: Stop,
+) -> anyhow::Result<CatchUpReport> {
+    let consumer = ledger::log::kafka::GroupConsumer::join(config, &config.group)
+        .await
+        .with_context(|| format!("cannot join consumer group \"{}\"", config.group))?;
+    let mut feed = GroupFeed(consumer);
+    let mut status = status_line(settings.status_every);
+    let options = projector::FeedOptions {
+        partitions: config.partitions,
+        commit_every: GROUP_COMMIT_EVERY,
+        on_poll: Some(&mut status),
+    };
+    projector::follow_feed(projector, &mut feed, options, stop.requested())
+        .await
+        .with_context(|| format!("projection as group \"{}\" stopped", config.group))
 }

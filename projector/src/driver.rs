@@ -67,7 +67,7 @@ impl std::fmt::Display for CatchUpReport {
 }
 
 impl CatchUpReport {
-    fn add(&mut self, outcome: &StepOutcome) {
+    pub(crate) fn add(&mut self, outcome: &StepOutcome) {
         self.events += outcome.events;
         self.batches += 1;
         self.applied += outcome.applied;

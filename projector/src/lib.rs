@@ -12,6 +12,7 @@
 #[macro_use]
 mod assert;
 pub mod driver;
+pub mod follow;
 pub mod projector;
 pub mod store;
 pub mod view;
@@ -21,6 +22,7 @@ pub use driver::{
     CatchUpOptions, CatchUpReport, PROJECT_BATCH_MAX, Progress, catch_up, catch_up_with, follow,
     run_partition,
 };
+pub use follow::{Feed, FeedOptions, FeedPoll, follow_feed};
 pub use projector::{
     COLLECT_BATCH_MAX, OpenReport, Projector, ProjectorError, ProjectorReader, STEP_EVENTS_MAX,
     StepOutcome, StreamGap, ViewFailure, ViewState, ViewStatus,

@@ -106,8 +106,8 @@ pub enum Command {
     Budget(views::BudgetArgs),
     /// Contracts: status, holder, network by region, termination grounds.
     Contracts(views::ContractsArgs),
-    /// Catches every view up with the log and prints a summary.
-    Project,
+    /// Catches every view up with the log and prints a summary; `--follow` keeps following it.
+    Project(project::ProjectArgs),
     /// Builds the views as of a point in history, or of one period, into another directory.
     Replay(replay::ReplayArgs),
     /// Benchmarks of this machine (no data directory needed).
@@ -136,7 +136,7 @@ pub fn main() -> ExitCode {
         Command::Deadlines(args) => views::run_deadlines(args, &cli.global),
         Command::Budget(args) => views::run_budget(args, &cli.global),
         Command::Contracts(args) => views::run_contracts(args, &cli.global),
-        Command::Project => project::run(&cli.global),
+        Command::Project(args) => project::run(&args, &cli.global),
         Command::Replay(args) => replay::run(args, &cli.global),
         Command::Bench(command) => bench::run(command),
         Command::Submit(args) => submit::run(args, &cli.global),

@@ -50,6 +50,9 @@ pub struct KafkaConfig {
     /// The writer's transactional id; two writers with the same id fence each other (the later
     /// wins). Defaults to `<prefix>.writer`: one writer per deployment.
     pub writer_id: String,
+    /// The consumer group of a following projector; defaults to `<prefix>.projector`. The group names
+    /// one view store: every view store needs its own (see `docs/kafka.md`, "Following").
+    pub group: String,
     /// librdkafka settings passed through (security.protocol, sasl.*, ssl.*, client.id).
     pub pass_through: BTreeMap<String, String>,
 }
@@ -86,6 +89,7 @@ impl KafkaConfig {
             role: Role::Writer,
             owns: (0, u32::MAX),
             writer_id: String::new(),
+            group: String::new(),
             pass_through: BTreeMap::new(),
         };
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -103,6 +107,9 @@ impl KafkaConfig {
                 "owns={first}-{end} reaches past the last partition {last} (partitions={})",
                 config.partitions
             )));
+        }
+        if config.group.is_empty() {
+            config.group = format!("{}.projector", config.prefix);
         }
         if config.writer_id.is_empty() {
             config.writer_id = if config.owns == (0, last) {
@@ -170,6 +177,7 @@ impl KafkaConfig {
                 };
             }
             "writer_id" if !value.is_empty() => self.writer_id = value.to_owned(),
+            "group" if !value.is_empty() => self.group = value.to_owned(),
             "owns" => {
                 let range = value.split_once('-').and_then(|(first, last)| {
                     Some((first.parse::<u32>().ok()?, last.parse::<u32>().ok()?))
@@ -188,7 +196,7 @@ impl KafkaConfig {
             }
             _ => {
                 return Err(format!(
-                    "unknown option \"{name}\"; known: prefix, partitions, replication, role, owns, writer_id, \
+                    "unknown option \"{name}\"; known: prefix, partitions, replication, role, owns, writer_id, group, \
                      and librdkafka settings starting with {}",
                     PASS_THROUGH_PREFIXES.join(", ")
                 ));
@@ -210,6 +218,7 @@ impl fmt::Debug for KafkaConfig {
             .field("role", &self.role)
             .field("owns", &self.owns)
             .field("writer_id", &self.writer_id)
+            .field("group", &self.group)
             .field("pass_through (values hidden)", &settings)
             .finish()
     }
@@ -243,6 +252,9 @@ mod tests {
         assert_eq!(config.role, Role::Writer);
         assert_eq!(config.writer_id, "ledger.writer");
         assert_eq!(config.owns, (0, PARTITIONS_DEFAULT - 1));
+        assert_eq!(config.group, "ledger.projector");
+        let config = KafkaConfig::from_url("kafka://a:1?prefix=kz&group=kz.views-2").unwrap();
+        assert_eq!(config.group, "kz.views-2");
 
         let config = KafkaConfig::from_url("kafka://a:1?partitions=8&owns=4-7").unwrap();
         assert_eq!(

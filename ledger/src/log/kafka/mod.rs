@@ -8,11 +8,13 @@
 
 mod config;
 mod decide;
+mod group;
 mod reader;
 mod state;
 mod writer;
 
 pub use config::{InvalidKafkaUrl, KafkaConfig, Role};
+pub use group::{GroupChange, GroupConsumer, GroupPoll, committed_offsets};
 pub use writer::{
     HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, HEADER_STREAM_ID,
     HEADER_STREAM_VERSION,
