@@ -134,6 +134,28 @@ impl WriteBatch {
     }
 }
 
+/// Where a batch's writes land: each store says how one put and one delete reach its engine, and
+/// [`apply_ops`] owns the loop, so that every store applies a batch in the same order with the same
+/// meaning.
+pub(crate) trait WriteTarget {
+    fn put(&mut self, keyspace: &Keyspace, key: &[u8], value: &[u8]);
+    fn delete(&mut self, keyspace: &Keyspace, key: &[u8]);
+}
+
+/// Applies `ops` to `target` in order; a later write to a key wins over an earlier one.
+pub(crate) fn apply_ops(target: &mut impl WriteTarget, ops: &[WriteOp]) {
+    for op in ops {
+        match op {
+            WriteOp::Put {
+                keyspace,
+                key,
+                value,
+            } => target.put(keyspace, key, value),
+            WriteOp::Delete { keyspace, key } => target.delete(keyspace, key),
+        }
+    }
+}
+
 /// Key/value pairs of one keyspace, in key order.
 pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -197,6 +219,33 @@ pub trait ViewRead {
     fn export(&self) -> Result<Vec<Entry>, StoreError>;
 }
 
+/// A store that answers reads through its own read handle (the one [`ViewStore::reader`] clones), so
+/// that a store and the readers it hands out run the same read code and cannot answer differently.
+pub trait ReadThrough {
+    type Handle: ViewRead;
+
+    fn read_handle(&self) -> &Self::Handle;
+}
+
+impl<S: ReadThrough> ViewRead for S {
+    fn get(&self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_handle().get(keyspace, key)
+    }
+
+    fn scan_prefix(
+        &self,
+        keyspace: &Keyspace,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<KeyValues, StoreError> {
+        self.read_handle().scan_prefix(keyspace, prefix, limit)
+    }
+
+    fn export(&self) -> Result<Vec<Entry>, StoreError> {
+        self.read_handle().export()
+    }
+}
+
 /// A view store: reads plus the atomic batch.
 pub trait ViewStore: ViewRead {
     /// A handle for concurrent queries while projection goes on.
@@ -211,4 +260,69 @@ pub trait ViewStore: ViewRead {
     fn flush(&mut self) -> Result<(), StoreError>;
 
     fn reader(&self) -> Self::Reader;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{SimConfig, SimStore, SledStore};
+
+    /// One write: (keyspace, key, value to put or `None` to delete). Few keyspaces and keys, so that
+    /// overwrites, deletes of absent keys and emptied keyspaces are common.
+    type Write = (u8, u8, Option<u8>);
+
+    fn arb_batches() -> impl Strategy<Value = Vec<Vec<Write>>> {
+        let write = (0u8..3, 0u8..4, prop::option::of(any::<u8>()));
+        prop::collection::vec(prop::collection::vec(write, 0..8), 0..12)
+    }
+
+    fn keyspace(index: u8) -> Keyspace {
+        Keyspace::new(&format!("keyspace-{index}"))
+    }
+
+    fn write_batch(writes: &[Write]) -> WriteBatch {
+        let mut batch = WriteBatch::new();
+        for &(space, key, value) in writes {
+            match value {
+                Some(value) => batch.put(&keyspace(space), vec![key], vec![value]),
+                None => batch.delete(&keyspace(space), vec![key]),
+            }
+        }
+        batch
+    }
+
+    proptest! {
+        // sled opens a database per case: few cases.
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// Both stores apply a batch through `apply_ops` as a plain map would: in order, the last write
+        /// to a key wins, a delete removes the key, and an emptied keyspace lists nothing.
+        #[test]
+        fn both_stores_apply_batches_like_a_map(batches in arb_batches()) {
+            let mut model: BTreeMap<(String, Vec<u8>), Vec<u8>> = BTreeMap::new();
+            let mut sim = SimStore::new(SimConfig::default());
+            let mut sled = SledStore::temporary().unwrap();
+            for writes in &batches {
+                for &(space, key, value) in writes {
+                    let entry = (keyspace(space).to_string(), vec![key]);
+                    match value {
+                        Some(value) => model.insert(entry, vec![value]),
+                        None => model.remove(&entry),
+                    };
+                }
+                sim.apply(write_batch(writes)).unwrap();
+                sled.apply(write_batch(writes)).unwrap();
+            }
+            let expected: Vec<Entry> = model
+                .into_iter()
+                .map(|((keyspace, key), value)| Entry { keyspace, key, value })
+                .collect();
+            prop_assert_eq!(sim.export().unwrap(), expected.clone());
+            prop_assert_eq!(sled.export().unwrap(), expected);
+        }
+    }
 }

@@ -11,7 +11,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Entry, KeyValues, Keyspace, StoreError, ViewRead, ViewStore, WriteBatch, WriteOp};
+use super::{
+    Entry, KeyValues, Keyspace, ReadThrough, StoreError, ViewRead, ViewStore, WriteBatch, WriteOp,
+    WriteTarget, apply_ops,
+};
 
 /// Where inside the next `apply` the simulated process dies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +66,7 @@ struct SimState {
 /// The simulated store. Clones share state (a clone is what a second handle on the same disk is).
 #[derive(Clone)]
 pub struct SimStore {
-    state: Arc<Mutex<SimState>>,
+    reader: SimReader,
     config: SimConfig,
 }
 
@@ -76,7 +79,9 @@ pub struct SimReader {
 impl SimStore {
     pub fn new(config: SimConfig) -> SimStore {
         SimStore {
-            state: Arc::default(),
+            reader: SimReader {
+                state: Arc::default(),
+            },
             config,
         }
     }
@@ -126,32 +131,23 @@ impl SimStore {
             ..SimState::default()
         };
         SimStore {
-            state: Arc::new(Mutex::new(recovered)),
+            reader: SimReader {
+                state: Arc::new(Mutex::new(recovered)),
+            },
             config: self.config,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
-        lock(&self.state)
+        lock(&self.reader.state)
     }
 }
 
-impl ViewRead for SimStore {
-    fn get(&self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        get(&self.state, keyspace, key)
-    }
+impl ReadThrough for SimStore {
+    type Handle = SimReader;
 
-    fn scan_prefix(
-        &self,
-        keyspace: &Keyspace,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<KeyValues, StoreError> {
-        scan_prefix(&self.state, keyspace, prefix, limit)
-    }
-
-    fn export(&self) -> Result<Vec<Entry>, StoreError> {
-        export(&self.state)
+    fn read_handle(&self) -> &SimReader {
+        &self.reader
     }
 }
 
@@ -190,15 +186,19 @@ impl ViewStore for SimStore {
     }
 
     fn reader(&self) -> SimReader {
-        SimReader {
-            state: Arc::clone(&self.state),
-        }
+        self.reader.clone()
     }
 }
 
 impl ViewRead for SimReader {
     fn get(&self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        get(&self.state, keyspace, key)
+        let mut state = lock(&self.state);
+        check_read(&mut state, "read a key")?;
+        Ok(state
+            .visible
+            .get(keyspace)
+            .and_then(|entries| entries.get(key))
+            .cloned())
     }
 
     fn scan_prefix(
@@ -207,11 +207,33 @@ impl ViewRead for SimReader {
         prefix: &[u8],
         limit: usize,
     ) -> Result<KeyValues, StoreError> {
-        scan_prefix(&self.state, keyspace, prefix, limit)
+        let mut state = lock(&self.state);
+        check_read(&mut state, "scan a key range")?;
+        let Some(entries) = state.visible.get(keyspace) else {
+            return Ok(Vec::new());
+        };
+        Ok(entries
+            .range(prefix.to_vec()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .take(limit)
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect())
     }
 
     fn export(&self) -> Result<Vec<Entry>, StoreError> {
-        export(&self.state)
+        let state = lock(&self.state);
+        check_alive(&state)?;
+        Ok(state
+            .visible
+            .iter()
+            .flat_map(|(keyspace, entries)| {
+                entries.iter().map(|(key, value)| Entry {
+                    keyspace: keyspace.to_string(),
+                    key: key.clone(),
+                    value: value.clone(),
+                })
+            })
+            .collect())
     }
 }
 
@@ -270,77 +292,22 @@ fn make_durable(state: &mut SimState) {
     }
 }
 
-fn apply_ops(map: &mut Map, ops: &[WriteOp]) {
-    for op in ops {
-        match op {
-            WriteOp::Put {
-                keyspace,
-                key,
-                value,
-            } => {
-                map.entry(keyspace.clone())
-                    .or_default()
-                    .insert(key.clone(), value.clone());
-            }
-            WriteOp::Delete { keyspace, key } => {
-                if let Some(entries) = map.get_mut(keyspace) {
-                    entries.remove(key);
-                    if entries.is_empty() {
-                        map.remove(keyspace);
-                    }
-                }
+/// The in-memory map drops a keyspace with its last key, as an empty sled prefix lists nothing.
+impl WriteTarget for Map {
+    fn put(&mut self, keyspace: &Keyspace, key: &[u8], value: &[u8]) {
+        self.entry(keyspace.clone())
+            .or_default()
+            .insert(key.to_vec(), value.to_vec());
+    }
+
+    fn delete(&mut self, keyspace: &Keyspace, key: &[u8]) {
+        if let Some(entries) = self.get_mut(keyspace) {
+            entries.remove(key);
+            if entries.is_empty() {
+                self.remove(keyspace);
             }
         }
     }
-}
-
-fn get(
-    state: &Mutex<SimState>,
-    keyspace: &Keyspace,
-    key: &[u8],
-) -> Result<Option<Vec<u8>>, StoreError> {
-    let mut state = lock(state);
-    check_read(&mut state, "read a key")?;
-    Ok(state
-        .visible
-        .get(keyspace)
-        .and_then(|entries| entries.get(key))
-        .cloned())
-}
-
-fn scan_prefix(
-    state: &Mutex<SimState>,
-    keyspace: &Keyspace,
-    prefix: &[u8],
-    limit: usize,
-) -> Result<KeyValues, StoreError> {
-    let mut state = lock(state);
-    check_read(&mut state, "scan a key range")?;
-    let Some(entries) = state.visible.get(keyspace) else {
-        return Ok(Vec::new());
-    };
-    Ok(entries
-        .range(prefix.to_vec()..)
-        .take_while(|(key, _)| key.starts_with(prefix))
-        .take(limit)
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect())
-}
-
-fn export(state: &Mutex<SimState>) -> Result<Vec<Entry>, StoreError> {
-    let state = lock(state);
-    check_alive(&state)?;
-    Ok(state
-        .visible
-        .iter()
-        .flat_map(|(keyspace, entries)| {
-            entries.iter().map(|(key, value)| Entry {
-                keyspace: keyspace.to_string(),
-                key: key.clone(),
-                value: value.clone(),
-            })
-        })
-        .collect())
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@
 
 use std::path::Path;
 
-use super::{Entry, KeyValues, Keyspace, StoreError, ViewRead, ViewStore, WriteBatch, WriteOp};
+use super::{
+    Entry, KeyValues, Keyspace, ReadThrough, StoreError, ViewRead, ViewStore, WriteBatch,
+    WriteTarget, apply_ops,
+};
 
 /// The sled tree that holds every keyspace.
 const TREE_NAME: &str = "views";
@@ -33,7 +36,7 @@ pub enum FlushPolicy {
 #[derive(Clone)]
 pub struct SledStore {
     db: sled::Db,
-    tree: sled::Tree,
+    reader: SledReader,
     policy: FlushPolicy,
 }
 
@@ -55,10 +58,7 @@ impl SledStore {
             .flush_every_ms(every_ms)
             .open()
             .map_err(|error| backend("open the sled database", error))?;
-        let tree = db
-            .open_tree(TREE_NAME)
-            .map_err(|error| backend("open the views tree", error))?;
-        Ok(SledStore { db, tree, policy })
+        SledStore::with_db(db, policy)
     }
 
     /// A store in a temporary directory that sled deletes on drop (tests and benchmarks).
@@ -67,33 +67,38 @@ impl SledStore {
             .temporary(true)
             .open()
             .map_err(|error| backend("open a temporary sled database", error))?;
+        SledStore::with_db(db, FlushPolicy::Background { every_ms: 500 })
+    }
+
+    /// The store over the views tree of an open database.
+    fn with_db(db: sled::Db, policy: FlushPolicy) -> Result<SledStore, StoreError> {
         let tree = db
             .open_tree(TREE_NAME)
             .map_err(|error| backend("open the views tree", error))?;
         Ok(SledStore {
             db,
-            tree,
-            policy: FlushPolicy::Background { every_ms: 500 },
+            reader: SledReader { tree },
+            policy,
         })
     }
 }
 
-impl ViewRead for SledStore {
-    fn get(&self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        get(&self.tree, keyspace, key)
+impl ReadThrough for SledStore {
+    type Handle = SledReader;
+
+    fn read_handle(&self) -> &SledReader {
+        &self.reader
+    }
+}
+
+/// A sled batch takes a [`WriteBatch`]'s writes under keyspace-prefixed keys of the one tree.
+impl WriteTarget for sled::Batch {
+    fn put(&mut self, keyspace: &Keyspace, key: &[u8], value: &[u8]) {
+        self.insert(full_key(keyspace, key), value);
     }
 
-    fn scan_prefix(
-        &self,
-        keyspace: &Keyspace,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<KeyValues, StoreError> {
-        scan_prefix(&self.tree, keyspace, prefix, limit)
-    }
-
-    fn export(&self) -> Result<Vec<Entry>, StoreError> {
-        export(&self.tree)
+    fn delete(&mut self, keyspace: &Keyspace, key: &[u8]) {
+        self.remove(full_key(keyspace, key));
     }
 }
 
@@ -102,17 +107,9 @@ impl ViewStore for SledStore {
 
     fn apply(&mut self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut sled_batch = sled::Batch::default();
-        for op in batch.into_ops() {
-            match op {
-                WriteOp::Put {
-                    keyspace,
-                    key,
-                    value,
-                } => sled_batch.insert(full_key(&keyspace, &key), value),
-                WriteOp::Delete { keyspace, key } => sled_batch.remove(full_key(&keyspace, &key)),
-            }
-        }
-        self.tree
+        apply_ops(&mut sled_batch, batch.ops());
+        self.reader
+            .tree
             .apply_batch(sled_batch)
             .map_err(|error| backend("apply a write batch", error))?;
         if self.policy == FlushPolicy::EveryBatch {
@@ -129,15 +126,17 @@ impl ViewStore for SledStore {
     }
 
     fn reader(&self) -> SledReader {
-        SledReader {
-            tree: self.tree.clone(),
-        }
+        self.reader.clone()
     }
 }
 
 impl ViewRead for SledReader {
     fn get(&self, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        get(&self.tree, keyspace, key)
+        let value = self
+            .tree
+            .get(full_key(keyspace, key))
+            .map_err(|error| backend("read a key", error))?;
+        Ok(value.map(|value| value.to_vec()))
     }
 
     fn scan_prefix(
@@ -146,11 +145,36 @@ impl ViewRead for SledReader {
         prefix: &[u8],
         limit: usize,
     ) -> Result<KeyValues, StoreError> {
-        scan_prefix(&self.tree, keyspace, prefix, limit)
+        let strip = keyspace_prefix(keyspace).len();
+        let mut entries = Vec::new();
+        for item in self
+            .tree
+            .scan_prefix(full_key(keyspace, prefix))
+            .take(limit)
+        {
+            let (key, value) = item.map_err(|error| backend("scan a key range", error))?;
+            entries.push((key[strip..].to_vec(), value.to_vec()));
+        }
+        Ok(entries)
     }
 
     fn export(&self) -> Result<Vec<Entry>, StoreError> {
-        export(&self.tree)
+        let mut entries = Vec::new();
+        for item in self.tree.iter() {
+            let (full, value) = item.map_err(|error| backend("scan the views tree", error))?;
+            let (&length, rest) = full
+                .split_first()
+                .expect("sled keys of this tree carry a keyspace prefix");
+            let (name, key) = rest.split_at(usize::from(length));
+            entries.push(Entry {
+                keyspace: String::from_utf8_lossy(name).into_owned(),
+                key: key.to_vec(),
+                value: value.to_vec(),
+            });
+        }
+        // The tree orders by `len ‖ name ‖ key`; exports order by `(name, key)`.
+        entries.sort();
+        Ok(entries)
     }
 }
 
@@ -176,47 +200,6 @@ fn full_key(keyspace: &Keyspace, key: &[u8]) -> Vec<u8> {
     let mut full = keyspace_prefix(keyspace);
     full.extend_from_slice(key);
     full
-}
-
-fn get(tree: &sled::Tree, keyspace: &Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-    let value = tree
-        .get(full_key(keyspace, key))
-        .map_err(|error| backend("read a key", error))?;
-    Ok(value.map(|value| value.to_vec()))
-}
-
-fn scan_prefix(
-    tree: &sled::Tree,
-    keyspace: &Keyspace,
-    prefix: &[u8],
-    limit: usize,
-) -> Result<KeyValues, StoreError> {
-    let strip = keyspace_prefix(keyspace).len();
-    let mut entries = Vec::new();
-    for item in tree.scan_prefix(full_key(keyspace, prefix)).take(limit) {
-        let (key, value) = item.map_err(|error| backend("scan a key range", error))?;
-        entries.push((key[strip..].to_vec(), value.to_vec()));
-    }
-    Ok(entries)
-}
-
-fn export(tree: &sled::Tree) -> Result<Vec<Entry>, StoreError> {
-    let mut entries = Vec::new();
-    for item in tree.iter() {
-        let (full, value) = item.map_err(|error| backend("scan the views tree", error))?;
-        let (&length, rest) = full
-            .split_first()
-            .expect("sled keys of this tree carry a keyspace prefix");
-        let (name, key) = rest.split_at(usize::from(length));
-        entries.push(Entry {
-            keyspace: String::from_utf8_lossy(name).into_owned(),
-            key: key.to_vec(),
-            value: value.to_vec(),
-        });
-    }
-    // The tree orders by `len ‖ name ‖ key`; exports order by `(name, key)`.
-    entries.sort();
-    Ok(entries)
 }
 
 #[cfg(test)]
