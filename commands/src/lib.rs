@@ -8,4 +8,6 @@ pub mod handler;
 pub mod import;
 pub mod project;
 pub mod render;
+pub mod serve;
+pub mod submit;
 pub mod writer;

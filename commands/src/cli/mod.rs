@@ -14,6 +14,8 @@ mod open;
 mod project;
 mod project_bench;
 mod replay;
+mod serve;
+mod submit;
 pub(crate) mod views;
 
 use std::path::PathBuf;
@@ -111,6 +113,10 @@ pub enum Command {
     /// Benchmarks of this machine (no data directory needed).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Submit commands as JSON lines, validating every line (rejects go to a file).
+    Submit(submit::SubmitArgs),
+    /// The writer service: JSON commands over HTTP (POST /v1/commands).
+    Serve(serve::ServeArgs),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -133,6 +139,8 @@ pub fn main() -> ExitCode {
         Command::Project => project::run(&cli.global),
         Command::Replay(args) => replay::run(args, &cli.global),
         Command::Bench(command) => bench::run(command),
+        Command::Submit(args) => submit::run(args, &cli.global),
+        Command::Serve(args) => serve::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

@@ -64,7 +64,10 @@ pub struct PriceListPublished {
 }
 
 /// The command to publish a price list version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct PublishPriceList {
     pub jurisdiction: Jurisdiction,
     pub version: u32,

@@ -42,7 +42,10 @@ pub trait SignatureCheck {
 }
 
 /// A signature as a command presents it: the domain supplies the document hash it must be over.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct SignedBy {
     pub key_id: String,
     pub signer: Bin,

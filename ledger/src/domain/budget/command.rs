@@ -26,7 +26,10 @@ pub enum BudgetCommand {
 }
 
 /// Allocate money to a region's line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct Allocate {
     pub region: Region,
     pub amount: Money,
@@ -35,7 +38,10 @@ pub struct Allocate {
 }
 
 /// Record a transfer of budget money to the Fund against its scheduled date.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct TransferToFund {
     pub region: Region,
     pub amount: Money,
@@ -44,7 +50,10 @@ pub struct TransferToFund {
 }
 
 /// Record an approved, unpaid obligation of an act's region row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct Commit {
     pub region: Region,
     pub amount: Money,
@@ -53,7 +62,10 @@ pub struct Commit {
 }
 
 /// Charge a payment to a line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct Pay {
     pub region: Region,
     pub amount: Money,
@@ -64,7 +76,10 @@ pub struct Pay {
 }
 
 /// KG: move money between regions (B-04).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct Redistribute {
     pub from_region: Region,
     pub to_region: Region,
@@ -74,13 +89,19 @@ pub struct Redistribute {
 }
 
 /// KG: close the fiscal year (B-02, B-03).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct CloseYear {
     pub on: NaiveDate,
 }
 
 /// KG: charge last year's overspend of a region to this year (B-03).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ChargeCarriedOverrun {
     pub region: Region,
     pub amount: Money,

@@ -125,7 +125,10 @@ impl ContractState {
 }
 
 /// C-01: the Fund received an application.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ReceiveApplication {
     pub contract_id: ContractId,
     pub jurisdiction: Jurisdiction,
@@ -136,7 +139,10 @@ pub struct ReceiveApplication {
 }
 
 /// D-01: the Fund decides on the application: concludes if eligible, else refuses with the reasons.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ReviewApplication {
     pub decided_at: Timestamp,
     pub term: ContractTerm,
@@ -145,7 +151,10 @@ pub struct ReviewApplication {
 }
 
 /// pharmacies or consortium members joined or left.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ChangePharmacyNetwork {
     pub changed_at: Timestamp,
     pub added: Vec<NetworkPharmacy>,
@@ -155,7 +164,10 @@ pub struct ChangePharmacyNetwork {
 }
 
 /// E-05, A-32: the ISS test act was granted or withdrawn.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ChangeIssCertification {
     pub changed_at: Timestamp,
     pub certified: bool,
@@ -163,7 +175,10 @@ pub struct ChangeIssCertification {
 }
 
 /// C-04, C-05: send a written termination notice on §29 grounds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct SendTerminationNotice {
     pub notice: DocumentNumber,
     pub sent_at: Timestamp,
@@ -173,7 +188,10 @@ pub struct SendTerminationNotice {
 }
 
 /// C-05, A-25: the notice was received.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ReceiveTerminationNotice {
     pub received_at: Timestamp,
 }

@@ -29,7 +29,10 @@ pub struct KeyRing {
 }
 
 /// Register a new key to the ring's organisation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterSigningKey {
     pub key_id: KeyId,
     /// 64 hex digits of the ed25519 public key.
@@ -40,7 +43,10 @@ pub struct RegisterSigningKey {
 }
 
 /// Revoke a key from `revoked_at` on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct RevokeSigningKey {
     pub key_id: KeyId,
     pub revoked_at: Timestamp,

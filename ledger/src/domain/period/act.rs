@@ -25,7 +25,10 @@ use super::events::{
 use super::{ActStage, PeriodContext, PeriodState, RegistryStage};
 
 /// D-05: the holder sends the act for the approved registry, signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitPaymentAct {
     pub act_no: DocumentNumber,
     pub submitted_at: Timestamp,
@@ -35,13 +38,19 @@ pub struct SubmitPaymentAct {
 }
 
 /// D-06: the Fund received the act.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ReceivePaymentAct {
     pub received_at: Timestamp,
 }
 
 /// D-06, D-07: the Fund signs the act.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct SignPaymentAct {
     pub signed_at: Timestamp,
     pub signature: SignedBy,

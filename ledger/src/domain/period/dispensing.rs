@@ -20,7 +20,10 @@ use super::events::{DispensingRecorded, DispensingReversed};
 use super::{PeriodContext, PeriodState, RegistryStage};
 
 /// P-08: a dispensing as the pharmacy's ISS reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct RecordDispensing {
     pub dispensing_id: DispensingId,
     pub dispensed_at: Timestamp,
@@ -43,7 +46,10 @@ pub struct RecordDispensing {
 }
 
 /// A correction: withdraw a dispensing from the claim (never an edit).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ReverseDispensing {
     pub dispensing_id: DispensingId,
     pub reversed_at: Timestamp,

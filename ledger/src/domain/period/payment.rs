@@ -18,20 +18,29 @@ use super::events::{
 use super::{PeriodContext, PeriodState};
 
 /// D-08: the Fund records that budget funds arrived late.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct SuspendPaymentClock {
     pub suspended_at: Timestamp,
     pub reason: SuspensionReason,
 }
 
 /// the budget funds arrived; the clock runs on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ResumePaymentClock {
     pub resumed_at: Timestamp,
 }
 
 /// D-07: the Fund paid an amount on the act.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct MakePayment {
     pub payment_ref: DocumentNumber,
     pub paid_at: Timestamp,

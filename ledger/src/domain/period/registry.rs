@@ -22,7 +22,10 @@ use super::events::{
 use super::{PeriodContext, PeriodState, REGISTRY_LINES_MAX, RegistryStage};
 
 /// D-02: the holder submits the registry of the period, signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitRegistry {
     pub registry_no: DocumentNumber,
     pub submitted_at: Timestamp,
@@ -30,20 +33,29 @@ pub struct SubmitRegistry {
 }
 
 /// D-04: the Fund received the submitted registry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ReceiveRegistry {
     pub received_at: Timestamp,
 }
 
 /// D-04: the Fund approves the registry as submitted, signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct ApproveRegistry {
     pub approved_at: Timestamp,
     pub signature: SignedBy,
 }
 
 /// the Fund rejects the whole registry with per-line reasons.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(deny_unknown_fields)]
 pub struct RejectRegistry {
     pub rejected_at: Timestamp,
     pub reason: String,

@@ -1,0 +1,341 @@
+//! The writer behind `ledger submit` and `ledger serve`: one [`Handler`] per aggregate, the reference
+//! data decisions are made against, and the key registry the signature checks consult (DESIGN §3: one
+//! writer per stream; this process is that writer).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use ledger::domain::calendar::{Calendar, CalendarSet};
+use ledger::domain::context::DecisionContext;
+use ledger::domain::contract::{ContractCommand, ContractState};
+use ledger::domain::ident::Bin;
+use ledger::domain::jurisdiction::Jurisdiction;
+use ledger::domain::keys::{KeyEvent, KeyRegistry};
+use ledger::domain::period::{PeriodCommand, PeriodContext};
+use ledger::domain::rules::RuleBook;
+use ledger::domain::values::ReportingPeriod;
+use ledger::log::{
+    AppendOutcome, EventLog, LogError, Offset, PartitionId, StreamId, read_partition,
+};
+
+use super::Refusal;
+use super::route::{Target, jurisdiction_refusal, route};
+use super::wire::CommandEnvelope;
+use crate::demo::engine::{UniquenessIndex, contract_stream, rule_book, stream};
+use crate::handler::{Handled, Handler, HandlerError};
+use crate::writer::{
+    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, PeriodAggregate,
+    PriceListAggregate,
+};
+
+/// What became of one command that was decided.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Appended now, or earlier under the same command id (`duplicate`).
+    Appended(AppendOutcome),
+    /// Refused by a domain rule; nothing was appended.
+    Refused(Refusal),
+}
+
+/// Why a command could not be decided at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The stream moved on (`expected_version`), or kept moving through every retry, or the command id
+    /// was used on another stream: retrying the same request will not help without a new decision.
+    #[error("conflict on stream \"{stream}\": {detail}")]
+    Conflict { stream: StreamId, detail: String },
+    #[error(transparent)]
+    Handler(#[from] HandlerError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// The writer of JSON commands.
+pub struct Dispatcher {
+    log: Arc<dyn EventLog>,
+    calendars: BTreeMap<Jurisdiction, Calendar>,
+    rules: RuleBook,
+    fund_bin: Bin,
+    keys: Mutex<KeyRegistry>,
+    contracts: Handler<ContractAggregate>,
+    periods: Handler<PeriodAggregate>,
+    prices: Handler<PriceListAggregate>,
+    key_rings: Handler<KeyAggregate>,
+    budgets: Handler<BudgetAggregate>,
+    /// Cross-period uniqueness (DESIGN §3), filled from the periods this process has loaded.
+    index: UniquenessIndex,
+    /// One lock per stream, held from the duplicate and `expected_version` checks through the append,
+    /// so that no other command of this writer lands in between.
+    locks: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Dispatcher {
+    /// A writer on `log`; reads every `keys/…` stream once so that signatures can be checked.
+    pub async fn open(log: Arc<dyn EventLog>, fund_bin: Bin) -> anyhow::Result<Dispatcher> {
+        let set = CalendarSet::embedded()?;
+        let mut calendars = BTreeMap::new();
+        for jurisdiction in [Jurisdiction::KZ, Jurisdiction::KG] {
+            calendars.insert(jurisdiction, set.latest(jurisdiction)?);
+        }
+        let keys = load_keys(&*log).await?;
+        Ok(Dispatcher {
+            log,
+            calendars,
+            rules: rule_book()?,
+            fund_bin,
+            keys: Mutex::new(keys),
+            contracts: Handler::default(),
+            periods: Handler::default(),
+            prices: Handler::default(),
+            key_rings: Handler::default(),
+            budgets: Handler::default(),
+            index: UniquenessIndex::default(),
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn log(&self) -> &Arc<dyn EventLog> {
+        &self.log
+    }
+
+    /// Decides and appends one command. A repeated command id returns the original outcome, even
+    /// when its `expected_version` is stale by now.
+    #[tracing::instrument(skip_all, fields(command_id = %envelope.command_id, stream = %envelope.stream))]
+    pub async fn submit(&self, envelope: &CommandEnvelope) -> Result<Outcome, SubmitError> {
+        let target = match route(envelope) {
+            Ok(target) => target,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
+        let lock = self.stream_lock(&envelope.stream);
+        let _serialised = lock.lock().await;
+        if let Some(outcome) = self.log.command_outcome(envelope.command_id).await? {
+            if outcome.stream != envelope.stream {
+                return Err(SubmitError::Conflict {
+                    stream: envelope.stream.clone(),
+                    detail: format!(
+                        "command id {} was already used on stream \"{}\"",
+                        envelope.command_id, outcome.stream
+                    ),
+                });
+            }
+            return Ok(Outcome::Appended(AppendOutcome {
+                duplicate: true,
+                ..outcome
+            }));
+        }
+        if let Some(expected) = envelope.expected_version {
+            let actual = self.log.stream_version(&envelope.stream).await?;
+            if actual != expected {
+                return Err(SubmitError::Conflict {
+                    stream: envelope.stream.clone(),
+                    detail: format!("expected version {expected}, but the stream is at {actual}"),
+                });
+            }
+        }
+        let meta = CommandMeta {
+            command_id: envelope.command_id,
+            at: envelope.occurred_at.unwrap_or_else(crate::handler::now),
+            jurisdiction: envelope.jurisdiction,
+            actor: envelope.actor.clone(),
+            correlation_id: envelope.correlation_id.unwrap_or(envelope.command_id.0),
+        };
+        let handled = self.execute(&envelope.stream, meta, target).await;
+        match handled {
+            Err(HandlerError::Contended { stream, attempts }) => Err(SubmitError::Conflict {
+                stream,
+                detail: format!("gave up after {attempts} conflicting attempts"),
+            }),
+            other => Ok(other?),
+        }
+    }
+
+    fn stream_lock(&self, stream: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().expect("stream lock table");
+        Arc::clone(locks.entry(stream.clone()).or_default())
+    }
+
+    async fn execute(
+        &self,
+        stream_id: &StreamId,
+        meta: CommandMeta,
+        target: Target,
+    ) -> Result<Outcome, HandlerError> {
+        let command_id = meta.command_id;
+        let keys = self.keys.lock().expect("key registry lock").clone();
+        let decision = DecisionContext {
+            calendar: &self.calendars[&meta.jurisdiction],
+            rules: &self.rules,
+            signatures: &keys,
+            fund_bin: self.fund_bin,
+        };
+        let log = &*self.log;
+        match target {
+            Target::Contract(command) => {
+                let command = Command { meta, command };
+                self.contract(stream_id, &command, &decision).await
+            }
+            Target::Period {
+                contract_id,
+                period,
+                command,
+            } => {
+                let command = Command {
+                    meta,
+                    command: vec![command],
+                };
+                self.period(stream_id, &contract_id, period, &command, &decision)
+                    .await
+            }
+            Target::PriceList(command) => {
+                let command = Command { meta, command };
+                let handled = self
+                    .prices
+                    .execute(log, stream_id, command_id, &command, &())
+                    .await?;
+                Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+            }
+            Target::Key { bin, command } => {
+                let command = Command {
+                    meta,
+                    command: (bin, command),
+                };
+                let handled = self
+                    .key_rings
+                    .execute(log, stream_id, command_id, &command, &())
+                    .await?;
+                if let Handled::Appended(appended) = &handled {
+                    self.learn_keys(appended).await?;
+                }
+                Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+            }
+            Target::Budget { id, command } => {
+                let command = Command {
+                    meta,
+                    command: (id, command),
+                };
+                let handled = self
+                    .budgets
+                    .execute(log, stream_id, command_id, &command, &())
+                    .await?;
+                Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+            }
+        }
+    }
+
+    /// A contract command; one on an existing contract is decided under the contract's jurisdiction.
+    async fn contract(
+        &self,
+        stream_id: &StreamId,
+        command: &Command<ContractCommand>,
+        decision: &DecisionContext<'_>,
+    ) -> Result<Outcome, HandlerError> {
+        let log = &*self.log;
+        if !matches!(command.command, ContractCommand::ReceiveApplication(_)) {
+            let (contract, _) = self.contracts.load(log, stream_id).await?;
+            if let Some(refusal) = foreign(&contract, command.meta.jurisdiction, stream_id) {
+                return Ok(Outcome::Refused(refusal));
+            }
+        }
+        let handled = self
+            .contracts
+            .execute(log, stream_id, command.meta.command_id, command, decision)
+            .await?;
+        Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+    }
+
+    /// A period command, decided under the contract (same partition) and the price list of its
+    /// jurisdiction.
+    async fn period(
+        &self,
+        stream_id: &StreamId,
+        contract_id: &str,
+        period: ReportingPeriod,
+        command: &Command<Vec<PeriodCommand>>,
+        decision: &DecisionContext<'_>,
+    ) -> Result<Outcome, HandlerError> {
+        let log = &*self.log;
+        let (contract, _) = self
+            .contracts
+            .load(log, &contract_stream(contract_id))
+            .await?;
+        if let Some(refusal) = foreign(&contract, command.meta.jurisdiction, stream_id) {
+            return Ok(Outcome::Refused(refusal));
+        }
+        let prices_stream = stream(format!("reference/prices/{}", command.meta.jurisdiction));
+        let (prices, _) = self.prices.load(log, &prices_stream).await?;
+        let context = PeriodContext {
+            decision,
+            contract: &contract,
+            prices: &prices,
+            period,
+            index: &self.index,
+        };
+        let handled = self
+            .periods
+            .execute(log, stream_id, command.meta.command_id, command, &context)
+            .await?;
+        self.periods
+            .peek(stream_id, |state| self.index.record(&period, state));
+        Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+    }
+
+    /// Folds the key events just appended into the registry the signature checks consult.
+    async fn learn_keys(&self, appended: &AppendOutcome) -> Result<(), HandlerError> {
+        if appended.duplicate {
+            return Ok(());
+        }
+        let envelopes = self
+            .log
+            .read_stream(&appended.stream, appended.first_version)
+            .await?;
+        let mut registry = self.keys.lock().expect("key registry lock");
+        for envelope in &envelopes {
+            if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(envelope)?) {
+                registry.apply(&event);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// the refusal of a command whose envelope names another jurisdiction than its contract's.
+fn foreign(contract: &ContractState, given: Jurisdiction, stream: &StreamId) -> Option<Refusal> {
+    let stated = contract.jurisdiction?;
+    (stated != given).then(|| jurisdiction_refusal(given, stated, stream.as_str()))
+}
+
+/// Maps a handler result to an outcome, naming a rejection's rule.
+fn outcome<R>(handled: Handled<R>, explain: impl FnOnce(&R) -> (&'static str, String)) -> Outcome {
+    match handled {
+        Handled::Appended(appended) => Outcome::Appended(appended),
+        Handled::Rejected(rejection) => {
+            let (rule, message) = explain(&rejection);
+            Outcome::Refused(Refusal {
+                rule: rule.to_owned(),
+                field: None,
+                message,
+            })
+        }
+    }
+}
+
+/// Reads every `keys/<BIN>` stream into a registry. The log has no index of stream names, so this
+/// scans each partition once at start-up and decodes only the key events (the envelope names the
+/// stream without decoding the payload): seconds for a million-record log.
+async fn load_keys(log: &dyn EventLog) -> Result<KeyRegistry, HandlerError> {
+    let mut registry = KeyRegistry::new();
+    for partition in 0..log.partitions() {
+        let mut records = read_partition(log, PartitionId(partition), Offset(0));
+        while let Some(record) = records.next().await {
+            let envelope = record?;
+            if envelope.body.stream.category() != "keys" {
+                continue;
+            }
+            if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(&envelope)?) {
+                registry.apply(&event);
+            }
+        }
+    }
+    Ok(registry)
+}
