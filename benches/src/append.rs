@@ -9,10 +9,11 @@
 //! task wake-up, a few microseconds in all; the writer pipelines that CPU work with the sync thread's
 //! fsyncs, so on 2 cores it should reach a few hundred thousand events/s.
 //!
-//! Measured (`docs/embedded-log.md`): 120–420k events/s at one event per command and 0.2–0.45 of the
-//! raw rate, depending on how busy the shared machine is; 0.33–0.63 of raw at ten events per command.
-//! The ledger is CPU-bound on its single writer thread; the raw baseline, when the disk is quiet, runs
-//! at memory bandwidth.
+//! Measured (`docs/embedded-log.md`): about 3.7 µs of CPU per durable event at one event per command,
+//! so the rate follows the share of the two cores the process gets: 70–315k events/s and 0.13–0.45
+//! of the raw rate while other engineers compile (load 5–10); ~0.5 of raw at four and more events
+//! per command. The raw baseline hardly needs the CPU; when the disk is quiet it runs at memory
+//! bandwidth.
 
 use std::fs::OpenOptions;
 use std::io::Write;

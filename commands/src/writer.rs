@@ -13,6 +13,8 @@ use ledger::domain::event::Event;
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{self, KeyCommand, KeyError, KeyEvent, KeyRing};
+use ledger::domain::kg::{self, KgError, ReferenceBookPublished, ReferenceBooks};
+use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext, KgPeriodState};
 use ledger::domain::period::{self, PeriodCommand, PeriodContext, PeriodState};
 use ledger::domain::prices::{self, PriceListState, PublishPriceList};
 use ledger::domain::time::Timestamp;
@@ -114,14 +116,13 @@ impl Aggregate for PeriodAggregate {
         command: &Self::Command,
         context: &PeriodContext<'_>,
     ) -> Result<Vec<NewEvent>, DomainError> {
-        let mut events = Vec::new();
-        for single in &command.command {
-            let decided = period::decide(state, single.clone(), context)?;
-            for event in &decided {
-                *state = period::evolve(std::mem::take(state), event);
-            }
-            events.extend(decided);
-        }
+        let events = decide_batch(
+            state,
+            &command.command,
+            context,
+            period::decide,
+            period::evolve,
+        )?;
         Ok(new_events(events, &command.meta))
     }
 }
@@ -296,5 +297,98 @@ impl Aggregate for KgContractAggregate {
             *state = contract::kg::evolve(std::mem::take(state), event);
         }
         Ok(new_events(events, &command.meta))
+    }
+}
+
+/// Decides a batch of commands one after the other against the state the previous ones left; the
+/// first refusal refuses the whole batch (nothing is appended).
+fn decide_batch<S: Default, C: Clone, X>(
+    state: &mut S,
+    commands: &[C],
+    context: &X,
+    decide: impl Fn(&S, C, &X) -> Result<Vec<Event>, DomainError>,
+    evolve: impl Fn(S, &Event) -> S,
+) -> Result<Vec<Event>, DomainError> {
+    let mut events = Vec::new();
+    for single in commands {
+        let decided = decide(state, single.clone(), context)?;
+        for event in &decided {
+            *state = evolve(std::mem::take(state), event);
+        }
+        events.extend(decided);
+    }
+    Ok(events)
+}
+
+/// The settlement stream of a KG contract, `period/<contract-id>/<YYYY-MM>` (S002 §33–§53), in
+/// batches of commands like the KZ period. The stream shape (and so the contract's partition) is
+/// shared; the aggregate is not (A-15, docs/decisions.md).
+pub struct KgPeriodAggregate;
+
+impl Aggregate for KgPeriodAggregate {
+    type State = KgPeriodState;
+    type Command = Command<Vec<KgPeriodCommand>>;
+    type Context<'c> = KgPeriodContext<'c>;
+    type Rejection = DomainError;
+
+    fn evolve(
+        state: KgPeriodState,
+        envelope: &EventEnvelope,
+    ) -> Result<KgPeriodState, HandlerError> {
+        Ok(period::kg::evolve(state, &decode(envelope)?))
+    }
+
+    fn decide(
+        state: &mut KgPeriodState,
+        command: &Self::Command,
+        context: &KgPeriodContext<'_>,
+    ) -> Result<Vec<NewEvent>, DomainError> {
+        assert_eq!(
+            command.meta.jurisdiction,
+            Jurisdiction::KG,
+            "KG settlement events are stamped KG (A-15)"
+        );
+        let events = decide_batch(
+            state,
+            &command.command,
+            context,
+            period::kg::decide,
+            period::kg::evolve,
+        )?;
+        Ok(new_events(events, &command.meta))
+    }
+}
+
+/// The KG Reference Book stream `reference/kg-reference-book` (M-10, A-28): every published version, which
+/// the KG period aggregate prices dispensings from.
+pub struct ReferenceBookAggregate;
+
+impl Aggregate for ReferenceBookAggregate {
+    type State = ReferenceBooks;
+    type Command = Command<ReferenceBookPublished>;
+    type Context<'c> = ();
+    type Rejection = KgError;
+
+    fn evolve(
+        state: ReferenceBooks,
+        envelope: &EventEnvelope,
+    ) -> Result<ReferenceBooks, HandlerError> {
+        match decode(envelope)? {
+            Event::ReferenceBookPublished(book) => Ok(kg::evolve_books(state, &book)),
+            _ => Err(not_in_stream(envelope)),
+        }
+    }
+
+    fn decide(
+        state: &mut ReferenceBooks,
+        command: &Self::Command,
+        _: &(),
+    ) -> Result<Vec<NewEvent>, KgError> {
+        let book = kg::decide_publish(state, command.command.clone())?;
+        *state = kg::evolve_books(std::mem::take(state), &book);
+        Ok(new_events(
+            vec![Event::ReferenceBookPublished(book)],
+            &command.meta,
+        ))
     }
 }

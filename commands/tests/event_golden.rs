@@ -147,6 +147,8 @@ fn decided_examples() -> Vec<Event> {
     events.extend(kg_reference_book_examples());
     events.extend(kg_dispute_examples());
     events.extend(kg_recovery_examples());
+    // KG settlement (period::kg): the example period, recorded, reported, approved and paid.
+    events.extend(ledger::domain::period::kg::example::settlement());
     events
 }
 

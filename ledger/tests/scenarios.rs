@@ -17,8 +17,9 @@
 //! or a refusal with its rule ID and a piece of its message. Times without an offset are KZ local
 //! time (UTC+5).
 
-use std::collections::BTreeMap;
-use std::path::Path;
+#[path = "scenarios_common/mod.rs"]
+#[allow(dead_code)]
+mod common;
 
 use ledger::domain::calendar::WorkingDays;
 use ledger::domain::contract::events::{Applicant, ContractTerm, Party, TerminationGround};
@@ -45,45 +46,21 @@ use ledger::domain::values::{
     ReportingPeriod, UnitOfMeasure,
 };
 
+use common::{Scenario, Step};
+
 /// The minimum number of scenario files the suite must hold (issue #4).
 const SCENARIOS_MIN: usize = 30;
 
 type Outcome = Result<Vec<Event>, DomainError>;
 
-/// A parsed step line: its verb words and its `key=value` arguments.
-struct Step {
-    words: Vec<String>,
-    args: BTreeMap<String, String>,
+/// The Kazakh arguments of a step.
+trait KzStep {
+    fn at(&self) -> Timestamp;
+    fn local_at(&self) -> String;
+    fn period(&self) -> ReportingPeriod;
 }
 
-impl Step {
-    fn parse(text: &str) -> Step {
-        let mut words = Vec::new();
-        let mut args = BTreeMap::new();
-        for token in tokenize(text) {
-            match token.split_once('=') {
-                Some((key, value)) => {
-                    args.insert(key.to_owned(), value.to_owned());
-                }
-                None => words.push(token),
-            }
-        }
-        Step { words, args }
-    }
-
-    fn verb(&self) -> String {
-        self.words.join(" ")
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.args.get(key).map(String::as_str)
-    }
-
-    fn require(&self, key: &str) -> &str {
-        self.get(key)
-            .unwrap_or_else(|| panic!("step \"{}\" needs {key}=…", self.verb()))
-    }
-
+impl KzStep for Step {
     fn at(&self) -> Timestamp {
         instant(self.require("at"))
     }
@@ -102,28 +79,6 @@ impl Step {
         ReportingPeriod::month(year.parse().expect("year"), month.parse().expect("month"))
             .expect("period")
     }
-}
-
-/// Splits on spaces, keeping `"quoted text"` together (quotes removed).
-fn tokenize(text: &str) -> Vec<String> {
-    let mut tokens = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for character in text.chars() {
-        match character {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !current.is_empty() {
-                    tokens.push(std::mem::take(&mut current));
-                }
-            }
-            other => current.push(other),
-        }
-    }
-    if !current.is_empty() {
-        tokens.push(current);
-    }
-    tokens
 }
 
 /// `2026-01-15T12:00` or `2026-01-15T12:00:00` (KZ local, UTC+5) or full RFC 3339.
@@ -477,147 +432,58 @@ fn execute(world: &mut World, step: &Step) -> Outcome {
     world.period(step.period(), command)
 }
 
-/// Renders a JSON value the way scenario files write it: money as `300.00 KZT`, strings bare.
-fn render(value: &serde_json::Value) -> String {
-    if let Ok(amount) = serde_json::from_value::<Money>(value.clone()) {
-        return amount.to_string();
-    }
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn lookup<'a>(value: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    path.split('.')
-        .try_fold(value, |value, key| match key.parse::<usize>() {
-            Ok(index) => value.get(index),
-            Err(_) => value.get(key),
-        })
-}
-
-fn check_error(error: &DomainError, step: &Step) -> Result<(), String> {
-    let rule = step.words.get(1).ok_or("then: error needs a rule ID")?;
-    let fragment = step.words.get(2).map(String::as_str).unwrap_or("");
-    if error.rule() == rule && error.to_string().contains(fragment) {
-        Ok(())
-    } else {
-        Err(format!(
-            "expected refusal {rule} containing \"{fragment}\", got: {error} [{}]",
-            error.rule()
-        ))
-    }
-}
-
 fn check_fields(events: &[Event], event_type: &str, step: &Step) -> Result<(), String> {
     let event = events
         .iter()
         .find(|event| event.event_type() == event_type)
         .ok_or_else(|| format!("no {event_type} among the events"))?;
     let json = serde_json::to_value(event).expect("events serialise");
-    let inner = &json[event_type];
-    for (path, expected) in &step.args {
-        let actual = lookup(inner, path)
-            .map(render)
-            .ok_or_else(|| format!("{event_type} has no field {path}"))?;
-        if &actual != expected {
-            return Err(format!(
-                "{event_type}.{path}: expected {expected}, got {actual}"
-            ));
-        }
-    }
-    Ok(())
+    common::check_json(event_type, &json[event_type], step)
 }
 
 fn check(outcome: &Outcome, text: &str) -> Result<(), String> {
     let step = Step::parse(text);
     match (step.words.first().map(String::as_str), outcome) {
-        (Some("error"), Err(error)) => check_error(error, &step),
+        (Some("error"), Err(error)) => {
+            common::check_refusal(error.rule(), &error.to_string(), &step)
+        }
         (_, Err(error)) => Err(format!("command refused: {error} [{}]", error.rule())),
         (Some("error"), Ok(events)) => Err(format!(
             "expected a refusal, got {:?}",
             events.iter().map(Event::event_type).collect::<Vec<_>>()
         )),
         (Some("events"), Ok(events)) => {
-            let expected: Vec<&str> = text
-                .trim_start_matches("events")
-                .split(',')
-                .map(str::trim)
-                .filter(|name| !name.is_empty())
-                .collect();
             let actual: Vec<&str> = events.iter().map(Event::event_type).collect();
-            if expected == actual {
-                Ok(())
-            } else {
-                Err(format!("expected events {expected:?}, got {actual:?}"))
-            }
+            common::check_types(&actual, text)
         }
         (Some(event_type), Ok(events)) => check_fields(events, event_type, &step),
         (None, _) => Err("empty then".to_owned()),
     }
 }
 
-fn run(path: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|error| error.to_string())?;
-    let mut world = World::kz();
-    let mut outcome: Option<Outcome> = None;
-    let mut thens = 0;
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        let fail = |message: String| format!("{}:{}: {message}", path.display(), index + 1);
-        if line.starts_with('#') {
-            continue;
-        }
-        let Some((keyword, rest)) = line.split_once(':') else {
-            continue;
-        };
-        match keyword {
-            "scenario" | "rule" => {}
-            "setup" => world = setup(&Step::parse(rest)),
-            "given" => {
-                execute(&mut world, &Step::parse(rest))
-                    .map_err(|error| fail(format!("given step refused: {error}")))?;
-            }
-            "when" => outcome = Some(execute(&mut world, &Step::parse(rest))),
-            "then" => {
-                let result = outcome
-                    .as_ref()
-                    .ok_or_else(|| fail("then before when".to_owned()))?;
-                check(result, rest.trim()).map_err(fail)?;
-                thens += 1;
-            }
-            other => return Err(fail(format!("unknown keyword \"{other}\""))),
-        }
+impl Scenario for World {
+    type Outcome = Outcome;
+
+    fn setup(&mut self, step: &Step) {
+        *self = setup(step);
     }
-    if thens == 0 {
-        Err(format!("{}: no then step", path.display()))
-    } else {
-        Ok(())
+
+    fn execute(&mut self, step: &Step) -> Outcome {
+        execute(self, step)
+    }
+
+    fn refused(outcome: &Outcome) -> Option<String> {
+        outcome.as_ref().err().map(ToString::to_string)
+    }
+
+    fn check(&self, outcome: &Outcome, then: &str) -> Result<(), String> {
+        check(outcome, then)
     }
 }
 
 #[test]
 fn scenarios() {
-    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios");
-    let mut paths: Vec<_> = std::fs::read_dir(&directory)
-        .expect("tests/scenarios exists")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "txt"))
-        .collect();
-    paths.sort();
-    assert!(
-        paths.len() >= SCENARIOS_MIN,
-        "only {} scenario files, expected at least {SCENARIOS_MIN}",
-        paths.len()
-    );
-    let failures: Vec<String> = paths.iter().filter_map(|path| run(path).err()).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} scenarios failed:\n{}",
-        failures.len(),
-        paths.len(),
-        failures.join("\n")
-    );
+    common::run_all(&common::files(&[""]), SCENARIOS_MIN, |_| World::kz());
 }
 
 /// The checker itself must be able to fail.

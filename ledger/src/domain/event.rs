@@ -35,6 +35,10 @@ use super::period::events::{
     PaymentActSubmitted, PaymentClockResumed, PaymentClockSuspended, PaymentMade, RegistryApproved,
     RegistryReceived, RegistryRejected, RegistrySubmitted,
 };
+use super::period::kg::events::{
+    KgDispensingRecorded, KgDispensingReversed, KgPaymentReportApproved, KgPaymentReportRejected,
+    KgPaymentReportSubmitted, KgSettlementPaid,
+};
 use super::prices::PriceListPublished;
 
 impl Event {
@@ -71,6 +75,12 @@ impl Event {
             Event::PaymentClockSuspended(event) => Some(event.suspended_at),
             Event::PaymentClockResumed(event) => Some(event.resumed_at),
             Event::PaymentMade(event) => Some(event.paid_at),
+            Event::KgDispensingRecorded(event) => Some(event.dispensed_at),
+            Event::KgDispensingReversed(event) => Some(event.reversed_at),
+            Event::KgPaymentReportSubmitted(event) => Some(event.submitted_at),
+            Event::KgPaymentReportApproved(event) => Some(event.approved_at),
+            Event::KgPaymentReportRejected(event) => Some(event.rejected_at),
+            Event::KgSettlementPaid(event) => Some(event.paid_at),
             _ => None,
         }
     }
@@ -217,6 +227,12 @@ events! {
     DisputeResolved = 1,
     RecoveryAssessed = 1,
     RecoveryOffset = 1,
+    KgDispensingRecorded = 1,
+    KgDispensingReversed = 1,
+    KgPaymentReportSubmitted = 1,
+    KgPaymentReportApproved = 1,
+    KgPaymentReportRejected = 1,
+    KgSettlementPaid = 1,
 }
 
 /// Lifts the per-module event enums of budgets, keys and the Kyrgyz policy into the one [`Event`].

@@ -317,13 +317,14 @@ impl ReimbursementPolicy for KzCopaymentPolicy {
     }
 }
 
-/// INTEGRATION POINT (A-15, domain2): the KG policy (M-10…M-19, A-16…A-18) is a pure function on
-/// the `domain2` branch with its own inputs (reference book, course dose). Until the lead wires it,
-/// asking for it refuses, so that no KZ computation is ever applied to KG.
+/// Implements A-15: Kyrgyz lines are not priced from a limit price and a trade-name price at all.
+/// The KG settlement aggregate (`period::kg`) prices them with `kg::kg_reimbursement` from the
+/// Reference Book, the course dose and the retail cap (M-10…M-19). Asking for a KG line-amount
+/// formula therefore refuses, so that the KZ computation is never applied to a KG line.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct KgPolicyPending;
+pub struct KgReferenceBookPolicy;
 
-impl ReimbursementPolicy for KgPolicyPending {
+impl ReimbursementPolicy for KgReferenceBookPolicy {
     fn jurisdiction(&self) -> Jurisdiction {
         Jurisdiction::KG
     }
@@ -333,7 +334,8 @@ impl ReimbursementPolicy for KgPolicyPending {
             rule: "A-15",
             what: "the KZ co-payment formula".to_owned(),
             jurisdiction: Jurisdiction::KG,
-            detail: "KG lines are priced by the KG reference-book policy (domain::kg)".to_owned(),
+            detail: "KG lines are priced from the Reference Book by the KG period aggregate (period::kg)"
+                .to_owned(),
         })
     }
 }
@@ -342,7 +344,7 @@ impl ReimbursementPolicy for KgPolicyPending {
 pub fn policy_for(jurisdiction: Jurisdiction) -> &'static dyn ReimbursementPolicy {
     match jurisdiction {
         Jurisdiction::KZ => &KzCopaymentPolicy,
-        Jurisdiction::KG => &KgPolicyPending,
+        Jurisdiction::KG => &KgReferenceBookPolicy,
     }
 }
 

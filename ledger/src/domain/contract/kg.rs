@@ -97,9 +97,25 @@ pub struct KgContractState {
     pub applicant: Option<KgTin>,
     pub refusal: Option<Deadline>,
     pub term: Option<ContractTerm>,
+    /// C-10: every validity term so far (the first year and each renewal), oldest first: a dispensing
+    /// is compensated only inside one of them.
+    pub terms: Vec<ContractTerm>,
     /// An objection was filed during the current term.
     pub objected: bool,
     pub last_step_at: Option<Timestamp>,
+}
+
+impl KgContractState {
+    /// Implements C-10 (S002 §53): whether `date` lies in one of the contract's validity terms (the
+    /// first year or a renewal). Nothing sold outside them is compensated.
+    pub fn in_force_on(&self, date: NaiveDate) -> bool {
+        self.terms.iter().any(|term| term_contains(term, date))
+    }
+}
+
+/// Implements C-10: whether `date` lies within `term`, both ends inclusive.
+pub fn term_contains(term: &ContractTerm, date: NaiveDate) -> bool {
+    date >= term.starts_on && term.ends_on.is_none_or(|ends_on| date <= ends_on)
 }
 
 /// KG contract commands.
@@ -361,6 +377,25 @@ fn refuse(
     })])
 }
 
+/// a step of a concluded contract dated on the wrong side of its term's end.
+fn against_term(
+    state: &KgContractState,
+    action: &'static str,
+    expected: &'static str,
+    actual: String,
+) -> DomainError {
+    DomainError::WrongStage {
+        rule: "A-22",
+        object: format!(
+            "KG contract \"{}\"",
+            state.contract_id.as_ref().expect("concluded has an id")
+        ),
+        action,
+        expected,
+        actual,
+    }
+}
+
 /// Implements A-22: an objection during the term prevents the renewal.
 fn object(
     state: &KgContractState,
@@ -374,6 +409,19 @@ fn object(
             "A-22",
             "filing an objection",
             "concluded",
+        ));
+    }
+    let ends_on = state
+        .term
+        .and_then(|term| term.ends_on)
+        .expect("a concluded KG contract has a term that ends");
+    let filed_on = local_date(Jurisdiction::KG, filed_at);
+    if filed_on > ends_on {
+        return Err(against_term(
+            state,
+            "filing an objection to the renewal",
+            "within the current term (an objection counts only during the term)",
+            format!("on {filed_on}, after the term ended on {ends_on}"),
         ));
     }
     Ok(vec![Event::ContractObjectionFiled(
@@ -404,16 +452,12 @@ fn renew_or_expire(
     let ends_on = term.ends_on.expect("a KG term always ends");
     let today = local_date(Jurisdiction::KG, at);
     if today <= ends_on {
-        return Err(DomainError::WrongStage {
-            rule: "A-22",
-            object: format!(
-                "KG contract \"{}\"",
-                state.contract_id.as_ref().expect("concluded has an id")
-            ),
-            action: "deciding the renewal",
-            expected: "after the term ends",
-            actual: format!("on {today}, within the term ending {ends_on}"),
-        });
+        return Err(against_term(
+            state,
+            "deciding the renewal",
+            "after the term ends",
+            format!("on {today}, within the term ending {ends_on}"),
+        ));
     }
     let (parameters, _) = kg_parameters(ctx, at)?;
     let contract_id = state.contract_id.clone().expect("concluded has an id");
@@ -445,11 +489,13 @@ pub fn evolve(mut state: KgContractState, event: &Event) -> KgContractState {
         Event::KgContractConcluded(concluded) => {
             state.stage = KgContractStage::Concluded;
             state.term = Some(concluded.term);
+            state.terms.push(concluded.term);
         }
         Event::ContractRefused(_) => state.stage = KgContractStage::Refused,
         Event::ContractObjectionFiled(_) => state.objected = true,
         Event::ContractRenewed(renewed) => {
             state.term = Some(renewed.term);
+            state.terms.push(renewed.term);
             state.objected = false;
         }
         Event::ContractExpired(_) => state.stage = KgContractStage::Expired,

@@ -48,8 +48,6 @@ pub enum KgError {
         "region {region:?} is not Kyrgyz: the Kyrgyz reimbursement rules never apply to it ({rule})"
     )]
     NotKyrgyz { rule: &'static str, region: Region },
-    #[error("patient PIN \"{value}\" must be exactly 14 digits ({rule})")]
-    InvalidPin { rule: &'static str, value: String },
     #[error(
         "dispensing on {dispensed_on} is outside the contract's validity: no compensation ({rule})"
     )]
@@ -123,41 +121,6 @@ pub enum KgError {
         limit: Money,
         compensated_after: Money,
     },
-    #[error(
-        "contract \"{contract_id}\" runs through {term_end}; its anniversary is not reached on {today} ({rule})"
-    )]
-    AnniversaryNotReached {
-        rule: &'static str,
-        contract_id: String,
-        term_end: NaiveDate,
-        today: NaiveDate,
-    },
-    #[error("a refusal to conclude a contract must give its reasons ({rule})")]
-    RefusalWithoutReasons { rule: &'static str },
-    #[error(
-        "refusal dated {refused_on} precedes the application of {application_filed_on} ({rule})"
-    )]
-    RefusalBeforeApplication {
-        rule: &'static str,
-        application_filed_on: NaiveDate,
-        refused_on: NaiveDate,
-    },
-    #[error(
-        "tax-debt check of {checked_on} is not from the day of conclusion {concluded_on}; check again that day ({rule})"
-    )]
-    TaxCheckNotOnConclusionDay {
-        rule: &'static str,
-        checked_on: NaiveDate,
-        concluded_on: NaiveDate,
-    },
-    #[error(
-        "the pharmacy has mandatory-tax debts on {concluded_on} (check \"{source_ref}\"): the contract cannot be concluded ({rule})"
-    )]
-    TaxDebts {
-        rule: &'static str,
-        source_ref: String,
-        concluded_on: NaiveDate,
-    },
     #[error("amount arithmetic failed: {source} ({rule})")]
     Money {
         rule: &'static str,
@@ -176,7 +139,6 @@ impl KgError {
             KgError::BookSize { rule, .. } => rule,
             KgError::InvalidBookEntry { rule, .. } => rule,
             KgError::NotKyrgyz { rule, .. } => rule,
-            KgError::InvalidPin { rule, .. } => rule,
             KgError::OutsideContract { rule, .. } => rule,
             KgError::PrescriptionNotValid { rule, .. } => rule,
             KgError::NoReferenceBookInForce { rule, .. } => rule,
@@ -188,11 +150,6 @@ impl KgError {
             KgError::CourseDoseExhausted { rule, .. } => rule,
             KgError::PatientPaidExceedsRetail { rule, .. } => rule,
             KgError::PatientLimitExceeded { rule, .. } => rule,
-            KgError::AnniversaryNotReached { rule, .. } => rule,
-            KgError::RefusalWithoutReasons { rule, .. } => rule,
-            KgError::RefusalBeforeApplication { rule, .. } => rule,
-            KgError::TaxCheckNotOnConclusionDay { rule, .. } => rule,
-            KgError::TaxDebts { rule, .. } => rule,
             KgError::Money { rule, .. } => rule,
         }
     }

@@ -1,11 +1,11 @@
 //! The Kyrgyz additional-programme policy (S002): the Reference Book, the dispensing reimbursement,
-//! the per-patient limit, contract lifecycle rules, disputes and recovery.
+//! the per-patient limit, disputes and recovery. The KG contract lifecycle is the engine's
+//! `contract::kg` aggregate; the KG settlement of a period is `period::kg`.
 //!
 //! **Invariant :** nothing here is called for Kazakhstan. The KZ co-payment formula has no
 //! course dose, retail cap, reference book, disputes or recovery; the engine dispatches on the
 //! jurisdiction and only KG reaches this module.
 
-mod contract;
 pub mod dispute;
 #[cfg(test)]
 mod dispute_tests;
@@ -19,11 +19,6 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use contract::{
-    AnniversaryOutcome, CONTRACT_TERM_MONTHS, ContractExpired, ContractObjectionFiled,
-    ContractParty, ContractRenewed, ContractTerm, REFUSAL_DEADLINE, RefusalTimeliness,
-    RenewalPolicy, TaxDebtCheck, check_no_tax_debts, check_refusal, decide_anniversary,
-};
 pub use error::KgError;
 pub use patient_limit::{
     LimitEnforcement, MULTIPLIER_DEFAULT, PatientLimitParameters, PatientLimitSchedule,
@@ -41,18 +36,12 @@ pub use reimbursement::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum KgEvent {
     ReferenceBookPublished(ReferenceBookPublished),
-    ContractObjectionFiled(ContractObjectionFiled),
-    ContractRenewed(ContractRenewed),
-    ContractExpired(ContractExpired),
 }
 
 impl KgEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
             KgEvent::ReferenceBookPublished(_) => "ReferenceBookPublished",
-            KgEvent::ContractObjectionFiled(_) => "ContractObjectionFiled",
-            KgEvent::ContractRenewed(_) => "ContractRenewed",
-            KgEvent::ContractExpired(_) => "ContractExpired",
         }
     }
 }

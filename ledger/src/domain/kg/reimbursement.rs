@@ -9,14 +9,16 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::contract::ContractTerm;
 use super::error::KgError;
 use super::patient_limit::{LimitEnforcement, PatientLimitSchedule};
 use super::reference_book::{DrugId, ReferenceBookEntry, ReferenceBooks};
 use crate::domain::calendar::CalendarDays;
+use crate::domain::contract::events::ContractTerm;
+use crate::domain::contract::kg::term_contains;
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::money::{Currency, Money, MoneyError, Quantity, UnitPrice, line_amount};
 use crate::domain::region::Region;
+use crate::domain::values::KgPin;
 
 /// D-11: a prescription is valid 30 calendar days from the day it was written.
 pub const PRESCRIPTION_VALIDITY: CalendarDays = CalendarDays(30);
@@ -57,8 +59,8 @@ impl Default for KgPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KgPrescription {
     pub number: String,
-    /// The patient's 14-digit PIN (the engine's PIN value type replaces this string on merge).
-    pub patient_pin: String,
+    /// A-35, E-11: the patient's 14-digit PIN (format checked by the type).
+    pub patient_pin: KgPin,
     pub written_on: NaiveDate,
     pub prescriber_region: Region,
     pub drug_id: DrugId,
@@ -185,16 +187,9 @@ pub fn kg_reimbursement(input: KgReimbursementInput<'_>) -> Result<KgReimburseme
     })
 }
 
-/// Implements A-15 (the Kyrgyz computation is never applied to a Kazakh dispensing) and A-35 (a KG
-/// patient is keyed by a 14-digit PIN, format only: no public check digit is known).
+/// Implements A-15: the Kyrgyz computation is never applied to a Kazakh dispensing. (A-35, the
+/// 14-digit PIN, is checked when the [`KgPin`] is made.)
 fn check_kyrgyz(prescription: &KgPrescription, dispensing: &KgDispensing) -> Result<(), KgError> {
-    let pin = &prescription.patient_pin;
-    if pin.len() != 14 || !pin.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(KgError::InvalidPin {
-            rule: "A-35",
-            value: pin.clone(),
-        });
-    }
     for region in [prescription.prescriber_region, dispensing.pharmacy_region] {
         if region.jurisdiction() != Jurisdiction::KG {
             return Err(KgError::NotKyrgyz {
@@ -208,7 +203,7 @@ fn check_kyrgyz(prescription: &KgPrescription, dispensing: &KgDispensing) -> Res
 
 /// Implements C-10: no compensation for a dispensing outside the contract's validity.
 fn check_contract(terms: &[ContractTerm], dispensed_on: NaiveDate) -> Result<(), KgError> {
-    if terms.iter().any(|term| term.contains(dispensed_on)) {
+    if terms.iter().any(|term| term_contains(term, dispensed_on)) {
         Ok(())
     } else {
         Err(KgError::OutsideContract {
@@ -340,8 +335,9 @@ struct Amounts {
     patient_due: Money,
 }
 
-/// Implements M-13, M-14 (pro rata per unit), M-15 and A-17: reimbursement = min(eligible units ×
-/// compensation per unit, retail total − patient paid); a negative cap refuses the line.
+/// Implements M-09 (the MHIF pays part of the cost, the patient part), M-13, M-14 (pro rata per
+/// unit), M-15 and A-17: reimbursement = min(eligible units × compensation per unit, retail total −
+/// patient paid); a negative cap refuses the line.
 fn compute_amounts(
     dispensing: &KgDispensing,
     entry: &ReferenceBookEntry,
@@ -426,7 +422,7 @@ fn check_patient_limit(
         }]),
         LimitEnforcement::Block => Err(KgError::PatientLimitExceeded {
             rule: "A-19",
-            patient_pin: input.prescription.patient_pin.clone(),
+            patient_pin: input.prescription.patient_pin.to_string(),
             limit,
             compensated_after,
         }),

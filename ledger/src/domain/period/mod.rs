@@ -9,6 +9,7 @@
 pub mod act;
 pub mod dispensing;
 pub mod events;
+pub mod kg;
 pub mod payment;
 pub mod registry;
 
@@ -238,6 +239,28 @@ impl PeriodCommand {
     }
 }
 
+/// Implements A-02: a registry, report, act or payment step is not dated before the step it follows.
+/// Shared by the KZ period and the KG settlement (`kg`).
+pub(crate) fn check_step_order(
+    step: Option<(Timestamp, &'static str)>,
+    last_step_at: Option<Timestamp>,
+    object: String,
+) -> Result<(), DomainError> {
+    let out_of_order = step
+        .zip(last_step_at)
+        .filter(|((at, _), previous)| at < previous);
+    match out_of_order {
+        Some(((at, action), previous)) => Err(DomainError::OutOfOrder {
+            rule: "A-02",
+            object,
+            action,
+            at,
+            previous,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Decides a period command. A refusal appends nothing.
 pub fn decide(
     state: &PeriodState,
@@ -250,18 +273,11 @@ pub fn decide(
             "the context's period is the stream's period"
         );
     }
-    let out_of_order = (command.step_at())
-        .zip(state.last_step_at)
-        .filter(|((at, _), previous)| at < previous);
-    if let Some(((at, action), previous)) = out_of_order {
-        return Err(DomainError::OutOfOrder {
-            rule: "A-02",
-            object: format!("period {}", ctx.period),
-            action,
-            at,
-            previous,
-        });
-    }
+    check_step_order(
+        command.step_at(),
+        state.last_step_at,
+        format!("period {}", ctx.period),
+    )?;
     match command {
         PeriodCommand::RecordDispensing(command) => dispensing::record(state, *command, ctx),
         PeriodCommand::ReverseDispensing(command) => dispensing::reverse(state, command, ctx),

@@ -5,6 +5,13 @@
 //! a map entry (about 100 bytes). One million events therefore cost about 50–100 MB, which is fine for
 //! the pilot volumes (a year of two jurisdictions is well under 10M events). Beyond that the indexes
 //! should move to a persisted, memory-mapped form; the trait does not change.
+//!
+//! The maps use foldhash with a per-process random seed instead of the standard SipHash: the writer
+//! thread probes them once or twice per append and SipHash was a measurable share of its time
+//! (docs/embedded-log.md). Command ids and stream ids come from clients, so the hasher stays keyed;
+//! foldhash is "minimally DoS-resistant": a client that cannot observe the seed cannot aim
+//! collisions. Should the log ever take ids from an adversary who can time it at length, SipHash
+//! (the standard library's `RandomState`) is a one-line change back.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -80,13 +87,42 @@ struct CommandEntry {
     count: u32,
 }
 
+/// The keyed hasher of the index maps (see the module documentation).
+type KeyedState = foldhash::fast::RandomState;
+
 /// All indexes of a log.
 #[derive(Debug, Default)]
 pub struct Index {
     pub partitions: Vec<PartitionIndex>,
-    stream_numbers: HashMap<StreamId, u32>,
+    stream_numbers: HashMap<StreamId, u32, KeyedState>,
     streams: Vec<StreamEntry>,
-    commands: HashMap<CommandId, CommandEntry>,
+    commands: HashMap<CommandId, CommandEntry, KeyedState>,
+}
+
+/// A command the writer wants to append, before its records are chained and framed.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCommand<'a> {
+    pub command_id: CommandId,
+    pub stream: &'a StreamId,
+    pub partition: PartitionId,
+    pub expected: StreamVersion,
+    /// The offset its first record will get: the partition's next offset.
+    pub first_offset: u64,
+    /// Its number of records (at least 1).
+    pub count: u32,
+}
+
+/// The index's decision on a [`NewCommand`].
+#[derive(Debug)]
+pub enum Admission {
+    /// The command id was seen before (possibly earlier in the same batch): its original outcome,
+    /// marked as a duplicate. Nothing was changed.
+    Duplicate(AppendOutcome),
+    /// The stream is at this version, not at the expected one. Nothing was changed.
+    Conflict(StreamVersion),
+    /// Accepted: the command and its stream versions are in the index; the caller must now push the
+    /// command's record locations with [`Index::push_locations`].
+    Admitted,
 }
 
 /// One record to add to the index.
@@ -95,8 +131,6 @@ pub struct IndexedRecord<'a> {
     pub partition: PartitionId,
     pub location: RecordLocation,
     pub stream: &'a StreamId,
-    /// The stream's number, when the caller knows it (saves a lookup).
-    pub stream_number: Option<u32>,
     pub version: StreamVersion,
     pub command_id: CommandId,
     pub hash: ChainHash,
@@ -125,15 +159,6 @@ impl Index {
 
     pub fn command_count(&self) -> usize {
         self.commands.len()
-    }
-
-    /// The number and version of `stream` (counting every written record, durable or not), if it
-    /// has any record.
-    pub fn stream(&self, stream: &StreamId) -> Option<(u32, StreamVersion)> {
-        let &number = self.stream_numbers.get(stream)?;
-        let entry = &self.streams[usize::try_from(number).expect("u32 fits in usize")];
-        let version = u64::try_from(entry.offsets.len()).expect("usize fits in u64");
-        Some((number, StreamVersion(version)))
     }
 
     /// The version of `stream` counting every written record, durable or not.
@@ -189,7 +214,12 @@ impl Index {
 
     /// The original outcome of a command already in the index, marked as a duplicate.
     pub fn command_outcome(&self, command_id: &CommandId) -> Option<AppendOutcome> {
-        let entry = self.commands.get(command_id)?;
+        self.commands
+            .get(command_id)
+            .map(|&entry| self.outcome_of(entry))
+    }
+
+    fn outcome_of(&self, entry: CommandEntry) -> AppendOutcome {
         let stream = &self.streams[usize::try_from(entry.stream).expect("u32 fits in usize")];
         let positions = (0..u64::from(entry.count))
             .map(|index| Position {
@@ -197,12 +227,77 @@ impl Index {
                 offset: Offset(entry.first_offset + index),
             })
             .collect();
-        Some(AppendOutcome {
+        AppendOutcome {
             stream: stream.id.clone(),
             first_version: StreamVersion(entry.first_version),
             positions,
             duplicate: true,
-        })
+        }
+    }
+
+    /// Decides a new command and, when it is accepted, records it (command id, stream versions and
+    /// their offsets) in one probe of each map: a command id already present is a duplicate (it is
+    /// checked first, so a retry of an applied command is never a conflict), then the stream must be
+    /// at `expected`. The writer calls this for every request, in order, under the write lock, so
+    /// later requests of the same batch see earlier ones without a separate overlay. Readers are not
+    /// confused by records that are indexed before they are written: they only look below the
+    /// partition's committed end, which moves after the records are durable.
+    pub fn admit(&mut self, command: &NewCommand<'_>) -> Admission {
+        let vacant = match self.commands.entry(command.command_id) {
+            Entry::Occupied(occupied) => {
+                let entry = *occupied.get();
+                return Admission::Duplicate(self.outcome_of(entry));
+            }
+            Entry::Vacant(vacant) => vacant,
+        };
+        let known = self.stream_numbers.get(command.stream).copied();
+        let actual = known.map_or(StreamVersion::NONE, |number| {
+            let offsets =
+                &self.streams[usize::try_from(number).expect("u32 fits in usize")].offsets;
+            StreamVersion(u64::try_from(offsets.len()).expect("usize fits in u64"))
+        });
+        if actual != command.expected {
+            return Admission::Conflict(actual);
+        }
+        let number = known.unwrap_or_else(|| {
+            let number = u32::try_from(self.streams.len()).expect("fewer than 2^32 streams");
+            self.streams.push(StreamEntry {
+                id: command.stream.clone(),
+                partition: command.partition,
+                offsets: Vec::new(),
+            });
+            self.stream_numbers.insert(command.stream.clone(), number);
+            number
+        });
+        let entry = &mut self.streams[usize::try_from(number).expect("u32 fits in usize")];
+        debug_assert_eq!(
+            entry.partition, command.partition,
+            "stream changed partition"
+        );
+        entry
+            .offsets
+            .extend(command.first_offset..command.first_offset + u64::from(command.count));
+        vacant.insert(CommandEntry {
+            stream: number,
+            first_version: command.expected.next().0,
+            first_offset: command.first_offset,
+            count: command.count,
+        });
+        Admission::Admitted
+    }
+
+    /// Appends the locations of an admitted command's records to its partition (their offsets are
+    /// the partition's next ones, as given to [`Index::admit`]).
+    pub fn push_locations(
+        &mut self,
+        partition: PartitionId,
+        locations: impl IntoIterator<Item = RecordLocation>,
+    ) {
+        let partition_index = self.partition_mut(partition);
+        for location in locations {
+            partition_index.bytes += u64::from(location.frame_bytes);
+            partition_index.records.push(location);
+        }
     }
 
     /// Adds one record. The caller has checked that its version follows the stream's current version
@@ -210,10 +305,7 @@ impl Index {
     /// refused, because the writer never lets that happen.
     pub fn push(&mut self, record: IndexedRecord<'_>) -> Result<(), String> {
         let offset = self.partition(record.partition).next_offset();
-        let stream_number = match record.stream_number {
-            Some(number) => number,
-            None => self.stream_number(record.stream, record.partition),
-        };
+        let stream_number = self.stream_number(record.stream, record.partition);
         match self.commands.entry(record.command_id) {
             Entry::Occupied(mut occupied) => {
                 let command = occupied.get_mut();

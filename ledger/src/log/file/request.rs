@@ -112,26 +112,24 @@ pub fn encode(
         .sum();
     let mut bodies = EncodedBodies::with_capacity(estimate);
     let mut version = request.expected;
+    // The stream id moves into each body and back out once it is encoded, instead of a clone per
+    // event: one allocation and one free fewer per event on the appending task.
+    let mut stream = request.stream;
     for event in request.events {
-        check_payload(&request.stream, &event.payload)?;
+        check_payload(&stream, &event.payload)?;
         version = version.next();
-        let body = EnvelopeBody::new(
-            event,
-            request.stream.clone(),
-            version,
-            request.command_id,
-            recorded_at,
-        );
+        let body = EnvelopeBody::new(event, stream, version, request.command_id, recorded_at);
         let body_bytes = bodies.push(|out| codec::encode_into(&body, out))?;
         if body_bytes + 32 > frame::RECORD_BYTES_MAX {
             return Err(LogError::Invalid(format!(
                 "event {} for stream \"{}\" encodes to {body_bytes} bytes, more than the {} a record \
                      may hold; shorten its payload or its text fields",
                 body.event_id,
-                request.stream,
+                body.stream,
                 frame::RECORD_BYTES_MAX - 32
             )));
         }
+        stream = body.stream;
     }
     if bodies.frame_bytes() > BATCH_BYTES_MAX {
         return Err(LogError::Invalid(format!(
@@ -139,7 +137,7 @@ pub fn encode(
                  one append may write; split the command",
             request.command_id,
             bodies.frame_bytes(),
-            request.stream
+            stream
         )));
     }
     let (reply, answer) = oneshot::channel();
@@ -150,7 +148,7 @@ pub fn encode(
         reply,
     };
     let queued = Request {
-        stream: request.stream,
+        stream,
         partition,
         expected: request.expected,
         command_id: request.command_id,

@@ -442,7 +442,6 @@ fn accept_frame(
             partition: cursor.partition,
             location: record.location,
             stream: &record.stream,
-            stream_number: None,
             version: record.version,
             command_id: record.command_id,
             hash: record.hash,

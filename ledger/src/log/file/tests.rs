@@ -540,3 +540,86 @@ fn oversized_and_read_only_appends_are_refused_before_the_writer() {
         assert_eq!(log.end_offset(PartitionId(0)).await.unwrap(), Offset(0));
     });
 }
+
+/// One append of the batch-admission property: (stream number, expected version, command number,
+/// events).
+type BatchOp = (u8, u64, u8, usize);
+
+/// What appending `ops` one at a time must answer: per op, `Ok((first_version, duplicate))` or the
+/// kind of refusal ("conflict" or "invalid").
+fn sequential_answers(ops: &[BatchOp]) -> Vec<Result<(u64, bool), &'static str>> {
+    let mut versions = std::collections::HashMap::new();
+    let mut commands = std::collections::HashMap::new();
+    ops.iter()
+        .map(|&(stream_number, expected, command_number, events)| {
+            if let Some(&(original_stream, first)) = commands.get(&command_number) {
+                return if original_stream == stream_number {
+                    Ok((first, true))
+                } else {
+                    Err("invalid")
+                };
+            }
+            let version = versions.entry(stream_number).or_insert(0u64);
+            if *version != expected {
+                return Err("conflict");
+            }
+            commands.insert(command_number, (stream_number, expected + 1));
+            *version += u64::try_from(events).unwrap();
+            Ok((expected + 1, false))
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Appends queued together are decided in one writer batch exactly as if they came one at a
+    /// time (issue #3 §4): a command id seen earlier, even earlier in the same batch, answers the
+    /// original outcome; a stale or premature expected version is a conflict and leaves nothing
+    /// behind; and the index the writer builds while admitting them is the one a reopen rebuilds.
+    #[test]
+    fn a_batch_decides_like_one_append_at_a_time(
+        ops in prop::collection::vec((0u8..3, 0u64..4, 0u8..8, 1usize..3), 1..40),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = sequential_answers(&ops);
+        let (answers, outcomes) = runtime().block_on(async {
+            let log = FileLog::open(dir.path(), options(2, 2048, Durability::NoSync)).unwrap();
+            // On a current-thread runtime join_all queues the appends in this order before the
+            // writer answers any of them, so they share batches.
+            let appends = ops.iter().zip(0u64..).map(|(&(stream_number, version, command_number, events), seed)| {
+                let events = (0..u64::try_from(events).unwrap()).map(|index| sample_event(seed * 10 + index, 40)).collect();
+                let command_id = command(&format!("batch-{command_number}"));
+                log.append(request(&format!("batch/{stream_number}"), version, command_id, events))
+            });
+            let answers = futures::future::join_all(appends).await;
+            let mut outcomes = Vec::new();
+            for command_number in 0u8..8 {
+                outcomes.push(log.command_outcome(command(&format!("batch-{command_number}"))).await.unwrap());
+            }
+            (answers, outcomes)
+        });
+        let mut originals = std::collections::HashMap::new();
+        for ((answer, want), &(_, _, command_number, _)) in answers.iter().zip(&expected).zip(&ops) {
+            match (answer, want) {
+                (Ok(outcome), Ok((first, duplicate))) => {
+                    prop_assert_eq!((outcome.first_version.0, outcome.duplicate), (*first, *duplicate));
+                    let original = originals.entry(command_number).or_insert_with(|| outcome.positions.clone());
+                    prop_assert_eq!(&outcome.positions, original);
+                }
+                (Err(LogError::Conflict { .. }), Err("conflict")) | (Err(LogError::Invalid(_)), Err("invalid")) => {}
+                (answer, want) => prop_assert!(false, "answered {answer:?}, one at a time gives {want:?}"),
+            }
+        }
+        let reopened = runtime().block_on(async {
+            let log = FileLog::open(dir.path(), options(2, 2048, Durability::NoSync)).unwrap();
+            let mut reopened = Vec::new();
+            for command_number in 0u8..8 {
+                reopened.push(log.command_outcome(command(&format!("batch-{command_number}"))).await.unwrap());
+            }
+            reopened
+        });
+        prop_assert_eq!(reopened, outcomes);
+        prop_assert!(verify(dir.path()).unwrap().is_ok());
+    }
+}

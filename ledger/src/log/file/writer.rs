@@ -1,19 +1,20 @@
 //! Group commit: one writer thread and one sync thread own all partition files.
 //!
 //! `append` calls encode their events on the caller's task and queue a [`Request`]. The writer thread
-//! drains everything queued (up to the batch bounds), validates each request against the index
-//! (duplicate command id, then expected stream version; all-or-none per request), chains and frames the
-//! accepted records into one buffer per partition, writes each touched partition with one positional
-//! write, adds the records to the index, and hands the batch to the sync thread. The sync thread drains
-//! every batch handed to it, syncs each touched file once (per the durability mode), publishes the new
-//! committed end of each partition (readers and `wait_for` see records only up to it) and answers the
-//! waiters. So while one batch is being synced the next one is being validated and written: the disk
-//! and the CPU work at the same time.
+//! drains everything queued (up to the batch bounds) and, under one index write lock, admits each
+//! request in order (duplicate command id, then expected stream version; all-or-none per request) and
+//! indexes the admitted ones at once: offsets, versions and frame locations are known before any
+//! hashing. It then chains and frames the records into one buffer per partition outside the lock,
+//! writes each touched partition with one positional write, and hands the batch to the sync thread.
+//! The sync thread drains every batch handed to it, syncs each touched file once (per the durability
+//! mode), publishes the new committed end of each partition (readers and `wait_for` see records only
+//! up to it, so indexing before the write is invisible to them) and answers the waiters. So while one
+//! batch is being synced the next one is being validated and written: the disk and the CPU work at
+//! the same time.
 //!
 //! A failed write or sync stops the log: the bytes on disk are then unknown, so every later append fails
 //! until the log is reopened, which recovers from what is really on disk.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -24,14 +25,17 @@ use tokio::sync::mpsc;
 
 use super::Shared;
 use super::frame::{self, HEADER_BYTES, SegmentHeader};
-use super::index::{IndexedRecord, RecordLocation, SegmentRef};
+use super::index::{Admission, NewCommand, RecordLocation, SegmentRef};
 use super::layout::sync_dir;
-use super::request::{Request, Waiter};
+use super::request::{EncodedBodies, Request, Waiter};
 use super::sync::{self, SyncJob};
 use crate::log::AppendOutcome;
 use crate::log::envelope::ChainHash;
 use crate::log::error::LogError;
-use crate::log::ids::{CommandId, Offset, PartitionId, Position, StreamId, StreamVersion};
+use crate::log::ids::{Offset, PartitionId, Position};
+
+/// Bytes of a chain hash, stored after each record's body.
+const HASH_BYTES: usize = 32;
 
 /// The most requests one batch takes from the queue.
 pub const REQUESTS_PER_BATCH_MAX: usize = 4096;
@@ -54,15 +58,9 @@ struct ActiveSegment {
     bytes: u64,
 }
 
-/// One request accepted into the batch, with where its records went.
+/// One request admitted into the batch: its outcome (positions filled in) and its waiter.
 struct Accepted {
-    partition: PartitionId,
-    command_id: CommandId,
-    /// The stream's number in the index, if the stream existed before this batch.
-    stream_number: Option<u32>,
-    first_version: StreamVersion,
-    /// The request's records in [`Writer::batch_records`].
-    records: std::ops::Range<usize>,
+    partition: usize,
     outcome: AppendOutcome,
     waiter: Waiter,
 }
@@ -76,14 +74,11 @@ struct Writer {
     heads: Vec<ChainHash>,
     next_offsets: Vec<u64>,
     buffers: Vec<Vec<u8>>,
-    /// Per-batch overlays: a stream's version and a command's outcome as of earlier requests of the
-    /// same batch (the index does not have them yet).
-    batch_versions: HashMap<u32, StreamVersion>,
-    batch_new_streams: HashMap<StreamId, StreamVersion>,
-    /// Location and chain hash of every record of the batch, reused across batches.
-    batch_records: Vec<(RecordLocation, ChainHash)>,
-    /// Index into the batch's accepted requests.
-    batch_commands: HashMap<CommandId, usize>,
+    /// Bytes of each partition's frames admitted into the current batch (its buffer's length once
+    /// they are framed).
+    planned_bytes: Vec<u64>,
+    /// The batch's admitted requests, reused across batches.
+    accepted: Vec<Accepted>,
 }
 
 /// Starts the writer and sync threads; returns their handles. Every partition must already have a
@@ -143,6 +138,7 @@ impl Writer {
             .map(|partition| partition.next_offset())
             .collect();
         let buffers = index.partitions.iter().map(|_| Vec::new()).collect();
+        let planned_bytes = vec![0; index.partitions.len()];
         drop(index);
         Ok(Writer {
             shared,
@@ -150,10 +146,8 @@ impl Writer {
             heads,
             next_offsets,
             buffers,
-            batch_versions: HashMap::new(),
-            batch_new_streams: HashMap::new(),
-            batch_records: Vec::new(),
-            batch_commands: HashMap::new(),
+            planned_bytes,
+            accepted: Vec::with_capacity(REQUESTS_PER_BATCH_MAX),
         })
     }
 
@@ -188,9 +182,9 @@ impl Writer {
         }
     }
 
-    /// Validates, writes and indexes one batch; never fails: failures become replies.
-    fn write_batch(&mut self, batch: impl Iterator<Item = Request>) -> SyncJob {
-        let mut replies = Vec::new();
+    /// Validates, indexes, frames and writes one batch; never fails: failures become replies.
+    fn write_batch(&mut self, batch: impl ExactSizeIterator<Item = Request>) -> SyncJob {
+        let mut replies = Vec::with_capacity(batch.len());
         if let Some(failure) = self.shared.failure.get() {
             replies.extend(
                 batch.map(|request| (request.waiter, Err(LogError::Unavailable(failure.clone())))),
@@ -201,19 +195,22 @@ impl Writer {
                 replies,
             };
         }
-        let accepted = self.frame_batch(batch, &mut replies);
+        self.admit_batch(batch, &mut replies);
+        self.frame_accepted();
         let touched: Vec<usize> = (0..self.buffers.len())
             .filter(|&number| !self.buffers[number].is_empty())
             .collect();
         if let Err(error) = self.write_buffers(&touched) {
+            // The index already holds the batch, but nothing after it will ever be committed: the
+            // log is stopped until a reopen rebuilds the index from what is on disk.
             let detail = format!(
                 "the log writer stopped after a write error: {error}; reopen the log to recover"
             );
             let _ = self.shared.failure.set(detail.clone());
             tracing::error!(%error, "event log write failed; log stopped");
             replies.extend(
-                accepted
-                    .into_iter()
+                self.accepted
+                    .drain(..)
                     .map(|entry| (entry.waiter, Err(LogError::Unavailable(detail.clone())))),
             );
             return SyncJob {
@@ -230,10 +227,10 @@ impl Writer {
             .iter()
             .map(|&number| (partition_id(number), self.next_offsets[number]))
             .collect();
-        self.index_batch(&accepted);
+        self.publish_heads(&touched);
         replies.extend(
-            accepted
-                .into_iter()
+            self.accepted
+                .drain(..)
                 .map(|entry| (entry.waiter, Ok(entry.outcome))),
         );
         if let Err(error) = self.roll_full_segments(&touched) {
@@ -250,105 +247,113 @@ impl Writer {
         }
     }
 
-    /// Decides each request (duplicate command id first, then expected version) and frames the
-    /// accepted ones into the partition buffers. Rejections go straight into `replies`; they are still
-    /// answered by the sync thread, after everything before them is durable.
-    fn frame_batch(
-        &mut self,
-        batch: impl Iterator<Item = Request>,
-        replies: &mut Replies,
-    ) -> Vec<Accepted> {
-        self.batch_versions.clear();
-        self.batch_new_streams.clear();
-        self.batch_commands.clear();
-        self.batch_records.clear();
+    /// Decides each request in order under one index write lock (duplicate command id first, then
+    /// expected version; see [`Index::admit`]) and indexes the admitted ones with their offsets and
+    /// frame locations, which are known before any hashing. Rejections go straight into `replies`;
+    /// they are still answered by the sync thread, after everything before them is durable.
+    ///
+    /// Deciding and indexing in one probe per map is the point: the writer thread is the log's serial
+    /// bottleneck, and the earlier split (look up under a read lock, then probe again to insert after
+    /// the write) cost two to three random accesses into million-entry maps per append.
+    fn admit_batch(&mut self, batch: impl Iterator<Item = Request>, replies: &mut Replies) {
         let shared = Arc::clone(&self.shared);
-        let index = shared.index.read().expect("index lock poisoned");
-        let mut accepted: Vec<Accepted> = Vec::new();
+        let mut index = shared.index.write().expect("index lock poisoned");
         for request in batch {
-            let duplicate = match self.batch_commands.get(&request.command_id) {
-                Some(&earlier) => Some(accepted[earlier].outcome.clone()),
-                None => index.command_outcome(&request.command_id),
+            let number = usize::try_from(request.partition.0).expect("u32 fits in usize");
+            let count = request.waiter.bodies.count();
+            let command = NewCommand {
+                command_id: request.command_id,
+                stream: &request.stream,
+                partition: request.partition,
+                expected: request.expected,
+                first_offset: self.next_offsets[number],
+                count: u32::try_from(count).expect("a request has at most EVENTS_PER_APPEND_MAX"),
             };
-            if let Some(mut original) = duplicate {
-                original.duplicate = true;
-                let result = check_same_stream(&request, original);
-                replies.push((request.waiter, result));
-                continue;
+            match index.admit(&command) {
+                Admission::Duplicate(original) => {
+                    let result = check_same_stream(&request, original);
+                    replies.push((request.waiter, result));
+                }
+                Admission::Conflict(actual) => {
+                    let conflict = LogError::Conflict {
+                        stream: request.stream,
+                        expected: request.expected,
+                        actual,
+                    };
+                    replies.push((request.waiter, Err(conflict)));
+                }
+                Admission::Admitted => {
+                    let locations = self.plan_locations(number, &request.waiter.bodies);
+                    index.push_locations(request.partition, locations);
+                    let entry = self.accept(request, number);
+                    self.accepted.push(entry);
+                }
             }
-            let known = index.stream(&request.stream);
-            let batched = match known {
-                Some((number, _)) => self.batch_versions.get(&number),
-                None => self.batch_new_streams.get(&request.stream),
-            };
-            let actual = batched.copied().or(known.map(|(_, version)| version));
-            let actual = actual.unwrap_or(StreamVersion::NONE);
-            if actual != request.expected {
-                let conflict = LogError::Conflict {
-                    stream: request.stream,
-                    expected: request.expected,
-                    actual,
-                };
-                replies.push((request.waiter, Err(conflict)));
-                continue;
-            }
-            let entry = self.frame_request(request, known.map(|(number, _)| number));
-            let last = last_version(&entry);
-            match entry.stream_number {
-                Some(number) => self.batch_versions.insert(number, last),
-                None => self
-                    .batch_new_streams
-                    .insert(entry.outcome.stream.clone(), last),
-            };
-            self.batch_commands.insert(entry.command_id, accepted.len());
-            accepted.push(entry);
         }
-        accepted
     }
 
-    /// Chains and frames one accepted request's records into its partition's buffer.
-    fn frame_request(&mut self, mut request: Request, stream_number: Option<u32>) -> Accepted {
-        let number = usize::try_from(request.partition.0).expect("u32 fits in usize");
-        let buffer = &mut self.buffers[number];
+    /// The locations the frames of `bodies` will get at the end of partition `number`'s batch.
+    fn plan_locations<'a>(
+        &'a mut self,
+        number: usize,
+        bodies: &'a EncodedBodies,
+    ) -> impl Iterator<Item = RecordLocation> + 'a {
         let segment = &self.active[number];
-        let first_record = self.batch_records.len();
-        let mut positions = std::mem::take(&mut request.waiter.positions);
-        for (body, continued) in request.waiter.bodies.iter() {
-            let byte_position =
-                segment.bytes + u64::try_from(buffer.len()).expect("usize fits in u64");
-            let hash = self.heads[number].link(body);
-            frame::push_frame_parts(buffer, body, &hash.0, continued);
-            let frame_bytes = u32::try_from(frame::frame_bytes(body.len() + hash.0.len()))
-                .expect("frames are below 4 GiB");
+        let planned = &mut self.planned_bytes[number];
+        bodies.iter().map(move |(body, _)| {
+            let frame_bytes = frame::frame_bytes(body.len() + HASH_BYTES);
             let location = RecordLocation {
                 segment: segment.number,
-                frame_bytes,
-                byte_position,
+                frame_bytes: u32::try_from(frame_bytes).expect("frames are below 4 GiB"),
+                byte_position: segment.bytes + *planned,
             };
-            self.batch_records.push((location, hash));
-            positions.push(Position {
-                partition: request.partition,
-                offset: Offset(self.next_offsets[number]),
-            });
-            self.heads[number] = hash;
-            self.next_offsets[number] += 1;
-        }
-        let first_version = request.expected.next();
-        let outcome = AppendOutcome {
-            stream: request.stream,
-            first_version,
-            positions,
-            duplicate: false,
-        };
-        Accepted {
+            *planned += u64::try_from(frame_bytes).expect("usize fits in u64");
+            location
+        })
+    }
+
+    /// Assigns an admitted request its offsets and builds its outcome.
+    fn accept(&mut self, mut request: Request, number: usize) -> Accepted {
+        let mut positions = std::mem::take(&mut request.waiter.positions);
+        let count = u64::try_from(request.waiter.bodies.count()).expect("usize fits in u64");
+        let first_offset = self.next_offsets[number];
+        positions.extend((first_offset..first_offset + count).map(|offset| Position {
             partition: request.partition,
-            command_id: request.command_id,
-            stream_number,
-            first_version,
-            records: first_record..self.batch_records.len(),
-            outcome,
+            offset: Offset(offset),
+        }));
+        self.next_offsets[number] += count;
+        Accepted {
+            partition: number,
+            outcome: AppendOutcome {
+                stream: request.stream,
+                first_version: request.expected.next(),
+                positions,
+                duplicate: false,
+            },
             waiter: request.waiter,
         }
+    }
+
+    /// Chains and frames every admitted request's records into its partition's buffer, outside the
+    /// index lock (SHA-256 is the largest single cost per record).
+    fn frame_accepted(&mut self) {
+        for entry in &self.accepted {
+            let number = entry.partition;
+            let buffer = &mut self.buffers[number];
+            for (body, continued) in entry.waiter.bodies.iter() {
+                let hash = self.heads[number].link(body);
+                frame::push_frame_parts(buffer, body, &hash.0, continued);
+                self.heads[number] = hash;
+            }
+        }
+        for (number, buffer) in self.buffers.iter().enumerate() {
+            assert_eq!(
+                u64::try_from(buffer.len()).expect("usize fits in u64"),
+                self.planned_bytes[number],
+                "framed bytes of partition {number} differ from the planned locations"
+            );
+        }
+        self.planned_bytes.fill(0);
     }
 
     /// Writes each touched partition's buffer with one positional write.
@@ -367,29 +372,17 @@ impl Writer {
         Ok(())
     }
 
-    /// Adds the batch's records to the index under one short write lock.
-    fn index_batch(&self, accepted: &[Accepted]) {
+    /// Publishes the chain head of every touched partition and counts the batch's records, under one
+    /// short write lock, once the batch is written.
+    fn publish_heads(&self, touched: &[usize]) {
+        let records: usize = self
+            .accepted
+            .iter()
+            .map(|entry| entry.outcome.positions.len())
+            .sum();
         let mut index = self.shared.index.write().expect("index lock poisoned");
-        let mut records = 0u64;
-        for entry in accepted {
-            let mut version = entry.first_version;
-            for &(location, hash) in &self.batch_records[entry.records.clone()] {
-                let record = IndexedRecord {
-                    partition: entry.partition,
-                    location,
-                    stream: &entry.outcome.stream,
-                    stream_number: entry.stream_number,
-                    version,
-                    command_id: entry.command_id,
-                    hash,
-                };
-                if let Err(detail) = index.push(record) {
-                    panic!("writer indexed an inconsistent record: {detail}");
-                }
-                index.partition_mut(entry.partition).bytes += u64::from(location.frame_bytes);
-                version = version.next();
-                records += 1;
-            }
+        for &number in touched {
+            index.partitions[number].head = self.heads[number];
         }
         for (number, partition_index) in index.partitions.iter().enumerate() {
             assert_eq!(
@@ -399,10 +392,10 @@ impl Writer {
             );
         }
         drop(index);
-        self.shared
-            .counters
-            .records
-            .fetch_add(records, Ordering::Relaxed);
+        self.shared.counters.records.fetch_add(
+            u64::try_from(records).expect("usize fits in u64"),
+            Ordering::Relaxed,
+        );
     }
 
     /// Starts a new segment for every touched partition whose segment reached the size limit. Rolling
@@ -423,11 +416,6 @@ impl Writer {
         }
         Ok(())
     }
-}
-
-fn last_version(entry: &Accepted) -> StreamVersion {
-    let count = u64::try_from(entry.records.len()).expect("usize fits in u64");
-    StreamVersion(entry.first_version.0 + count - 1)
 }
 
 /// A retried command must name the stream of the original; anything else is a client bug.

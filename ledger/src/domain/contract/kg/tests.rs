@@ -188,3 +188,69 @@ fn a15_a_kz_rule_set_has_no_kg_contract_lifecycle() {
     let (_, outcome) = run(RuleParameters::kz_2025(), vec![application()]);
     assert_eq!(outcome.unwrap_err().rule(), "A-15");
 }
+
+/// C-08: a term concluded on 1 March ends on the last day of February, and a renewal in a leap year
+/// runs to 29 February (folded from the former `kg::contract` rules).
+#[test]
+fn c08_term_ends_the_day_before_the_anniversary_across_a_leap_year() {
+    let (state, outcome) = run(
+        RuleParameters::kg_default(),
+        vec![
+            application(),
+            conclude("2026-03-01", false),
+            KgContractCommand::DecideRenewal {
+                at: kg_at("2027-03-01T09:00:00"),
+            },
+        ],
+    );
+    outcome.unwrap();
+    let ends: Vec<Option<NaiveDate>> = state.terms.iter().map(|term| term.ends_on).collect();
+    assert_eq!(ends, [Some(day("2027-02-28")), Some(day("2028-02-29"))]);
+}
+
+/// C-10: the contract is in force on every day of its first term and of each renewal, and on no
+/// day before it.
+#[test]
+fn c10_in_force_only_within_a_term() {
+    let (state, _) = run(
+        RuleParameters::kg_default(),
+        vec![
+            application(),
+            conclude("2026-01-05", false),
+            KgContractCommand::DecideRenewal {
+                at: kg_at("2027-01-05T09:00:00"),
+            },
+        ],
+    );
+    assert!(!state.in_force_on(day("2026-01-04")));
+    assert!(state.in_force_on(day("2026-01-05")));
+    assert!(state.in_force_on(day("2027-01-04")));
+    assert!(state.in_force_on(day("2028-01-04")));
+    assert!(!state.in_force_on(day("2028-01-05")));
+}
+
+/// an objection counts only during the term; after the term has ended it is refused, and the
+/// renewal is decided on the objections filed in time (folded from the former `kg::contract`).
+#[test]
+fn a22_objection_after_the_term_is_refused() {
+    let (_, outcome) = run(
+        RuleParameters::kg_default(),
+        vec![
+            application(),
+            conclude("2026-01-05", false),
+            KgContractCommand::FileObjection {
+                filed_at: kg_at("2027-01-05T08:00:00"),
+                party: Party::ContractHolder,
+                reason: "too late".into(),
+            },
+        ],
+    );
+    let error = outcome.unwrap_err();
+    assert_eq!(error.rule(), "A-22");
+    assert!(
+        error
+            .to_string()
+            .contains("after the term ended on 2027-01-04"),
+        "{error}"
+    );
+}
