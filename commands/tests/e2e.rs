@@ -74,7 +74,8 @@ fn open_log(data_dir: &Path) -> FileLog {
     FileLog::open(data_dir, options).unwrap()
 }
 
-/// Every event of the `contract/KG-…` streams and of the Reference Book, decoded from the log.
+/// Every event of the `contract/KG-…` and `period/KG-…` streams and of the Reference Book, decoded
+/// from the log.
 fn kg_events(data_dir: &Path) -> Vec<(String, Event)> {
     use futures::StreamExt;
     use ledger::log::{Offset, PartitionId, read_partition};
@@ -87,7 +88,8 @@ fn kg_events(data_dir: &Path) -> Vec<(String, Event)> {
             while let Some(envelope) = records.next().await {
                 let body = envelope.unwrap().body;
                 let stream = body.stream.to_string();
-                if stream.starts_with("contract/KG-") || stream == "reference/kg-reference-book" {
+                let kg = stream.starts_with("contract/KG-") || stream.starts_with("period/KG-");
+                if kg || stream == "reference/kg-reference-book" {
                     events.push((stream, Event::from_payload(&body.payload).unwrap()));
                 }
             }
@@ -142,6 +144,7 @@ fn check_kg(data_dir: &Path, kg: &serde_json::Value) {
         !events.iter().any(|(stream, event)| stream == refused_stream
             && matches!(event, Event::KgContractConcluded(_)))
     );
+    check_kg_dispensings(&events, kg);
     // E-10: every conclusion rests on a clean tax check of its own day.
     for (_, event) in &events {
         if let Event::KgContractConcluded(concluded) = event {
@@ -292,6 +295,50 @@ fn new_event_like(envelope: &ledger::log::EventEnvelope) -> NewEvent {
         correlation_id: body.correlation_id,
         actor: body.actor.clone(),
         payload: body.payload.clone(),
+    }
+}
+
+/// KG dispensings (E-11, M-19, M-13, P-09): recorded by PIN, within the Reference Book, each KG
+/// month paid its approved net; the summary's totals are the log's; the scripted refusals (R-03,
+/// D-11) left nothing on the log and are counted.
+fn check_kg_dispensings(events: &[(String, Event)], kg: &serde_json::Value) {
+    let book: Vec<String> = events
+        .iter()
+        .find_map(|(_, event)| match event {
+            Event::ReferenceBookPublished(book) => Some(
+                book.entries
+                    .iter()
+                    .map(|entry| entry.drug_id.to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap();
+    let (mut lines, mut reimbursed, mut paid, mut approved) = (0_u64, 0_i64, 0_i64, 0_i64);
+    for (_, event) in events {
+        match event {
+            Event::KgDispensingRecorded(recorded) => {
+                lines += 1;
+                reimbursed += recorded.reimbursement.reimbursement.minor;
+                let pin = recorded.prescription.patient_pin.as_str();
+                assert!(pin.len() == 14 && pin.bytes().all(|b| b.is_ascii_digit()));
+                assert!(book.contains(&recorded.dispensing.drug_id.to_string()));
+            }
+            Event::KgPaymentReportApproved(report) => approved += report.net_payable.minor,
+            Event::KgSettlementPaid(settlement) => paid += settlement.amount.minor,
+            _ => {}
+        }
+    }
+    assert!(lines > 0, "the demo records KG dispensings");
+    assert_eq!(kg["dispensings"], lines);
+    assert_eq!(kg["reimbursement"]["minor"], reimbursed);
+    assert_eq!(kg["paid"]["minor"], paid);
+    assert_eq!(paid, approved, "every approved KG report is paid");
+    for rule in ["R-03", "D-11"] {
+        assert!(
+            kg["refused_dispensings"][rule].as_u64().unwrap() > 0,
+            "{rule}"
+        );
     }
 }
 

@@ -82,7 +82,7 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         let opened = super::open::writer(global, options_log).await?;
         let (engine, world, timing) = demo::run(opened.log(), &options, &bars).await?;
         let events_written = opened.records().await?;
-        let kg = demo::kg::summary::summarise(&engine, &world).await?;
+        let kg = demo::kg::summary::summarise(&engine, &world, &demo::months(&options)?).await?;
         let periods = demo::months(&options)?;
         let exports =
             project_and_export(&*opened.log(), &world, &periods, &global.data_dir).await?;

@@ -24,11 +24,12 @@ use ledger::domain::values::ReportingPeriod;
 use ledger::log::{Actor, ActorId, ActorRole, AppendRequest, CommandId, EventLog, StreamId};
 use uuid::Uuid;
 
+use super::kg::dispense::KgRefusals;
 use super::signing::{CaptureHash, Signers};
 use crate::handler::{Aggregate, Handled, Handler};
 use crate::writer::{
     BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, KgContractAggregate,
-    PeriodAggregate, PriceListAggregate, new_events,
+    KgPeriodAggregate, PeriodAggregate, PriceListAggregate, new_events,
 };
 
 /// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3): the same code
@@ -68,6 +69,9 @@ pub struct Engine {
     pub keys: Mutex<KeyRegistry>,
     pub contracts: Handler<ContractAggregate>,
     pub kg_contracts: Handler<KgContractAggregate>,
+    pub kg_periods: Handler<KgPeriodAggregate>,
+    /// The scripted KG dispensings the domain refused, by rule.
+    pub kg_refusals: KgRefusals,
     pub periods: Handler<PeriodAggregate>,
     pub prices: Handler<PriceListAggregate>,
     pub key_rings: Handler<KeyAggregate>,
@@ -134,6 +138,8 @@ impl Engine {
             keys: Mutex::new(KeyRegistry::new()),
             contracts: Handler::default(),
             kg_contracts: Handler::default(),
+            kg_periods: Handler::default(),
+            kg_refusals: KgRefusals::default(),
             periods: Handler::default(),
             prices: Handler::default(),
             key_rings: Handler::default(),
@@ -372,6 +378,16 @@ impl Engine {
         })
     }
 
+    /// The KG decision context: the KG calendar; the rule book holds the KG rule set.
+    pub fn kg_decision<'a>(&'a self, signatures: &'a dyn SignatureCheck) -> DecisionContext<'a> {
+        DecisionContext {
+            calendar: &self.kg_calendar,
+            rules: &self.rules,
+            signatures,
+            fund_bin: self.fund_bin,
+        }
+    }
+
     /// Runs a KG contract command on the KG calendar and rule set. KG contract documents carry
     /// no signature yet (see `contract::kg`); the registry is passed for when they do.
     pub async fn kg_contract(
@@ -381,12 +397,7 @@ impl Engine {
         command: KgContractCommand,
     ) -> anyhow::Result<Result<(), DomainError>> {
         let keys = self.keys.lock().expect("key registry lock").clone();
-        let context = DecisionContext {
-            calendar: &self.kg_calendar,
-            rules: &self.rules,
-            signatures: &keys,
-            fund_bin: self.fund_bin,
-        };
+        let context = self.kg_decision(&keys);
         let command_id = meta.command_id;
         let command = Command { meta, command };
         let outcome = self

@@ -6,6 +6,9 @@
 //!
 //! KG steps are decided on the KG calendar and rule set and stamped in Bishkek time (UTC+6, A-15).
 
+pub mod dispense;
+pub mod period;
+pub mod settle;
 pub mod summary;
 
 use anyhow::bail;
@@ -20,7 +23,7 @@ use ledger::domain::kg::{
 };
 use ledger::domain::money::UnitPrice;
 use ledger::domain::time::Timestamp;
-use ledger::domain::values::{ContractId, DocumentNumber, OrganisationName, ReportingPeriod};
+use ledger::domain::values::{ContractId, DocumentNumber, OrganisationName};
 use ledger::log::{Actor, ActorId, ActorRole, StreamVersion};
 
 use super::engine::{Engine, contract_stream, stream};
@@ -85,12 +88,22 @@ fn package_size(drug: &Drug) -> u32 {
     }
 }
 
+/// The Reference Book id of the `index`-th drug of the KG catalogue.
+fn drug_id(index: usize) -> anyhow::Result<DrugId> {
+    value(DrugId::new(&format!("KG-RB-{:04}", index + 1)))
+}
+
+/// M-18: drugs of one INN and dose form may replace each other at dispensing.
+fn generic_group(drug: &Drug) -> String {
+    format!("{} {}", drug.inn, drug.dose_form)
+}
+
 fn book_entry(index: usize, drug: &Drug) -> anyhow::Result<ReferenceBookEntry> {
     Ok(ReferenceBookEntry {
-        drug_id: value(DrugId::new(&format!("KG-RB-{:04}", index + 1)))?,
+        drug_id: drug_id(index)?,
         inn: drug.inn.to_owned(),
         trade_name: drug.trade_name.to_owned(),
-        generic_group: format!("{} {}", drug.inn, drug.dose_form),
+        generic_group: generic_group(drug),
         unit: drug.unit.to_owned(),
         package_size: package_size(drug),
         reference_price_per_unit: value(UnitPrice::new(drug.limit_unit_price))?,
@@ -342,9 +355,8 @@ pub async fn file_objections(
 pub async fn decide_renewals(
     engine: &Engine,
     world: &World,
-    periods: &[ReportingPeriod],
+    last_day: NaiveDate,
 ) -> anyhow::Result<()> {
-    let last_day = periods.last().expect("at least one month").last_day();
     for pharmacy in &world.kg_pharmacies {
         let (state, _) = engine
             .kg_contracts

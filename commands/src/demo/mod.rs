@@ -123,9 +123,14 @@ pub async fn run(
         progress.finish_phase();
     }
     let dispensing_elapsed = started.elapsed();
+    progress.phase("KG dispensings", u64::try_from(periods.len())?);
+    for period in &periods {
+        kg::dispense::dispense_month(&engine, &world, *period).await?;
+        progress.advance(1);
+    }
+    progress.finish_phase();
     close_periods(&engine, &world, &periods, progress).await?;
     terminate_last(&engine, &world, &periods).await?;
-    kg::decide_renewals(&engine, &world, &periods).await?;
     summary::load_states(&engine, &world, &periods).await?;
     Ok((
         engine,
@@ -156,6 +161,7 @@ async fn close_periods(
                 .await?;
             progress.advance(1);
         }
+        kg::settle::settle_month(engine, world, *period).await?;
     }
     progress.finish_phase();
     Ok(())

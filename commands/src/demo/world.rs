@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use ledger::domain::ident::{Bin, Iin, check_digit};
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::region::Region;
-use ledger::domain::values::KgTin;
+use ledger::domain::values::{KgPin, KgTin};
 
 /// A pharmacy company or consortium member and its network.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ pub struct World {
     pub kz_drugs: Vec<Drug>,
     pub kg_drugs: Vec<Drug>,
     pub kz_patients: Vec<Iin>,
-    pub kg_patients: Vec<String>,
+    pub kg_patients: Vec<KgPin>,
 }
 
 /// The KZ outpatient catalogue used by the demo: (INN, trade name, dose and form, unit, ICD-10, limit
@@ -434,13 +434,14 @@ pub fn random_kg_tin(rng: &mut ChaCha8Rng) -> KgTin {
 }
 
 /// A KG PIN: sex digit, birth date DDMMYYYY, 5-digit serial (format only, RULES §3 **[K]**).
-pub fn random_kg_pin(rng: &mut ChaCha8Rng) -> String {
+pub fn random_kg_pin(rng: &mut ChaCha8Rng) -> KgPin {
     let sex: u8 = rng.gen_range(1..3);
     let day: u8 = rng.gen_range(1..29);
     let month: u8 = rng.gen_range(1..13);
     let year: u16 = rng.gen_range(1940..2010);
     let serial: u32 = rng.gen_range(0..100_000);
-    format!("{sex}{day:02}{month:02}{year:04}{serial:05}")
+    KgPin::new(format!("{sex}{day:02}{month:02}{year:04}{serial:05}"))
+        .expect("14 generated digits are a KG PIN")
 }
 
 fn gtin(rng: &mut ChaCha8Rng) -> String {

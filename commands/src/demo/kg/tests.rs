@@ -5,11 +5,13 @@ use std::sync::Arc;
 use ledger::log::EventLog;
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 
+use ledger::domain::values::ReportingPeriod;
+
 use super::*;
 use crate::demo::signing::Signers;
 
-/// The KG part alone over `months` months from January 2026, on a fresh embedded log.
-async fn kg_part(dir: &std::path::Path, months: u32) -> summary::KgSummary {
+/// A fresh engine on an embedded log in `dir`, and a world with four KG pharmacies.
+fn engine(dir: &std::path::Path) -> (Engine, World) {
     let options = FileLogOptions {
         durability: Durability::NoSync,
         ..FileLogOptions::default()
@@ -18,26 +20,29 @@ async fn kg_part(dir: &std::path::Path, months: u32) -> summary::KgSummary {
     let world = World::generate(11, 1, 4, 5);
     let fund_bin = world.contracts[0].holder.bin;
     let engine = Engine::new(log, 11, fund_bin, Signers::generate(11, [fund_bin])).unwrap();
-    let first_month = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    (engine, world)
+}
+
+/// `months` demo months from January 2026.
+fn periods(months: u32) -> Vec<ReportingPeriod> {
     let demo = crate::demo::DemoOptions {
         months,
-        first_month,
         ..crate::demo::DemoOptions::default()
     };
-    let periods = crate::demo::months(&demo).unwrap();
-    publish_reference_book(
-        &engine,
-        &world,
-        NaiveDate::from_ymd_opt(2025, 12, 1).unwrap(),
-    )
-    .await
-    .unwrap();
-    conclude_contracts(&engine, &world, first_month)
+    crate::demo::months(&demo).unwrap()
+}
+
+/// The KG contracts alone over `months` months from January 2026, on a fresh embedded log.
+async fn kg_part(dir: &std::path::Path, months: u32) -> summary::KgSummary {
+    let (engine, world) = engine(dir);
+    let periods = periods(months);
+    setup(&engine, &world, periods[0].first_day())
         .await
         .unwrap();
-    file_objections(&engine, &world, first_month).await.unwrap();
-    decide_renewals(&engine, &world, &periods).await.unwrap();
-    summary::summarise(&engine, &world).await.unwrap()
+    decide_renewals(&engine, &world, periods.last().unwrap().last_day())
+        .await
+        .unwrap();
+    summary::summarise(&engine, &world, &periods).await.unwrap()
 }
 
 /// C-08, A-22: a year of demo months reaches the anniversary: the contracts without an objection
@@ -113,4 +118,46 @@ fn kg_local_is_bishkek_time() {
         NaiveDate::from_ymd_opt(2026, 1, 31).unwrap()
     );
     assert_eq!(at.to_string(), "2026-01-31T17:00:00Z");
+}
+
+/// E-11, M-19, M-13, R-03, D-11, D-13, P-09: a month of KG dispensings by PIN within the Reference
+/// Book is recorded and settled in full; the scripted refusals append nothing and are counted.
+#[tokio::test]
+async fn kg_dispensings_recorded_refused_and_settled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, world) = engine(dir.path());
+    let periods = periods(1);
+    setup(&engine, &world, periods[0].first_day())
+        .await
+        .unwrap();
+    dispense::dispense_month(&engine, &world, periods[0])
+        .await
+        .unwrap();
+    settle::settle_month(&engine, &world, periods[0])
+        .await
+        .unwrap();
+    let kg = summary::summarise(&engine, &world, &periods).await.unwrap();
+    let per_contract = dispense::KG_DISPENSINGS_PER_MONTH - 4;
+    assert_eq!(
+        kg.dispensings,
+        3 * per_contract,
+        "three concluded contracts"
+    );
+    assert_eq!(kg.refused_dispensings.get("R-03"), Some(&6));
+    assert_eq!(kg.refused_dispensings.get("D-11"), Some(&6));
+    assert!(kg.reimbursement.minor > 0);
+    assert_eq!(
+        kg.paid, kg.reimbursement,
+        "every approved report is paid in full"
+    );
+    assert!(
+        kg.contracts[1].periods.is_empty(),
+        "the refused pharmacy dispenses nothing"
+    );
+    let first = &kg.contracts[0].periods[0];
+    assert_eq!(
+        (first.lines, first.report.as_str()),
+        (per_contract, "approved")
+    );
+    assert_eq!(first.net_payable, Some(first.paid));
 }
