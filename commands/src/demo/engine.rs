@@ -29,7 +29,7 @@ use super::signing::{CaptureHash, Signers};
 use crate::handler::{Aggregate, Handled, Handler};
 use crate::writer::{
     BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, KgContractAggregate,
-    KgPeriodAggregate, PeriodAggregate, PriceListAggregate, new_events,
+    KgPeriodAggregate, PeriodAggregate, PriceListAggregate, ReferenceBookAggregate, new_events,
 };
 
 /// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3): the same code
@@ -70,6 +70,7 @@ pub struct Engine {
     pub contracts: Handler<ContractAggregate>,
     pub kg_contracts: Handler<KgContractAggregate>,
     pub kg_periods: Handler<KgPeriodAggregate>,
+    pub reference_books: Handler<ReferenceBookAggregate>,
     /// The scripted KG dispensings the domain refused, by rule.
     pub kg_refusals: KgRefusals,
     pub periods: Handler<PeriodAggregate>,
@@ -139,6 +140,7 @@ impl Engine {
             contracts: Handler::default(),
             kg_contracts: Handler::default(),
             kg_periods: Handler::default(),
+            reference_books: Handler::default(),
             kg_refusals: KgRefusals::default(),
             periods: Handler::default(),
             prices: Handler::default(),

@@ -15,19 +15,19 @@ use anyhow::bail;
 use chrono::{Datelike, NaiveDate};
 use ledger::domain::contract::events::Party;
 use ledger::domain::contract::kg::{KgContractCommand, KgContractStage, TaxDebtCheck};
-use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::kg::{
-    DrugId, PriceBasis, ReferenceBookEntry, ReferenceBookPublished, ReferenceBooks, decide_publish,
-    evolve_books,
+    DrugId, PriceBasis, ReferenceBookEntry, ReferenceBookPublished, ReferenceBooks,
 };
 use ledger::domain::money::UnitPrice;
 use ledger::domain::time::Timestamp;
 use ledger::domain::values::{ContractId, DocumentNumber, OrganisationName};
-use ledger::log::{Actor, ActorId, ActorRole, StreamVersion};
+use ledger::log::{Actor, ActorId, ActorRole};
 
 use super::engine::{Engine, contract_stream, stream};
 use super::world::{Drug, KgPharmacy, World};
+use crate::handler::Handled;
+use crate::writer::Command;
 
 /// The stream of the Reference Book (every published version).
 pub const REFERENCE_BOOK_STREAM: &str = "reference/kg-reference-book";
@@ -134,21 +134,17 @@ pub fn reference_book(
 
 /// Every version published on the log so far (A-28: dispensings are judged by the book in force).
 pub async fn reference_books(engine: &Engine) -> anyhow::Result<ReferenceBooks> {
-    let mut books = ReferenceBooks::new();
-    for envelope in engine
-        .log
-        .read_stream(&stream(REFERENCE_BOOK_STREAM.into()), StreamVersion(1))
-        .await?
-    {
-        if let Event::ReferenceBookPublished(book) = crate::writer::decode(&envelope)? {
-            books = evolve_books(books, &book);
-        }
-    }
+    let stream_id = stream(REFERENCE_BOOK_STREAM.into());
+    let (books, _) = engine
+        .reference_books
+        .load(&*engine.log, &stream_id)
+        .await?;
     Ok(books)
 }
 
-/// Publishes the Reference Book as reference data, after checking it against the versions already
-/// on the log (M-10: valid entries; A-28: the next version, not effective before the previous).
+/// Publishes the Reference Book as reference data through its aggregate, which checks it against
+/// the versions already on the log (M-10: valid entries; A-28: the next version, not effective
+/// before the previous).
 pub async fn publish_reference_book(
     engine: &Engine,
     world: &World,
@@ -156,25 +152,22 @@ pub async fn publish_reference_book(
 ) -> anyhow::Result<()> {
     let book = reference_book(world, effective_from)?;
     let step = format!("{REFERENCE_BOOK_STREAM}/v{}", book.version);
-    if engine
-        .log
-        .command_outcome(engine.command_id(&step))
-        .await?
-        .is_some()
-    {
-        return Ok(()); // published by an earlier run of the same demo
-    }
-    let book = value(decide_publish(&reference_books(engine).await?, book))?;
     let at = kg_local(book.published_on, 9);
     let meta = engine.meta(&step, at, Jurisdiction::KG, mhif_actor(world));
-    engine
-        .publish_raw(
-            stream(REFERENCE_BOOK_STREAM.into()),
-            &step,
-            meta,
-            vec![Event::ReferenceBookPublished(book)],
-        )
-        .await
+    let command_id = meta.command_id;
+    let command = Command {
+        meta,
+        command: book,
+    };
+    let stream_id = stream(REFERENCE_BOOK_STREAM.into());
+    if let Handled::Rejected(refusal) = engine
+        .reference_books
+        .execute(&*engine.log, &stream_id, command_id, &command, &())
+        .await?
+    {
+        bail!("publishing the KG Reference Book was refused: {refusal}");
+    }
+    Ok(())
 }
 
 /// The KG timeline: applications on `applied_on`, decisions two days later (within the 3 calendar

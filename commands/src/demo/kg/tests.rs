@@ -5,6 +5,7 @@ use std::sync::Arc;
 use ledger::log::EventLog;
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 
+use ledger::domain::kg::decide_publish;
 use ledger::domain::values::ReportingPeriod;
 
 use super::*;
