@@ -197,6 +197,78 @@ fn damage_before_the_tail_is_refused_by_refresh() {
     assert!(reader.refresh().is_err(), "and stays refused");
 }
 
+#[test]
+fn a_subscription_on_the_reader_delivers_what_a_refresh_found() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    runtime().block_on(async {
+        let writer = FileLog::open(dir.path(), options(1, 2048, Durability::NoSync)).expect("open");
+        let reader = FileLog::open_read_only(dir.path()).expect("open read-only");
+        let mut subscription = crate::log::subscribe(&reader, PartitionId(0), Offset(0));
+        let commands: Vec<(String, usize)> =
+            (0..4).map(|n| (format!("contract/S-{n}"), 2)).collect();
+        let outcomes = append_commands(&writer, &commands, 5).await;
+        reader.refresh().expect("refresh");
+        let expected: Vec<Position> = outcomes
+            .iter()
+            .flat_map(|outcome| outcome.positions.clone())
+            .collect();
+        let mut delivered = Vec::new();
+        while delivered.len() < expected.len() {
+            // A hang guard, not a timing assertion: the records are committed before the wait.
+            let next = tokio::time::timeout(Duration::from_secs(60), subscription.next())
+                .await
+                .expect("the subscription delivers the refreshed records")
+                .expect("the subscription does not end")
+                .expect("the subscription reads");
+            delivered.push(next.position);
+        }
+        assert_eq!(delivered, expected);
+    });
+}
+
+#[test]
+fn a_follower_survives_a_writer_that_crashed_mid_write_and_restarted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let commands: Vec<(String, usize)> = (0..5).map(|n| (format!("contract/W-{n}"), 2)).collect();
+    let missing = log_without_its_last_command(dir.path(), &commands);
+    let reader = FileLog::open_read_only(dir.path()).expect("open read-only");
+    // The crash: the last command's first frame and half of its second reached the file.
+    let torn = frame_sizes(&missing)[0] + 7;
+    append_bytes(&only_segment(dir.path(), 0), &missing[..torn]);
+    assert_eq!(reader.refresh().expect("a torn tail waits").records, 0);
+    runtime().block_on(async {
+        // The restart truncates the torn command, then appends again.
+        let writer = FileLog::open(dir.path(), options(1, 1 << 30, Durability::NoSync))
+            .expect("reopen the writer");
+        let more: Vec<(String, usize)> = (0..3).map(|n| (format!("contract/W-{n}"), 1)).collect();
+        append_commands(&writer, &more, 6).await;
+        let report = reader.refresh().expect("refresh after the restart");
+        assert_eq!(report.records, 3);
+        let fresh = FileLog::open_read_only(dir.path()).expect("fresh open");
+        assert_eq!(read_all(&reader, 0).await, read_all(&fresh, 0).await);
+        assert_eq!(read_all(&reader, 0).await, read_all(&writer, 0).await);
+    });
+}
+
+#[test]
+fn a_segment_that_shrank_under_the_reader_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let commands: Vec<(String, usize)> = (0..3).map(|n| (format!("contract/T-{n}"), 1)).collect();
+    // Only the cut matters here, not the cut-off bytes.
+    log_without_its_last_command(dir.path(), &commands);
+    let reader = FileLog::open_read_only(dir.path()).expect("open read-only");
+    let segment = only_segment(dir.path(), 0);
+    let length = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .and_then(|file| file.set_len(length - 1))
+        .expect("shrink the segment");
+    let error = reader.refresh().expect_err("a shrunk segment");
+    assert!(matches!(error, LogError::CorruptSegment { .. }), "{error}");
+}
+
 #[derive(Debug, Clone)]
 enum FollowOp {
     /// Append a command of `events` records to stream `contract/P-{stream}`.
