@@ -237,7 +237,7 @@ pub fn scan_partition_from(
     resume: Resume,
 ) -> Result<PartitionScan, LogError> {
     let listed = layout.list_segments(partition)?;
-    check_resume(index, partition, &listed, resume)?;
+    check_resume(layout, index, partition, &listed, resume)?;
     let mut cursor = Cursor {
         partition,
         partitions,
@@ -284,6 +284,7 @@ pub fn scan_partition_from(
 
 /// Refuses to continue a scan whose segments are no longer where the index has them.
 fn check_resume(
+    layout: &Layout,
     index: &Index,
     partition: PartitionId,
     listed: &[(u64, PathBuf)],
@@ -300,21 +301,11 @@ fn check_resume(
         _ => Err(LogError::Invalid(format!(
             "the segments of partition {partition} in {} changed under a reader: segment {} of {} is \
              no longer in place; reopen the log",
-            layout_dir(listed),
+            layout.partition_dir(partition).display(),
             last + 1,
             resume.segments
         ))),
     }
-}
-
-fn layout_dir(listed: &[(u64, PathBuf)]) -> String {
-    listed
-        .first()
-        .and_then(|(_, path)| path.parent())
-        .map_or_else(
-            || "the partition directory".to_owned(),
-            |dir| dir.display().to_string(),
-        )
 }
 
 /// Scans a segment the index does not have yet: checks its header, indexes it and scans its frames.

@@ -269,6 +269,20 @@ fn a_segment_that_shrank_under_the_reader_is_refused() {
     assert!(matches!(error, LogError::CorruptSegment { .. }), "{error}");
 }
 
+#[test]
+fn a_segment_that_vanished_under_the_reader_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let commands: Vec<(String, usize)> = (0..3).map(|n| (format!("contract/V-{n}"), 1)).collect();
+    log_without_its_last_command(dir.path(), &commands);
+    let reader = FileLog::open_read_only(dir.path()).expect("open read-only");
+    std::fs::remove_file(only_segment(dir.path(), 0)).expect("remove the segment");
+    let error = reader.refresh().expect_err("a vanished segment");
+    assert!(
+        matches!(&error, LogError::Invalid(message) if message.contains("reopen the log")),
+        "{error}"
+    );
+}
+
 #[derive(Debug, Clone)]
 enum FollowOp {
     /// Append a command of `events` records to stream `contract/P-{stream}`.
