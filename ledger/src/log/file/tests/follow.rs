@@ -15,6 +15,15 @@ async fn read_everything(log: &FileLog) -> Vec<Vec<EventEnvelope>> {
     partitions
 }
 
+/// Bytes of all segment files of `log`, as it knows them.
+fn total_bytes(log: &FileLog) -> u64 {
+    log.stats()
+        .partitions
+        .iter()
+        .map(|partition| partition.bytes)
+        .sum()
+}
+
 /// Appends `bytes` to the end of `path`, as a writer process mid-write would have.
 fn append_bytes(path: &Path, bytes: &[u8]) {
     let mut file = std::fs::OpenOptions::new()
@@ -36,6 +45,7 @@ fn appends_after_the_open_become_visible_after_refresh_in_order_with_the_chain()
         append_commands(&writer, &early, 1).await;
         let reader = FileLog::open_read_only(dir.path()).expect("open read-only");
         let opened = read_everything(&reader).await;
+        let bytes_at_open = total_bytes(&reader);
         let late: Vec<(String, usize)> = (0..30)
             .map(|n| (format!("contract/F-{}", n % 5), 1 + n % 3))
             .collect();
@@ -61,6 +71,11 @@ fn appends_after_the_open_become_visible_after_refresh_in_order_with_the_chain()
         assert!(
             report.segments > 0,
             "the writer rolled segments: {report:?}"
+        );
+        assert_eq!(
+            report.bytes_read,
+            total_bytes(&writer) - bytes_at_open,
+            "a refresh reads only the appended bytes"
         );
         assert_eq!(reader.stats(), writer.stats(), "same heads, sizes, counts");
         assert!(
