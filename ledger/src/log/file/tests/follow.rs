@@ -266,32 +266,35 @@ fn a_follower_survives_a_writer_that_crashed_mid_write_and_restarted() {
     });
 }
 
-#[test]
-fn a_segment_that_shrank_under_the_reader_is_refused() {
+/// A reader of a small one-segment log, then `tamper` applied to that segment; returns the error of
+/// the next refresh.
+fn refresh_after_tampering(tamper: impl FnOnce(&Path)) -> LogError {
     let dir = tempfile::tempdir().expect("tempdir");
     let commands: Vec<(String, usize)> = (0..3).map(|n| (format!("contract/T-{n}"), 1)).collect();
-    // Only the cut matters here, not the cut-off bytes.
     log_without_its_last_command(dir.path(), &commands);
     let reader = FileLog::open_read_only(dir.path()).expect("open read-only");
-    let segment = only_segment(dir.path(), 0);
-    let length = std::fs::metadata(&segment).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&segment)
-        .and_then(|file| file.set_len(length - 1))
-        .expect("shrink the segment");
-    let error = reader.refresh().expect_err("a shrunk segment");
+    tamper(&only_segment(dir.path(), 0));
+    reader.refresh().expect_err("tampering is refused")
+}
+
+#[test]
+fn a_segment_that_shrank_under_the_reader_is_refused() {
+    let error = refresh_after_tampering(|segment| {
+        let length = std::fs::metadata(segment).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(segment)
+            .and_then(|file| file.set_len(length - 1))
+            .expect("shrink the segment");
+    });
     assert!(matches!(error, LogError::CorruptSegment { .. }), "{error}");
 }
 
 #[test]
 fn a_segment_that_vanished_under_the_reader_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let commands: Vec<(String, usize)> = (0..3).map(|n| (format!("contract/V-{n}"), 1)).collect();
-    log_without_its_last_command(dir.path(), &commands);
-    let reader = FileLog::open_read_only(dir.path()).expect("open read-only");
-    std::fs::remove_file(only_segment(dir.path(), 0)).expect("remove the segment");
-    let error = reader.refresh().expect_err("a vanished segment");
+    let error = refresh_after_tampering(|segment| {
+        std::fs::remove_file(segment).expect("remove the segment");
+    });
     assert!(
         matches!(&error, LogError::Invalid(message) if message.contains("reopen the log")),
         "{error}"
