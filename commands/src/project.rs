@@ -248,16 +248,16 @@ fn status_line(every: Duration) -> impl FnMut(&CatchUpReport) {
     }
 }
 
-/// The shortest pause between two looks at the embedded log while following it.
-const EMBEDDED_POLL_MIN: Duration = Duration::from_millis(250);
+/// The pause between two looks at the embedded log while following it.
+const EMBEDDED_POLL: Duration = Duration::from_millis(250);
 
 /// Follows the embedded log in `data_dir` until `stop`, written by another process (`ledger serve`,
 /// `ledger import`, …).
 ///
-/// A read-only [`FileLog`] is a snapshot as of its open, so `subscribe` on it never sees later
-/// appends; the follower takes a fresh snapshot each round and catches up from the checkpoints. Each
-/// open scans the log's segments, so the pause between rounds is at least twice the last open (a
-/// large log is looked at less often rather than rescanned back to back).
+/// The log is opened read-only once; each round [`FileLog::refresh`] reads only the bytes the writer
+/// appended since the previous round (a torn or half-written tail waits for the next round), and the
+/// projector catches up from its checkpoints to the new end. A round therefore costs what was
+/// appended, not the size of the log.
 pub async fn follow_embedded(
     projector: &mut Projector<SledStore>,
     data_dir: &Path,
@@ -267,21 +267,28 @@ pub async fn follow_embedded(
     let started = Instant::now();
     let mut total = CatchUpReport::default();
     let mut status = status_line(settings.status_every);
+    let log = FileLog::open_read_only(data_dir)
+        .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
+    let mut first = true;
     while !stop.is_requested() {
-        let opened = Instant::now();
-        let log = FileLog::open_read_only(data_dir)
-            .with_context(|| format!("cannot open the event log in {}", data_dir.display()))?;
-        let scan = opened.elapsed();
-        let round = catch_up_with(projector, &log, CatchUpOptions::default())
-            .await
-            .context("projection stopped")?;
-        total.events += round.events;
-        total.batches += round.batches;
-        total.applied += round.applied;
-        total.skipped += round.skipped;
+        let refreshed = log.refresh().with_context(|| {
+            format!(
+                "cannot read new events of the log in {}",
+                data_dir.display()
+            )
+        })?;
+        if first || refreshed.records > 0 {
+            first = false;
+            let round = catch_up_with(projector, &log, CatchUpOptions::default())
+                .await
+                .context("projection stopped")?;
+            total.events += round.events;
+            total.batches += round.batches;
+            total.applied += round.applied;
+            total.skipped += round.skipped;
+        }
         status(&total);
-        let pause = EMBEDDED_POLL_MIN.max(scan * 2);
-        let sleep = std::pin::pin!(tokio::time::sleep(pause));
+        let sleep = std::pin::pin!(tokio::time::sleep(EMBEDDED_POLL));
         let _ = futures::future::select(sleep, std::pin::pin!(stop.clone().requested())).await;
     }
     projector.flush().context("cannot flush the views")?;

@@ -74,7 +74,8 @@ fn follow_projects_events_appended_after_start_and_exits_0_on_sigterm() {
     let options = FileLogOptions {
         partitions: 4,
         durability: Durability::NoSync,
-        ..FileLogOptions::default()
+        // Small segments: the writer rolls to new files while the follower reads (issue #6).
+        segment_bytes_max: 64 * 1024,
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     // The writer holds the log's lock for the whole test; the follower only reads.
@@ -90,6 +91,13 @@ fn follow_projects_events_appended_after_start_and_exits_0_on_sigterm() {
             .expect("sample log")
     });
     assert!(appended > 1_000, "the sample is demo-sized: {appended}");
+    assert!(
+        log.stats()
+            .partitions
+            .iter()
+            .any(|partition| partition.segments > 1),
+        "the writer rolled segments under the follower"
+    );
     wait_for_line(
         &stderr_file,
         &format!("following: projected {appended} events"),

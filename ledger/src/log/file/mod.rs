@@ -28,7 +28,7 @@ pub use writer::{
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, watch};
 
 use self::index::Index;
 use self::layout::{Layout, settle_partitions};
-use self::scan::{Access, PartitionScan, scan_partition};
+use self::scan::{Access, PartitionScan, Resume, scan_partition, scan_partition_from};
 use crate::log::envelope::{ChainHash, EventEnvelope};
 use crate::log::error::LogError;
 use crate::log::ids::{Offset, PartitionId, StreamId, StreamVersion};
@@ -119,6 +119,17 @@ struct Counters {
     bytes: AtomicU64,
 }
 
+/// What one [`FileLog::refresh`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshReport {
+    /// Records that became visible, over all partitions.
+    pub records: u64,
+    /// Segment files that were new to the reader.
+    pub segments: u64,
+    /// Segment bytes read from disk (only what was appended since the previous scan).
+    pub bytes_read: u64,
+}
+
 /// State shared by the log handle, the writer and the sync thread.
 struct Shared {
     layout: Layout,
@@ -148,6 +159,9 @@ pub struct FileLog {
     shared: Arc<Shared>,
     /// `None` for a read-only log.
     requests: Option<mpsc::Sender<request::Request>>,
+    /// A read-only log's resume point per partition, where [`FileLog::refresh`] continues; `None` for
+    /// a writing log. The mutex also keeps two refreshes from scanning the same bytes twice.
+    follow: Option<Mutex<Vec<Resume>>>,
     threads: Vec<JoinHandle<()>>,
     /// Held for the life of a writing log: the exclusive `flock` on `<dir>/LOCK`.
     _lock: Option<File>,
@@ -203,19 +217,22 @@ impl FileLog {
         Ok(FileLog {
             shared,
             requests: Some(sender),
+            follow: None,
             threads,
             _lock: Some(lock),
         })
     }
 
-    /// Opens the log in `dir` for reading only, without the lock, so `stats`, `tail` and `verify` work
-    /// while a writer runs. It is a snapshot as of the open: it ignores a torn tail (which may be a
-    /// write in progress) and does not see later appends. Damage before the tail is refused.
+    /// Opens the log in `dir` for reading only, without the lock, so `stats`, `tail`, `verify` and a
+    /// follower work while a writer runs. It is a snapshot as of the open until [`FileLog::refresh`]
+    /// picks up later appends. It ignores a torn tail (which may be a write in progress); damage before
+    /// the tail is refused.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<FileLog, LogError> {
         let layout = Layout::new(dir.as_ref());
         let meta = layout.read_meta()?.ok_or_else(|| no_log(&layout))?;
         let partitions = settle_partitions(&layout, meta.partitions, false)?;
         let mut index = Index::new(partitions);
+        let mut resumes = Vec::new();
         for number in 0..partitions {
             let scan = scan_partition(
                 &layout,
@@ -227,6 +244,7 @@ impl FileLog {
             if let Some(problem) = scan.problem.filter(|problem| !problem.kind.is_tail()) {
                 return Err(corrupt(problem));
             }
+            resumes.push(scan.resume);
         }
         let options = FileLogOptions {
             partitions,
@@ -235,9 +253,58 @@ impl FileLog {
         Ok(FileLog {
             shared: Arc::new(Shared::new(layout, options, index)),
             requests: None,
+            follow: Some(Mutex::new(resumes)),
             threads: Vec::new(),
             _lock: None,
         })
+    }
+
+    /// Makes what another process appended since the open (or the previous refresh) visible to this
+    /// read-only log: per partition it continues the open's scan where that stopped, reading only the
+    /// new bytes, with the same checks (CRC frames, hash chain, stream versions, whole commands). The
+    /// new records then reach `read_batch`, `subscribe` and `wait_for` like appends of a writer.
+    ///
+    /// A torn frame or an incomplete multi-event command at the very end is not an error here: the
+    /// writer may be in the middle of writing it, so the refresh stops before it and the next one reads
+    /// it again. Damage before the end is refused with [`LogError::CorruptSegment`] (every record before
+    /// it stays visible). A writing log always sees its own appends: its report is empty.
+    ///
+    /// The index is locked for writing while a partition's new bytes are scanned, so readers of the
+    /// same handle wait for at most one partition's new bytes.
+    pub fn refresh(&self) -> Result<RefreshReport, LogError> {
+        let Some(follow) = &self.follow else {
+            return Ok(RefreshReport::default());
+        };
+        let mut resumes = follow.lock().expect("refresh lock poisoned");
+        let partitions = self.partitions();
+        let mut report = RefreshReport::default();
+        for (number, resume) in (0..partitions).zip(resumes.iter_mut()) {
+            let partition = PartitionId(number);
+            let (before, scan) = {
+                let mut index = self.shared.index.write().expect("index lock poisoned");
+                let before = index.partition(partition).next_offset();
+                let layout = &self.shared.layout;
+                let scan = scan_partition_from(
+                    layout,
+                    partition,
+                    partitions,
+                    &mut index,
+                    Access::ReadOnly,
+                    *resume,
+                )?;
+                (before, scan)
+            };
+            report.records += scan.records - before;
+            report.bytes_read += scan.bytes_read;
+            let new_segments = scan.resume.segments - resume.segments;
+            report.segments += u64::try_from(new_segments).expect("usize fits in u64");
+            *resume = scan.resume;
+            self.shared.publish_end(partition, scan.records);
+            if let Some(problem) = scan.problem.filter(|problem| !problem.kind.is_tail()) {
+                return Err(corrupt(problem));
+            }
+        }
+        Ok(report)
     }
 
     /// The data directory.

@@ -1,7 +1,9 @@
 //! Scanning a partition's segments: rebuilds the index and finds the first problem, if any.
 //!
-//! One scan serves three callers: opening for writing (repairs a torn tail, refuses anything else),
-//! opening read-only (ignores a torn tail, refuses anything else) and `verify` (reports everything).
+//! One scan serves four callers: opening for writing (repairs a torn tail, refuses anything else),
+//! opening read-only (ignores a torn tail, refuses anything else), `verify` (reports everything) and
+//! [`super::FileLog::refresh`] of a read-only log, which continues from a [`Resume`] point so that it
+//! reads only the bytes the writer appended since the last scan.
 //!
 //! A problem is a *tail* problem only when nothing valid follows it: damage in the last segment after
 //! which no well-formed frame can be found, or a multi-event command whose final record is missing at
@@ -10,6 +12,7 @@
 //! history and is never skipped.
 
 use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -131,6 +134,35 @@ pub struct TailCut {
     pub keep_bytes: u64,
 }
 
+/// Where a partition's scan stopped, so that a later scan can continue there: after the last complete
+/// command of the last indexed segment. Nothing after `end` is in the index (a torn frame or a command
+/// whose final record is missing is read again next time, when the writer may have finished it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resume {
+    /// Segments of the partition already in the index.
+    pub segments: usize,
+    /// Bytes of the last indexed segment that hold complete commands (its header included).
+    pub end: u64,
+    /// Bytes of the indexed segments before the last one.
+    pub before_last: u64,
+    /// Bytes of the last indexed segment as last read (`end` plus any unadmitted tail).
+    pub last: u64,
+}
+
+impl Resume {
+    /// Bytes of the indexed segment files as last read.
+    pub fn bytes(&self) -> u64 {
+        self.before_last + self.last
+    }
+
+    fn push_segment(&mut self, length: u64) {
+        self.before_last += self.last;
+        self.last = length;
+        self.segments += 1;
+        self.end = u64::try_from(HEADER_BYTES).expect("fits");
+    }
+}
+
 /// The result of scanning one partition.
 #[derive(Debug)]
 pub struct PartitionScan {
@@ -140,6 +172,10 @@ pub struct PartitionScan {
     pub head: ChainHash,
     pub problem: Option<Problem>,
     pub cut: Option<TailCut>,
+    /// Where a later scan continues.
+    pub resume: Resume,
+    /// Segment bytes this scan read from disk.
+    pub bytes_read: u64,
 }
 
 /// A record of a multi-event command held back until the command's final record is seen.
@@ -160,6 +196,7 @@ struct Cursor<'a> {
     pending: Vec<PendingRecord>,
     /// Byte position of the first pending record (where a cut for an incomplete command goes).
     pending_start: u64,
+    resume: Resume,
 }
 
 impl Cursor<'_> {
@@ -178,14 +215,37 @@ pub fn scan_partition(
     index: &mut Index,
     access: Access,
 ) -> Result<PartitionScan, LogError> {
-    let listed = layout.list_segments(partition)?;
-    let mut cursor = Cursor {
+    scan_partition_from(
+        layout,
         partition,
         partitions,
         index,
-        head: ChainHash::GENESIS,
+        access,
+        Resume::default(),
+    )
+}
+
+/// Continues the scan of `partition` from `resume` (where an earlier scan into the same `index`
+/// stopped): reads the last indexed segment from `resume.end` on and every newer segment whole, with
+/// the same checks as a scan from the start. `Resume::default()` scans from the start.
+pub fn scan_partition_from(
+    layout: &Layout,
+    partition: PartitionId,
+    partitions: u32,
+    index: &mut Index,
+    access: Access,
+    resume: Resume,
+) -> Result<PartitionScan, LogError> {
+    let listed = layout.list_segments(partition)?;
+    check_resume(layout, index, partition, &listed, resume)?;
+    let mut cursor = Cursor {
+        partition,
+        partitions,
+        head: index.partition(partition).head,
+        index,
         pending: Vec::new(),
         pending_start: 0,
+        resume,
     };
     let mut scan = PartitionScan {
         segments: Vec::new(),
@@ -194,41 +254,139 @@ pub fn scan_partition(
         head: ChainHash::GENESIS,
         problem: None,
         cut: None,
+        resume,
+        bytes_read: 0,
     };
-    for (segment_number, (base_offset, path)) in listed.iter().enumerate() {
+    let first = resume.segments.saturating_sub(1);
+    for (segment_number, (base_offset, path)) in listed.iter().enumerate().skip(first) {
         let is_last = segment_number + 1 == listed.len();
-        let bytes = std::fs::read(path).map_err(|error| LogError::io(path, error))?;
-        scan.segments.push(path.clone());
-        scan.bytes += u64::try_from(bytes.len()).expect("usize fits in u64");
-        if let Err(problem) = check_header(&cursor, &bytes, *base_offset, path, is_last) {
+        let problem = if segment_number < resume.segments {
+            continue_segment(&mut cursor, &mut scan, path, is_last)?
+        } else {
+            new_segment(
+                &mut cursor,
+                &mut scan,
+                (*base_offset, path),
+                access,
+                is_last,
+            )?
+        };
+        if let Some((problem, keep_bytes)) = problem {
             let cut = problem.kind.is_tail().then_some(TailCut {
-                segment: segment_number,
-                keep_bytes: 0,
-            });
-            return Ok(finish(scan, cursor, Some(problem), cut));
-        }
-        let file = open_segment(path, access)?;
-        let segment_index = u32::try_from(cursor.index.partition(partition).segments.len())
-            .expect("segment count fits in u32");
-        cursor
-            .index
-            .partition_mut(partition)
-            .segments
-            .push(SegmentRef {
-                path: Arc::from(path.as_path()),
-                file: Arc::new(file),
-            });
-        if let Some((problem, keep_bytes)) =
-            scan_segment(&mut cursor, &bytes, segment_index, path, is_last)
-        {
-            let cut = problem.kind.is_tail().then_some(TailCut {
-                segment: segment_number,
+                segment: scan.segments.len() - 1,
                 keep_bytes,
             });
             return Ok(finish(scan, cursor, Some(problem), cut));
         }
     }
     Ok(finish(scan, cursor, None, None))
+}
+
+/// Refuses to continue a scan whose segments are no longer where the index has them.
+fn check_resume(
+    layout: &Layout,
+    index: &Index,
+    partition: PartitionId,
+    listed: &[(u64, PathBuf)],
+    resume: Resume,
+) -> Result<(), LogError> {
+    let indexed = &index.partition(partition).segments;
+    let Some(last) = resume.segments.checked_sub(1) else {
+        return Ok(());
+    };
+    match listed.get(last) {
+        Some((_, path)) if indexed.len() == resume.segments && *path == *indexed[last].path => {
+            Ok(())
+        }
+        _ => Err(LogError::Invalid(format!(
+            "the segments of partition {partition} in {} changed under a reader: segment {} of {} is \
+             no longer in place; reopen the log",
+            layout.partition_dir(partition).display(),
+            last + 1,
+            resume.segments
+        ))),
+    }
+}
+
+/// Scans a segment the index does not have yet: checks its header, indexes it and scans its frames.
+fn new_segment(
+    cursor: &mut Cursor<'_>,
+    scan: &mut PartitionScan,
+    (base_offset, path): (u64, &PathBuf),
+    access: Access,
+    is_last: bool,
+) -> Result<Option<(Problem, u64)>, LogError> {
+    let bytes = std::fs::read(path).map_err(|error| LogError::io(path, error))?;
+    let length = u64::try_from(bytes.len()).expect("usize fits in u64");
+    scan.segments.push(path.clone());
+    scan.bytes += length;
+    scan.bytes_read += length;
+    if let Err(problem) = check_header(cursor, &bytes, base_offset, path, is_last) {
+        return Ok(Some((problem, 0)));
+    }
+    let file = open_segment(path, access)?;
+    let partition_index = cursor.index.partition_mut(cursor.partition);
+    let segment_index =
+        u32::try_from(partition_index.segments.len()).expect("segment count fits in u32");
+    partition_index.segments.push(SegmentRef {
+        path: Arc::from(path.as_path()),
+        file: Arc::new(file),
+    });
+    cursor.resume.push_segment(length);
+    let frames = &bytes[HEADER_BYTES..];
+    let base = u64::try_from(HEADER_BYTES).expect("fits");
+    Ok(scan_segment(
+        cursor,
+        frames,
+        base,
+        segment_index,
+        path,
+        is_last,
+    ))
+}
+
+/// Continues the scan of the last indexed segment from where the previous scan stopped, reading
+/// only the bytes after that point.
+fn continue_segment(
+    cursor: &mut Cursor<'_>,
+    scan: &mut PartitionScan,
+    path: &PathBuf,
+    is_last: bool,
+) -> Result<Option<(Problem, u64)>, LogError> {
+    let start = cursor.resume.end;
+    let mut file = File::open(path).map_err(|error| LogError::io(path, error))?;
+    let length = file
+        .metadata()
+        .map_err(|error| LogError::io(path, error))?
+        .len();
+    if length < start {
+        return Err(LogError::CorruptSegment {
+            path: path.clone(),
+            byte_offset: length,
+            detail: format!(
+                "the segment shrank to {length} bytes below the {start} bytes already read; \
+                 segments are append-only, so it was truncated or replaced: reopen the log"
+            ),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.seek(SeekFrom::Start(start))
+        .and_then(|_| file.read_to_end(&mut bytes))
+        .map_err(|error| LogError::io(path, error))?;
+    let read = u64::try_from(bytes.len()).expect("usize fits in u64");
+    scan.segments.push(path.clone());
+    scan.bytes += read;
+    scan.bytes_read += read;
+    cursor.resume.last = start + read;
+    let segment_index = u32::try_from(cursor.resume.segments - 1).expect("fits in u32");
+    Ok(scan_segment(
+        cursor,
+        &bytes,
+        start,
+        segment_index,
+        path,
+        is_last,
+    ))
 }
 
 fn finish(
@@ -240,9 +398,16 @@ fn finish(
     let partition_index = cursor.index.partition_mut(cursor.partition);
     scan.records = partition_index.next_offset();
     scan.head = partition_index.head;
-    partition_index.bytes = scan.bytes;
+    // A scan from the start counts every file it read (a torn tail too, which repair subtracts); a
+    // continued scan knows only the indexed files.
+    partition_index.bytes = if scan.resume.segments == 0 {
+        scan.bytes
+    } else {
+        cursor.resume.bytes()
+    };
     scan.problem = problem;
     scan.cut = cut;
+    scan.resume = cursor.resume;
     scan
 }
 
@@ -305,18 +470,19 @@ fn check_header(
     Ok(())
 }
 
-/// Scans the frames of one segment. On a problem returns it with the number of bytes to keep if the
-/// problem is a tail problem.
+/// Scans the frames of one segment: `bytes` are its bytes from file position `base` on. On a problem
+/// returns it with the number of bytes to keep if the problem is a tail problem.
 fn scan_segment(
     cursor: &mut Cursor<'_>,
     bytes: &[u8],
+    base: u64,
     segment_index: u32,
     path: &Path,
     is_last: bool,
 ) -> Option<(Problem, u64)> {
-    let mut at = HEADER_BYTES;
+    let mut at = 0;
     while at < bytes.len() {
-        let byte_position = u64::try_from(at).expect("usize fits in u64");
+        let byte_position = base + u64::try_from(at).expect("usize fits in u64");
         let position = Position {
             partition: cursor.partition,
             offset: Offset(cursor.next_offset()),
@@ -437,6 +603,7 @@ fn accept_frame(
     if frame.continued {
         return Ok(());
     }
+    cursor.resume.end = location.byte_position + u64::from(location.frame_bytes);
     for record in std::mem::take(&mut cursor.pending) {
         let indexed = IndexedRecord {
             partition: cursor.partition,

@@ -1,6 +1,8 @@
 //! Tests of the embedded log's file handling. The backend-agnostic contract lives in
 //! `log::testkit` and runs here against [`FileLog`] with tiny segments, so segment rolls happen often.
 
+mod follow;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
