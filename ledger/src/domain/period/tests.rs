@@ -790,6 +790,7 @@ fn events_round_trip_through_the_payload() {
 
 mod invariants;
 
+/// M-08: the patient sees the price and the co-payment of a trade name before dispensing.
 #[test]
 fn m08_quote_shows_the_copayment_before_dispensing() {
     let world = world();
