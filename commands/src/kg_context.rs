@@ -1,0 +1,110 @@
+//! The cross-period facts a KG settlement decision needs and its own stream cannot answer (issue #4,
+//! docs/kg.md): the contract's *other* KG periods (units already dispensed on a prescription that
+//! D-11 lets span two months, A-18/M-14; the patient's compensation this calendar year, A-19) and the
+//! pharmacy's outstanding recoveries with the offsets earlier settlements made.
+//!
+//! Scope, and why: the history is the contract's, that is the pharmacy's (one KG contract per
+//! pharmacy, renewed in place, C-08/A-22). The law counts the course dose per prescription and A-19
+//! per patient whatever the pharmacy (E-11), but A-19 is an indicative *prescribing* limit that only
+//! warns (RULES A-19), and a prescription is closed by its first dispensing by default; reading
+//! every pharmacy's periods would mean reading every partition for each sale. So the writer counts
+//! within the contract's partition, and the patient-wide view is left to the information system.
+//!
+//! Cost: the contract's period streams live on the contract's partition (`StreamId::partition_key`).
+//! The first KG period command of a contract reads that partition once; afterwards the cache only
+//! reads what was appended since (its own appends included), under a per-contract lock that the
+//! dispatcher holds from the read through the append, so two periods of one contract never decide on
+//! each other's stale history.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use ledger::domain::event::Event;
+use ledger::domain::kg::recovery::{self, Recoveries, RecoveryEvent, RecoveryOffset};
+use ledger::domain::period::kg::{self, KgPeriodHistory, KgPeriodState};
+use ledger::log::{EventLog, Offset, StreamId, partition_of, read_partition};
+
+use crate::handler::HandlerError;
+use crate::writer::decode;
+
+/// The folded KG period streams of one contract, as far as the partition has been read.
+#[derive(Debug, Default)]
+pub struct ContractPeriods {
+    /// The next partition offset to read.
+    next: u64,
+    /// `period/<contract>/<YYYY-MM>` → its folded KG state.
+    periods: BTreeMap<String, KgPeriodState>,
+    /// Every recovery offset the contract's settlements made, in log order.
+    offsets: Vec<RecoveryOffset>,
+}
+
+impl ContractPeriods {
+    /// Reads what the partition of `contract` (`contract/<id>`) gained since the last call and folds
+    /// the contract's period streams.
+    pub async fn catch_up(
+        &mut self,
+        log: &dyn EventLog,
+        contract: &StreamId,
+    ) -> Result<(), HandlerError> {
+        let partition = partition_of(contract, log.partitions());
+        let contract_id = contract.as_str().trim_start_matches("contract/");
+        let prefix = format!("period/{contract_id}/");
+        let mut records = read_partition(log, partition, Offset(self.next));
+        while let Some(record) = records.next().await {
+            let envelope = record?;
+            self.next = envelope.position.offset.0 + 1;
+            let stream = envelope.body.stream.as_str();
+            if !stream.starts_with(&prefix) {
+                continue;
+            }
+            let event = decode(&envelope)?;
+            if let Event::RecoveryOffset(offset) = &event {
+                self.offsets.push(offset.clone());
+            }
+            let state = self.periods.remove(stream).unwrap_or_default();
+            self.periods
+                .insert(stream.to_owned(), kg::evolve(state, &event));
+        }
+        Ok(())
+    }
+
+    /// The dispensings of every period of the contract but `stream`.
+    pub fn history_without(&self, stream: &StreamId) -> KgPeriodHistory {
+        let mut history = KgPeriodHistory::default();
+        for (_, state) in self
+            .periods
+            .iter()
+            .filter(|(name, _)| name.as_str() != stream.as_str())
+        {
+            history.add(state);
+        }
+        history
+    }
+
+    /// `assessed` (the pharmacy's recovery stream) with the offsets the contract's settlements made
+    /// what is still outstanding. An offset of a recovery that is not the pharmacy's
+    /// (it cannot be: approval offsets only the pharmacy's) is skipped rather than trusted.
+    pub fn recoveries(&self, assessed: Recoveries) -> Recoveries {
+        self.offsets.iter().fold(assessed, |recoveries, offset| {
+            if recoveries.get(&offset.recovery_id).is_none() {
+                return recoveries;
+            }
+            recovery::evolve(recoveries, &RecoveryEvent::RecoveryOffset(offset.clone()))
+        })
+    }
+}
+
+/// One [`ContractPeriods`] per KG contract, each behind its own lock.
+#[derive(Debug, Default)]
+pub struct KgPeriodCache {
+    contracts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<ContractPeriods>>>>,
+}
+
+impl KgPeriodCache {
+    /// The contract's periods, to be locked by the caller for the whole decision and append.
+    pub fn contract(&self, contract_id: &str) -> Arc<tokio::sync::Mutex<ContractPeriods>> {
+        let mut contracts = self.contracts.lock().expect("KG period cache lock");
+        Arc::clone(contracts.entry(contract_id.to_owned()).or_default())
+    }
+}
