@@ -108,3 +108,98 @@ impl KgPeriodCache {
         Arc::clone(contracts.entry(contract_id.to_owned()).or_default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use ledger::domain::kg::recovery::{Debtor, RecoveryAssessed, RecoveryGround};
+    use ledger::domain::money::{Currency, Money, Quantity};
+    use ledger::domain::period::kg::KgDispensingHistory;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PIN: &str = "21501199012345";
+
+    fn period_stream(month: u32) -> String {
+        format!("period/KG-1/2026-{month:02}")
+    }
+
+    /// Periods 1…3, each with `units` dispensed on RX-1 when positive.
+    fn periods(units: &[u32]) -> ContractPeriods {
+        let mut periods = ContractPeriods::default();
+        for (month, units) in (1..).zip(units) {
+            let mut state = KgPeriodState::default();
+            if *units > 0 {
+                let units = Quantity::new((*units).into()).expect("positive");
+                state
+                    .prescriptions
+                    .insert((PIN.to_owned(), "RX-1".to_owned()), units);
+            }
+            periods.periods.insert(period_stream(month), state);
+        }
+        periods
+    }
+
+    proptest! {
+        /// the history a period decides on holds exactly the other periods' units of the
+        /// prescription, never its own.
+        #[test]
+        fn history_is_the_other_periods(
+            units in proptest::collection::vec(0u32..100, 1..4),
+            own in 0usize..4,
+        ) {
+            let own = own % units.len();
+            let periods = periods(&units);
+            let stream = StreamId::new(period_stream(u32::try_from(own + 1).unwrap())).unwrap();
+            let others: u32 = units
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| *index != own)
+                .map(|(_, units)| units)
+                .sum();
+            let seen = periods
+                .history_without(&stream)
+                .dispensed_units(PIN, "RX-1")
+                .map(|units| units.value());
+            prop_assert_eq!(seen, (others > 0).then(|| others.into()));
+        }
+    }
+
+    fn assessed(recovery_id: &str, minor: i64) -> Recoveries {
+        let assessment = RecoveryAssessed {
+            recovery_id: recovery_id.to_owned(),
+            debtor: Debtor::Pharmacy("01234567890123".to_owned()),
+            ground: RecoveryGround::FaultyAfterDispensing,
+            inspection_act_ref: "ACT-1".to_owned(),
+            amount: Money::new(minor, Currency::KGS),
+            assessed_on: NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+        };
+        let event = recovery::decide_assessment(&Recoveries::new(), assessment).unwrap();
+        recovery::evolve(Recoveries::new(), &event)
+    }
+
+    fn offset(recovery_id: &str, minor: i64) -> RecoveryOffset {
+        RecoveryOffset {
+            recovery_id: recovery_id.to_owned(),
+            settlement_ref: format!("KG-1/2026-03/{recovery_id}"),
+            inspection_act_ref: "ACT-1".to_owned(),
+            amount: Money::new(minor, Currency::KGS),
+            offset_on: NaiveDate::from_ymd_opt(2026, 4, 10).unwrap(),
+        }
+    }
+
+    /// what earlier settlements offset is no longer outstanding; an offset of a
+    /// recovery the pharmacy's stream does not hold is not applied.
+    #[test]
+    fn r04_earlier_offsets_reduce_the_outstanding_debt() {
+        let periods = ContractPeriods {
+            offsets: vec![offset("REC-1", 1_500), offset("REC-9", 700)],
+            ..ContractPeriods::default()
+        };
+        let recoveries = periods.recoveries(assessed("REC-1", 4_000));
+        let outstanding = recoveries.get("REC-1").unwrap().outstanding();
+        assert_eq!(outstanding, Money::new(2_500, Currency::KGS));
+        assert!(recoveries.get("REC-9").is_none());
+    }
+}

@@ -159,12 +159,30 @@ fn record(stream: &str, sale: RecordKgDispensing) -> CommandEnvelope {
     )
 }
 
-/// March: RX-1 in full (60 tablets, 30.00 paid), RX-9 of metformin sold as amlodipine, and
-/// RX-2 written on 25 March, 30 of its 60 tablets sold on the 28th (15.00 paid).
-fn march() -> Vec<CommandEnvelope> {
+/// A KZ dispensing (the checked-in example) sent to the KG contract's March stream under KZ: refused
+/// by A-15, since the stream holds a KG contract, whatever the envelope says.
+fn kz_dispensing_on_kg_contract() -> String {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/commands/examples/RecordDispensing.json"
+    );
+    let mut value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(example).unwrap()).unwrap();
+    value["stream"] = MARCH.into();
+    value["command_id"] = CommandId::derived("submit-kg-test", "kz-on-kg")
+        .0
+        .to_string()
+        .into();
+    value.to_string()
+}
+
+/// March: RX-1 in full (60 tablets, 30.00 paid), RX-9 of metformin sold as amlodipine,
+/// RX-2 written on 25 March, 30 of its 60 tablets sold on the 28th (15.00 paid), and a KZ dispensing
+/// on the KG stream.
+fn march() -> Vec<String> {
     let mut wrong_drug = sale("KG-D-2", "RX-9", "2026-03-01", "2026-03-12", 10, 0);
     wrong_drug.dispensing.drug_id = DrugId::new("AML-5").unwrap();
-    vec![
+    let mut lines: Vec<String> = [
         record(
             MARCH,
             sale("KG-D-1", "RX-1", "2026-03-01", "2026-03-10", 60, 3_000),
@@ -175,6 +193,11 @@ fn march() -> Vec<CommandEnvelope> {
             sale("KG-D-3", "RX-2", "2026-03-25", "2026-03-28", 30, 1_500),
         ),
     ]
+    .iter()
+    .map(|envelope| serde_json::to_string(envelope).unwrap())
+    .collect();
+    lines.push(kz_dispensing_on_kg_contract());
+    lines
 }
 
 /// April: the rest of RX-2 (within D-11's 30 days), and the March report.
@@ -227,9 +250,17 @@ fn settlement(
 }
 
 fn write_file(path: &Path, envelopes: &[CommandEnvelope]) {
+    let lines: Vec<String> = envelopes
+        .iter()
+        .map(|envelope| serde_json::to_string(envelope).unwrap())
+        .collect();
+    write_lines(path, &lines);
+}
+
+fn write_lines(path: &Path, lines: &[String]) {
     let mut file = std::fs::File::create(path).unwrap();
-    for envelope in envelopes {
-        writeln!(file, "{}", serde_json::to_string(envelope).unwrap()).unwrap();
+    for line in lines {
+        writeln!(file, "{line}").unwrap();
     }
 }
 
@@ -284,7 +315,7 @@ fn submit_until_report(dir: &Path, data_dir: &Path) -> Vec<std::path::PathBuf> {
     let mut first = reference_data();
     first.push(foreign);
     write_file(&files[0], &first);
-    write_file(&files[1], &march());
+    write_lines(&files[1], &march());
     write_file(&files[2], &april());
 
     let (text, rejects) = submit(data_dir, &files[0]);
@@ -298,8 +329,12 @@ fn submit_until_report(dir: &Path, data_dir: &Path) -> Vec<std::path::PathBuf> {
     );
     let (text, rejects) = submit(data_dir, &files[1]);
     assert!(
-        text.contains("2 appended, 0 already appended, 1 rejected"),
+        text.contains("2 appended, 0 already appended, 2 rejected"),
         "{text}"
+    );
+    assert!(
+        rejects.contains("4,command.type,A-15,"),
+        "a KZ command on a KG contract: {rejects}"
     );
     assert!(
         rejects.contains("2,(command),R-03,"),
