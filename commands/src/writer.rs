@@ -269,6 +269,37 @@ fn not_in_stream(envelope: &EventEnvelope) -> HandlerError {
     }
 }
 
+/// A KG contract stream `contract/<id>` (S002 §27–§30: C-07…C-10, D-10, E-09, E-10, A-22, A-23),
+/// decided on the KG calendar and rule set. The same stream shape as a KZ contract, a separate
+/// aggregate: no KZ criterion ever applies to a KG pharmacy.
+pub struct KgContractAggregate;
+
+impl Aggregate for KgContractAggregate {
+    type State = contract::kg::KgContractState;
+    type Command = Command<contract::kg::KgContractCommand>;
+    type Context<'c> = DecisionContext<'c>;
+    type Rejection = DomainError;
+
+    fn evolve(
+        state: contract::kg::KgContractState,
+        envelope: &EventEnvelope,
+    ) -> Result<contract::kg::KgContractState, HandlerError> {
+        Ok(contract::kg::evolve(state, &decode(envelope)?))
+    }
+
+    fn decide(
+        state: &mut contract::kg::KgContractState,
+        command: &Self::Command,
+        context: &DecisionContext<'_>,
+    ) -> Result<Vec<NewEvent>, DomainError> {
+        let events = contract::kg::decide(state, command.command.clone(), context)?;
+        for event in &events {
+            *state = contract::kg::evolve(std::mem::take(state), event);
+        }
+        Ok(new_events(events, &command.meta))
+    }
+}
+
 /// Decides a batch of commands one after the other against the state the previous ones left; the
 /// first refusal refuses the whole batch (nothing is appended).
 fn decide_batch<S: Default, C: Clone, X>(

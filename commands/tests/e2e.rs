@@ -62,6 +62,96 @@ fn run_demo(data_dir: &Path, summary: &Path) {
     );
     assert_eq!(contracts.last().unwrap()["status"], "terminated");
     check_exports(&summary);
+    check_kg(data_dir, &summary["kg"]);
+}
+
+/// The demo's log, opened beside no running writer.
+fn open_log(data_dir: &Path) -> FileLog {
+    let options = FileLogOptions {
+        durability: Durability::NoSync,
+        ..FileLogOptions::default()
+    };
+    FileLog::open(data_dir, options).unwrap()
+}
+
+/// Every event of the `contract/KG-…` and `period/KG-…` streams and of the Reference Book, decoded
+/// from the log.
+fn kg_events(data_dir: &Path) -> Vec<(String, Event)> {
+    use futures::StreamExt;
+    use ledger::log::{Offset, PartitionId, read_partition};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let log = open_log(data_dir);
+        let mut events = Vec::new();
+        for partition in 0..log.partitions() {
+            let mut records = read_partition(&log, PartitionId(partition), Offset(0));
+            while let Some(envelope) = records.next().await {
+                let body = envelope.unwrap().body;
+                let stream = body.stream.to_string();
+                let kg = stream.starts_with("contract/KG-") || stream.starts_with("period/KG-");
+                if kg || stream == "reference/kg-reference-book" {
+                    events.push((stream, Event::from_payload(&body.payload).unwrap()));
+                }
+            }
+        }
+        events
+    })
+}
+
+/// The KG part (C-07…C-09, D-10, E-10, A-22, A-23, M-10): the counts the summary prints agree with
+/// the events on the log, and the log holds what the law requires.
+fn check_kg(data_dir: &Path, kg: &serde_json::Value) {
+    let events = kg_events(data_dir);
+    let count = |wanted: &str| {
+        events
+            .iter()
+            .filter(|(_, event)| event.event_type() == wanted)
+            .count() as u64
+    };
+    let concluded = count("KgContractConcluded");
+    let refused = count("ContractRefused");
+    assert_eq!((concluded, refused), (3, 1), "of 4 KG applications");
+    assert_eq!(kg["applications"], count("KgContractApplicationReceived"));
+    assert_eq!(kg["concluded"], concluded);
+    assert_eq!(kg["refused"], refused);
+    assert_eq!(kg["objections"], count("ContractObjectionFiled"));
+    assert_eq!(kg["reference_book"]["version"], 1);
+    assert_eq!(count("ReferenceBookPublished"), 1);
+    // D-10, A-23: the refusal was sent by its deadline, with reasons, and never after a conclusion.
+    let (refused_stream, refusal) = events
+        .iter()
+        .find_map(|(stream, event)| match event {
+            Event::ContractRefused(refusal) => Some((stream, refusal)),
+            _ => None,
+        })
+        .unwrap();
+    let due = events
+        .iter()
+        .find_map(|(stream, event)| match event {
+            Event::KgContractApplicationReceived(received) if stream == refused_stream => {
+                Some(received.refusal.due)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let refused_on = ledger::domain::calendar::local_date(
+        ledger::domain::jurisdiction::Jurisdiction::KG,
+        refusal.refused_at,
+    );
+    assert!(refused_on <= due, "refused {refused_on}, due {due}");
+    assert!(refusal.reasons[0].detail.contains("E-10"));
+    assert!(
+        !events.iter().any(|(stream, event)| stream == refused_stream
+            && matches!(event, Event::KgContractConcluded(_)))
+    );
+    check_kg_dispensings(&events, kg);
+    // E-10: every conclusion rests on a clean tax check of its own day.
+    for (_, event) in &events {
+        if let Event::KgContractConcluded(concluded) = event {
+            assert!(!concluded.tax_check.has_debts);
+            assert_eq!(concluded.tax_check.checked_on, concluded.term.starts_on);
+        }
+    }
 }
 
 /// The projectors ran: Appendix 1 and 2, CSV and HTML, for each of the 9 contracts, from the views,
@@ -112,6 +202,12 @@ fn check_history_and_export(data_dir: &Path, export_dir: &Path) {
     ] {
         assert!(history.contains(fact), "history of KZ-001 lacks {fact}");
     }
+    let history = stdout(&ledger(data_dir, &["history", "--contract", "KG-001"]));
+    assert!(
+        history.contains("KgContractApplicationReceived")
+            && history.contains("KgContractConcluded"),
+        "{history}"
+    );
     assert!(
         !history.contains("KZ-002"),
         "a contract's history holds only its own streams"
@@ -154,11 +250,7 @@ fn check_history_and_export(data_dir: &Path, export_dir: &Path) {
 fn append_forged_signature(data_dir: &Path) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let options = FileLogOptions {
-            durability: Durability::NoSync,
-            ..FileLogOptions::default()
-        };
-        let log = FileLog::open(data_dir, options).unwrap();
+        let log = open_log(data_dir);
         let stream = StreamId::new("period/KZ-001/2026-01").unwrap();
         let approved = log
             .read_stream(&stream, StreamVersion(1))
@@ -203,6 +295,50 @@ fn new_event_like(envelope: &ledger::log::EventEnvelope) -> NewEvent {
         correlation_id: body.correlation_id,
         actor: body.actor.clone(),
         payload: body.payload.clone(),
+    }
+}
+
+/// KG dispensings (E-11, M-19, M-13, P-09): recorded by PIN, within the Reference Book, each KG
+/// month paid its approved net; the summary's totals are the log's; the scripted refusals (R-03,
+/// D-11) left nothing on the log and are counted.
+fn check_kg_dispensings(events: &[(String, Event)], kg: &serde_json::Value) {
+    let book: Vec<String> = events
+        .iter()
+        .find_map(|(_, event)| match event {
+            Event::ReferenceBookPublished(book) => Some(
+                book.entries
+                    .iter()
+                    .map(|entry| entry.drug_id.to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .unwrap();
+    let (mut lines, mut reimbursed, mut paid, mut approved) = (0_u64, 0_i64, 0_i64, 0_i64);
+    for (_, event) in events {
+        match event {
+            Event::KgDispensingRecorded(recorded) => {
+                lines += 1;
+                reimbursed += recorded.reimbursement.reimbursement.minor;
+                let pin = recorded.prescription.patient_pin.as_str();
+                assert!(pin.len() == 14 && pin.bytes().all(|b| b.is_ascii_digit()));
+                assert!(book.contains(&recorded.dispensing.drug_id.to_string()));
+            }
+            Event::KgPaymentReportApproved(report) => approved += report.net_payable.minor,
+            Event::KgSettlementPaid(settlement) => paid += settlement.amount.minor,
+            _ => {}
+        }
+    }
+    assert!(lines > 0, "the demo records KG dispensings");
+    assert_eq!(kg["dispensings"], lines);
+    assert_eq!(kg["reimbursement"]["minor"], reimbursed);
+    assert_eq!(kg["paid"]["minor"], paid);
+    assert_eq!(paid, approved, "every approved KG report is paid");
+    for rule in ["R-03", "D-11"] {
+        assert!(
+            kg["refused_dispensings"][rule].as_u64().unwrap() > 0,
+            "{rule}"
+        );
     }
 }
 

@@ -70,7 +70,7 @@ fn same_seed_same_registries_on_both_backends() {
         &dir.path().join("kafka.json"),
         Some(&url),
     );
-    for section in ["contracts", "clocks", "budgets"] {
+    for section in ["contracts", "clocks", "budgets", "kg"] {
         assert_eq!(
             embedded[section], kafka[section],
             "{section} differ between the embedded log and Kafka"

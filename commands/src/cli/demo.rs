@@ -74,7 +74,7 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     };
     let bars = Bars(Mutex::new(None));
     let runtime = super::runtime()?;
-    let (engine, world, timing, events_written, exports) = runtime.block_on(async {
+    let (engine, world, timing, events_written, exports, kg) = runtime.block_on(async {
         let options_log = FileLogOptions {
             durability,
             ..FileLogOptions::default()
@@ -82,10 +82,11 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         let opened = super::open::writer(global, options_log).await?;
         let (engine, world, timing) = demo::run(opened.log(), &options, &bars).await?;
         let events_written = opened.records().await?;
+        let kg = demo::kg::summary::summarise(&engine, &world, &demo::months(&options)?).await?;
         let periods = demo::months(&options)?;
         let exports =
             project_and_export(&*opened.log(), &world, &periods, &global.data_dir).await?;
-        anyhow::Ok((engine, world, timing, events_written, exports))
+        anyhow::Ok((engine, world, timing, events_written, exports, kg))
     })?;
     let periods = demo::months(&options)?;
     let mut summary = summary::build(
@@ -95,6 +96,7 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         options.dispensings,
         timing,
         events_written,
+        kg,
     );
     summary.exports = exports;
     print!("{}", summary::render(&summary));

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use ledger::domain::budget::{BudgetCommand, BudgetId};
 use ledger::domain::calendar::{Calendar, CalendarSet};
 use ledger::domain::context::DecisionContext;
+use ledger::domain::contract::kg::KgContractCommand;
 use ledger::domain::contract::{ContractCommand, ContractState};
 use ledger::domain::error::DomainError;
 use ledger::domain::ident::Bin;
@@ -16,18 +17,19 @@ use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{self, KeyCommand, KeyRegistry, RegisterSigningKey};
 use ledger::domain::period::{PeriodCommand, PeriodContext, PeriodState, ReimbursedIndex};
 use ledger::domain::prices::{PriceListState, PublishPriceList};
-use ledger::domain::rules::{RuleBook, RuleSet};
+use ledger::domain::rules::{RuleBook, RuleParameters, RuleSet};
 use ledger::domain::signature::{SignatureCheck, SignedBy};
 use ledger::domain::time::Timestamp;
 use ledger::domain::values::ReportingPeriod;
 use ledger::log::{Actor, ActorId, ActorRole, AppendRequest, CommandId, EventLog, StreamId};
 use uuid::Uuid;
 
+use super::kg::dispense::KgRefusals;
 use super::signing::{CaptureHash, Signers};
 use crate::handler::{Aggregate, Handled, Handler};
 use crate::writer::{
-    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, PeriodAggregate,
-    PriceListAggregate, new_events,
+    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, KgContractAggregate,
+    KgPeriodAggregate, PeriodAggregate, PriceListAggregate, ReferenceBookAggregate, new_events,
 };
 
 /// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3): the same code
@@ -61,9 +63,16 @@ pub struct Engine {
     pub signers: Signers,
     pub calendars: CalendarSet,
     pub kz_calendar: Calendar,
+    /// The KG calendar: KG contract clocks (D-10, A-23) count on it.
+    pub kg_calendar: Calendar,
     pub rules: RuleBook,
     pub keys: Mutex<KeyRegistry>,
     pub contracts: Handler<ContractAggregate>,
+    pub kg_contracts: Handler<KgContractAggregate>,
+    pub kg_periods: Handler<KgPeriodAggregate>,
+    pub reference_books: Handler<ReferenceBookAggregate>,
+    /// The scripted KG dispensings the domain refused, by rule.
+    pub kg_refusals: KgRefusals,
     pub periods: Handler<PeriodAggregate>,
     pub prices: Handler<PriceListAggregate>,
     pub key_rings: Handler<KeyAggregate>,
@@ -83,11 +92,20 @@ pub fn period_stream(contract_id: &str, period: ReportingPeriod) -> StreamId {
     stream(format!("period/{contract_id}/{}", period.key()))
 }
 
-/// The KZ rule book of the demo: the 2025 Rules, in force 11 days after a publication taken as
+/// The rule book of the demo. KZ: the 2025 Rules, in force 11 days after a publication taken as
 /// 2024-12-20 (A-28, D-09: the real publication date is not in the seeds, so it is configuration).
+/// KG: the Regulation (S002) with the RULES §4 decisions (3-day refusal, 1-year term, renewal unless
+/// an objection: D-10, C-08, A-22, A-23), in force from 2025-01-01, equally configuration.
 pub fn rule_book() -> anyhow::Result<RuleBook> {
     let published_on = chrono::NaiveDate::from_ymd_opt(2024, 12, 20).expect("valid date");
-    RuleBook::new(vec![RuleSet::kz_2025(1, published_on)])
+    let kg = RuleSet {
+        jurisdiction: Jurisdiction::KG,
+        version: 1,
+        effective_from: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date"),
+        effective_to: None,
+        parameters: RuleParameters::kg_default(),
+    };
+    RuleBook::new(vec![RuleSet::kz_2025(1, published_on), kg])
         .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
@@ -102,6 +120,9 @@ impl Engine {
         let kz_calendar = calendars
             .latest(Jurisdiction::KZ)
             .context("the KZ calendar")?;
+        let kg_calendar = calendars
+            .latest(Jurisdiction::KG)
+            .context("the KG calendar")?;
         Ok(Engine {
             log,
             seed,
@@ -113,9 +134,14 @@ impl Engine {
             signers,
             calendars,
             kz_calendar,
+            kg_calendar,
             rules: rule_book()?,
             keys: Mutex::new(KeyRegistry::new()),
             contracts: Handler::default(),
+            kg_contracts: Handler::default(),
+            kg_periods: Handler::default(),
+            reference_books: Handler::default(),
+            kg_refusals: KgRefusals::default(),
             periods: Handler::default(),
             prices: Handler::default(),
             key_rings: Handler::default(),
@@ -300,7 +326,7 @@ impl Engine {
             .await
     }
 
-    /// The decision context of `jurisdiction` with the given signature check.
+    /// The KZ decision context with the given signature check.
     pub fn decision<'a>(&'a self, signatures: &'a dyn SignatureCheck) -> DecisionContext<'a> {
         DecisionContext {
             calendar: &self.kz_calendar,
@@ -346,6 +372,44 @@ impl Engine {
                 meta.command_id,
                 &command,
                 &self.decision(&keys),
+            )
+            .await?;
+        Ok(match outcome {
+            Handled::Appended(_) => Ok(()),
+            Handled::Rejected(rejection) => Err(rejection),
+        })
+    }
+
+    /// The KG decision context: the KG calendar; the rule book holds the KG rule set.
+    pub fn kg_decision<'a>(&'a self, signatures: &'a dyn SignatureCheck) -> DecisionContext<'a> {
+        DecisionContext {
+            calendar: &self.kg_calendar,
+            rules: &self.rules,
+            signatures,
+            fund_bin: self.fund_bin,
+        }
+    }
+
+    /// Runs a KG contract command on the KG calendar and rule set. KG contract documents carry
+    /// no signature yet (see `contract::kg`); the registry is passed for when they do.
+    pub async fn kg_contract(
+        &self,
+        contract_id: &str,
+        meta: CommandMeta,
+        command: KgContractCommand,
+    ) -> anyhow::Result<Result<(), DomainError>> {
+        let keys = self.keys.lock().expect("key registry lock").clone();
+        let context = self.kg_decision(&keys);
+        let command_id = meta.command_id;
+        let command = Command { meta, command };
+        let outcome = self
+            .kg_contracts
+            .execute(
+                &*self.log,
+                &contract_stream(contract_id),
+                command_id,
+                &command,
+                &context,
             )
             .await?;
         Ok(match outcome {

@@ -5,6 +5,7 @@
 
 pub mod dispense;
 pub mod engine;
+pub mod kg;
 pub mod lifecycle;
 pub mod setup;
 pub mod signing;
@@ -27,6 +28,9 @@ use engine::Engine;
 use setup::kz_local;
 use signing::Signers;
 use world::World;
+
+/// KG pharmacies applying to the additional programme: enough for every path of [`kg::script`].
+pub const KG_PHARMACIES: u32 = 4;
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -79,7 +83,7 @@ pub async fn run(
     options: &DemoOptions,
     progress: &dyn Progress,
 ) -> anyhow::Result<(Engine, World, summary::Timing)> {
-    let world = World::generate(options.seed, options.networks, 3, 20_000);
+    let world = World::generate(options.seed, options.networks, KG_PHARMACIES, 20_000);
     let fund_bin = world::random_bin(
         &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(options.seed ^ 0xF0_0D),
     );
@@ -103,6 +107,7 @@ pub async fn run(
         .collect();
     setup::allocate_budgets(&engine, &years, setup_at).await?;
     setup::conclude_contracts(&engine, &world, options.first_month).await?;
+    kg::setup(&engine, &world, options.first_month).await?;
     progress.advance(1);
     progress.finish_phase();
     let started = Instant::now();
@@ -118,6 +123,12 @@ pub async fn run(
         progress.finish_phase();
     }
     let dispensing_elapsed = started.elapsed();
+    progress.phase("KG dispensings", u64::try_from(periods.len())?);
+    for period in &periods {
+        kg::dispense::dispense_month(&engine, &world, *period).await?;
+        progress.advance(1);
+    }
+    progress.finish_phase();
     close_periods(&engine, &world, &periods, progress).await?;
     terminate_last(&engine, &world, &periods).await?;
     summary::load_states(&engine, &world, &periods).await?;
@@ -150,6 +161,7 @@ async fn close_periods(
                 .await?;
             progress.advance(1);
         }
+        kg::settle::settle_month(engine, world, *period).await?;
     }
     progress.finish_phase();
     Ok(())

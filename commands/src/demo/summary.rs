@@ -14,6 +14,7 @@ use ledger::domain::values::ReportingPeriod;
 use serde::Serialize;
 
 use super::engine::{Engine, contract_stream, period_stream, stream};
+use super::kg::summary::KgSummary;
 use super::world::World;
 
 /// How long the phases took.
@@ -74,6 +75,8 @@ pub struct DemoSummary {
     pub contracts: Vec<ContractSummary>,
     pub clocks: std::collections::BTreeMap<String, ClockCounts>,
     pub budgets: Vec<BudgetSummary>,
+    /// The KG additional programme: Reference Book and contracts (KG budgets are in `budgets`).
+    pub kg: KgSummary,
     pub exports: Vec<String>,
 }
 
@@ -188,6 +191,7 @@ pub fn build(
     dispensings: u64,
     timing: Timing,
     events_written: u64,
+    kg: KgSummary,
 ) -> DemoSummary {
     let mut contracts = Vec::new();
     let mut all_clocks = std::collections::BTreeMap::new();
@@ -233,6 +237,7 @@ pub fn build(
         contracts,
         clocks: all_clocks,
         budgets: budgets(engine, periods),
+        kg,
         exports: Vec::new(),
     }
 }
@@ -330,18 +335,19 @@ pub fn render(summary: &DemoSummary) -> String {
     }
     let _ = writeln!(
         out,
-        "\n  budgets                              allocated            paid         balance"
+        "\n  budgets                                    allocated            paid           balance"
     );
     for budget in &summary.budgets {
         let _ = writeln!(
             out,
-            "  {:<28} {:>17} {:>15} {:>17}",
+            "  {:<34} {:>17} {:>15} {:>17}",
             budget.budget,
             budget.allocated.to_string(),
             budget.paid.to_string(),
             budget.balance.to_string()
         );
     }
+    super::kg::summary::render(&mut out, &summary.kg);
     render_exports(&mut out, &summary.exports);
     out
 }

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use ledger::domain::ident::{Bin, Iin, check_digit};
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::region::Region;
+use ledger::domain::values::{KgPin, KgTin};
 
 /// A pharmacy company or consortium member and its network.
 #[derive(Debug, Clone)]
@@ -43,6 +44,17 @@ impl ContractHolder {
     }
 }
 
+/// A Kyrgyz pharmacy applying to the CHI Additional Programme (E-09: any pharmacy may apply, no
+/// network criterion). KG organisations are identified by their taxpayer number, never by a KZ BIN.
+#[derive(Debug, Clone)]
+pub struct KgPharmacy {
+    pub contract_id: String,
+    pub name: String,
+    pub tin: KgTin,
+    pub licence: String,
+    pub region: Region,
+}
+
 /// A drug of the catalogue: INN, trade name, dose and form, unit, and prices per unit.
 #[derive(Debug, Clone)]
 pub struct Drug {
@@ -64,11 +76,15 @@ pub struct Drug {
 #[derive(Debug, Clone)]
 pub struct World {
     pub seed: u64,
+    /// The KZ contract holders.
     pub contracts: Vec<ContractHolder>,
+    /// The KG pharmacies and the MHIF's own taxpayer number.
+    pub kg_pharmacies: Vec<KgPharmacy>,
+    pub mhif_tin: KgTin,
     pub kz_drugs: Vec<Drug>,
     pub kg_drugs: Vec<Drug>,
     pub kz_patients: Vec<Iin>,
-    pub kg_patients: Vec<String>,
+    pub kg_patients: Vec<KgPin>,
 }
 
 /// The KZ outpatient catalogue used by the demo: (INN, trade name, dose and form, unit, ICD-10, limit
@@ -244,7 +260,8 @@ const KG_CATALOGUE: [KgCatalogueEntry; 4] = [
 impl World {
     /// Builds the world for `seed`: `networks` single-company KZ contracts (each ≥ 70 pharmacies in ≥ 3
     /// regions, E-01), one KZ consortium (≥ 200 pharmacies in ≥ 5 regions, E-03) and `kg_pharmacies` KG
-    /// contracts, with `patients` patients per jurisdiction.
+    /// pharmacies, with `patients` patients per jurisdiction. The KG part draws from its own stream of
+    /// the seed, so that it can grow without changing the KZ world of a seed.
     pub fn generate(seed: u64, networks: u32, kg_pharmacies: u32, patients: u32) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut contracts = Vec::new();
@@ -263,32 +280,37 @@ impl World {
             });
         }
         contracts.push(consortium(&mut rng, networks + 1));
-        for index in 0..kg_pharmacies {
-            let region = Region::all(Jurisdiction::KG)
-                .nth(usize::try_from(index).unwrap_or(0) % 9)
-                .expect("9 KG regions");
-            let holder = Organisation {
-                name: format!("ОсОО «Дарыкана {}»", index + 1),
-                bin: random_bin(&mut rng),
-                pharmacies: vec![(format!("KG-LIC-{:05}", index + 1), region)],
-            };
-            contracts.push(ContractHolder {
-                contract_id: format!("KG-{:03}", index + 1),
-                jurisdiction: Jurisdiction::KG,
-                holder,
-                members: Vec::new(),
-            });
-        }
         let kz_patients = (0..patients).map(|_| random_iin(&mut rng)).collect();
-        let kg_patients = (0..patients).map(|_| random_kg_pin(&mut rng)).collect();
+        let kz_drugs = catalogue_kz(&mut rng);
+        let mut kg_rng = ChaCha8Rng::seed_from_u64(seed ^ KG_STREAM);
         World {
             seed,
             contracts,
-            kz_drugs: catalogue_kz(&mut rng),
-            kg_drugs: catalogue_kg(&mut rng),
+            kg_pharmacies: (1..=kg_pharmacies)
+                .map(|number| kg_pharmacy(&mut kg_rng, number))
+                .collect(),
+            mhif_tin: random_kg_tin(&mut kg_rng),
+            kz_drugs,
+            kg_drugs: catalogue_kg(&mut kg_rng),
             kz_patients,
-            kg_patients,
+            kg_patients: (0..patients).map(|_| random_kg_pin(&mut kg_rng)).collect(),
         }
+    }
+}
+
+/// Salt of the KG part's random stream.
+const KG_STREAM: u64 = 0x4B47_0000_0000_0001;
+
+/// The `number`-th KG pharmacy, in the regions in turn.
+fn kg_pharmacy(rng: &mut ChaCha8Rng, number: u32) -> KgPharmacy {
+    let regions: Vec<Region> = Region::all(Jurisdiction::KG).collect();
+    let region = regions[usize::try_from(number - 1).expect("small index") % regions.len()];
+    KgPharmacy {
+        contract_id: format!("KG-{number:03}"),
+        name: format!("ОсОО «Дарыкана {number}»"),
+        tin: random_kg_tin(rng),
+        licence: format!("KG-LIC-{number:05}"),
+        region,
     }
 }
 
@@ -400,14 +422,26 @@ pub fn random_iin(rng: &mut ChaCha8Rng) -> Iin {
         .expect("generated IINs carry a valid check digit")
 }
 
+/// A KG organisation's taxpayer number: a legal-entity digit, the registration date DDMMYYYY and a
+/// 5-digit serial (format only, RULES §3 **[K]**).
+pub fn random_kg_tin(rng: &mut ChaCha8Rng) -> KgTin {
+    let day: u8 = rng.gen_range(1..29);
+    let month: u8 = rng.gen_range(1..13);
+    let year: u16 = rng.gen_range(1995..2024);
+    let serial: u32 = rng.gen_range(0..100_000);
+    KgTin::new(format!("0{day:02}{month:02}{year:04}{serial:05}"))
+        .expect("14 generated digits are a KG taxpayer number")
+}
+
 /// A KG PIN: sex digit, birth date DDMMYYYY, 5-digit serial (format only, RULES §3 **[K]**).
-pub fn random_kg_pin(rng: &mut ChaCha8Rng) -> String {
+pub fn random_kg_pin(rng: &mut ChaCha8Rng) -> KgPin {
     let sex: u8 = rng.gen_range(1..3);
     let day: u8 = rng.gen_range(1..29);
     let month: u8 = rng.gen_range(1..13);
     let year: u16 = rng.gen_range(1940..2010);
     let serial: u32 = rng.gen_range(0..100_000);
-    format!("{sex}{day:02}{month:02}{year:04}{serial:05}")
+    KgPin::new(format!("{sex}{day:02}{month:02}{year:04}{serial:05}"))
+        .expect("14 generated digits are a KG PIN")
 }
 
 fn gtin(rng: &mut ChaCha8Rng) -> String {
@@ -474,6 +508,32 @@ mod tests {
             format!("{first:?}"),
             format!("{:?}", World::generate(8, 3, 2, 50))
         );
+    }
+
+    /// The KG part draws from its own stream: adding KG pharmacies leaves the KZ world of a seed as
+    /// it was, and every KG pharmacy has its own valid taxpayer number.
+    #[test]
+    fn kg_part_leaves_the_kz_world_alone() {
+        let without = World::generate(7, 3, 0, 50);
+        let with = World::generate(7, 3, 4, 50);
+        assert_eq!(
+            format!("{:?}", without.contracts),
+            format!("{:?}", with.contracts)
+        );
+        assert_eq!(without.kz_patients, with.kz_patients);
+        assert_eq!(
+            format!("{:?}", without.kz_drugs),
+            format!("{:?}", with.kz_drugs)
+        );
+        let tins: BTreeSet<String> = with
+            .kg_pharmacies
+            .iter()
+            .map(|p| p.tin.to_string())
+            .collect();
+        assert_eq!(tins.len(), 4);
+        assert!(with.kg_pharmacies.iter().all(|pharmacy| {
+            pharmacy.region.jurisdiction() == Jurisdiction::KG && pharmacy.tin.as_str().len() == 14
+        }));
     }
 
     /// E-01 and E-03: the generated networks meet the KZ eligibility thresholds.
