@@ -393,37 +393,6 @@ impl Aggregate for ReferenceBookAggregate {
     }
 }
 
-/// A KG contract stream `contract/<id>` (S002 §27–§30: C-07…C-10, D-10, E-09, E-10, A-22, A-23),
-/// decided on the KG calendar and rule set. The same stream shape as a KZ contract, a separate
-/// aggregate: no KZ criterion ever applies to a KG pharmacy.
-pub struct KgContractAggregate;
-
-impl Aggregate for KgContractAggregate {
-    type State = contract::kg::KgContractState;
-    type Command = Command<contract::kg::KgContractCommand>;
-    type Context<'c> = DecisionContext<'c>;
-    type Rejection = DomainError;
-
-    fn evolve(
-        state: contract::kg::KgContractState,
-        envelope: &EventEnvelope,
-    ) -> Result<contract::kg::KgContractState, HandlerError> {
-        Ok(contract::kg::evolve(state, &decode(envelope)?))
-    }
-
-    fn decide(
-        state: &mut contract::kg::KgContractState,
-        command: &Self::Command,
-        context: &DecisionContext<'_>,
-    ) -> Result<Vec<NewEvent>, DomainError> {
-        let events = contract::kg::decide(state, command.command.clone(), context)?;
-        for event in &events {
-            *state = contract::kg::evolve(std::mem::take(state), event);
-        }
-        Ok(new_events(events, &command.meta))
-    }
-}
-
 /// The recoveries assessed against one debtor, `recovery/<debtor-kind>/<id>`: the
 /// inspection acts' assessments. Their offsets are settlement lines on the KG period streams, so the
 /// state here holds assessments only; the writer adds the offsets (`kg_context`).

@@ -16,7 +16,7 @@ use ledger::domain::kg::recovery::{Debtor, Recoveries};
 use ledger::domain::kg::{KgPolicy, PatientLimitSchedule};
 use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext};
 use ledger::domain::period::{PeriodCommand, PeriodContext};
-use ledger::domain::rules::{RuleBook, RuleParameters, RuleSet};
+use ledger::domain::rules::RuleBook;
 use ledger::domain::values::ReportingPeriod;
 use ledger::log::{
     AppendOutcome, EventLog, LogError, Offset, PartitionId, StreamId, read_partition,
@@ -98,7 +98,7 @@ impl Dispatcher {
         Ok(Dispatcher {
             log,
             calendars,
-            rules: writer_rules()?,
+            rules: rule_book()?,
             fund_bin,
             keys: Mutex::new(keys),
             contracts: Handler::default(),
@@ -460,27 +460,6 @@ impl Dispatcher {
         }
         Ok(())
     }
-}
-
-/// The writer's rule book: the demo's, and the KG Regulation (S002) with the RULES §4 defaults (3-day
-/// refusal, 1-year term, renewal unless an objection: D-10, C-08, A-22) in force from 2025-01-01 when
-/// the demo's has no KG set, so that KG contract commands can be decided (A-15: on KG rules only).
-fn writer_rules() -> anyhow::Result<RuleBook> {
-    let demo = rule_book()?;
-    let kg_from = chrono::NaiveDate::from_ymd_opt(2025, 1, 1).expect("valid date");
-    if demo.in_force(Jurisdiction::KG, kg_from).is_ok() {
-        return Ok(demo);
-    }
-    let kz_published_on = chrono::NaiveDate::from_ymd_opt(2024, 12, 20).expect("valid date");
-    let kg = RuleSet {
-        jurisdiction: Jurisdiction::KG,
-        version: 1,
-        effective_from: kg_from,
-        effective_to: None,
-        parameters: RuleParameters::kg_default(),
-    };
-    RuleBook::new(vec![RuleSet::kz_2025(1, kz_published_on), kg])
-        .map_err(|error| anyhow::anyhow!("{error}"))
 }
 
 /// the refusal of a command whose envelope names another jurisdiction than its contract's.
