@@ -11,10 +11,10 @@
 //! within the contract's partition, and the patient-wide view is left to the information system.
 //!
 //! Cost: the contract's period streams live on the contract's partition (`StreamId::partition_key`).
-//! The first KG period command of a contract reads that partition once; afterwards the cache only
-//! reads what was appended since (its own appends included), under a per-contract lock that the
-//! dispatcher holds from the read through the append, so two periods of one contract never decide on
-//! each other's stale history.
+//! The first KG period command on a partition reads it once and folds the KG periods of every
+//! contract there (decoding only KG settlement events and recovery offsets); afterwards only what was
+//! appended since is read, its own appends included. A per-contract lock is held from the read through
+//! the append, so two periods of one contract never decide on each other's stale history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -23,16 +23,14 @@ use futures::StreamExt;
 use ledger::domain::event::Event;
 use ledger::domain::kg::recovery::{self, Recoveries, RecoveryEvent, RecoveryOffset};
 use ledger::domain::period::kg::{self, KgPeriodHistory, KgPeriodState};
-use ledger::log::{EventLog, Offset, StreamId, partition_of, read_partition};
+use ledger::log::{EventLog, Offset, PartitionId, StreamId, partition_of, read_partition};
 
 use crate::handler::HandlerError;
 use crate::writer::decode;
 
-/// The folded KG period streams of one contract, as far as the partition has been read.
+/// The folded KG period streams of one contract.
 #[derive(Debug, Default)]
 pub struct ContractPeriods {
-    /// The next partition offset to read.
-    next: u64,
     /// `period/<contract>/<YYYY-MM>` → its folded KG state.
     periods: BTreeMap<String, KgPeriodState>,
     /// Every recovery offset the contract's settlements made, in log order.
@@ -40,33 +38,13 @@ pub struct ContractPeriods {
 }
 
 impl ContractPeriods {
-    /// Reads what the partition of `contract` (`contract/<id>`) gained since the last call and folds
-    /// the contract's period streams.
-    pub async fn catch_up(
-        &mut self,
-        log: &dyn EventLog,
-        contract: &StreamId,
-    ) -> Result<(), HandlerError> {
-        let partition = partition_of(contract, log.partitions());
-        let contract_id = contract.as_str().trim_start_matches("contract/");
-        let prefix = format!("period/{contract_id}/");
-        let mut records = read_partition(log, partition, Offset(self.next));
-        while let Some(record) = records.next().await {
-            let envelope = record?;
-            self.next = envelope.position.offset.0 + 1;
-            let stream = envelope.body.stream.as_str();
-            if !stream.starts_with(&prefix) {
-                continue;
-            }
-            let event = decode(&envelope)?;
-            if let Event::RecoveryOffset(offset) = &event {
-                self.offsets.push(offset.clone());
-            }
-            let state = self.periods.remove(stream).unwrap_or_default();
-            self.periods
-                .insert(stream.to_owned(), kg::evolve(state, &event));
+    fn apply(&mut self, stream: &str, event: &Event) {
+        if let Event::RecoveryOffset(offset) = event {
+            self.offsets.push(offset.clone());
         }
-        Ok(())
+        let state = self.periods.remove(stream).unwrap_or_default();
+        self.periods
+            .insert(stream.to_owned(), kg::evolve(state, event));
     }
 
     /// The dispensings of every period of the contract but `stream`.
@@ -95,17 +73,87 @@ impl ContractPeriods {
     }
 }
 
-/// One [`ContractPeriods`] per KG contract, each behind its own lock.
+/// The KG period streams of one partition, folded per contract, as far as the partition was read:
+/// one scan serves every contract on the partition.
+#[derive(Debug, Default)]
+struct PartitionPeriods {
+    /// The next partition offset to read.
+    next: u64,
+    contracts: HashMap<String, ContractPeriods>,
+}
+
+impl PartitionPeriods {
+    /// Folds what `partition` gained since the last call. Only KG settlement events and recovery
+    /// offsets are decoded; the (far more numerous) KZ records are skipped on their envelope.
+    async fn catch_up(
+        &mut self,
+        log: &dyn EventLog,
+        partition: PartitionId,
+    ) -> Result<(), HandlerError> {
+        let mut records = read_partition(log, partition, Offset(self.next));
+        while let Some(record) = records.next().await {
+            let envelope = record?;
+            self.next = envelope.position.offset.0 + 1;
+            let body = &envelope.body;
+            let event_type = body.payload.event_type.as_str();
+            if !(event_type.starts_with("Kg") || event_type == "RecoveryOffset") {
+                continue;
+            }
+            let mut segments = body.stream.as_str().split('/');
+            let (Some("period"), Some(contract_id)) = (segments.next(), segments.next()) else {
+                continue;
+            };
+            let event = decode(&envelope)?;
+            self.contracts
+                .entry(contract_id.to_owned())
+                .or_default()
+                .apply(body.stream.as_str(), &event);
+        }
+        Ok(())
+    }
+}
+
+/// The writer's cross-period view of the KG periods: one [`PartitionPeriods`] per partition (read
+/// under a short lock) and one lock per contract, which the dispatcher holds from reading the
+/// history through the append.
 #[derive(Debug, Default)]
 pub struct KgPeriodCache {
-    contracts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<ContractPeriods>>>>,
+    partitions: Mutex<HashMap<PartitionId, Arc<tokio::sync::Mutex<PartitionPeriods>>>>,
+    contracts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl KgPeriodCache {
-    /// The contract's periods, to be locked by the caller for the whole decision and append.
-    pub fn contract(&self, contract_id: &str) -> Arc<tokio::sync::Mutex<ContractPeriods>> {
-        let mut contracts = self.contracts.lock().expect("KG period cache lock");
-        Arc::clone(contracts.entry(contract_id.to_owned()).or_default())
+    /// The lock of the contract `contract/<id>`: held through a KG period decision and its append,
+    /// so that the next decision of any period of the contract reads this one's events.
+    pub fn contract_lock(&self, contract: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut contracts = self.contracts.lock().expect("KG contract lock table");
+        Arc::clone(contracts.entry(contract.as_str().to_owned()).or_default())
+    }
+
+    /// The history of every KG period of `contract` but `stream`, and `assessed` less the offsets
+    /// the contract's settlements made, as of the end of the contract's partition.
+    pub async fn context(
+        &self,
+        log: &dyn EventLog,
+        contract: &StreamId,
+        stream: &StreamId,
+        assessed: Recoveries,
+    ) -> Result<(KgPeriodHistory, Recoveries), HandlerError> {
+        let partition = partition_of(contract, log.partitions());
+        let scan = {
+            let mut partitions = self.partitions.lock().expect("KG partition cache lock");
+            Arc::clone(partitions.entry(partition).or_default())
+        };
+        let mut scan = scan.lock().await;
+        scan.catch_up(log, partition).await?;
+        let contract_id = contract.as_str().trim_start_matches("contract/");
+        Ok(match scan.contracts.get(contract_id) {
+            Some(periods) => (
+                periods.history_without(stream),
+                periods.recoveries(assessed),
+            ),
+            None => (KgPeriodHistory::default(), assessed),
+        })
     }
 }
 

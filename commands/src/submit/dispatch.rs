@@ -328,9 +328,8 @@ impl Dispatcher {
                 "KG",
             )));
         }
-        let periods = self.kg_history.contract(contract_id);
-        let mut periods = periods.lock().await;
-        periods.catch_up(log, &contract_stream).await?;
+        let lock = self.kg_history.contract_lock(&contract_stream);
+        let _serialised = lock.lock().await;
         let (contract, _) = self.kg_contracts.load(log, &contract_stream).await?;
         let (books, _) = self
             .books
@@ -347,8 +346,10 @@ impl Dispatcher {
             }
             None => Recoveries::new(),
         };
-        let history = periods.history_without(stream_id);
-        let recoveries = periods.recoveries(assessed);
+        let (history, recoveries) = self
+            .kg_history
+            .context(log, &contract_stream, stream_id, assessed)
+            .await?;
         let context = KgPeriodContext {
             decision,
             contract: &contract,
