@@ -6,6 +6,7 @@ pub mod cli;
 pub mod demo;
 pub mod handler;
 pub mod import;
+pub mod kg_context;
 pub mod project;
 pub mod render;
 pub mod serve;

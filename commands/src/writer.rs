@@ -392,3 +392,34 @@ impl Aggregate for ReferenceBookAggregate {
         ))
     }
 }
+
+/// The recoveries assessed against one debtor, `recovery/<debtor-kind>/<id>`: the
+/// inspection acts' assessments. Their offsets are settlement lines on the KG period streams, so the
+/// state here holds assessments only; the writer adds the offsets (`kg_context`).
+pub struct RecoveryAggregate;
+
+impl Aggregate for RecoveryAggregate {
+    type State = kg::recovery::Recoveries;
+    type Command = Command<kg::recovery::RecoveryAssessed>;
+    type Context<'c> = ();
+    type Rejection = kg::recovery::RecoveryError;
+
+    fn evolve(
+        state: kg::recovery::Recoveries,
+        envelope: &EventEnvelope,
+    ) -> Result<kg::recovery::Recoveries, HandlerError> {
+        let event = kg::recovery::RecoveryEvent::try_from(&decode(envelope)?)
+            .map_err(|()| not_in_stream(envelope))?;
+        Ok(kg::recovery::evolve(state, &event))
+    }
+
+    fn decide(
+        state: &mut kg::recovery::Recoveries,
+        command: &Self::Command,
+        _: &(),
+    ) -> Result<Vec<NewEvent>, kg::recovery::RecoveryError> {
+        let event = kg::recovery::decide_assessment(state, command.command.clone())?;
+        *state = kg::recovery::evolve(std::mem::take(state), &event);
+        Ok(new_events(vec![Event::from(event)], &command.meta))
+    }
+}

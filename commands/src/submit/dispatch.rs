@@ -12,6 +12,9 @@ use ledger::domain::contract::{ContractCommand, ContractState};
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{KeyEvent, KeyRegistry};
+use ledger::domain::kg::recovery::{Debtor, Recoveries};
+use ledger::domain::kg::{KgPolicy, PatientLimitSchedule};
+use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext};
 use ledger::domain::period::{PeriodCommand, PeriodContext};
 use ledger::domain::rules::RuleBook;
 use ledger::domain::values::ReportingPeriod;
@@ -20,13 +23,15 @@ use ledger::log::{
 };
 
 use super::Refusal;
-use super::route::{Target, jurisdiction_refusal, route};
+use super::route::{REFERENCE_BOOK_STREAM, Target, jurisdiction_refusal, recovery_stream, route};
 use super::wire::CommandEnvelope;
 use crate::demo::engine::{UniquenessIndex, contract_stream, rule_book, stream};
 use crate::handler::{Handled, Handler, HandlerError};
+use crate::kg_context::KgPeriodCache;
 use crate::writer::{
-    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, PeriodAggregate,
-    PriceListAggregate,
+    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, KgContractAggregate,
+    KgPeriodAggregate, PeriodAggregate, PriceListAggregate, RecoveryAggregate,
+    ReferenceBookAggregate,
 };
 
 /// What became of one command that was decided.
@@ -63,6 +68,17 @@ pub struct Dispatcher {
     prices: Handler<PriceListAggregate>,
     key_rings: Handler<KeyAggregate>,
     budgets: Handler<BudgetAggregate>,
+    kg_contracts: Handler<KgContractAggregate>,
+    kg_periods: Handler<KgPeriodAggregate>,
+    books: Handler<ReferenceBookAggregate>,
+    recoveries: Handler<RecoveryAggregate>,
+    /// The other KG periods of each contract and its settlements' recovery offsets.
+    kg_history: KgPeriodCache,
+    /// A-19, B-05: the capitation norm is data the MHIF publishes and no command carries yet, so the
+    /// schedule is empty and the indicative limit is not checked (docs/commands.md).
+    patient_limits: PatientLimitSchedule,
+    /// D-11, A-18, A-19: the policy defaults (30 days, one dispensing closes, warn only).
+    kg_policy: KgPolicy,
     /// Cross-period uniqueness (DESIGN §3), filled from the periods this process has loaded.
     index: UniquenessIndex,
     /// One lock per stream, held from the duplicate and `expected_version` checks through the append,
@@ -90,6 +106,13 @@ impl Dispatcher {
             prices: Handler::default(),
             key_rings: Handler::default(),
             budgets: Handler::default(),
+            kg_contracts: Handler::default(),
+            kg_periods: Handler::default(),
+            books: Handler::default(),
+            recoveries: Handler::default(),
+            kg_history: KgPeriodCache::default(),
+            patient_limits: PatientLimitSchedule::default(),
+            kg_policy: KgPolicy::default(),
             index: UniquenessIndex::default(),
             locks: Mutex::new(HashMap::new()),
         })
@@ -220,7 +243,140 @@ impl Dispatcher {
                     .await?;
                 Ok(outcome(handled, |error| (error.rule(), error.to_string())))
             }
+            target => self.execute_kg(stream_id, meta, target, &decision).await,
         }
+    }
+
+    /// The Kyrgyz commands (A-15: decided on the KG calendar and rule set, by the KG aggregates).
+    async fn execute_kg(
+        &self,
+        stream_id: &StreamId,
+        meta: CommandMeta,
+        target: Target,
+        decision: &DecisionContext<'_>,
+    ) -> Result<Outcome, HandlerError> {
+        let command_id = meta.command_id;
+        let log = &*self.log;
+        match target {
+            Target::KgContract(command) => {
+                if self.kz_contract_on(stream_id).await? {
+                    return Ok(Outcome::Refused(other_aggregate(stream_id, "KZ", "KG")));
+                }
+                let command = Command { meta, command };
+                let handled = self
+                    .kg_contracts
+                    .execute(log, stream_id, command_id, &command, decision)
+                    .await?;
+                Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+            }
+            Target::KgPeriod {
+                contract_id,
+                period,
+                command,
+            } => {
+                let command = Command {
+                    meta,
+                    command: vec![command],
+                };
+                self.kg_period(stream_id, &contract_id, period, &command, decision)
+                    .await
+            }
+            Target::ReferenceBook(book) => {
+                let command = Command {
+                    meta,
+                    command: book,
+                };
+                let handled = self
+                    .books
+                    .execute(log, stream_id, command_id, &command, &())
+                    .await?;
+                Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+            }
+            Target::Recovery(assessed) => {
+                let command = Command {
+                    meta,
+                    command: assessed,
+                };
+                let handled = self
+                    .recoveries
+                    .execute(log, stream_id, command_id, &command, &())
+                    .await?;
+                Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+            }
+            kz => unreachable!("{kz:?} is a KZ target, executed by `execute`"),
+        }
+    }
+
+    /// A KG settlement command, decided under the KG contract (same partition), the Reference Book,
+    /// the contract's other periods and the pharmacy's recoveries (issue #4, `kg_context`). The
+    /// contract's period lock is held through the append, so that the next KG command of any period
+    /// of this contract sees this one's dispensings.
+    async fn kg_period(
+        &self,
+        stream_id: &StreamId,
+        contract_id: &str,
+        period: ReportingPeriod,
+        command: &Command<Vec<KgPeriodCommand>>,
+        decision: &DecisionContext<'_>,
+    ) -> Result<Outcome, HandlerError> {
+        let log = &*self.log;
+        let contract_stream = contract_stream(contract_id);
+        if self.kz_contract_on(&contract_stream).await? {
+            return Ok(Outcome::Refused(other_aggregate(
+                &contract_stream,
+                "KZ",
+                "KG",
+            )));
+        }
+        let lock = self.kg_history.contract_lock(&contract_stream);
+        let _serialised = lock.lock().await;
+        let (contract, _) = self.kg_contracts.load(log, &contract_stream).await?;
+        let (books, _) = self
+            .books
+            .load(log, &stream(REFERENCE_BOOK_STREAM.to_owned()))
+            .await?;
+        let assessed = match &contract.applicant {
+            Some(tin) => {
+                let debtor = Debtor::Pharmacy(tin.to_string());
+                let (assessed, _) = self
+                    .recoveries
+                    .load(log, &stream(recovery_stream(&debtor)))
+                    .await?;
+                assessed
+            }
+            None => Recoveries::new(),
+        };
+        let (history, recoveries) = self
+            .kg_history
+            .context(log, &contract_stream, stream_id, assessed)
+            .await?;
+        let context = KgPeriodContext {
+            decision,
+            contract: &contract,
+            books: &books,
+            patient_limits: &self.patient_limits,
+            policy: &self.kg_policy,
+            period,
+            history: &history,
+            recoveries: &recoveries,
+        };
+        let handled = self
+            .kg_periods
+            .execute(log, stream_id, command.meta.command_id, command, &context)
+            .await?;
+        Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+    }
+
+    /// Whether `contract/<id>` holds a KZ contract (its application names a jurisdiction).
+    async fn kz_contract_on(&self, contract: &StreamId) -> Result<bool, HandlerError> {
+        let (state, _) = self.contracts.load(&*self.log, contract).await?;
+        Ok(state.jurisdiction.is_some())
+    }
+
+    /// Whether `contract/<id>` holds a KG contract (the KG aggregate received its application).
+    async fn kg_contract_on(&self, contract: &StreamId) -> Result<bool, HandlerError> {
+        let (state, _) = self.kg_contracts.load(&*self.log, contract).await?;
+        Ok(state.contract_id.is_some())
     }
 
     /// A contract command; one on an existing contract is decided under the contract's jurisdiction.
@@ -231,6 +387,9 @@ impl Dispatcher {
         decision: &DecisionContext<'_>,
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
+        if self.kg_contract_on(stream_id).await? {
+            return Ok(Outcome::Refused(other_aggregate(stream_id, "KG", "KZ")));
+        }
         if !matches!(command.command, ContractCommand::ReceiveApplication(_)) {
             let (contract, _) = self.contracts.load(log, stream_id).await?;
             if let Some(refusal) = foreign(&contract, command.meta.jurisdiction, stream_id) {
@@ -255,10 +414,15 @@ impl Dispatcher {
         decision: &DecisionContext<'_>,
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
-        let (contract, _) = self
-            .contracts
-            .load(log, &contract_stream(contract_id))
-            .await?;
+        let contract_stream = contract_stream(contract_id);
+        if self.kg_contract_on(&contract_stream).await? {
+            return Ok(Outcome::Refused(other_aggregate(
+                &contract_stream,
+                "KG",
+                "KZ",
+            )));
+        }
+        let (contract, _) = self.contracts.load(log, &contract_stream).await?;
         if let Some(refusal) = foreign(&contract, command.meta.jurisdiction, stream_id) {
             return Ok(Outcome::Refused(refusal));
         }
@@ -303,6 +467,18 @@ impl Dispatcher {
 fn foreign(contract: &ContractState, given: Jurisdiction, stream: &StreamId) -> Option<Refusal> {
     let stated = contract.jurisdiction?;
     (stated != given).then(|| jurisdiction_refusal(given, stated, stream.as_str()))
+}
+
+/// the refusal of a command of one jurisdiction's aggregate on a contract of the other's. The
+/// stream shapes are shared (same partition for a contract and its periods); the aggregates are not.
+fn other_aggregate(contract: &StreamId, held: &str, given: &str) -> Refusal {
+    Refusal {
+        rule: "A-15".into(),
+        field: Some("command.type".into()),
+        message: format!(
+            "\"{contract}\" holds a {held} contract; a {given} command cannot be decided on it (KZ and KG contracts are separate aggregates)"
+        ),
+    }
 }
 
 /// Maps a handler result to an outcome, naming a rejection's rule.

@@ -4,10 +4,14 @@
 
 use ledger::domain::budget::{self, BudgetCommand, BudgetId};
 use ledger::domain::contract::ContractCommand;
+use ledger::domain::contract::kg::KgContractCommand;
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::KeyCommand;
+use ledger::domain::kg::ReferenceBookPublished;
+use ledger::domain::kg::recovery::{Debtor, RecoveryAssessed};
 use ledger::domain::period::PeriodCommand;
+use ledger::domain::period::kg::KgPeriodCommand;
 use ledger::domain::prices::PublishPriceList;
 use ledger::domain::region::Programme;
 use ledger::domain::values::ReportingPeriod;
@@ -33,6 +37,31 @@ pub enum Target {
         id: BudgetId,
         command: BudgetCommand,
     },
+    /// A KG contract command on `contract/<id>` (S002 §27–§30).
+    KgContract(KgContractCommand),
+    /// A KG settlement command on `period/<contract-id>/<YYYY-MM>` (S002 §33–§53).
+    KgPeriod {
+        contract_id: String,
+        period: ReportingPeriod,
+        command: KgPeriodCommand,
+    },
+    /// A new version of the KG Reference Book, `reference/kg-reference-book` (M-10, A-28).
+    ReferenceBook(ReferenceBookPublished),
+    /// A recovery assessed against its debtor, `recovery/<debtor-kind>/<id>`.
+    Recovery(RecoveryAssessed),
+}
+
+/// The stream of the KG Reference Book (one for the programme).
+pub const REFERENCE_BOOK_STREAM: &str = "reference/kg-reference-book";
+
+/// The stream holding the recoveries assessed against `debtor`: one stream per debtor, so that the
+/// writer reads a pharmacy's outstanding debts in one stream read when it settles.
+pub fn recovery_stream(debtor: &Debtor) -> String {
+    match debtor {
+        Debtor::Pharmacy(id) => format!("recovery/pharmacy/{id}"),
+        Debtor::PrescribingOrganisation(id) => format!("recovery/organisation/{id}"),
+        Debtor::Doctor(id) => format!("recovery/doctor/{id}"),
+    }
 }
 
 /// Routes `envelope` to its aggregate; refuses a stream of the wrong kind or shape, and a jurisdiction
@@ -45,6 +74,10 @@ pub fn route(envelope: &CommandEnvelope) -> Result<Target, Refusal> {
         }
         Target::PriceList(command) => Some(command.jurisdiction),
         Target::Budget { id, .. } => Some(id.jurisdiction()),
+        Target::KgContract(_)
+        | Target::KgPeriod { .. }
+        | Target::ReferenceBook(_)
+        | Target::Recovery(_) => Some(Jurisdiction::KG),
         Target::Contract(_) | Target::Period { .. } | Target::Key { .. } => None,
     };
     match stated {
@@ -126,6 +159,72 @@ fn target(envelope: &CommandEnvelope) -> Result<Target, Refusal> {
     }
 }
 
+/// The Kyrgyz commands: contract, settlement, Reference Book and recovery.
+fn kg_target(
+    segments: &[&str],
+    envelope: &CommandEnvelope,
+    command: WireCommand,
+) -> Result<Target, Refusal> {
+    let kg_contract = |command: KgContractCommand| {
+        contract_of(segments, envelope)?;
+        Ok(Target::KgContract(command))
+    };
+    let kg_period = |command: KgPeriodCommand| {
+        let (contract_id, period) = period_of(segments, envelope)?;
+        Ok(Target::KgPeriod {
+            contract_id,
+            period,
+            command,
+        })
+    };
+    match command {
+        WireCommand::ReceiveKgContractApplication(command) => {
+            let contract_id = contract_of(segments, envelope)?;
+            if command.contract_id.as_str() != contract_id {
+                return Err(stream_refusal(
+                    envelope,
+                    &format!("contract/{}", command.contract_id),
+                ));
+            }
+            kg_contract(command.into())
+        }
+        WireCommand::ConcludeKgContract(command) => kg_contract(command.into()),
+        WireCommand::RefuseKgContract(command) => kg_contract(command.into()),
+        WireCommand::FileKgContractObjection(command) => kg_contract(command.into()),
+        WireCommand::DecideKgContractRenewal(command) => kg_contract(command.into()),
+        WireCommand::RecordKgDispensing(command) => {
+            kg_period(KgPeriodCommand::RecordDispensing(command))
+        }
+        WireCommand::ReverseKgDispensing(command) => {
+            kg_period(KgPeriodCommand::ReverseDispensing(command))
+        }
+        WireCommand::SubmitKgPaymentReport(command) => {
+            kg_period(KgPeriodCommand::SubmitPaymentReport(command))
+        }
+        WireCommand::ApproveKgPaymentReport(command) => {
+            kg_period(KgPeriodCommand::ApprovePaymentReport(command))
+        }
+        WireCommand::RejectKgPaymentReport(command) => {
+            kg_period(KgPeriodCommand::RejectPaymentReport(command))
+        }
+        WireCommand::PayKgSettlement(command) => kg_period(KgPeriodCommand::PaySettlement(command)),
+        WireCommand::PublishReferenceBook(command) => {
+            if envelope.stream.as_str() != REFERENCE_BOOK_STREAM {
+                return Err(stream_refusal(envelope, REFERENCE_BOOK_STREAM));
+            }
+            Ok(Target::ReferenceBook(command))
+        }
+        WireCommand::AssessRecovery(command) => {
+            let expected = recovery_stream(&command.debtor);
+            if envelope.stream.as_str() != expected {
+                return Err(stream_refusal(envelope, &expected));
+            }
+            Ok(Target::Recovery(command))
+        }
+        routed_above => unreachable!("{} is routed by `route`", routed_above.type_name()),
+    }
+}
+
 fn period_or_budget(
     segments: &[&str],
     envelope: &CommandEnvelope,
@@ -165,6 +264,19 @@ fn period_or_budget(
         WireCommand::ChargeCarriedOverrun(command) => {
             budget(BudgetCommand::ChargeCarriedOverrun(command))
         }
+        kg @ (WireCommand::ReceiveKgContractApplication(_)
+        | WireCommand::ConcludeKgContract(_)
+        | WireCommand::RefuseKgContract(_)
+        | WireCommand::FileKgContractObjection(_)
+        | WireCommand::DecideKgContractRenewal(_)
+        | WireCommand::RecordKgDispensing(_)
+        | WireCommand::ReverseKgDispensing(_)
+        | WireCommand::SubmitKgPaymentReport(_)
+        | WireCommand::ApproveKgPaymentReport(_)
+        | WireCommand::RejectKgPaymentReport(_)
+        | WireCommand::PayKgSettlement(_)
+        | WireCommand::PublishReferenceBook(_)
+        | WireCommand::AssessRecovery(_)) => kg_target(segments, envelope, kg),
         routed_above => unreachable!("{} is routed by `route`", routed_above.type_name()),
     }
 }
@@ -197,12 +309,24 @@ fn contract(
     Ok(Target::Contract(command))
 }
 
-/// `period/<contract-id>/<YYYY-MM>`: the contract and the month of a period stream.
 fn period(
     segments: &[&str],
     envelope: &CommandEnvelope,
     command: PeriodCommand,
 ) -> Result<Target, Refusal> {
+    let (contract_id, period) = period_of(segments, envelope)?;
+    Ok(Target::Period {
+        contract_id,
+        period,
+        command,
+    })
+}
+
+/// `period/<contract-id>/<YYYY-MM>`: the contract and the month of a period stream (KZ or KG).
+fn period_of(
+    segments: &[&str],
+    envelope: &CommandEnvelope,
+) -> Result<(String, ReportingPeriod), Refusal> {
     let refuse = || stream_refusal(envelope, "period/<contract-id>/<YYYY-MM>");
     let ["period", contract_id, month] = segments else {
         return Err(refuse());
@@ -211,11 +335,7 @@ fn period(
     let year: i32 = year.parse().map_err(|_| refuse())?;
     let month: u32 = month.parse().map_err(|_| refuse())?;
     let period = ReportingPeriod::month(year, month).map_err(|_| refuse())?;
-    Ok(Target::Period {
-        contract_id: (*contract_id).to_owned(),
-        period,
-        command,
-    })
+    Ok(((*contract_id).to_owned(), period))
 }
 
 /// `keys/<BIN>`: the organisation whose key ring the command changes.

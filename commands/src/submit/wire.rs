@@ -4,7 +4,8 @@
 //! The shape is a wire contract like the event schemas: `schemas/commands/command.schema.json` is
 //! generated from these types and a test compares it with the checked-in file. Command types keep the
 //! domain's names (`RecordDispensing`, `SubmitRegistry`); the budget's and the keys' short names get a
-//! noun (`AllocateBudget`, `RegisterSigningKey`) so that every type name is unique across aggregates.
+//! noun (`AllocateBudget`, `RegisterSigningKey`) so that every type name is unique across aggregates;
+//! the Kyrgyz commands carry `Kg` (`RecordKgDispensing`, `ConcludeKgContract`, issue #8).
 
 use ledger::domain::budget::{
     Allocate, ChargeCarriedOverrun, CloseYear, Commit, Pay, Redistribute, TransferToFund,
@@ -15,6 +16,12 @@ use ledger::domain::contract::{
 };
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{RegisterSigningKey, RevokeSigningKey};
+use ledger::domain::kg::ReferenceBookPublished;
+use ledger::domain::kg::recovery::RecoveryAssessed;
+use ledger::domain::period::kg::{
+    ApproveKgPaymentReport, PayKgSettlement, RecordKgDispensing, RejectKgPaymentReport,
+    ReverseKgDispensing, SubmitKgPaymentReport,
+};
 use ledger::domain::period::{
     ApproveRegistry, MakePayment, ReceivePaymentAct, ReceiveRegistry, RecordDispensing,
     RejectRegistry, ResumePaymentClock, ReverseDispensing, SignPaymentAct, SubmitPaymentAct,
@@ -25,6 +32,11 @@ use ledger::domain::time::Timestamp;
 use ledger::log::{Actor, CommandId, StreamId, StreamVersion};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::kg::{
+    ConcludeKgContract, DecideKgContractRenewal, FileKgContractObjection,
+    ReceiveKgContractApplication, RefuseKgContract,
+};
 
 /// The longest JSON command accepted, in bytes (a price list or a network change is the largest).
 pub const COMMAND_BYTES_MAX: usize = 16 * 1024 * 1024;
@@ -166,6 +178,19 @@ wire_commands! {
     RedistributeBudget(Redistribute) => "RedistributeBudget",
     CloseBudgetYear(CloseYear) => "CloseBudgetYear",
     ChargeCarriedOverrun(ChargeCarriedOverrun) => "ChargeCarriedOverrun",
+    ReceiveKgContractApplication(ReceiveKgContractApplication) => "ReceiveKgContractApplication",
+    ConcludeKgContract(ConcludeKgContract) => "ConcludeKgContract",
+    RefuseKgContract(RefuseKgContract) => "RefuseKgContract",
+    FileKgContractObjection(FileKgContractObjection) => "FileKgContractObjection",
+    DecideKgContractRenewal(DecideKgContractRenewal) => "DecideKgContractRenewal",
+    RecordKgDispensing(Box<RecordKgDispensing>) => "RecordKgDispensing",
+    ReverseKgDispensing(ReverseKgDispensing) => "ReverseKgDispensing",
+    SubmitKgPaymentReport(SubmitKgPaymentReport) => "SubmitKgPaymentReport",
+    ApproveKgPaymentReport(ApproveKgPaymentReport) => "ApproveKgPaymentReport",
+    RejectKgPaymentReport(RejectKgPaymentReport) => "RejectKgPaymentReport",
+    PayKgSettlement(PayKgSettlement) => "PayKgSettlement",
+    PublishReferenceBook(ReferenceBookPublished) => "PublishReferenceBook",
+    AssessRecovery(RecoveryAssessed) => "AssessRecovery",
 }
 
 impl CommandEnvelope {

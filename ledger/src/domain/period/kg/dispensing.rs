@@ -19,7 +19,8 @@ use crate::domain::values::DispensingId;
 
 /// E-11, P-10: a sale on a preferential prescription as the KG information system reports it, keyed
 /// by the patient's PIN and the prescription number (any region).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecordKgDispensing {
     pub dispensing_id: DispensingId,
     pub dispensed_at: Timestamp,
@@ -28,7 +29,8 @@ pub struct RecordKgDispensing {
 }
 
 /// P-09: withdraw a dispensing from the claim before the report is fixed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReverseKgDispensing {
     pub dispensing_id: DispensingId,
     pub reversed_at: Timestamp,

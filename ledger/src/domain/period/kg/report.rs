@@ -19,28 +19,32 @@ use crate::domain::time::Timestamp;
 use crate::domain::values::{DocumentHash, DocumentNumber};
 
 /// P-09, D-13: the pharmacy submits its monthly payment report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitKgPaymentReport {
     pub report_no: DocumentNumber,
     pub submitted_at: Timestamp,
 }
 
 /// P-09, R-04: the MHIF approves the report it reviewed (named by its content hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ApproveKgPaymentReport {
     pub content_hash: DocumentHash,
     pub approved_at: Timestamp,
 }
 
 /// The MHIF sends the report back with its reasons.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RejectKgPaymentReport {
     pub rejected_at: Timestamp,
     pub reasons: Vec<String>,
 }
 
 /// P-09: a transfer against the approved net payable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PayKgSettlement {
     pub payment_order: DocumentNumber,
     pub paid_at: Timestamp,

@@ -1,0 +1,253 @@
+//! The cross-period facts a KG settlement decision needs and its own stream cannot answer (issue #4,
+//! docs/kg.md): the contract's *other* KG periods (units already dispensed on a prescription that
+//! D-11 lets span two months, A-18/M-14; the patient's compensation this calendar year, A-19) and the
+//! pharmacy's outstanding recoveries with the offsets earlier settlements made.
+//!
+//! Scope, and why: the history is the contract's, that is the pharmacy's (one KG contract per
+//! pharmacy, renewed in place, C-08/A-22). The law counts the course dose per prescription and A-19
+//! per patient whatever the pharmacy (E-11), but A-19 is an indicative *prescribing* limit that only
+//! warns (RULES A-19), and a prescription is closed by its first dispensing by default; reading
+//! every pharmacy's periods would mean reading every partition for each sale. So the writer counts
+//! within the contract's partition, and the patient-wide view is left to the information system.
+//!
+//! Cost: the contract's period streams live on the contract's partition (`StreamId::partition_key`).
+//! The first KG period command on a partition reads it once and folds the KG periods of every
+//! contract there (decoding only KG settlement events and recovery offsets); afterwards only what was
+//! appended since is read, its own appends included. A per-contract lock is held from the read through
+//! the append, so two periods of one contract never decide on each other's stale history.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use ledger::domain::event::Event;
+use ledger::domain::kg::recovery::{self, Recoveries, RecoveryEvent, RecoveryOffset};
+use ledger::domain::period::kg::{self, KgPeriodHistory, KgPeriodState};
+use ledger::log::{EventLog, Offset, PartitionId, StreamId, partition_of, read_partition};
+
+use crate::handler::HandlerError;
+use crate::writer::decode;
+
+/// The folded KG period streams of one contract.
+#[derive(Debug, Default)]
+pub struct ContractPeriods {
+    /// `period/<contract>/<YYYY-MM>` → its folded KG state.
+    periods: BTreeMap<String, KgPeriodState>,
+    /// Every recovery offset the contract's settlements made, in log order.
+    offsets: Vec<RecoveryOffset>,
+}
+
+impl ContractPeriods {
+    fn apply(&mut self, stream: &str, event: &Event) {
+        if let Event::RecoveryOffset(offset) = event {
+            self.offsets.push(offset.clone());
+        }
+        let state = self.periods.remove(stream).unwrap_or_default();
+        self.periods
+            .insert(stream.to_owned(), kg::evolve(state, event));
+    }
+
+    /// The dispensings of every period of the contract but `stream`.
+    pub fn history_without(&self, stream: &StreamId) -> KgPeriodHistory {
+        let mut history = KgPeriodHistory::default();
+        for (_, state) in self
+            .periods
+            .iter()
+            .filter(|(name, _)| name.as_str() != stream.as_str())
+        {
+            history.add(state);
+        }
+        history
+    }
+
+    /// `assessed` (the pharmacy's recovery stream) with the offsets the contract's settlements made
+    /// what is still outstanding. An offset of a recovery that is not the pharmacy's
+    /// (it cannot be: approval offsets only the pharmacy's) is skipped rather than trusted.
+    pub fn recoveries(&self, assessed: Recoveries) -> Recoveries {
+        self.offsets.iter().fold(assessed, |recoveries, offset| {
+            if recoveries.get(&offset.recovery_id).is_none() {
+                return recoveries;
+            }
+            recovery::evolve(recoveries, &RecoveryEvent::RecoveryOffset(offset.clone()))
+        })
+    }
+}
+
+/// The KG period streams of one partition, folded per contract, as far as the partition was read:
+/// one scan serves every contract on the partition.
+#[derive(Debug, Default)]
+struct PartitionPeriods {
+    /// The next partition offset to read.
+    next: u64,
+    contracts: HashMap<String, ContractPeriods>,
+}
+
+impl PartitionPeriods {
+    /// Folds what `partition` gained since the last call. Only KG settlement events and recovery
+    /// offsets are decoded; the (far more numerous) KZ records are skipped on their envelope.
+    async fn catch_up(
+        &mut self,
+        log: &dyn EventLog,
+        partition: PartitionId,
+    ) -> Result<(), HandlerError> {
+        let mut records = read_partition(log, partition, Offset(self.next));
+        while let Some(record) = records.next().await {
+            let envelope = record?;
+            self.next = envelope.position.offset.0 + 1;
+            let body = &envelope.body;
+            let event_type = body.payload.event_type.as_str();
+            if !(event_type.starts_with("Kg") || event_type == "RecoveryOffset") {
+                continue;
+            }
+            let mut segments = body.stream.as_str().split('/');
+            let (Some("period"), Some(contract_id)) = (segments.next(), segments.next()) else {
+                continue;
+            };
+            let event = decode(&envelope)?;
+            self.contracts
+                .entry(contract_id.to_owned())
+                .or_default()
+                .apply(body.stream.as_str(), &event);
+        }
+        Ok(())
+    }
+}
+
+/// The writer's cross-period view of the KG periods: one [`PartitionPeriods`] per partition (read
+/// under a short lock) and one lock per contract, which the dispatcher holds from reading the
+/// history through the append.
+#[derive(Debug, Default)]
+pub struct KgPeriodCache {
+    partitions: Mutex<HashMap<PartitionId, Arc<tokio::sync::Mutex<PartitionPeriods>>>>,
+    contracts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KgPeriodCache {
+    /// The lock of the contract `contract/<id>`: held through a KG period decision and its append,
+    /// so that the next decision of any period of the contract reads this one's events.
+    pub fn contract_lock(&self, contract: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut contracts = self.contracts.lock().expect("KG contract lock table");
+        Arc::clone(contracts.entry(contract.as_str().to_owned()).or_default())
+    }
+
+    /// The history of every KG period of `contract` but `stream`, and `assessed` less the offsets
+    /// the contract's settlements made, as of the end of the contract's partition.
+    pub async fn context(
+        &self,
+        log: &dyn EventLog,
+        contract: &StreamId,
+        stream: &StreamId,
+        assessed: Recoveries,
+    ) -> Result<(KgPeriodHistory, Recoveries), HandlerError> {
+        let partition = partition_of(contract, log.partitions());
+        let scan = {
+            let mut partitions = self.partitions.lock().expect("KG partition cache lock");
+            Arc::clone(partitions.entry(partition).or_default())
+        };
+        let mut scan = scan.lock().await;
+        scan.catch_up(log, partition).await?;
+        let contract_id = contract.as_str().trim_start_matches("contract/");
+        Ok(match scan.contracts.get(contract_id) {
+            Some(periods) => (
+                periods.history_without(stream),
+                periods.recoveries(assessed),
+            ),
+            None => (KgPeriodHistory::default(), assessed),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use ledger::domain::kg::recovery::{Debtor, RecoveryAssessed, RecoveryGround};
+    use ledger::domain::money::{Currency, Money, Quantity};
+    use ledger::domain::period::kg::KgDispensingHistory;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PIN: &str = "21501199012345";
+
+    fn period_stream(month: u32) -> String {
+        format!("period/KG-1/2026-{month:02}")
+    }
+
+    /// Periods 1…3, each with `units` dispensed on RX-1 when positive.
+    fn periods(units: &[u32]) -> ContractPeriods {
+        let mut periods = ContractPeriods::default();
+        for (month, units) in (1..).zip(units) {
+            let mut state = KgPeriodState::default();
+            if *units > 0 {
+                let units = Quantity::new((*units).into()).expect("positive");
+                state
+                    .prescriptions
+                    .insert((PIN.to_owned(), "RX-1".to_owned()), units);
+            }
+            periods.periods.insert(period_stream(month), state);
+        }
+        periods
+    }
+
+    proptest! {
+        /// the history a period decides on holds exactly the other periods' units of the
+        /// prescription, never its own.
+        #[test]
+        fn history_is_the_other_periods(
+            units in proptest::collection::vec(0u32..100, 1..4),
+            own in 0usize..4,
+        ) {
+            let own = own % units.len();
+            let periods = periods(&units);
+            let stream = StreamId::new(period_stream(u32::try_from(own + 1).unwrap())).unwrap();
+            let others: u32 = units
+                .iter()
+                .enumerate()
+                .filter(|(index, _)| *index != own)
+                .map(|(_, units)| units)
+                .sum();
+            let seen = periods
+                .history_without(&stream)
+                .dispensed_units(PIN, "RX-1")
+                .map(|units| units.value());
+            prop_assert_eq!(seen, (others > 0).then(|| others.into()));
+        }
+    }
+
+    fn assessed(recovery_id: &str, minor: i64) -> Recoveries {
+        let assessment = RecoveryAssessed {
+            recovery_id: recovery_id.to_owned(),
+            debtor: Debtor::Pharmacy("01234567890123".to_owned()),
+            ground: RecoveryGround::FaultyAfterDispensing,
+            inspection_act_ref: "ACT-1".to_owned(),
+            amount: Money::new(minor, Currency::KGS),
+            assessed_on: NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+        };
+        let event = recovery::decide_assessment(&Recoveries::new(), assessment).unwrap();
+        recovery::evolve(Recoveries::new(), &event)
+    }
+
+    fn offset(recovery_id: &str, minor: i64) -> RecoveryOffset {
+        RecoveryOffset {
+            recovery_id: recovery_id.to_owned(),
+            settlement_ref: format!("KG-1/2026-03/{recovery_id}"),
+            inspection_act_ref: "ACT-1".to_owned(),
+            amount: Money::new(minor, Currency::KGS),
+            offset_on: NaiveDate::from_ymd_opt(2026, 4, 10).unwrap(),
+        }
+    }
+
+    /// what earlier settlements offset is no longer outstanding; an offset of a
+    /// recovery the pharmacy's stream does not hold is not applied.
+    #[test]
+    fn r04_earlier_offsets_reduce_the_outstanding_debt() {
+        let periods = ContractPeriods {
+            offsets: vec![offset("REC-1", 1_500), offset("REC-9", 700)],
+            ..ContractPeriods::default()
+        };
+        let recoveries = periods.recoveries(assessed("REC-1", 4_000));
+        let outstanding = recoveries.get("REC-1").unwrap().outstanding();
+        assert_eq!(outstanding, Money::new(2_500, Currency::KGS));
+        assert!(recoveries.get("REC-9").is_none());
+    }
+}
