@@ -17,6 +17,7 @@ use ledger::log::{ActorId, ActorRole, CommandId, EventLog};
 use sha2::Digest;
 
 use super::GlobalOpts;
+use super::batch::{Tally, Wording};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler};
 use crate::import::{self, Row, RowReject};
@@ -34,14 +35,6 @@ pub enum ImportCommand {
         #[arg(long)]
         rejects: Option<PathBuf>,
     },
-}
-
-/// What an import did.
-#[derive(Debug, Default)]
-struct Tally {
-    appended: u64,
-    already: u64,
-    rejects: Vec<RowReject>,
 }
 
 struct Inputs {
@@ -71,25 +64,12 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
         anyhow::Ok(())
     })?;
     bar.finish_and_clear();
-    let rejects_path = rejects.unwrap_or_else(|| file.with_extension("rejects.csv"));
-    write_rejects(&rejects_path, &tally.rejects)?;
-    println!(
-        "imported {}: {} appended, {} already imported, {} rejected{}",
-        file.display(),
-        tally.appended,
-        tally.already,
-        tally.rejects.len(),
-        if tally.rejects.is_empty() {
-            String::new()
-        } else {
-            format!(" (see {})", rejects_path.display())
-        }
-    );
-    Ok(if tally.rejects.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let wording = Wording {
+        done: "imported",
+        already: "already imported",
+        place: "column",
+    };
+    super::batch::finish(&file, rejects.as_deref(), &wording, &tally)
 }
 
 fn read(file: &Path) -> anyhow::Result<(Vec<Row>, Tally)> {
@@ -249,20 +229,4 @@ async fn append_chunk(
         Handled::Appended(_) => Ok(()),
         Handled::Rejected(refused) => bail!("a validated chunk was refused on append: {refused}"),
     }
-}
-
-fn write_rejects(path: &Path, rejects: &[RowReject]) -> anyhow::Result<()> {
-    let mut writer =
-        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writer.write_record(["line", "column", "rule", "message"])?;
-    for reject in rejects {
-        writer.write_record([
-            reject.line.to_string(),
-            reject.column.clone(),
-            reject.rule.clone(),
-            reject.message.clone(),
-        ])?;
-    }
-    writer.flush()?;
-    Ok(())
 }

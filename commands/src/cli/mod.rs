@@ -2,6 +2,7 @@
 //! 2 an operational error or bad input. A broken pipe exits 0.
 
 mod audit;
+mod batch;
 mod bench;
 mod calendar;
 mod demo;

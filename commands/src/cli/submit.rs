@@ -18,6 +18,8 @@ use ledger::domain::ident::Bin;
 use ledger::log::file::FileLogOptions;
 
 use super::GlobalOpts;
+use super::batch::{Tally, Wording};
+use crate::import::RowReject;
 use crate::submit::Refusal;
 use crate::submit::dispatch::{Dispatcher, Outcome, SubmitError};
 use crate::submit::wire::{COMMAND_BYTES_MAX, CommandEnvelope};
@@ -40,20 +42,6 @@ pub struct SubmitArgs {
     pub fund_bin: Bin,
 }
 
-/// One refused line.
-#[derive(Debug)]
-struct LineReject {
-    line: u64,
-    refusal: Refusal,
-}
-
-#[derive(Debug, Default)]
-struct Tally {
-    appended: u64,
-    already: u64,
-    rejects: Vec<LineReject>,
-}
-
 pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let size = std::fs::metadata(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?
@@ -67,27 +55,12 @@ pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
         tally
     })?;
-    let rejects_path = args
-        .rejects
-        .unwrap_or_else(|| args.file.with_extension("rejects.csv"));
-    write_rejects(&rejects_path, &tally.rejects)?;
-    println!(
-        "submitted {}: {} appended, {} already appended, {} rejected{}",
-        args.file.display(),
-        tally.appended,
-        tally.already,
-        tally.rejects.len(),
-        if tally.rejects.is_empty() {
-            String::new()
-        } else {
-            format!(" (see {})", rejects_path.display())
-        }
-    );
-    Ok(if tally.rejects.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let wording = Wording {
+        done: "submitted",
+        already: "already appended",
+        place: "field",
+    };
+    super::batch::finish(&args.file, args.rejects.as_deref(), &wording, &tally)
 }
 
 /// Submits the lines with up to [`LINES_IN_FLIGHT_MAX`] in flight, so that appends to different
@@ -121,7 +94,7 @@ async fn submit_file(
         match result? {
             Ok(true) => tally.appended += 1,
             Ok(false) => tally.already += 1,
-            Err(refusal) => tally.rejects.push(LineReject { line, refusal }),
+            Err(refusal) => tally.rejects.push(line_reject(line, refusal)),
         }
     }
 }
@@ -199,22 +172,12 @@ async fn submit_line(
     }
 }
 
-fn write_rejects(path: &Path, rejects: &[LineReject]) -> anyhow::Result<()> {
-    let mut writer =
-        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    writer.write_record(["line", "field", "rule", "message"])?;
-    for reject in rejects {
-        writer.write_record([
-            reject.line.to_string(),
-            reject
-                .refusal
-                .field
-                .clone()
-                .unwrap_or_else(|| "(command)".into()),
-            reject.refusal.rule.clone(),
-            reject.refusal.message.clone(),
-        ])?;
+/// A refused line as a row of the rejects file; a refusal of the whole command names no field.
+fn line_reject(line: u64, refusal: Refusal) -> RowReject {
+    RowReject {
+        line,
+        column: refusal.field.unwrap_or_else(|| "(command)".into()),
+        rule: refusal.rule,
+        message: refusal.message,
     }
-    writer.flush()?;
-    Ok(())
 }
