@@ -6,27 +6,7 @@
 mod common;
 
 use common::ledger;
-
-fn bootstrap() -> String {
-    if let Ok(address) = std::env::var("LEDGER_TEST_KAFKA") {
-        return address;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker.sh");
-    let output = std::process::Command::new("bash")
-        .args([script, "start"])
-        .output()
-        .expect("run broker.sh");
-    assert!(
-        output.status.success(),
-        "broker.sh start failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find_map(|line| line.strip_prefix("KAFKA_BOOTSTRAP="))
-        .expect("broker.sh prints KAFKA_BOOTSTRAP=")
-        .to_owned()
-}
+use ledger::log::testkit::kafka_bootstrap;
 
 fn demo(
     data_dir: &std::path::Path,
@@ -64,7 +44,7 @@ fn same_seed_same_registries_on_both_backends() {
         None,
     );
     let prefix = format!("demo{}", std::process::id());
-    let url = format!("kafka://{}?prefix={prefix}&partitions=8", bootstrap());
+    let url = format!("kafka://{}?prefix={prefix}&partitions=8", kafka_bootstrap());
     let kafka = demo(
         &dir.path().join("unused"),
         &dir.path().join("kafka.json"),

@@ -3,13 +3,14 @@
 //! killed with SIGKILL mid-stream and restarted ends with the views of a clean build; the group's
 //! committed offsets never run ahead of the sled checkpoint.
 //!
-//! Needs `LEDGER_TEST_KAFKA=HOST:PORT` (e.g. from `scripts/broker.sh start`); without it every test
-//! prints a notice and returns. Run:
+//! Uses `LEDGER_TEST_KAFKA=HOST:PORT` when set, otherwise starts the project's broker
+//! (`scripts/broker.sh start`), like every other Kafka test. Run:
 //! `LEDGER_TEST_KAFKA=127.0.0.1:PORT cargo test -p ledger-commands --features kafka --test kafka_follow`
 #![cfg(feature = "kafka")]
 
 mod common;
 
+use ledger::log::testkit::kafka_bootstrap;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -26,17 +27,6 @@ const PARTITIONS: u32 = 4;
 /// How long a follower may take to reach the end of the log (a group join alone takes ~5 s on tansu,
 /// and a restarted member may wait for the killed one's session to time out).
 const CATCH_UP_MAX: Duration = Duration::from_secs(180);
-
-fn bootstrap() -> Option<String> {
-    let address = std::env::var("LEDGER_TEST_KAFKA").ok();
-    if address.is_none() {
-        eprintln!(
-            "skipped: set LEDGER_TEST_KAFKA=HOST:PORT (scripts/broker.sh start) to run the consumer \
-             group tests against a real broker"
-        );
-    }
-    address
-}
 
 /// A log URL on a topic prefix of its own: the broker is shared by every test and helper.
 fn url(bootstrap: &str, name: &str) -> String {
@@ -156,8 +146,8 @@ fn reference_views(data: &Path, url: &str) -> Vec<projector::Entry> {
 
 #[test]
 fn group_projector_builds_the_views_of_ledger_project() {
-    let Some(bootstrap) = bootstrap() else { return };
-    let url = url(&bootstrap, "group");
+    let bootstrap = kafka_bootstrap();
+    let url = url(bootstrap, "group");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = SampleConfig {
         seed: 11,
@@ -238,8 +228,8 @@ const KILL_AFTER_MS: [u64; 2] = [400, 1_500];
 
 #[test]
 fn follower_killed_mid_stream_and_restarted_ends_with_the_views_of_a_clean_build() {
-    let Some(bootstrap) = bootstrap() else { return };
-    let url = url(&bootstrap, "kill");
+    let bootstrap = kafka_bootstrap();
+    let url = url(bootstrap, "kill");
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("follower");
     let views = data.join("views");

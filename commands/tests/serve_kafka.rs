@@ -6,34 +6,14 @@
 
 mod serve_http;
 
+use ledger::log::testkit::kafka_bootstrap;
 use serve_http::{http, register_key, start, stop, wait_ready};
-
-fn bootstrap() -> String {
-    if let Ok(address) = std::env::var("LEDGER_TEST_KAFKA") {
-        return address;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker.sh");
-    let output = std::process::Command::new("bash")
-        .args([script, "start"])
-        .output()
-        .expect("run broker.sh");
-    assert!(
-        output.status.success(),
-        "broker.sh start failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find_map(|line| line.strip_prefix("KAFKA_BOOTSTRAP="))
-        .expect("broker.sh prints KAFKA_BOOTSTRAP=")
-        .to_owned()
-}
 
 #[test]
 fn a_restarted_writer_answers_a_repeated_command_with_the_original() {
     let dir = tempfile::tempdir().unwrap();
     let prefix = format!("serve{}", std::process::id());
-    let url = format!("kafka://{}?prefix={prefix}&partitions=2", bootstrap());
+    let url = format!("kafka://{}?prefix={prefix}&partitions=2", kafka_bootstrap());
     let global = ["--log", url.as_str()];
     let command = register_key("0190a000-0000-7000-8000-0000000000c1", Some(0));
 

@@ -7,7 +7,7 @@
 //! Run: `cargo test -p ledger --features kafka --test kafka_log`.
 #![cfg(feature = "kafka")]
 
-use std::sync::OnceLock;
+use ledger::log::testkit::kafka_bootstrap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -29,40 +29,13 @@ use uuid::Uuid;
 const HANG_GUARD: Duration = Duration::from_secs(30);
 const PARTITIONS: u32 = 4;
 
-fn bootstrap() -> &'static str {
-    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
-    BOOTSTRAP.get_or_init(|| {
-        if let Ok(address) = std::env::var("LEDGER_TEST_KAFKA") {
-            assert!(!address.is_empty(), "LEDGER_TEST_KAFKA is set but empty");
-            return address;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker.sh");
-        let output = std::process::Command::new("bash")
-            .args([script, "start"])
-            .output()
-            .unwrap_or_else(|error| panic!("cannot run {script}: {error}; set LEDGER_TEST_KAFKA=HOST:PORT instead"));
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{script} start failed ({}):\n{stdout}\n{}\nset LEDGER_TEST_KAFKA=HOST:PORT to use another broker",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-            .lines()
-            .find_map(|line| line.strip_prefix("KAFKA_BOOTSTRAP="))
-            .unwrap_or_else(|| panic!("{script} start printed no KAFKA_BOOTSTRAP= line:\n{stdout}"))
-            .to_owned()
-    })
-}
-
 /// A fresh, empty deployment (its own topic prefix) on the test broker.
 pub(crate) fn fresh_url(name: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let number = NEXT.fetch_add(1, Ordering::Relaxed);
     format!(
         "kafka://{}?prefix=test-{}-{number}-{name}&partitions={PARTITIONS}",
-        bootstrap(),
+        kafka_bootstrap(),
         std::process::id()
     )
 }
@@ -454,7 +427,7 @@ async fn records_carry_key_and_routing_headers() {
     let position = outcome.positions[0];
     let config = KafkaConfig::from_url(&url).unwrap();
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap())
+        .set("bootstrap.servers", kafka_bootstrap())
         .set("group.id", "unused")
         .set("enable.auto.commit", "false")
         .create()

@@ -5,6 +5,7 @@
 //! `LEDGER_TEST_KAFKA` or `scripts/broker.sh start`, as in `kafka_log.rs`).
 #![cfg(feature = "kafka")]
 
+use ledger::log::testkit::kafka_bootstrap;
 use std::time::Duration;
 
 use ledger::domain::jurisdiction::Jurisdiction;
@@ -127,31 +128,9 @@ fn event(seed: u64, event_type: &str) -> NewEvent {
     }
 }
 
-fn bootstrap() -> String {
-    if let Ok(address) = std::env::var("LEDGER_TEST_KAFKA") {
-        return address;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker.sh");
-    let output = std::process::Command::new("bash")
-        .args([script, "start"])
-        .output()
-        .expect("run broker.sh");
-    assert!(
-        output.status.success(),
-        "{script} start failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .find_map(|line| line.strip_prefix("KAFKA_BOOTSTRAP="))
-        .expect("KAFKA_BOOTSTRAP line")
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_subscriber_sees_every_event_in_stream_order() {
-    let bootstrap = bootstrap();
+    let bootstrap = kafka_bootstrap();
     let prefix = format!("subscriber-{}", std::process::id());
     let url = format!("kafka://{bootstrap}?prefix={prefix}&partitions=3");
     let log = KafkaLog::open_url(&url).await.expect("open");
@@ -170,7 +149,7 @@ async fn the_example_subscriber_sees_every_event_in_stream_order() {
     }
     let topic = format!("{prefix}.events");
     let received = tokio::task::spawn_blocking(move || {
-        example::consume(&bootstrap, &topic, 3, 6, Duration::from_secs(30))
+        example::consume(bootstrap, &topic, 3, 6, Duration::from_secs(30))
     })
     .await
     .unwrap();

@@ -531,3 +531,37 @@ pub fn assert_same_event(envelope: &EventEnvelope, event: &NewEvent) {
     assert_eq!(envelope.body.actor, event.actor);
     assert_eq!(envelope.body.payload, event.payload);
 }
+
+/// The Kafka-compatible broker the tests use: `LEDGER_TEST_KAFKA=HOST:PORT` when set (what
+/// `scripts/test.sh` exports), otherwise the project's own `scripts/broker.sh start` (tansu on loopback,
+/// downloaded and started by the script, reused if it already runs). Never skips: a Kafka test that
+/// cannot reach a broker fails and says how to give it one. Resolved once per test process.
+#[cfg(feature = "kafka")]
+pub fn kafka_bootstrap() -> &'static str {
+    static BOOTSTRAP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOTSTRAP.get_or_init(|| {
+        if let Ok(address) = std::env::var("LEDGER_TEST_KAFKA") {
+            assert!(!address.is_empty(), "LEDGER_TEST_KAFKA is set but empty");
+            return address;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/broker.sh");
+        let output = std::process::Command::new("bash")
+            .args([script, "start"])
+            .output()
+            .unwrap_or_else(|error| {
+                panic!("cannot run {script}: {error}; set LEDGER_TEST_KAFKA=HOST:PORT instead")
+            });
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{script} start failed ({}):\n{stdout}\n{}\nset LEDGER_TEST_KAFKA=HOST:PORT to use another broker",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("KAFKA_BOOTSTRAP="))
+            .unwrap_or_else(|| panic!("{script} start printed no KAFKA_BOOTSTRAP= line:\n{stdout}"))
+            .to_owned()
+    })
+}
