@@ -259,8 +259,8 @@ impl Dispatcher {
         let log = &*self.log;
         match target {
             Target::KgContract(command) => {
-                if self.kz_contract_on(stream_id).await? {
-                    return Ok(Outcome::Refused(other_aggregate(stream_id, "KZ", "KG")));
+                if let Some(refusal) = self.held_by_other(stream_id, Jurisdiction::KG).await? {
+                    return Ok(Outcome::Refused(refusal));
                 }
                 let command = Command { meta, command };
                 let handled = self
@@ -321,12 +321,11 @@ impl Dispatcher {
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
         let contract_stream = contract_stream(contract_id);
-        if self.kz_contract_on(&contract_stream).await? {
-            return Ok(Outcome::Refused(other_aggregate(
-                &contract_stream,
-                "KZ",
-                "KG",
-            )));
+        if let Some(refusal) = self
+            .held_by_other(&contract_stream, Jurisdiction::KG)
+            .await?
+        {
+            return Ok(Outcome::Refused(refusal));
         }
         let lock = self.kg_history.contract_lock(&contract_stream);
         let _serialised = lock.lock().await;
@@ -367,16 +366,26 @@ impl Dispatcher {
         Ok(outcome(handled, |error| (error.rule(), error.to_string())))
     }
 
-    /// Whether `contract/<id>` holds a KZ contract (its application names a jurisdiction).
-    async fn kz_contract_on(&self, contract: &StreamId) -> Result<bool, HandlerError> {
-        let (state, _) = self.contracts.load(&*self.log, contract).await?;
-        Ok(state.jurisdiction.is_some())
-    }
-
-    /// Whether `contract/<id>` holds a KG contract (the KG aggregate received its application).
-    async fn kg_contract_on(&self, contract: &StreamId) -> Result<bool, HandlerError> {
-        let (state, _) = self.kg_contracts.load(&*self.log, contract).await?;
-        Ok(state.contract_id.is_some())
+    /// the refusal of a `given`-jurisdiction command on `contract` when that stream already holds
+    /// a contract of the other jurisdiction's aggregate (a KZ application names its jurisdiction; the
+    /// KG aggregate records its contract id on the application).
+    async fn held_by_other(
+        &self,
+        contract: &StreamId,
+        given: Jurisdiction,
+    ) -> Result<Option<Refusal>, HandlerError> {
+        let log = &*self.log;
+        let held = match given {
+            Jurisdiction::KG => {
+                let (state, _) = self.contracts.load(log, contract).await?;
+                state.jurisdiction.map(|_| Jurisdiction::KZ)
+            }
+            Jurisdiction::KZ => {
+                let (state, _) = self.kg_contracts.load(log, contract).await?;
+                state.contract_id.map(|_| Jurisdiction::KG)
+            }
+        };
+        Ok(held.map(|held| other_aggregate(contract, held, given)))
     }
 
     /// A contract command; one on an existing contract is decided under the contract's jurisdiction.
@@ -387,8 +396,8 @@ impl Dispatcher {
         decision: &DecisionContext<'_>,
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
-        if self.kg_contract_on(stream_id).await? {
-            return Ok(Outcome::Refused(other_aggregate(stream_id, "KG", "KZ")));
+        if let Some(refusal) = self.held_by_other(stream_id, Jurisdiction::KZ).await? {
+            return Ok(Outcome::Refused(refusal));
         }
         if !matches!(command.command, ContractCommand::ReceiveApplication(_)) {
             let (contract, _) = self.contracts.load(log, stream_id).await?;
@@ -415,12 +424,11 @@ impl Dispatcher {
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
         let contract_stream = contract_stream(contract_id);
-        if self.kg_contract_on(&contract_stream).await? {
-            return Ok(Outcome::Refused(other_aggregate(
-                &contract_stream,
-                "KG",
-                "KZ",
-            )));
+        if let Some(refusal) = self
+            .held_by_other(&contract_stream, Jurisdiction::KZ)
+            .await?
+        {
+            return Ok(Outcome::Refused(refusal));
         }
         let (contract, _) = self.contracts.load(log, &contract_stream).await?;
         if let Some(refusal) = foreign(&contract, command.meta.jurisdiction, stream_id) {
@@ -471,7 +479,7 @@ fn foreign(contract: &ContractState, given: Jurisdiction, stream: &StreamId) -> 
 
 /// the refusal of a command of one jurisdiction's aggregate on a contract of the other's. The
 /// stream shapes are shared (same partition for a contract and its periods); the aggregates are not.
-fn other_aggregate(contract: &StreamId, held: &str, given: &str) -> Refusal {
+fn other_aggregate(contract: &StreamId, held: Jurisdiction, given: Jurisdiction) -> Refusal {
     Refusal {
         rule: "A-15".into(),
         field: Some("command.type".into()),
