@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::ledger;
+use common::{ledger, small_demo};
 use std::time::Duration;
 
 use ledger::domain::values::ReportingPeriod;
@@ -18,27 +18,6 @@ use ledger_commands::demo::world::World;
 use ledger_commands::import;
 
 const SEED: u64 = 11;
-
-/// A demo whose contracts are concluded from January; February is open for dispensing.
-fn demo(data_dir: &Path) -> World {
-    let output = ledger(
-        data_dir,
-        &[
-            "demo",
-            "--dispensings",
-            "50",
-            "--no-sync",
-            "--seed",
-            &SEED.to_string(),
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    World::generate(SEED, 8, 3, 20_000)
-}
 
 fn rows(world: &World, contract: usize, count: u64, first: u64) -> Vec<Vec<String>> {
     let holder = &world.contracts[contract];
@@ -76,7 +55,7 @@ fn recorded(data_dir: &Path, stream: &str) -> usize {
 fn good_and_bad_rows_then_a_rerun_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let world = demo(&data_dir);
+    let world = small_demo(&data_dir, SEED);
     let mut rows = rows(&world, 0, 30, 0);
     let mut bad_iin = rows[0].clone();
     bad_iin[4] = "900101300008".into(); // RULES §3: wrong check digit
@@ -133,7 +112,7 @@ fn good_and_bad_rows_then_a_rerun_appends_nothing() {
 fn a_crash_mid_import_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let world = demo(&data_dir);
+    let world = small_demo(&data_dir, SEED);
     let rows = rows(&world, 1, 20_000, 0);
     let file = dir.path().join("big.csv");
     write_csv(&file, &rows);

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::ledger;
+use common::{ledger, small_demo};
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::period::{RecordDispensing, ReverseDispensing};
 use ledger::domain::values::{DispensingId, ReportingPeriod};
@@ -23,27 +23,6 @@ const SEED: u64 = 11;
 
 /// Any valid BIN: dispensings are not signed by the Fund.
 const FUND_BIN: &str = "900101300007";
-
-/// A demo whose contracts are concluded from January; February is open for dispensing.
-fn demo(data_dir: &Path) -> World {
-    let output = ledger(
-        data_dir,
-        &[
-            "demo",
-            "--dispensings",
-            "50",
-            "--no-sync",
-            "--seed",
-            &SEED.to_string(),
-        ],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    World::generate(SEED, 8, 3, 20_000)
-}
 
 fn envelope(contract_id: &str, dispensing: RecordDispensing) -> CommandEnvelope {
     CommandEnvelope {
@@ -153,7 +132,7 @@ fn bad_lines(world: &World) -> Vec<String> {
 fn good_and_bad_lines_then_a_rerun_appends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let world = demo(&data_dir);
+    let world = small_demo(&data_dir, SEED);
     let mut lines: Vec<String> = dispensings(&world, 0, 10).iter().map(json).collect();
     lines.extend(bad_lines(&world));
     let file = dir.path().join("february.jsonl");
@@ -196,7 +175,7 @@ fn good_and_bad_lines_then_a_rerun_appends_nothing() {
 fn lines_of_one_stream_keep_their_order() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let world = demo(&data_dir);
+    let world = small_demo(&data_dir, SEED);
     let first = dispensings(&world, 0, 20);
     let third = dispensings(&world, 2, 20);
     let mut lines = Vec::new();
@@ -238,7 +217,7 @@ fn a_crash_mid_file_loses_and_duplicates_nothing() {
     const LINES: u64 = 1_000;
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let world = demo(&data_dir);
+    let world = small_demo(&data_dir, SEED);
     let lines: Vec<String> = dispensings(&world, 1, LINES).iter().map(json).collect();
     let file = dir.path().join("big.jsonl");
     write_lines(&file, &lines);
