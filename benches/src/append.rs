@@ -36,8 +36,12 @@ use uuid::Uuid;
 pub struct AppendConfig {
     /// Events to append in total.
     pub events: u64,
-    /// Concurrent appending tasks, each on its own stream.
+    /// Appends in flight at once, each on its own stream.
     pub concurrency: u32,
+    /// Tokio tasks the in-flight appends are spread over: `concurrency` (the default) gives every
+    /// stream its own task, as `ledger serve` does with one task per request; fewer tasks each keep
+    /// several appends in flight, as `ledger submit` and the demo do.
+    pub tasks: u32,
     /// Events per append (per command).
     pub events_per_append: u32,
     /// Bytes of each event's synthetic payload.
@@ -53,6 +57,7 @@ impl AppendConfig {
         AppendConfig {
             events: 1_000_000,
             concurrency: 4096,
+            tasks: 4096,
             events_per_append: 1,
             payload_bytes: 300,
             partitions: 8,
@@ -193,8 +198,8 @@ fn open_fresh(dir: &Path, partitions: u32) -> Result<FileLog, LogError> {
     FileLog::open(dir, options)
 }
 
-/// Appends `events` events from `config.concurrency` spawned tasks, each on its own stream of this
-/// slice; returns how long it took.
+/// Appends `events` events from `config.concurrency` appenders, each on its own stream of this slice,
+/// spread over `config.tasks` spawned tasks; returns how long it took.
 async fn append_slice(
     log: &Arc<FileLog>,
     config: &AppendConfig,
@@ -211,8 +216,20 @@ async fn append_slice(
         template: payload(config.payload_bytes),
     });
     let started = Instant::now();
-    let appenders = (0..config.concurrency)
-        .map(|task| tokio::spawn(appender(Arc::clone(log), Arc::clone(&state), task)));
+    let tasks = config.tasks.clamp(1, config.concurrency.max(1));
+    let appenders = (0..tasks).map(|task| {
+        // Appender numbers task, task + tasks, task + 2 tasks, … below the concurrency.
+        let streams: Vec<u32> = (task..config.concurrency)
+            .step_by(usize::try_from(tasks).expect("u32 fits in usize"))
+            .collect();
+        let (log, state) = (Arc::clone(log), Arc::clone(&state));
+        tokio::spawn(async move {
+            let appenders = streams
+                .into_iter()
+                .map(|stream| appender(Arc::clone(&log), Arc::clone(&state), stream));
+            futures::future::try_join_all(appenders).await.map(drop)
+        })
+    });
     let all = futures::future::try_join_all(appenders);
     tokio::pin!(all);
     let outcomes = loop {
@@ -262,10 +279,10 @@ struct Workload {
     template: Vec<u8>,
 }
 
-/// One appending task on its own stream: claims a command's worth of events at a time until all
-/// events are claimed.
+/// One appender on its own stream: claims a command's worth of events at a time until all events are
+/// claimed.
 async fn appender(log: Arc<FileLog>, workload: Arc<Workload>, task: u32) -> Result<(), LogError> {
-    let stream =
+    let mut stream =
         StreamId::new(format!("bench/{}/{task}", workload.slice)).expect("valid stream id");
     let mut version = StreamVersion::NONE;
     for sequence in 0u64.. {
@@ -284,12 +301,14 @@ async fn appender(log: Arc<FileLog>, workload: Arc<Workload>, task: u32) -> Resu
             sequence,
         ));
         let request = AppendRequest {
-            stream: stream.clone(),
+            stream,
             expected: version,
             command_id,
             events,
         };
         let outcome = log.append(request).await?;
+        // The outcome hands the stream id back: no clone per append, as a careful caller would do.
+        stream = outcome.stream;
         version = StreamVersion(outcome.first_version.0 + count - 1);
         workload.done.fetch_add(count, Ordering::Relaxed);
     }

@@ -184,3 +184,42 @@ fn bench_append_prints_the_summary_line_last() {
     let ratio = fields[3].strip_prefix("ratio=").unwrap();
     assert_eq!(ratio.split('.').nth(1).map(str::len), Some(2), "{last}");
 }
+
+/// `--tasks` spreads the same in-flight appends over fewer tasks; every event is still appended once,
+/// on its own stream, and the log it leaves behind verifies.
+#[test]
+fn bench_append_spreads_streams_over_fewer_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["bench", "append", "--events", "1003", "--concurrency", "10"])
+        .args(["--tasks", "3", "--events-per-append", "2", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("the ledger binary runs");
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(
+            "ledger: 1003 events (300 B payload, 2 per append, 10 in flight over 3 tasks"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn bench_append_refuses_more_tasks_than_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
+        .args(["bench", "append", "--events", "10", "--concurrency", "2"])
+        .args(["--tasks", "3", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("the ledger binary runs");
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--tasks 3") && stderr.contains("--concurrency 2"),
+        "{stderr}"
+    );
+}

@@ -31,9 +31,14 @@ pub struct AppendArgs {
     /// Events to append.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
-    /// Concurrent appending tasks, each on its own stream.
+    /// Appends in flight at once, each on its own stream.
     #[arg(long, default_value_t = 4096)]
     concurrency: u32,
+    /// Tokio tasks the in-flight appends are spread over. By default one per stream, like `ledger
+    /// serve` (a task per request); fewer tasks keep several appends in flight each, like `ledger
+    /// submit` and the demo.
+    #[arg(long)]
+    tasks: Option<u32>,
     /// Events per append (one command).
     #[arg(long, default_value_t = 1)]
     events_per_append: u32,
@@ -59,10 +64,19 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
-    if args.events == 0 || args.concurrency == 0 || args.events_per_append == 0 {
+    let tasks = args.tasks.unwrap_or(args.concurrency);
+    if args.events == 0 || args.concurrency == 0 || args.events_per_append == 0 || tasks == 0 {
         return Err(UsageError(
-            "--events, --concurrency and --events-per-append must be at least 1".to_owned(),
+            "--events, --concurrency, --tasks and --events-per-append must be at least 1"
+                .to_owned(),
         )
+        .into());
+    }
+    if tasks > args.concurrency {
+        return Err(UsageError(format!(
+            "--tasks {tasks} is more than --concurrency {}: every task needs at least one stream",
+            args.concurrency
+        ))
         .into());
     }
     let dir = args.dir.unwrap_or_else(|| {
@@ -72,6 +86,7 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
     let config = AppendConfig {
         events: args.events,
         concurrency: args.concurrency,
+        tasks,
         events_per_append: args.events_per_append,
         payload_bytes: args.payload_bytes,
         partitions: args.partitions,
@@ -101,11 +116,12 @@ fn print_report(config: &AppendConfig, report: &AppendReport) -> std::io::Result
     let stats = report.ledger.stats;
     writeln!(
         out,
-        "ledger: {} events ({} B payload, {} per append, {} tasks, {} partitions) in {:.3?}",
+        "ledger: {} events ({} B payload, {} per append, {} in flight over {} tasks, {} partitions) in {:.3?}",
         report.ledger.events,
         config.payload_bytes,
         config.events_per_append,
         config.concurrency,
+        config.tasks,
         config.partitions,
         report.ledger.elapsed
     )?;
