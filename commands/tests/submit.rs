@@ -258,3 +258,119 @@ fn a_crash_mid_file_loses_and_duplicates_nothing() {
         String::from_utf8_lossy(&audit.stdout)
     );
 }
+
+/// A February dispensing of `contract` made again in `period` under a new id, with the same marked pack
+/// and fiscal receipt (M-06: the same pack or receipt is reimbursed once).
+fn again_in(
+    world: &World,
+    contract: usize,
+    original: &CommandEnvelope,
+    period: ReportingPeriod,
+    id: &str,
+) -> CommandEnvelope {
+    let WireCommand::RecordDispensing(first) = &original.command else {
+        unreachable!("built from dispensings")
+    };
+    let holder = &world.contracts[contract];
+    let mut dispensing = (**first).clone();
+    dispensing.dispensing_id = DispensingId::new(id).unwrap();
+    dispensing.dispensed_at = generate(world, holder, period, 900).unwrap().dispensed_at;
+    let mut again = envelope(&holder.contract_id, dispensing);
+    again.stream =
+        StreamId::new(format!("period/{}/{}", holder.contract_id, period.key())).unwrap();
+    again
+}
+
+/// M-06 across periods and across processes: the writer's uniqueness index is rebuilt from the log
+/// when `submit` starts, so a pack reimbursed in February (one run) is refused in March (the next run),
+/// naming the dispensing that holds it.
+#[test]
+fn m06_a_pack_reimbursed_in_one_run_is_refused_in_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let world = small_demo(&data_dir, SEED);
+    let february = dispensings(&world, 0, 1).remove(0);
+    let file = dir.path().join("february.jsonl");
+    write_lines(&file, &[json(&february)]);
+    let (code, text) = submit(&data_dir, &file);
+    assert_eq!(code, Some(0), "{text}");
+
+    let march = ReportingPeriod::month(2026, 3).unwrap();
+    let file = dir.path().join("march.jsonl");
+    write_lines(
+        &file,
+        &[json(&again_in(&world, 0, &february, march, "D-AGAIN"))],
+    );
+    let (code, text) = submit(&data_dir, &file);
+    assert_eq!(code, Some(1), "{text}");
+    let rejects = std::fs::read_to_string(dir.path().join("march.rejects.csv")).unwrap();
+    let WireCommand::RecordDispensing(first) = &february.command else {
+        unreachable!()
+    };
+    assert!(rejects.contains(",M-06,"), "{rejects}");
+    assert!(
+        rejects.contains(&format!("2026-02/{}", first.dispensing_id)),
+        "the refusal names the dispensing that holds the pack: {rejects}"
+    );
+    assert_eq!(recorded(&data_dir, "period/KZ-001/2026-03"), 0);
+}
+
+/// M-06 with a reversal: a reversed dispensing no longer holds its pack, so the pack may be dispensed
+/// again in the same period; the new dispensing then holds it, in this run and the next.
+#[test]
+fn m06_a_reversed_pack_may_be_dispensed_again_and_then_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let world = small_demo(&data_dir, SEED);
+    let first = dispensings(&world, 0, 1).remove(0);
+    let february = ReportingPeriod::month(2026, 2).unwrap();
+    let again = again_in(&world, 0, &first, february, "D-AGAIN");
+    let file = dir.path().join("february.jsonl");
+    write_lines(
+        &file,
+        &[json(&first), json(&reversal(&first)), json(&again)],
+    );
+    let (code, text) = submit(&data_dir, &file);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("3 appended, 0 already appended, 0 rejected"),
+        "{text}"
+    );
+
+    let march = ReportingPeriod::month(2026, 3).unwrap();
+    let file = dir.path().join("march.jsonl");
+    write_lines(
+        &file,
+        &[json(&again_in(&world, 0, &first, march, "D-THIRD"))],
+    );
+    let (code, text) = submit(&data_dir, &file);
+    assert_eq!(code, Some(1), "{text}");
+    let rejects = std::fs::read_to_string(dir.path().join("march.rejects.csv")).unwrap();
+    assert!(rejects.contains(",M-06,"), "{rejects}");
+    assert!(rejects.contains("2026-02/D-AGAIN"), "{rejects}");
+}
+
+/// M-06 with both lines in flight at once: February and March of one contract are different streams,
+/// but one contract's commands are decided one at a time (its partition key), so the second sees the
+/// first and exactly one of them holds the pack.
+#[test]
+fn m06_the_same_pack_in_two_months_in_flight_together_is_reimbursed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let world = small_demo(&data_dir, SEED);
+    let february = dispensings(&world, 0, 1).remove(0);
+    let march = ReportingPeriod::month(2026, 3).unwrap();
+    let again = again_in(&world, 0, &february, march, "D-AGAIN");
+    let file = dir.path().join("both.jsonl");
+    write_lines(&file, &[json(&february), json(&again)]);
+    let (code, text) = submit(&data_dir, &file);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("1 appended, 0 already appended, 1 rejected"),
+        "{text}"
+    );
+    let rejects = std::fs::read_to_string(dir.path().join("both.rejects.csv")).unwrap();
+    assert!(rejects.contains("2,(command),M-06,"), "{rejects}");
+    assert_eq!(recorded(&data_dir, "period/KZ-001/2026-02"), 1);
+    assert_eq!(recorded(&data_dir, "period/KZ-001/2026-03"), 0);
+}

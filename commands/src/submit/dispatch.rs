@@ -83,7 +83,10 @@ pub struct Dispatcher {
     index: UniquenessIndex,
     /// One lock per stream, held from the duplicate and `expected_version` checks through the append,
     /// so that no other command of this writer lands in between.
-    locks: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per partition key (a contract with its periods, or a stream of its own): a contract's
+    /// commands are decided one at a time, so that a decision reading another of its streams (the
+    /// contract, another month's uniqueness keys, M-06) sees everything decided before it.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Dispatcher {
@@ -94,7 +97,7 @@ impl Dispatcher {
         for jurisdiction in [Jurisdiction::KZ, Jurisdiction::KG] {
             calendars.insert(jurisdiction, set.latest(jurisdiction)?);
         }
-        let keys = load_keys(&*log).await?;
+        let (keys, index) = load_indexes(&*log).await?;
         Ok(Dispatcher {
             log,
             calendars,
@@ -113,7 +116,7 @@ impl Dispatcher {
             kg_history: KgPeriodCache::default(),
             patient_limits: PatientLimitSchedule::default(),
             kg_policy: KgPolicy::default(),
-            index: UniquenessIndex::default(),
+            index,
             locks: Mutex::new(HashMap::new()),
         })
     }
@@ -175,7 +178,11 @@ impl Dispatcher {
 
     fn stream_lock(&self, stream: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("stream lock table");
-        Arc::clone(locks.entry(stream.clone()).or_default())
+        Arc::clone(
+            locks
+                .entry(stream.partition_key().into_owned())
+                .or_default(),
+        )
     }
 
     async fn execute(
@@ -447,9 +454,27 @@ impl Dispatcher {
             .periods
             .execute(log, stream_id, command.meta.command_id, command, &context)
             .await?;
-        self.periods
-            .peek(stream_id, |state| self.index.record(&period, state));
+        if let Handled::Appended(appended) = &handled {
+            self.index_appended(appended).await?;
+        }
         Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+    }
+
+    /// Applies the dispensings and reversals just appended to the uniqueness index (M-06): only the new
+    /// events, so a command costs the same in a period of ten dispensings as in one of a hundred
+    /// thousand.
+    async fn index_appended(&self, appended: &AppendOutcome) -> Result<(), HandlerError> {
+        if appended.duplicate {
+            return Ok(());
+        }
+        for envelope in self
+            .log
+            .read_stream(&appended.stream, appended.first_version)
+            .await?
+        {
+            self.index.apply(&crate::writer::decode(&envelope)?);
+        }
+        Ok(())
     }
 
     /// Folds the key events just appended into the registry the signature checks consult.
@@ -504,22 +529,36 @@ fn outcome<R>(handled: Handled<R>, explain: impl FnOnce(&R) -> (&'static str, St
     }
 }
 
-/// Reads every `keys/<BIN>` stream into a registry. The log has no index of stream names, so this
-/// scans each partition once at start-up and decodes only the key events (the envelope names the
-/// stream without decoding the payload): seconds for a million-record log.
-async fn load_keys(log: &dyn EventLog) -> Result<KeyRegistry, HandlerError> {
+/// Reads what the writer must know before its first decision (DESIGN §3): every `keys/<BIN>` stream
+/// into a registry, and every dispensing and reversal into the uniqueness index (M-06), so a pack
+/// reimbursed before this process started is still refused. The log has no index of stream names, so
+/// this scans each partition once at start-up and decodes only the events it needs (the envelope
+/// names the stream and the event type without decoding the payload): seconds for a million-record
+/// log.
+async fn load_indexes(log: &dyn EventLog) -> Result<(KeyRegistry, UniquenessIndex), HandlerError> {
     let mut registry = KeyRegistry::new();
+    let index = UniquenessIndex::default();
     for partition in 0..log.partitions() {
         let mut records = read_partition(log, PartitionId(partition), Offset(0));
         while let Some(record) = records.next().await {
             let envelope = record?;
-            if envelope.body.stream.category() != "keys" {
-                continue;
-            }
-            if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(&envelope)?) {
-                registry.apply(&event);
+            match envelope.body.stream.category() {
+                "keys" => {
+                    if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(&envelope)?) {
+                        registry.apply(&event);
+                    }
+                }
+                "period"
+                    if UNIQUENESS_EVENTS.contains(&envelope.body.payload.event_type.as_str()) =>
+                {
+                    index.apply(&crate::writer::decode(&envelope)?);
+                }
+                _ => {}
             }
         }
     }
-    Ok(registry)
+    Ok((registry, index))
 }
+
+/// The event types that take or release a uniqueness key.
+const UNIQUENESS_EVENTS: [&str; 2] = ["DispensingRecorded", "DispensingReversed"];
