@@ -273,6 +273,34 @@ mod tests {
         }
     }
 
+    fn report(submission: u32, submitted_at: &str) -> Event {
+        Event::KgPaymentReportSubmitted(kg::KgPaymentReportSubmitted {
+            contract_id: "KG-1".parse().unwrap(),
+            period: ledger::domain::values::ReportingPeriod::month(2026, 3).unwrap(),
+            report_no: "KG-R-2026-03".parse().unwrap(),
+            submitted_at: Timestamp::parse_rfc3339(submitted_at).unwrap(),
+            submission,
+            line_count: 0,
+            content_hash: ledger::domain::values::DocumentHash::of(&submission),
+            total_reimbursement: Money::zero(Currency::KGS),
+            total_retail: Money::zero(Currency::KGS),
+            total_patient_paid: Money::zero(Currency::KGS),
+        })
+    }
+
+    /// A-27, D-12: a period's dispute window closes at its report's first submission; a
+    /// resubmission after a rejection does not move it, and other periods are not affected.
+    #[test]
+    fn a27_the_first_report_submission_closes_the_window() {
+        let mut periods = ContractPeriods::default();
+        let march = period_stream(3);
+        periods.apply(&march, &report(1, "2026-04-02T04:00:00Z"));
+        periods.apply(&march, &report(2, "2026-04-09T04:00:00Z"));
+        let first = Timestamp::parse_rfc3339("2026-04-02T04:00:00Z").unwrap();
+        assert_eq!(periods.first_reports.get(&march), Some(&first));
+        assert_eq!(periods.first_reports.get(&period_stream(4)), None);
+    }
+
     /// what earlier settlements offset is no longer outstanding; an offset of a
     /// recovery the pharmacy's stream does not hold is not applied.
     #[test]
