@@ -13,10 +13,10 @@ use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::kg::dispute::DisputeDecision;
 use ledger::domain::money::{Currency, Money};
-use ledger::domain::period::kg::{RecordKgDispensing, SubmitKgPaymentReport, example};
+use ledger::domain::period::kg::{RecordKgDispensing, example};
 use ledger::domain::testkit;
 use ledger::domain::time::Timestamp;
-use ledger::domain::values::{ContractId, DocumentNumber, KgTin, OrganisationName};
+use ledger::domain::values::ContractId;
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{
     Actor, ActorId, ActorRole, AppendOutcome, CommandId, EventLog, StreamId, StreamVersion,
@@ -25,13 +25,11 @@ use ledger_commands::serve::{ServeState, router};
 use ledger_commands::submit::Refusal;
 use ledger_commands::submit::dispatch::{Dispatcher, Outcome};
 use ledger_commands::submit::dispute::{FileKgDisputeClaim, ResolveKgDispute};
-use ledger_commands::submit::kg::{ConcludeKgContract, ReceiveKgContractApplication};
 use ledger_commands::submit::wire::{CommandEnvelope, WireCommand};
 use ledger_commands::writer::decode;
 use tower::ServiceExt;
 
 const FUND_BIN: &str = "900101300007";
-const PHARMACY_TIN: &str = "01234567890123";
 const CONTRACT: &str = "contract/KG-1";
 const MARCH: &str = "period/KG-1/2026-03";
 
@@ -47,20 +45,15 @@ fn dispute(id: &str) -> String {
     format!("{CONTRACT}/dispute/{id}")
 }
 
-/// A KG command named `name` (its id is derived from the name, so a repeated name is a retry).
-fn envelope(name: &str, stream: &str, role: ActorRole, command: WireCommand) -> CommandEnvelope {
+/// `command` in the envelope of the checked-in example of its type (actor, jurisdiction KG), on
+/// `stream`, with an id derived from `name` (so a repeated name is a retry).
+fn envelope(name: &str, stream: &str, command: WireCommand) -> CommandEnvelope {
+    let example = example_command(command.type_name());
     CommandEnvelope {
         command_id: CommandId::derived("submit-kg-dispute-test", name),
         stream: StreamId::new(stream).unwrap(),
-        actor: Actor {
-            id: ActorId::Kyrgyz(PHARMACY_TIN.into()),
-            role,
-        },
-        jurisdiction: Jurisdiction::KG,
-        occurred_at: None,
-        correlation_id: None,
-        expected_version: None,
         command,
+        ..example
     }
 }
 
@@ -78,7 +71,6 @@ fn claim(dispute_id: &str, filed_at: &str, text: &str) -> CommandEnvelope {
     envelope(
         &format!("claim-{dispute_id}-{filed_at}-{text}"),
         &dispute(dispute_id),
-        ActorRole::Pharmacy,
         WireCommand::FileKgDisputeClaim(claim),
     )
 }
@@ -94,76 +86,51 @@ fn resolution(dispute_id: &str, members: &[&str]) -> CommandEnvelope {
     envelope(
         &format!("resolve-{dispute_id}-{}", members.len()),
         &dispute(dispute_id),
-        ActorRole::Fund,
         WireCommand::ResolveKgDispute(resolve),
     )
 }
 
 const THREE: &[&str] = &["A. Asanov", "B. Bekova", "C. Chynybaev"];
 
-/// The contract concluded, the Reference Book, and RX-1 sold on 10 March.
+/// A checked-in example command (`schemas/commands/examples/<type>.json`): contract KG-1 of the
+/// pharmacy with TIN 01234567890123, and its documents.
+fn example_command(command_type: &str) -> CommandEnvelope {
+    let path = format!(
+        "{}/../schemas/commands/examples/{command_type}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    CommandEnvelope::parse(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// The contract concluded, the Reference Book, and RX-1 sold on 10 March (the examples' contract).
 fn world() -> Vec<CommandEnvelope> {
-    let apply = ReceiveKgContractApplication {
-        contract_id: ContractId::new("KG-1").unwrap(),
-        received_at: at("2026-01-02T09:00:00+06:00"),
-        applicant: KgTin::new(PHARMACY_TIN).unwrap(),
-        name: OrganisationName::new("Osh Pharm").unwrap(),
-    };
-    let conclude = ConcludeKgContract {
-        concluded_at: at("2026-01-02T10:00:00+06:00"),
-        tax_check: ledger::domain::contract::kg::TaxDebtCheck {
-            checked_on: date("2026-01-02"),
-            has_debts: false,
-            reference: DocumentNumber::new("STS-1").unwrap(),
-        },
-    };
     let sale = RecordKgDispensing {
         dispensing_id: "KG-D-1".parse().unwrap(),
         dispensed_at: example::dispensed_at(),
         prescription: example::prescription(),
         dispensing: example::dispensing(),
     };
-    let pharmacy = ActorRole::Pharmacy;
-    vec![
-        envelope(
-            "apply",
-            CONTRACT,
-            pharmacy,
-            WireCommand::ReceiveKgContractApplication(apply),
-        ),
-        envelope(
-            "conclude",
-            CONTRACT,
-            ActorRole::Fund,
-            WireCommand::ConcludeKgContract(conclude),
-        ),
-        envelope(
-            "book-1",
-            "reference/kg-reference-book",
-            ActorRole::Publisher,
-            WireCommand::PublishReferenceBook(example::book()),
-        ),
-        envelope(
-            "sale",
-            MARCH,
-            pharmacy,
-            WireCommand::RecordKgDispensing(Box::new(sale)),
-        ),
+    let mut commands: Vec<CommandEnvelope> = [
+        "ReceiveKgContractApplication",
+        "ConcludeKgContract",
+        "PublishReferenceBook",
     ]
+    .into_iter()
+    .map(example_command)
+    .collect();
+    commands.push(envelope(
+        "sale",
+        MARCH,
+        WireCommand::RecordKgDispensing(Box::new(sale)),
+    ));
+    commands
 }
 
 /// The March payment report, submitted on 2 April (D-13: after the period ends).
 fn march_report() -> CommandEnvelope {
-    let report = SubmitKgPaymentReport {
-        report_no: DocumentNumber::new("KG-R-2026-03").unwrap(),
-        submitted_at: at("2026-04-02T10:00:00+06:00"),
-    };
-    envelope(
-        "report-march",
-        MARCH,
-        ActorRole::Pharmacy,
-        WireCommand::SubmitKgPaymentReport(report),
-    )
+    let report = example_command("SubmitKgPaymentReport");
+    assert_eq!(report.stream.as_str(), MARCH);
+    report
 }
 
 /// A writer on a fresh log in `dir`, with [`world`] appended.
@@ -189,16 +156,24 @@ async fn appended(dispatcher: &Dispatcher, command: &CommandEnvelope) -> AppendO
     }
 }
 
-async fn refused(dispatcher: &Dispatcher, command: &CommandEnvelope) -> Refusal {
-    match dispatcher.submit(command).await.unwrap() {
+/// Submits `command`, expects a refusal by `rule` naming `field`, and checks that nothing was
+/// appended to the command's stream.
+async fn refused(
+    dispatcher: &Dispatcher,
+    command: &CommandEnvelope,
+    rule: &str,
+    field: Option<&str>,
+) -> Refusal {
+    let before = version(dispatcher, command.stream.as_str()).await;
+    let refusal = match dispatcher.submit(command).await.unwrap() {
         Outcome::Refused(refusal) => refusal,
         Outcome::Appended(outcome) => panic!("{}: appended {outcome:?}", command.stream),
-    }
-}
-
-fn assert_refusal(refusal: &Refusal, rule: &str, field: Option<&str>) {
+    };
     assert_eq!(refusal.rule, rule, "{refusal:?}");
     assert_eq!(refusal.field.as_deref(), field, "{refusal:?}");
+    let after = version(dispatcher, command.stream.as_str()).await;
+    assert_eq!(after, before, "a refusal appends nothing: {refusal:?}");
+    refusal
 }
 
 async fn events(dispatcher: &Dispatcher, stream: &str) -> Vec<Event> {
@@ -239,10 +214,10 @@ async fn a27_x01_claim_in_the_window_is_appended_once() {
         (filed.contract_id.as_str(), filed.claim.as_str()),
         ("KG-1", "RX-1 is legible")
     );
-    let log = dispatcher.log();
+    let stream = StreamId::new(dispute("DSP-1")).unwrap();
     assert_eq!(
-        log.partition_of(&StreamId::new(dispute("DSP-1")).unwrap()),
-        log.partition_of(&StreamId::new(CONTRACT).unwrap()),
+        stream.partition_key(),
+        CONTRACT,
         "a dispute lands on its contract's partition (docs/decisions.md #11)"
     );
 
@@ -262,13 +237,8 @@ async fn a27_claim_after_month_end_in_bishkek_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let dispatcher = writer(dir.path()).await;
     let late = claim("DSP-2", "2026-03-31T19:00:00Z", "late");
-    let refusal = refused(&dispatcher, &late).await;
-    assert_refusal(&refusal, "A-27", Some("command.filed_at"));
+    let refusal = refused(&dispatcher, &late, "A-27", Some("command.filed_at")).await;
     assert!(refusal.message.contains("2026-04-01"), "{refusal:?}");
-    assert_eq!(
-        version(&dispatcher, &dispute("DSP-2")).await,
-        StreamVersion::NONE
-    );
 
     let last_hour = claim("DSP-3", "2026-03-31T17:00:00Z", "in time");
     appended(&dispatcher, &last_hour).await;
@@ -284,12 +254,7 @@ async fn a27_claim_after_the_payment_report_is_refused() {
     appended(&dispatcher, &march_report()).await;
 
     let after = claim("DSP-4", "2026-04-03T09:00:00+06:00", "after the report");
-    let refusal = refused(&dispatcher, &after).await;
-    assert_refusal(&refusal, "A-27", Some("command.filed_at"));
-    assert_eq!(
-        version(&dispatcher, &dispute("DSP-4")).await,
-        StreamVersion::NONE
-    );
+    refused(&dispatcher, &after, "A-27", Some("command.filed_at")).await;
 
     let received_before = claim("DSP-5", "2026-03-30T09:00:00+06:00", "received in March");
     appended(&dispatcher, &received_before).await;
@@ -300,16 +265,8 @@ async fn a27_claim_after_the_payment_report_is_refused() {
 async fn x01_empty_claim_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let dispatcher = writer(dir.path()).await;
-    let refusal = refused(
-        &dispatcher,
-        &claim("DSP-6", "2026-03-20T10:00:00+06:00", "  "),
-    )
-    .await;
-    assert_refusal(&refusal, "X-01", Some("command.claim"));
-    assert_eq!(
-        version(&dispatcher, &dispute("DSP-6")).await,
-        StreamVersion::NONE
-    );
+    let blank = claim("DSP-6", "2026-03-20T10:00:00+06:00", "  ");
+    refused(&dispatcher, &blank, "X-01", Some("command.claim")).await;
 }
 
 /// two members cannot decide; three resolve the dispute in a protocol; a resolved dispute is
@@ -324,12 +281,14 @@ async fn x02_commission_of_three_resolves() {
     )
     .await;
 
-    let refusal = refused(&dispatcher, &resolution("DSP-7", &THREE[..2])).await;
-    assert_refusal(&refusal, "X-02", Some("command.commission_members"));
-    assert_eq!(
-        version(&dispatcher, &dispute("DSP-7")).await,
-        StreamVersion(1)
-    );
+    let two = resolution("DSP-7", &THREE[..2]);
+    refused(
+        &dispatcher,
+        &two,
+        "X-02",
+        Some("command.commission_members"),
+    )
+    .await;
 
     appended(&dispatcher, &resolution("DSP-7", THREE)).await;
     let resolved = match events(&dispatcher, &dispute("DSP-7")).await.as_slice() {
@@ -349,10 +308,10 @@ async fn x02_commission_of_three_resolves() {
 
     let mut twice = resolution("DSP-7", THREE);
     twice.command_id = CommandId::derived("submit-kg-dispute-test", "resolve-again");
-    assert_refusal(&refused(&dispatcher, &twice).await, "X-02", None);
-    let never_filed = refused(&dispatcher, &resolution("DSP-8", THREE)).await;
-    assert_refusal(&never_filed, "X-01", None);
-    assert!(never_filed.message.contains("\"DSP-8\""), "{never_filed:?}");
+    refused(&dispatcher, &twice, "X-02", None).await;
+    let never_filed = resolution("DSP-8", THREE);
+    let refusal = refused(&dispatcher, &never_filed, "X-01", None).await;
+    assert!(refusal.message.contains("\"DSP-8\""), "{refusal:?}");
 }
 
 /// DESIGN §1, A-15: a claim goes to the stream its contract and dispute ids name, under KG, and
@@ -363,49 +322,36 @@ async fn a15_claim_on_another_stream_or_jurisdiction_is_refused() {
     let dispatcher = writer(dir.path()).await;
     let mut elsewhere = claim("DSP-9", "2026-03-20T10:00:00+06:00", "claim");
     elsewhere.stream = StreamId::new("contract/KG-2/dispute/DSP-9").unwrap();
-    assert_refusal(
-        &refused(&dispatcher, &elsewhere).await,
-        "DESIGN §1",
-        Some("stream"),
-    );
-    let mut resolve_on_contract = resolution("DSP-9", THREE);
-    resolve_on_contract.stream = StreamId::new(CONTRACT).unwrap();
-    assert_refusal(
-        &refused(&dispatcher, &resolve_on_contract).await,
-        "DESIGN §1",
-        Some("stream"),
-    );
+    refused(&dispatcher, &elsewhere, "DESIGN §1", Some("stream")).await;
+    let mut on_contract = resolution("DSP-9", THREE);
+    on_contract.stream = StreamId::new(CONTRACT).unwrap();
+    refused(&dispatcher, &on_contract, "DESIGN §1", Some("stream")).await;
     let mut kazakh = claim("DSP-9", "2026-03-20T10:00:00+06:00", "claim");
     kazakh.jurisdiction = Jurisdiction::KZ;
-    assert_refusal(
-        &refused(&dispatcher, &kazakh).await,
-        "A-15",
-        Some("jurisdiction"),
-    );
+    refused(&dispatcher, &kazakh, "A-15", Some("jurisdiction")).await;
 
     let kz_contract = testkit::company_application(
         "2026-01-05T09:00:00Z",
         testkit::network("P", 1, 1, testkit::holder_bin()),
     );
-    let mut apply = envelope(
-        "kz-apply",
-        "contract/C-1",
-        ActorRole::Pharmacy,
-        WireCommand::ReceiveApplication(kz_contract),
-    );
-    apply.jurisdiction = Jurisdiction::KZ;
-    apply.actor.id = ActorId::Organisation(testkit::holder_bin());
+    let apply = CommandEnvelope {
+        command_id: CommandId::derived("submit-kg-dispute-test", "kz-apply"),
+        stream: StreamId::new("contract/C-1").unwrap(),
+        actor: Actor {
+            id: ActorId::Organisation(testkit::holder_bin()),
+            role: ActorRole::Pharmacy,
+        },
+        jurisdiction: Jurisdiction::KZ,
+        command: WireCommand::ReceiveApplication(kz_contract),
+        ..example_command("ReceiveKgContractApplication")
+    };
     appended(&dispatcher, &apply).await;
     let mut on_kz_contract = claim("DSP-9", "2026-03-20T10:00:00+06:00", "claim");
     if let WireCommand::FileKgDisputeClaim(claim) = &mut on_kz_contract.command {
         claim.contract_id = ContractId::new("C-1").unwrap();
     }
     on_kz_contract.stream = StreamId::new("contract/C-1/dispute/DSP-9").unwrap();
-    assert_refusal(
-        &refused(&dispatcher, &on_kz_contract).await,
-        "A-15",
-        Some("command.type"),
-    );
+    refused(&dispatcher, &on_kz_contract, "A-15", Some("command.type")).await;
 }
 
 async fn post(app: &axum::Router, command: &CommandEnvelope) -> (StatusCode, serde_json::Value) {

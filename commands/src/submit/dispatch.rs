@@ -333,14 +333,10 @@ impl Dispatcher {
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
         let contract_stream = contract_stream(contract_id);
-        if let Some(refusal) = self
-            .held_by_other(&contract_stream, Jurisdiction::KG)
-            .await?
-        {
-            return Ok(Outcome::Refused(refusal));
-        }
-        let lock = self.kg_history.contract_lock(&contract_stream);
-        let _serialised = lock.lock().await;
+        let _serialised = match self.kg_contract_turn(&contract_stream).await? {
+            Ok(guard) => guard,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
         let (contract, _) = self.kg_contracts.load(log, &contract_stream).await?;
         let (books, _) = self
             .books
@@ -391,14 +387,10 @@ impl Dispatcher {
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
         let contract_stream = contract_stream(contract_id);
-        if let Some(refusal) = self
-            .held_by_other(&contract_stream, Jurisdiction::KG)
-            .await?
-        {
-            return Ok(Outcome::Refused(refusal));
-        }
-        let lock = self.kg_history.contract_lock(&contract_stream);
-        let _serialised = lock.lock().await;
+        let _serialised = match self.kg_contract_turn(&contract_stream).await? {
+            Ok(guard) => guard,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
         let dispute_command = match command {
             KgDisputeCommand::File(claim) => {
                 let period = period_stream(contract_id, claim.dispensing_month());
@@ -422,6 +414,20 @@ impl Dispatcher {
             Handled::Appended(appended) => Outcome::Appended(appended),
             Handled::Rejected(error) => Outcome::Refused(dispute::refusal(&error)),
         })
+    }
+
+    /// The turn of a KG decision that reads the contract's partition (a period's settlement, a
+    /// dispute): refused by A-15 on a stream that holds a KZ contract, else the contract's lock, held
+    /// by the caller through its append so that the contract's KG decisions see each other in order.
+    async fn kg_contract_turn(
+        &self,
+        contract: &StreamId,
+    ) -> Result<Result<tokio::sync::OwnedMutexGuard<()>, Refusal>, HandlerError> {
+        if let Some(refusal) = self.held_by_other(contract, Jurisdiction::KG).await? {
+            return Ok(Err(refusal));
+        }
+        let lock = self.kg_history.contract_lock(contract);
+        Ok(Ok(lock.lock_owned().await))
     }
 
     /// the refusal of a `given`-jurisdiction command on `contract` when that stream already holds
