@@ -23,6 +23,7 @@ use futures::StreamExt;
 use ledger::domain::event::Event;
 use ledger::domain::kg::recovery::{self, Recoveries, RecoveryEvent, RecoveryOffset};
 use ledger::domain::period::kg::{self, KgPeriodHistory, KgPeriodState};
+use ledger::domain::time::Timestamp;
 use ledger::log::{EventLog, Offset, PartitionId, StreamId, partition_of, read_partition};
 
 use crate::handler::HandlerError;
@@ -35,12 +36,21 @@ pub struct ContractPeriods {
     periods: BTreeMap<String, KgPeriodState>,
     /// Every recovery offset the contract's settlements made, in log order.
     offsets: Vec<RecoveryOffset>,
+    /// `period/<contract>/<YYYY-MM>` → when its payment report was first submitted (A-27: a dispute
+    /// window closes then, and a rejection and resubmission do not reopen it).
+    first_reports: BTreeMap<String, Timestamp>,
 }
 
 impl ContractPeriods {
     fn apply(&mut self, stream: &str, event: &Event) {
-        if let Event::RecoveryOffset(offset) = event {
-            self.offsets.push(offset.clone());
+        match event {
+            Event::RecoveryOffset(offset) => self.offsets.push(offset.clone()),
+            Event::KgPaymentReportSubmitted(report) => {
+                self.first_reports
+                    .entry(stream.to_owned())
+                    .or_insert(report.submitted_at);
+            }
+            _ => {}
         }
         let state = self.periods.remove(stream).unwrap_or_default();
         self.periods
@@ -139,6 +149,38 @@ impl KgPeriodCache {
         stream: &StreamId,
         assessed: Recoveries,
     ) -> Result<(KgPeriodHistory, Recoveries), HandlerError> {
+        self.read(log, contract, |periods| match periods {
+            Some(periods) => (
+                periods.history_without(stream),
+                periods.recoveries(assessed),
+            ),
+            None => (KgPeriodHistory::default(), assessed),
+        })
+        .await
+    }
+
+    /// When the payment report of the KG period `stream` of `contract` was first submitted, as of the
+    /// end of the contract's partition (A-27, D-12: it closes the period's dispute window).
+    pub async fn report_submitted_at(
+        &self,
+        log: &dyn EventLog,
+        contract: &StreamId,
+        stream: &StreamId,
+    ) -> Result<Option<Timestamp>, HandlerError> {
+        self.read(log, contract, |periods| {
+            periods.and_then(|periods| periods.first_reports.get(stream.as_str()).copied())
+        })
+        .await
+    }
+
+    /// Brings the contract's partition up to date and reads the contract's folded periods (None when
+    /// it has no KG period events).
+    async fn read<R>(
+        &self,
+        log: &dyn EventLog,
+        contract: &StreamId,
+        read: impl FnOnce(Option<&ContractPeriods>) -> R,
+    ) -> Result<R, HandlerError> {
         let partition = partition_of(contract, log.partitions());
         let scan = {
             let mut partitions = self.partitions.lock().expect("KG partition cache lock");
@@ -147,13 +189,7 @@ impl KgPeriodCache {
         let mut scan = scan.lock().await;
         scan.catch_up(log, partition).await?;
         let contract_id = contract.as_str().trim_start_matches("contract/");
-        Ok(match scan.contracts.get(contract_id) {
-            Some(periods) => (
-                periods.history_without(stream),
-                periods.recoveries(assessed),
-            ),
-            None => (KgPeriodHistory::default(), assessed),
-        })
+        Ok(read(scan.contracts.get(contract_id)))
     }
 }
 
@@ -235,6 +271,34 @@ mod tests {
             amount: Money::new(minor, Currency::KGS),
             offset_on: NaiveDate::from_ymd_opt(2026, 4, 10).unwrap(),
         }
+    }
+
+    fn report(submission: u32, submitted_at: &str) -> Event {
+        Event::KgPaymentReportSubmitted(kg::KgPaymentReportSubmitted {
+            contract_id: "KG-1".parse().unwrap(),
+            period: ledger::domain::values::ReportingPeriod::month(2026, 3).unwrap(),
+            report_no: "KG-R-2026-03".parse().unwrap(),
+            submitted_at: Timestamp::parse_rfc3339(submitted_at).unwrap(),
+            submission,
+            line_count: 0,
+            content_hash: ledger::domain::values::DocumentHash::of(&submission),
+            total_reimbursement: Money::zero(Currency::KGS),
+            total_retail: Money::zero(Currency::KGS),
+            total_patient_paid: Money::zero(Currency::KGS),
+        })
+    }
+
+    /// A-27, D-12: a period's dispute window closes at its report's first submission; a
+    /// resubmission after a rejection does not move it, and other periods are not affected.
+    #[test]
+    fn a27_the_first_report_submission_closes_the_window() {
+        let mut periods = ContractPeriods::default();
+        let march = period_stream(3);
+        periods.apply(&march, &report(1, "2026-04-02T04:00:00Z"));
+        periods.apply(&march, &report(2, "2026-04-09T04:00:00Z"));
+        let first = Timestamp::parse_rfc3339("2026-04-02T04:00:00Z").unwrap();
+        assert_eq!(periods.first_reports.get(&march), Some(&first));
+        assert_eq!(periods.first_reports.get(&period_stream(4)), None);
     }
 
     /// what earlier settlements offset is no longer outstanding; an offset of a

@@ -423,3 +423,54 @@ impl Aggregate for RecoveryAggregate {
         Ok(new_events(vec![Event::from(event)], &command.meta))
     }
 }
+
+/// One KG prescription dispute, `contract/<contract-id>/dispute/<dispute-id>` (X-01…X-03, D-12, A-27;
+/// S002 §48–50): the written claim and the commission's protocol. The stream sits on its contract's
+/// partition (docs/decisions.md #11), so a claim and the period's payment report that closes its
+/// window are ordered on one partition. The command carries the stream's dispute id, which names a
+/// dispute the domain could not name (a resolution of a dispute never filed).
+pub struct DisputeAggregate;
+
+impl Aggregate for DisputeAggregate {
+    type State = kg::dispute::Dispute;
+    type Command = Command<(String, kg::dispute::DisputeCommand)>;
+    type Context<'c> = ();
+    type Rejection = kg::dispute::DisputeError;
+
+    fn evolve(
+        state: kg::dispute::Dispute,
+        envelope: &EventEnvelope,
+    ) -> Result<kg::dispute::Dispute, HandlerError> {
+        let event = kg::dispute::DisputeEvent::try_from(&decode(envelope)?)
+            .map_err(|()| not_in_stream(envelope))?;
+        Ok(kg::dispute::evolve(state, &event))
+    }
+
+    fn decide(
+        state: &mut kg::dispute::Dispute,
+        command: &Self::Command,
+        _: &(),
+    ) -> Result<Vec<NewEvent>, kg::dispute::DisputeError> {
+        let (dispute_id, dispute_command) = &command.command;
+        let events =
+            kg::dispute::decide(state, dispute_command.clone()).map_err(|error| match error {
+                kg::dispute::DisputeError::WrongState {
+                    rule,
+                    dispute_id: unnamed,
+                    state,
+                } if unnamed.is_empty() => kg::dispute::DisputeError::WrongState {
+                    rule,
+                    dispute_id: dispute_id.clone(),
+                    state,
+                },
+                named => named,
+            })?;
+        for event in &events {
+            *state = kg::dispute::evolve(std::mem::take(state), event);
+        }
+        Ok(new_events(
+            events.into_iter().map(Event::from).collect(),
+            &command.meta,
+        ))
+    }
+}

@@ -12,6 +12,7 @@ use ledger::domain::contract::{ContractCommand, ContractState};
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{KeyEvent, KeyRegistry};
+use ledger::domain::kg::dispute::DisputeCommand;
 use ledger::domain::kg::recovery::{Debtor, Recoveries};
 use ledger::domain::kg::{KgPolicy, PatientLimitSchedule};
 use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext};
@@ -23,14 +24,15 @@ use ledger::log::{
 };
 
 use super::Refusal;
+use super::dispute::{self, KgDisputeCommand};
 use super::route::{REFERENCE_BOOK_STREAM, Target, jurisdiction_refusal, recovery_stream, route};
 use super::wire::CommandEnvelope;
-use crate::demo::engine::{UniquenessIndex, contract_stream, rule_book, stream};
+use crate::demo::engine::{UniquenessIndex, contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler, HandlerError};
 use crate::kg_context::KgPeriodCache;
 use crate::writer::{
-    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, KgContractAggregate,
-    KgPeriodAggregate, PeriodAggregate, PriceListAggregate, RecoveryAggregate,
+    BudgetAggregate, Command, CommandMeta, ContractAggregate, DisputeAggregate, KeyAggregate,
+    KgContractAggregate, KgPeriodAggregate, PeriodAggregate, PriceListAggregate, RecoveryAggregate,
     ReferenceBookAggregate,
 };
 
@@ -72,6 +74,7 @@ pub struct Dispatcher {
     kg_periods: Handler<KgPeriodAggregate>,
     books: Handler<ReferenceBookAggregate>,
     recoveries: Handler<RecoveryAggregate>,
+    disputes: Handler<DisputeAggregate>,
     /// The other KG periods of each contract and its settlements' recovery offsets.
     kg_history: KgPeriodCache,
     /// A-19, B-05: the capitation norm is data the MHIF publishes and no command carries yet, so the
@@ -113,6 +116,7 @@ impl Dispatcher {
             kg_periods: Handler::default(),
             books: Handler::default(),
             recoveries: Handler::default(),
+            disputes: Handler::default(),
             kg_history: KgPeriodCache::default(),
             patient_limits: PatientLimitSchedule::default(),
             kg_policy: KgPolicy::default(),
@@ -310,6 +314,14 @@ impl Dispatcher {
                     .await?;
                 Ok(outcome(handled, |error| (error.rule(), error.to_string())))
             }
+            Target::KgDispute {
+                contract_id,
+                dispute_id,
+                command,
+            } => {
+                self.kg_dispute(stream_id, &contract_id, dispute_id, command, meta)
+                    .await
+            }
             kz => unreachable!("{kz:?} is a KZ target, executed by `execute`"),
         }
     }
@@ -328,14 +340,10 @@ impl Dispatcher {
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
         let contract_stream = contract_stream(contract_id);
-        if let Some(refusal) = self
-            .held_by_other(&contract_stream, Jurisdiction::KG)
-            .await?
-        {
-            return Ok(Outcome::Refused(refusal));
-        }
-        let lock = self.kg_history.contract_lock(&contract_stream);
-        let _serialised = lock.lock().await;
+        let _serialised = match self.kg_contract_turn(&contract_stream).await? {
+            Ok(guard) => guard,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
         let (contract, _) = self.kg_contracts.load(log, &contract_stream).await?;
         let (books, _) = self
             .books
@@ -371,6 +379,62 @@ impl Dispatcher {
             .execute(log, stream_id, command.meta.command_id, command, &context)
             .await?;
         Ok(outcome(handled, |error| (error.rule(), error.to_string())))
+    }
+
+    /// A KG dispute command (X-01…X-03, D-12, A-27), decided under the contract's lock, the one a KG
+    /// period decision holds through its append: a claim and the payment report that closes its window
+    /// are decided one after the other, and the claim reads the report if it came first.
+    async fn kg_dispute(
+        &self,
+        stream_id: &StreamId,
+        contract_id: &str,
+        dispute_id: String,
+        command: KgDisputeCommand,
+        meta: CommandMeta,
+    ) -> Result<Outcome, HandlerError> {
+        let log = &*self.log;
+        let contract_stream = contract_stream(contract_id);
+        let _serialised = match self.kg_contract_turn(&contract_stream).await? {
+            Ok(guard) => guard,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
+        let dispute_command = match command {
+            KgDisputeCommand::File(claim) => {
+                let period = period_stream(contract_id, claim.dispensing_month());
+                let report_submitted_at = self
+                    .kg_history
+                    .report_submitted_at(log, &contract_stream, &period)
+                    .await?;
+                DisputeCommand::File(claim.into_domain(report_submitted_at))
+            }
+            KgDisputeCommand::Resolve(resolve) => DisputeCommand::Resolve(resolve.into()),
+        };
+        let command = Command {
+            meta,
+            command: (dispute_id, dispute_command),
+        };
+        let handled = self
+            .disputes
+            .execute(log, stream_id, command.meta.command_id, &command, &())
+            .await?;
+        Ok(match handled {
+            Handled::Appended(appended) => Outcome::Appended(appended),
+            Handled::Rejected(error) => Outcome::Refused(dispute::refusal(&error)),
+        })
+    }
+
+    /// The turn of a KG decision that reads the contract's partition (a period's settlement, a
+    /// dispute): refused by A-15 on a stream that holds a KZ contract, else the contract's lock, held
+    /// by the caller through its append so that the contract's KG decisions see each other in order.
+    async fn kg_contract_turn(
+        &self,
+        contract: &StreamId,
+    ) -> Result<Result<tokio::sync::OwnedMutexGuard<()>, Refusal>, HandlerError> {
+        if let Some(refusal) = self.held_by_other(contract, Jurisdiction::KG).await? {
+            return Ok(Err(refusal));
+        }
+        let lock = self.kg_history.contract_lock(contract);
+        Ok(Ok(lock.lock_owned().await))
     }
 
     /// the refusal of a `given`-jurisdiction command on `contract` when that stream already holds

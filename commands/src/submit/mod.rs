@@ -7,6 +7,7 @@
 //! retried HTTP request, appends nothing twice and answers with the original positions.
 
 pub mod dispatch;
+pub mod dispute;
 pub mod kg;
 pub mod route;
 pub mod wire;

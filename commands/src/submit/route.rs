@@ -17,6 +17,7 @@ use ledger::domain::region::Programme;
 use ledger::domain::values::ReportingPeriod;
 
 use super::Refusal;
+use super::dispute::{KgDisputeCommand, dispute_stream};
 use super::wire::{CommandEnvelope, WireCommand};
 
 /// A command routed to its aggregate, with what its stream id says.
@@ -49,6 +50,12 @@ pub enum Target {
     ReferenceBook(ReferenceBookPublished),
     /// A recovery assessed against its debtor, `recovery/<debtor-kind>/<id>`.
     Recovery(RecoveryAssessed),
+    /// A KG prescription dispute, `contract/<contract-id>/dispute/<dispute-id>` (X-01… ).
+    KgDispute {
+        contract_id: String,
+        dispute_id: String,
+        command: KgDisputeCommand,
+    },
 }
 
 /// The stream of the KG Reference Book (one for the programme).
@@ -77,7 +84,8 @@ pub fn route(envelope: &CommandEnvelope) -> Result<Target, Refusal> {
         Target::KgContract(_)
         | Target::KgPeriod { .. }
         | Target::ReferenceBook(_)
-        | Target::Recovery(_) => Some(Jurisdiction::KG),
+        | Target::Recovery(_)
+        | Target::KgDispute { .. } => Some(Jurisdiction::KG),
         Target::Contract(_) | Target::Period { .. } | Target::Key { .. } => None,
     };
     match stated {
@@ -221,6 +229,16 @@ fn kg_target(
             }
             Ok(Target::Recovery(command))
         }
+        WireCommand::FileKgDisputeClaim(command) => {
+            let expected = dispute_stream(command.contract_id.as_str(), &command.dispute_id);
+            if envelope.stream.as_str() != expected {
+                return Err(stream_refusal(envelope, &expected));
+            }
+            dispute(segments, envelope, KgDisputeCommand::File(command))
+        }
+        WireCommand::ResolveKgDispute(command) => {
+            dispute(segments, envelope, KgDisputeCommand::Resolve(command))
+        }
         routed_above => unreachable!("{} is routed by `route`", routed_above.type_name()),
     }
 }
@@ -276,7 +294,9 @@ fn period_or_budget(
         | WireCommand::RejectKgPaymentReport(_)
         | WireCommand::PayKgSettlement(_)
         | WireCommand::PublishReferenceBook(_)
-        | WireCommand::AssessRecovery(_)) => kg_target(segments, envelope, kg),
+        | WireCommand::AssessRecovery(_)
+        | WireCommand::FileKgDisputeClaim(_)
+        | WireCommand::ResolveKgDispute(_)) => kg_target(segments, envelope, kg),
         routed_above => unreachable!("{} is routed by `route`", routed_above.type_name()),
     }
 }
@@ -336,6 +356,25 @@ fn period_of(
     let month: u32 = month.parse().map_err(|_| refuse())?;
     let period = ReportingPeriod::month(year, month).map_err(|_| refuse())?;
     Ok(((*contract_id).to_owned(), period))
+}
+
+/// `contract/<contract-id>/dispute/<dispute-id>`: the dispute and the contract it is filed under.
+fn dispute(
+    segments: &[&str],
+    envelope: &CommandEnvelope,
+    command: KgDisputeCommand,
+) -> Result<Target, Refusal> {
+    let ["contract", contract_id, "dispute", dispute_id] = segments else {
+        return Err(stream_refusal(
+            envelope,
+            &dispute_stream("<contract-id>", "<dispute-id>"),
+        ));
+    };
+    Ok(Target::KgDispute {
+        contract_id: (*contract_id).to_owned(),
+        dispute_id: (*dispute_id).to_owned(),
+        command,
+    })
 }
 
 /// `keys/<BIN>`: the organisation whose key ring the command changes.

@@ -33,6 +33,7 @@ use ledger::log::{Actor, CommandId, StreamId, StreamVersion};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::dispute::{FileKgDisputeClaim, ResolveKgDispute};
 use super::kg::{
     ConcludeKgContract, DecideKgContractRenewal, FileKgContractObjection,
     ReceiveKgContractApplication, RefuseKgContract,
@@ -191,6 +192,8 @@ wire_commands! {
     PayKgSettlement(PayKgSettlement) => "PayKgSettlement",
     PublishReferenceBook(ReferenceBookPublished) => "PublishReferenceBook",
     AssessRecovery(RecoveryAssessed) => "AssessRecovery",
+    FileKgDisputeClaim(FileKgDisputeClaim) => "FileKgDisputeClaim",
+    ResolveKgDispute(ResolveKgDispute) => "ResolveKgDispute",
 }
 
 impl CommandEnvelope {
