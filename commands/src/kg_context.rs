@@ -13,8 +13,8 @@
 //! Cost: the contract's period streams live on the contract's partition (`StreamId::partition_key`).
 //! The first KG period command on a partition reads it once and folds the KG periods of every
 //! contract there (decoding only KG settlement events and recovery offsets); afterwards only what was
-//! appended since is read, its own appends included. A per-contract lock is held from the read through
-//! the append, so two periods of one contract never decide on each other's stale history.
+//! appended since is read, its own appends included. The dispatcher's lock per partition key (one per contract) is held from
+//! the read through the append, so two periods of one contract never decide on each other's stale history.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -124,22 +124,15 @@ impl PartitionPeriods {
 }
 
 /// The writer's cross-period view of the KG periods: one [`PartitionPeriods`] per partition (read
-/// under a short lock) and one lock per contract, which the dispatcher holds from reading the
-/// history through the append.
+/// under a short lock). The dispatcher decides a contract's commands one at a time (its lock per
+/// partition key, held through the append), so the next decision of any period of the contract reads
+/// this one's events.
 #[derive(Debug, Default)]
 pub struct KgPeriodCache {
     partitions: Mutex<HashMap<PartitionId, Arc<tokio::sync::Mutex<PartitionPeriods>>>>,
-    contracts: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl KgPeriodCache {
-    /// The lock of the contract `contract/<id>`: held through a KG period decision and its append,
-    /// so that the next decision of any period of the contract reads this one's events.
-    pub fn contract_lock(&self, contract: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut contracts = self.contracts.lock().expect("KG contract lock table");
-        Arc::clone(contracts.entry(contract.as_str().to_owned()).or_default())
-    }
-
     /// The history of every KG period of `contract` but `stream`, and `assessed` less the offsets
     /// the contract's settlements made, as of the end of the contract's partition.
     pub async fn context(

@@ -68,7 +68,7 @@ pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
 /// refused line does not.
 ///
 /// Order: lines are started in file order and the writer queues commands on one stream in the order
-/// they start (a fair per-stream lock), so a stream's commands are decided in file order; results are
+/// they start (a fair lock per partition key: a contract and its periods), so a stream's commands are decided in file order; results are
 /// taken in file order too.
 async fn submit_file(
     dispatcher: &Dispatcher,

@@ -340,10 +340,12 @@ impl Dispatcher {
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
         let contract_stream = contract_stream(contract_id);
-        let _serialised = match self.kg_contract_turn(&contract_stream).await? {
-            Ok(guard) => guard,
-            Err(refusal) => return Ok(Outcome::Refused(refusal)),
-        };
+        if let Some(refusal) = self
+            .held_by_other(&contract_stream, Jurisdiction::KG)
+            .await?
+        {
+            return Ok(Outcome::Refused(refusal));
+        }
         let (contract, _) = self.kg_contracts.load(log, &contract_stream).await?;
         let (books, _) = self
             .books
@@ -381,8 +383,8 @@ impl Dispatcher {
         Ok(outcome(handled, |error| (error.rule(), error.to_string())))
     }
 
-    /// A KG dispute command (X-01…X-03, D-12, A-27), decided under the contract's lock, the one a KG
-    /// period decision holds through its append: a claim and the payment report that closes its window
+    /// A KG dispute command (X-01…X-03, D-12, A-27), decided under the contract's lock (its partition
+    /// key), the one a KG period decision holds through its append: a claim and the payment report that closes its window
     /// are decided one after the other, and the claim reads the report if it came first.
     async fn kg_dispute(
         &self,
@@ -394,10 +396,12 @@ impl Dispatcher {
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
         let contract_stream = contract_stream(contract_id);
-        let _serialised = match self.kg_contract_turn(&contract_stream).await? {
-            Ok(guard) => guard,
-            Err(refusal) => return Ok(Outcome::Refused(refusal)),
-        };
+        if let Some(refusal) = self
+            .held_by_other(&contract_stream, Jurisdiction::KG)
+            .await?
+        {
+            return Ok(Outcome::Refused(refusal));
+        }
         let dispute_command = match command {
             KgDisputeCommand::File(claim) => {
                 let period = period_stream(contract_id, claim.dispensing_month());
@@ -421,20 +425,6 @@ impl Dispatcher {
             Handled::Appended(appended) => Outcome::Appended(appended),
             Handled::Rejected(error) => Outcome::Refused(dispute::refusal(&error)),
         })
-    }
-
-    /// The turn of a KG decision that reads the contract's partition (a period's settlement, a
-    /// dispute): refused by A-15 on a stream that holds a KZ contract, else the contract's lock, held
-    /// by the caller through its append so that the contract's KG decisions see each other in order.
-    async fn kg_contract_turn(
-        &self,
-        contract: &StreamId,
-    ) -> Result<Result<tokio::sync::OwnedMutexGuard<()>, Refusal>, HandlerError> {
-        if let Some(refusal) = self.held_by_other(contract, Jurisdiction::KG).await? {
-            return Ok(Err(refusal));
-        }
-        let lock = self.kg_history.contract_lock(contract);
-        Ok(Ok(lock.lock_owned().await))
     }
 
     /// the refusal of a `given`-jurisdiction command on `contract` when that stream already holds
