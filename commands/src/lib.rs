@@ -11,4 +11,5 @@ pub mod project;
 pub mod render;
 pub mod serve;
 pub mod submit;
+pub mod uniqueness;
 pub mod writer;

@@ -156,3 +156,42 @@ fn a_crash_mid_import_loses_and_duplicates_nothing() {
         String::from_utf8_lossy(&audit.stdout)
     );
 }
+
+/// M-06 across periods and imports: a pack imported for February (one run) is refused when the same
+/// marked pack and receipt come again for March (the next run), and the refusal names the February
+/// dispensing that holds it.
+#[test]
+fn m06_a_pack_imported_for_one_month_is_refused_for_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let world = small_demo(&data_dir, SEED);
+    let holder = &world.contracts[0];
+    let february = ReportingPeriod::month(2026, 2).unwrap();
+    let first = generate(&world, holder, february, 0).unwrap();
+    let file = dir.path().join("february.csv");
+    write_csv(&file, &[import::to_row(&holder.contract_id, &first, "0")]);
+    let output = ledger(
+        &data_dir,
+        &["import", "dispensings", file.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+
+    let march = ReportingPeriod::month(2026, 3).unwrap();
+    let mut again = first.clone();
+    again.dispensing_id = ledger::domain::values::DispensingId::new("D-AGAIN").unwrap();
+    again.dispensed_at = generate(&world, holder, march, 0).unwrap().dispensed_at;
+    let file = dir.path().join("march.csv");
+    write_csv(&file, &[import::to_row(&holder.contract_id, &again, "0")]);
+    let output = ledger(
+        &data_dir,
+        &["import", "dispensings", file.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let rejects = std::fs::read_to_string(dir.path().join("march.rejects.csv")).unwrap();
+    assert!(rejects.contains(",M-06,"), "{rejects}");
+    assert!(
+        rejects.contains(&format!("2026-02/{}", first.dispensing_id)),
+        "{rejects}"
+    );
+    assert_eq!(recorded(&data_dir, "period/KZ-001/2026-03"), 0);
+}

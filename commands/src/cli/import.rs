@@ -21,6 +21,7 @@ use super::batch::{Tally, Wording};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler};
 use crate::import::{self, Row, RowReject};
+use crate::uniqueness::{UniquenessIndex, load_writer_indexes};
 use crate::writer::{Command, CommandMeta, ContractAggregate, PeriodAggregate, PriceListAggregate};
 
 /// Rows per append (one command id per chunk).
@@ -41,6 +42,8 @@ struct Inputs {
     calendar: Calendar,
     rules: RuleBook,
     keys: KeyRegistry,
+    /// M-06 across periods: rebuilt from the log, then kept up with each chunk appended.
+    index: UniquenessIndex,
 }
 
 pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
@@ -51,13 +54,15 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
             format!("cannot open the event log in {}", global.data_dir.display())
         })?,
     );
-    let inputs = Inputs {
-        calendar: CalendarSet::embedded()?.latest(Jurisdiction::KZ)?,
-        rules: rule_book()?,
-        keys: KeyRegistry::new(),
-    };
     let bar = ProgressBar::new(u64::try_from(rows.len()).unwrap_or(0));
     super::runtime()?.block_on(async {
+        let (keys, index) = load_writer_indexes(&*log).await?;
+        let inputs = Inputs {
+            calendar: CalendarSet::embedded()?.latest(Jurisdiction::KZ)?,
+            rules: rule_book()?,
+            keys,
+            index,
+        };
         for ((contract_id, _), group) in import::by_stream(rows) {
             import_stream(&*log, &inputs, &contract_id, group, &mut tally, &bar).await?;
         }
@@ -137,13 +142,12 @@ async fn import_stream(
         signatures: check,
         fund_bin,
     };
-    let index = ledger::domain::period::NoOtherPeriods;
     let context = PeriodContext {
         decision: &decision,
         contract: &contract,
         prices: &prices,
         period,
-        index: &index,
+        index: &inputs.index,
     };
     let mut accepted = Vec::new();
     for row in rows {
@@ -155,7 +159,7 @@ async fn import_stream(
         }
     }
     for chunk in accepted.chunks(CHUNK_ROWS) {
-        append_chunk(log, &periods, &stream_id, chunk, &context).await?;
+        append_chunk(log, &periods, &stream_id, chunk, &context, &inputs.index).await?;
         tally.appended += u64::try_from(chunk.len()).expect("small chunk");
     }
     Ok(())
@@ -200,6 +204,7 @@ async fn append_chunk(
     stream_id: &ledger::log::StreamId,
     chunk: &[Row],
     context: &PeriodContext<'_>,
+    index: &UniquenessIndex,
 ) -> anyhow::Result<()> {
     let mut digest = sha2::Sha256::new();
     for row in chunk {
@@ -226,7 +231,7 @@ async fn append_chunk(
         .execute(log, stream_id, command_id, &command, context)
         .await?
     {
-        Handled::Appended(_) => Ok(()),
+        Handled::Appended(appended) => Ok(index.apply_appended(log, &appended).await?),
         Handled::Rejected(refused) => bail!("a validated chunk was refused on append: {refused}"),
     }
 }

@@ -2,7 +2,6 @@
 //! against, and one method per kind of command, each with a deterministic command id so that running
 //! the same demo twice on one data directory appends nothing the second time.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
@@ -12,128 +11,26 @@ use ledger::domain::context::DecisionContext;
 use ledger::domain::contract::kg::KgContractCommand;
 use ledger::domain::contract::{ContractCommand, ContractState};
 use ledger::domain::error::DomainError;
-use ledger::domain::event::Event;
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{self, KeyCommand, KeyRegistry, RegisterSigningKey};
-use ledger::domain::period::{PeriodCommand, PeriodContext, PeriodState, ReimbursedIndex};
+use ledger::domain::period::{PeriodCommand, PeriodContext};
 use ledger::domain::prices::{PriceListState, PublishPriceList};
 use ledger::domain::rules::{RuleBook, RuleParameters, RuleSet};
 use ledger::domain::signature::{SignatureCheck, SignedBy};
 use ledger::domain::time::Timestamp;
-use ledger::domain::values::{DispensingId, ReportingPeriod};
+use ledger::domain::values::ReportingPeriod;
 use ledger::log::{Actor, ActorId, ActorRole, AppendRequest, CommandId, EventLog, StreamId};
 use uuid::Uuid;
 
 use super::kg::dispense::KgRefusals;
 use super::signing::{CaptureHash, Signers};
 use crate::handler::{Aggregate, Handled, Handler};
+pub use crate::uniqueness::UniquenessIndex;
 use crate::writer::{
     BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, KgContractAggregate,
     KgPeriodAggregate, PeriodAggregate, PriceListAggregate, ReferenceBookAggregate, new_events,
 };
-
-/// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3, M-06): the
-/// same marked pack or fiscal receipt cannot be reimbursed twice, even in another month. A reversed
-/// dispensing no longer holds its keys (the period state releases them too), so the pack may be
-/// dispensed again.
-#[derive(Default)]
-pub struct UniquenessIndex(Mutex<Holders>);
-
-#[derive(Default)]
-struct Holders {
-    /// Uniqueness key → the dispensing holding it.
-    by_key: HashMap<String, Holder>,
-    /// `<contract>/<period>/<dispensing id>` → the keys it holds, so that a reversal releases them.
-    keys_of: HashMap<String, [String; 2]>,
-}
-
-struct Holder {
-    /// `<contract>/<period>/<dispensing id>`: dispensing ids are unique within a period stream only.
-    dispensing: String,
-    /// `<period>/<dispensing id>`, as refusals name it.
-    shown: String,
-}
-
-impl Holders {
-    fn hold(
-        &mut self,
-        contract: &str,
-        period: &ReportingPeriod,
-        dispensing: &str,
-        keys: [String; 2],
-    ) {
-        let full = format!("{contract}/{}/{dispensing}", period.key());
-        for key in &keys {
-            self.by_key.entry(key.clone()).or_insert_with(|| Holder {
-                dispensing: full.clone(),
-                shown: format!("{}/{dispensing}", period.key()),
-            });
-        }
-        self.keys_of.insert(full, keys);
-    }
-
-    fn release(&mut self, contract: &str, period: &ReportingPeriod, dispensing: &str) {
-        let full = format!("{contract}/{}/{dispensing}", period.key());
-        for key in self.keys_of.remove(&full).into_iter().flatten() {
-            if self
-                .by_key
-                .get(&key)
-                .is_some_and(|holder| holder.dispensing == full)
-            {
-                self.by_key.remove(&key);
-            }
-        }
-    }
-}
-
-impl UniquenessIndex {
-    /// Records every key a period state holds (the demo, once per contract and month).
-    pub fn record(&self, period: &ReportingPeriod, state: &PeriodState) {
-        let contract = state.contract_id.as_ref().map(ToString::to_string);
-        let contract = contract.as_deref().unwrap_or_default();
-        let mut holders = self.0.lock().expect("index lock");
-        let mut keys: HashMap<&DispensingId, Vec<String>> = HashMap::new();
-        for (key, dispensing) in &state.reimbursed {
-            keys.entry(dispensing).or_default().push(key.clone());
-        }
-        for (dispensing, held) in keys {
-            if let Ok(pair) = <[String; 2]>::try_from(held) {
-                holders.hold(contract, period, dispensing.as_str(), pair);
-            }
-        }
-    }
-
-    /// Applies one recorded event (the JSON writer, after each append and when it starts): a
-    /// dispensing takes its pack's and its receipt's keys, a reversal releases them.
-    pub fn apply(&self, event: &Event) {
-        let mut holders = self.0.lock().expect("index lock");
-        match event {
-            Event::DispensingRecorded(recorded) => holders.hold(
-                recorded.contract_id.as_str(),
-                &recorded.period,
-                recorded.dispensing_id.as_str(),
-                [
-                    recorded.marking_code.uniqueness_key(),
-                    recorded.fiscal_receipt.uniqueness_key(),
-                ],
-            ),
-            Event::DispensingReversed(reversed) => holders.release(
-                reversed.contract_id.as_str(),
-                &reversed.period,
-                reversed.dispensing_id.as_str(),
-            ),
-            _ => {}
-        }
-    }
-}
-
-impl ReimbursedIndex for UniquenessIndex {
-    fn reimbursed_by(&self, key: &str) -> Option<String> {
-        let holders = self.0.lock().expect("index lock");
-        holders.by_key.get(key).map(|holder| holder.shown.clone())
-    }
-}
 
 /// Everything the demo writes with.
 pub struct Engine {

@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
 use ledger::domain::calendar::{Calendar, CalendarSet};
 use ledger::domain::context::DecisionContext;
 use ledger::domain::contract::{ContractCommand, ContractState};
@@ -19,17 +18,16 @@ use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext};
 use ledger::domain::period::{PeriodCommand, PeriodContext};
 use ledger::domain::rules::RuleBook;
 use ledger::domain::values::ReportingPeriod;
-use ledger::log::{
-    AppendOutcome, EventLog, LogError, Offset, PartitionId, StreamId, read_partition,
-};
+use ledger::log::{AppendOutcome, EventLog, LogError, StreamId};
 
 use super::Refusal;
 use super::dispute::{self, KgDisputeCommand};
 use super::route::{REFERENCE_BOOK_STREAM, Target, jurisdiction_refusal, recovery_stream, route};
 use super::wire::CommandEnvelope;
-use crate::demo::engine::{UniquenessIndex, contract_stream, period_stream, rule_book, stream};
+use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler, HandlerError};
 use crate::kg_context::KgPeriodCache;
+use crate::uniqueness::{UniquenessIndex, load_writer_indexes};
 use crate::writer::{
     BudgetAggregate, Command, CommandMeta, ContractAggregate, DisputeAggregate, KeyAggregate,
     KgContractAggregate, KgPeriodAggregate, PeriodAggregate, PriceListAggregate, RecoveryAggregate,
@@ -100,7 +98,7 @@ impl Dispatcher {
         for jurisdiction in [Jurisdiction::KZ, Jurisdiction::KG] {
             calendars.insert(jurisdiction, set.latest(jurisdiction)?);
         }
-        let (keys, index) = load_indexes(&*log).await?;
+        let (keys, index) = load_writer_indexes(&*log).await?;
         Ok(Dispatcher {
             log,
             calendars,
@@ -509,26 +507,9 @@ impl Dispatcher {
             .execute(log, stream_id, command.meta.command_id, command, &context)
             .await?;
         if let Handled::Appended(appended) = &handled {
-            self.index_appended(appended).await?;
+            self.index.apply_appended(&*self.log, appended).await?;
         }
         Ok(outcome(handled, |error| (error.rule(), error.to_string())))
-    }
-
-    /// Applies the dispensings and reversals just appended to the uniqueness index (M-06): only the new
-    /// events, so a command costs the same in a period of ten dispensings as in one of a hundred
-    /// thousand.
-    async fn index_appended(&self, appended: &AppendOutcome) -> Result<(), HandlerError> {
-        if appended.duplicate {
-            return Ok(());
-        }
-        for envelope in self
-            .log
-            .read_stream(&appended.stream, appended.first_version)
-            .await?
-        {
-            self.index.apply(&crate::writer::decode(&envelope)?);
-        }
-        Ok(())
     }
 
     /// Folds the key events just appended into the registry the signature checks consult.
@@ -582,37 +563,3 @@ fn outcome<R>(handled: Handled<R>, explain: impl FnOnce(&R) -> (&'static str, St
         }
     }
 }
-
-/// Reads what the writer must know before its first decision (DESIGN §3): every `keys/<BIN>` stream
-/// into a registry, and every dispensing and reversal into the uniqueness index (M-06), so a pack
-/// reimbursed before this process started is still refused. The log has no index of stream names, so
-/// this scans each partition once at start-up and decodes only the events it needs (the envelope
-/// names the stream and the event type without decoding the payload): seconds for a million-record
-/// log.
-async fn load_indexes(log: &dyn EventLog) -> Result<(KeyRegistry, UniquenessIndex), HandlerError> {
-    let mut registry = KeyRegistry::new();
-    let index = UniquenessIndex::default();
-    for partition in 0..log.partitions() {
-        let mut records = read_partition(log, PartitionId(partition), Offset(0));
-        while let Some(record) = records.next().await {
-            let envelope = record?;
-            match envelope.body.stream.category() {
-                "keys" => {
-                    if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(&envelope)?) {
-                        registry.apply(&event);
-                    }
-                }
-                "period"
-                    if UNIQUENESS_EVENTS.contains(&envelope.body.payload.event_type.as_str()) =>
-                {
-                    index.apply(&crate::writer::decode(&envelope)?);
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok((registry, index))
-}
-
-/// The event types that take or release a uniqueness key.
-const UNIQUENESS_EVENTS: [&str; 2] = ["DispensingRecorded", "DispensingReversed"];

@@ -1,0 +1,174 @@
+//! The writer-side uniqueness index of marking codes and fiscal receipts across periods (DESIGN §3,
+//! M-06, P-08): what makes a double reimbursement impossible across months and across restarts. Every
+//! writer of period commands uses it: `submit` and `serve` (the dispatcher), `import`, and the demo.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use ledger::domain::event::Event;
+use ledger::domain::keys::{KeyEvent, KeyRegistry};
+use ledger::domain::period::{PeriodState, ReimbursedIndex};
+use ledger::domain::values::{DispensingId, ReportingPeriod};
+use ledger::log::{AppendOutcome, EventLog, Offset, PartitionId, read_partition};
+
+use crate::handler::HandlerError;
+
+/// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3, M-06): the
+/// same marked pack or fiscal receipt cannot be reimbursed twice, even in another month. A reversed
+/// dispensing no longer holds its keys (the period state releases them too), so the pack may be
+/// dispensed again.
+#[derive(Default)]
+pub struct UniquenessIndex(Mutex<Holders>);
+
+#[derive(Default)]
+struct Holders {
+    /// Uniqueness key → the dispensing holding it.
+    by_key: HashMap<String, Holder>,
+    /// `<contract>/<period>/<dispensing id>` → the keys it holds, so that a reversal releases them.
+    keys_of: HashMap<String, [String; 2]>,
+}
+
+struct Holder {
+    /// `<contract>/<period>/<dispensing id>`: dispensing ids are unique within a period stream only.
+    dispensing: String,
+    /// `<period>/<dispensing id>`, as refusals name it.
+    shown: String,
+}
+
+impl Holders {
+    fn hold(
+        &mut self,
+        contract: &str,
+        period: &ReportingPeriod,
+        dispensing: &str,
+        keys: [String; 2],
+    ) {
+        let full = format!("{contract}/{}/{dispensing}", period.key());
+        for key in &keys {
+            self.by_key.entry(key.clone()).or_insert_with(|| Holder {
+                dispensing: full.clone(),
+                shown: format!("{}/{dispensing}", period.key()),
+            });
+        }
+        self.keys_of.insert(full, keys);
+    }
+
+    fn release(&mut self, contract: &str, period: &ReportingPeriod, dispensing: &str) {
+        let full = format!("{contract}/{}/{dispensing}", period.key());
+        for key in self.keys_of.remove(&full).into_iter().flatten() {
+            if self
+                .by_key
+                .get(&key)
+                .is_some_and(|holder| holder.dispensing == full)
+            {
+                self.by_key.remove(&key);
+            }
+        }
+    }
+}
+
+impl UniquenessIndex {
+    /// Records every key a period state holds (the demo, once per contract and month).
+    pub fn record(&self, period: &ReportingPeriod, state: &PeriodState) {
+        let contract = state.contract_id.as_ref().map(ToString::to_string);
+        let contract = contract.as_deref().unwrap_or_default();
+        let mut holders = self.0.lock().expect("index lock");
+        let mut keys: HashMap<&DispensingId, Vec<String>> = HashMap::new();
+        for (key, dispensing) in &state.reimbursed {
+            keys.entry(dispensing).or_default().push(key.clone());
+        }
+        for (dispensing, held) in keys {
+            if let Ok(pair) = <[String; 2]>::try_from(held) {
+                holders.hold(contract, period, dispensing.as_str(), pair);
+            }
+        }
+    }
+
+    /// Applies one recorded event (the JSON writer, after each append and when it starts): a
+    /// dispensing takes its pack's and its receipt's keys, a reversal releases them.
+    pub fn apply(&self, event: &Event) {
+        let mut holders = self.0.lock().expect("index lock");
+        match event {
+            Event::DispensingRecorded(recorded) => holders.hold(
+                recorded.contract_id.as_str(),
+                &recorded.period,
+                recorded.dispensing_id.as_str(),
+                [
+                    recorded.marking_code.uniqueness_key(),
+                    recorded.fiscal_receipt.uniqueness_key(),
+                ],
+            ),
+            Event::DispensingReversed(reversed) => holders.release(
+                reversed.contract_id.as_str(),
+                &reversed.period,
+                reversed.dispensing_id.as_str(),
+            ),
+            _ => {}
+        }
+    }
+}
+
+impl ReimbursedIndex for UniquenessIndex {
+    fn reimbursed_by(&self, key: &str) -> Option<String> {
+        let holders = self.0.lock().expect("index lock");
+        holders.by_key.get(key).map(|holder| holder.shown.clone())
+    }
+}
+
+impl UniquenessIndex {
+    /// Applies the dispensings and reversals of an append just made: only the new events, so a
+    /// command costs the same in a period of ten dispensings as in one of a hundred thousand.
+    pub async fn apply_appended(
+        &self,
+        log: &dyn EventLog,
+        appended: &AppendOutcome,
+    ) -> Result<(), HandlerError> {
+        if appended.duplicate {
+            return Ok(());
+        }
+        for envelope in log
+            .read_stream(&appended.stream, appended.first_version)
+            .await?
+        {
+            self.apply(&crate::writer::decode(&envelope)?);
+        }
+        Ok(())
+    }
+}
+
+/// Reads what the writer must know before its first decision (DESIGN §3): every `keys/<BIN>` stream
+/// into a registry, and every dispensing and reversal into the uniqueness index (M-06), so a pack
+/// reimbursed before this process started is still refused. The log has no index of stream names, so
+/// this scans each partition once at start-up and decodes only the events it needs (the envelope
+/// names the stream and the event type without decoding the payload): seconds for a million-record
+/// log.
+pub async fn load_writer_indexes(
+    log: &dyn EventLog,
+) -> Result<(KeyRegistry, UniquenessIndex), HandlerError> {
+    let mut registry = KeyRegistry::new();
+    let index = UniquenessIndex::default();
+    for partition in 0..log.partitions() {
+        let mut records = read_partition(log, PartitionId(partition), Offset(0));
+        while let Some(record) = records.next().await {
+            let envelope = record?;
+            match envelope.body.stream.category() {
+                "keys" => {
+                    if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(&envelope)?) {
+                        registry.apply(&event);
+                    }
+                }
+                "period"
+                    if UNIQUENESS_EVENTS.contains(&envelope.body.payload.event_type.as_str()) =>
+                {
+                    index.apply(&crate::writer::decode(&envelope)?);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok((registry, index))
+}
+
+/// The event types that take or release a uniqueness key.
+const UNIQUENESS_EVENTS: [&str; 2] = ["DispensingRecorded", "DispensingReversed"];
