@@ -172,3 +172,66 @@ pub async fn load_writer_indexes(
 
 /// The event types that take or release a uniqueness key.
 const UNIQUENESS_EVENTS: [&str; 2] = ["DispensingRecorded", "DispensingReversed"];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::Holders;
+    use ledger::domain::values::ReportingPeriod;
+
+    /// One step: dispense `dispensing` with two keys drawn from a small pool, or reverse it.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Dispense { dispensing: u8, keys: [u8; 2] },
+        Reverse { dispensing: u8 },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u8..12, 0u8..16, 16u8..32).prop_map(|(dispensing, a, b)| Step::Dispense {
+                dispensing,
+                keys: [a, b]
+            }),
+            (0u8..12).prop_map(|dispensing| Step::Reverse { dispensing }),
+        ]
+    }
+
+    proptest! {
+        /// M-06: whatever order of dispensings and reversals the domain lets through (a key is taken
+        /// only while no live dispensing holds it), the index names, for every key, exactly the live
+        /// dispensing that holds it, and nothing once its holder was reversed.
+        #[test]
+        fn m06_the_index_names_the_live_holder_of_every_key(steps in proptest::collection::vec(step(), 0..60)) {
+            let period = ReportingPeriod::month(2026, 2).unwrap();
+            let mut holders = Holders::default();
+            let mut live: BTreeMap<u8, [u8; 2]> = BTreeMap::new();
+            for step in steps {
+                match step {
+                    Step::Dispense { dispensing, keys } => {
+                        let taken = live.values().flatten().any(|key| keys.contains(key));
+                        if live.contains_key(&dispensing) || taken {
+                            continue; // the domain refuses it (P-08, M-06)
+                        }
+                        holders.hold("KZ-1", &period, &format!("D{dispensing}"), keys.map(|key| format!("k{key}")));
+                        live.insert(dispensing, keys);
+                    }
+                    Step::Reverse { dispensing } => {
+                        holders.release("KZ-1", &period, &format!("D{dispensing}"));
+                        live.remove(&dispensing);
+                    }
+                }
+            }
+            for key in 0u8..32 {
+                let expected = live
+                    .iter()
+                    .find(|(_, keys)| keys.contains(&key))
+                    .map(|(dispensing, _)| format!("2026-02/D{dispensing}"));
+                let found = holders.by_key.get(&format!("k{key}")).map(|holder| holder.shown.clone());
+                prop_assert_eq!(found, expected, "key k{}", key);
+            }
+        }
+    }
+}
