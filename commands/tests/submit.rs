@@ -374,3 +374,49 @@ fn m06_the_same_pack_in_two_months_in_flight_together_is_reimbursed_once() {
     assert_eq!(recorded(&data_dir, "period/KZ-001/2026-02"), 1);
     assert_eq!(recorded(&data_dir, "period/KZ-001/2026-03"), 0);
 }
+
+/// M-06 across contracts with both lines in flight at once: two pharmacies claim the same marked pack
+/// and receipt. Their contracts decide in parallel, but a pack's keys are locked from the decision
+/// through the append, so exactly one of them holds it.
+#[test]
+fn m06_the_same_pack_at_two_pharmacies_in_flight_together_is_reimbursed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let world = small_demo(&data_dir, SEED);
+    let mut lines = Vec::new();
+    for index in 0..20 {
+        let first = dispensings(&world, 0, 20).remove(index);
+        let WireCommand::RecordDispensing(original) = &first.command else {
+            unreachable!()
+        };
+        let holder = &world.contracts[2];
+        let february = ReportingPeriod::month(2026, 2).unwrap();
+        let own = generate(
+            &world,
+            holder,
+            february,
+            500 + u64::try_from(index).unwrap(),
+        )
+        .unwrap();
+        let mut copy = (**original).clone();
+        copy.dispensing_id = own.dispensing_id;
+        copy.dispensed_at = own.dispensed_at;
+        copy.dispenser_name = own.dispenser_name;
+        copy.dispenser_bin = own.dispenser_bin;
+        copy.region = own.region;
+        lines.push(json(&first));
+        lines.push(json(&envelope(&holder.contract_id, copy)));
+    }
+    let file = dir.path().join("two.jsonl");
+    write_lines(&file, &lines);
+    let (_, text) = submit(&data_dir, &file);
+    let rejects = std::fs::read_to_string(dir.path().join("two.rejects.csv")).unwrap_or_default();
+    let refused = rejects
+        .lines()
+        .filter(|line| line.contains(",M-06,"))
+        .count();
+    let held =
+        recorded(&data_dir, "period/KZ-001/2026-02") + recorded(&data_dir, "period/KZ-003/2026-02");
+    assert_eq!(held, 20, "each pack is reimbursed once: {text}\n{rejects}");
+    assert_eq!(refused, 20, "{text}\n{rejects}");
+}

@@ -27,7 +27,7 @@ use super::wire::CommandEnvelope;
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler, HandlerError};
 use crate::kg_context::KgPeriodCache;
-use crate::uniqueness::{UniquenessIndex, load_writer_indexes};
+use crate::uniqueness::{KeyLocks, UniquenessIndex, load_writer_indexes, uniqueness_keys};
 use crate::writer::{
     BudgetAggregate, Command, CommandMeta, ContractAggregate, DisputeAggregate, KeyAggregate,
     KgContractAggregate, KgPeriodAggregate, PeriodAggregate, PriceListAggregate, RecoveryAggregate,
@@ -82,6 +82,8 @@ pub struct Dispatcher {
     kg_policy: KgPolicy,
     /// Cross-period uniqueness (DESIGN §3), filled from the periods this process has loaded.
     index: UniquenessIndex,
+    /// Held from a dispensing's decision through its append and index update (M-06 across contracts).
+    key_locks: KeyLocks,
     /// One lock per stream, held from the duplicate and `expected_version` checks through the append,
     /// so that no other command of this writer lands in between.
     /// One lock per partition key (a contract with its periods, or a stream of its own): a contract's
@@ -119,6 +121,7 @@ impl Dispatcher {
             patient_limits: PatientLimitSchedule::default(),
             kg_policy: KgPolicy::default(),
             index,
+            key_locks: KeyLocks::default(),
             locks: Mutex::new(HashMap::new()),
         })
     }
@@ -502,6 +505,7 @@ impl Dispatcher {
             period,
             index: &self.index,
         };
+        let _packs = self.key_locks.lock(uniqueness_keys(&command.command)).await;
         let handled = self
             .periods
             .execute(log, stream_id, command.meta.command_id, command, &context)
