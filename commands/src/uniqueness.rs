@@ -3,7 +3,10 @@
 //! writer of period commands uses it: `submit` and `serve` (the dispatcher), `import`, and the demo.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
+
+use hashbrown::HashTable;
 
 use futures::StreamExt;
 use ledger::domain::event::Event;
@@ -21,22 +24,80 @@ use crate::handler::HandlerError;
 #[derive(Default)]
 pub struct UniquenessIndex(Mutex<Holders>);
 
+/// The index keeps every key and dispensing id once, in [`Held`]; its two tables store only numbers
+/// and compare against the held strings, so a million dispensings cost about 200 bytes each. The
+/// hasher is seeded per process (the keys come from pharmacies, as in the log's own index) and is
+/// foldhash, not SipHash: rebuilding the index at start-up hashes two million keys.
 #[derive(Default)]
 struct Holders {
-    /// Uniqueness key → the dispensing holding it.
-    by_key: HashMap<String, Holder>,
-    /// `<contract>/<period>/<dispensing id>` → the keys it holds, so that a reversal releases them.
-    keys_of: HashMap<String, [String; 2]>,
+    hasher: foldhash::fast::RandomState,
+    /// Every dispensing that took keys, by number (kept after a reversal, so numbers stay stable).
+    held: Vec<Held>,
+    /// Each held key as (dispensing number, which of its two keys).
+    by_key: HashTable<(u32, u8)>,
+    /// Each live dispensing's number, found by (contract, period, id): dispensing ids are unique
+    /// within a period stream only.
+    by_dispensing: HashTable<u32>,
+    /// Contract ids, interned.
+    contracts: Vec<Box<str>>,
+    contract_numbers: HashTable<u32>,
 }
 
-struct Holder {
-    /// `<contract>/<period>/<dispensing id>`: dispensing ids are unique within a period stream only.
-    dispensing: String,
-    /// `<period>/<dispensing id>`, as refusals name it.
-    shown: String,
+/// A dispensing that took two keys.
+struct Held {
+    contract: u32,
+    period: ReportingPeriod,
+    id: Box<str>,
+    keys: [Box<str>; 2],
 }
 
 impl Holders {
+    fn held(&self, number: u32) -> &Held {
+        &self.held[usize::try_from(number).expect("u32 fits in usize")]
+    }
+
+    fn contract(&mut self, contract: &str) -> u32 {
+        let hash = self.hasher.hash_one(contract);
+        let contracts = &self.contracts;
+        let found = self.contract_numbers.find(hash, |&number| {
+            *contracts[usize::try_from(number).expect("u32 fits in usize")] == *contract
+        });
+        if let Some(&number) = found {
+            return number;
+        }
+        let number = u32::try_from(self.contracts.len()).expect("fewer than 2^32 contracts");
+        self.contracts.push(contract.into());
+        let (contracts, hasher) = (&self.contracts, &self.hasher);
+        self.contract_numbers.insert_unique(hash, number, |&other| {
+            hasher.hash_one(&*contracts[usize::try_from(other).expect("u32 fits in usize")])
+        });
+        number
+    }
+
+    fn dispensing_hash(&self, contract: u32, period: &ReportingPeriod, id: &str) -> u64 {
+        self.hasher.hash_one((contract, period, id))
+    }
+
+    /// The number of the live dispensing `id` of `contract` in `period`.
+    fn live(&self, contract: u32, period: &ReportingPeriod, id: &str) -> Option<u32> {
+        let hash = self.dispensing_hash(contract, period, id);
+        self.by_dispensing
+            .find(hash, |&number| {
+                let held = self.held(number);
+                held.contract == contract && held.period == *period && *held.id == *id
+            })
+            .copied()
+    }
+
+    /// The number of the dispensing holding `key`.
+    fn holding(&self, key: &str) -> Option<u32> {
+        self.by_key
+            .find(self.hasher.hash_one(key), |&(number, which)| {
+                *self.held(number).keys[usize::from(which)] == *key
+            })
+            .map(|&(number, _)| number)
+    }
+
     fn hold(
         &mut self,
         contract: &str,
@@ -44,27 +105,66 @@ impl Holders {
         dispensing: &str,
         keys: [String; 2],
     ) {
-        let full = format!("{contract}/{}/{dispensing}", period.key());
-        for key in &keys {
-            self.by_key.entry(key.clone()).or_insert_with(|| Holder {
-                dispensing: full.clone(),
-                shown: format!("{}/{dispensing}", period.key()),
-            });
+        let contract = self.contract(contract);
+        if self.live(contract, period, dispensing).is_some() {
+            return; // recorded before (the demo records a period's keys more than once)
         }
-        self.keys_of.insert(full, keys);
+        let number = u32::try_from(self.held.len()).expect("fewer than 2^32 dispensings");
+        let hashes = keys
+            .each_ref()
+            .map(|key| self.hasher.hash_one(key.as_str()));
+        let free = keys.each_ref().map(|key| self.holding(key).is_none());
+        let dispensing_hash = self.dispensing_hash(contract, period, dispensing);
+        self.held.push(Held {
+            contract,
+            period: *period,
+            id: dispensing.into(),
+            keys: keys.map(String::into_boxed_str),
+        });
+        let (held, hasher) = (&self.held, &self.hasher);
+        let key_hash = |&(other, which): &(u32, u8)| {
+            let other = &held[usize::try_from(other).expect("u32 fits in usize")];
+            hasher.hash_one(&*other.keys[usize::from(which)])
+        };
+        for (which, (hash, free)) in (0u8..).zip(hashes.into_iter().zip(free)) {
+            if free {
+                self.by_key.insert_unique(hash, (number, which), key_hash);
+            }
+        }
+        self.by_dispensing
+            .insert_unique(dispensing_hash, number, |&other| {
+                let other = &held[usize::try_from(other).expect("u32 fits in usize")];
+                hasher.hash_one((other.contract, &other.period, &*other.id))
+            });
     }
 
     fn release(&mut self, contract: &str, period: &ReportingPeriod, dispensing: &str) {
-        let full = format!("{contract}/{}/{dispensing}", period.key());
-        for key in self.keys_of.remove(&full).into_iter().flatten() {
-            if self
+        let contract = self.contract(contract);
+        let hash = self.dispensing_hash(contract, period, dispensing);
+        let held = &self.held;
+        let Ok(entry) = self.by_dispensing.find_entry(hash, |&number| {
+            let other = &held[usize::try_from(number).expect("u32 fits in usize")];
+            other.contract == contract && other.period == *period && *other.id == *dispensing
+        }) else {
+            return;
+        };
+        let (number, _) = entry.remove();
+        for which in 0u8..2 {
+            let key = &self.held(number).keys[usize::from(which)];
+            let hash = self.hasher.hash_one(&**key);
+            if let Ok(entry) = self
                 .by_key
-                .get(&key)
-                .is_some_and(|holder| holder.dispensing == full)
+                .find_entry(hash, |&slot| slot == (number, which))
             {
-                self.by_key.remove(&key);
+                entry.remove();
             }
         }
+    }
+
+    /// `<period>/<dispensing id>` of the holder of `key`, as refusals name it.
+    fn holder_of(&self, key: &str) -> Option<String> {
+        let held = self.held(self.holding(key)?);
+        Some(format!("{}/{}", held.period.key(), held.id))
     }
 }
 
@@ -111,8 +211,7 @@ impl UniquenessIndex {
 
 impl ReimbursedIndex for UniquenessIndex {
     fn reimbursed_by(&self, key: &str) -> Option<String> {
-        let holders = self.0.lock().expect("index lock");
-        holders.by_key.get(key).map(|holder| holder.shown.clone())
+        self.0.lock().expect("index lock").holder_of(key)
     }
 }
 
@@ -144,30 +243,48 @@ impl UniquenessIndex {
 /// names the stream and the event type without decoding the payload): seconds for a million-record
 /// log.
 pub async fn load_writer_indexes(
-    log: &dyn EventLog,
+    log: &Arc<dyn EventLog>,
 ) -> Result<(KeyRegistry, UniquenessIndex), HandlerError> {
-    let mut registry = KeyRegistry::new();
-    let index = UniquenessIndex::default();
-    for partition in 0..log.partitions() {
-        let mut records = read_partition(log, PartitionId(partition), Offset(0));
-        while let Some(record) = records.next().await {
-            let envelope = record?;
-            match envelope.body.stream.category() {
-                "keys" => {
-                    if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(&envelope)?) {
-                        registry.apply(&event);
-                    }
+    let found = Arc::new((Mutex::new(KeyRegistry::new()), UniquenessIndex::default()));
+    // One task per partition: decoding the dispensings is most of the start-up time, and partitions
+    // are independent (a stream lives on one, and the index ends the same in any partition order: at
+    // most one live dispensing holds a key).
+    let scans = (0..log.partitions()).map(|partition| {
+        let (log, found) = (Arc::clone(log), Arc::clone(&found));
+        tokio::spawn(async move { scan_partition(&*log, PartitionId(partition), &found).await })
+    });
+    for scan in futures::future::join_all(scans).await {
+        scan.map_err(|error| {
+            HandlerError::Log(ledger::log::LogError::Unavailable(format!(
+                "the start-up scan stopped: {error}"
+            )))
+        })??;
+    }
+    let (registry, index) = Arc::into_inner(found).expect("every scan has finished");
+    Ok((registry.into_inner().expect("key registry lock"), index))
+}
+
+async fn scan_partition(
+    log: &dyn EventLog,
+    partition: PartitionId,
+    (registry, index): &(Mutex<KeyRegistry>, UniquenessIndex),
+) -> Result<(), HandlerError> {
+    let mut records = read_partition(log, partition, Offset(0));
+    while let Some(record) = records.next().await {
+        let envelope = record?;
+        match envelope.body.stream.category() {
+            "keys" => {
+                if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(&envelope)?) {
+                    registry.lock().expect("key registry lock").apply(&event);
                 }
-                "period"
-                    if UNIQUENESS_EVENTS.contains(&envelope.body.payload.event_type.as_str()) =>
-                {
-                    index.apply(&crate::writer::decode(&envelope)?);
-                }
-                _ => {}
             }
+            "period" if UNIQUENESS_EVENTS.contains(&envelope.body.payload.event_type.as_str()) => {
+                index.apply(&crate::writer::decode(&envelope)?);
+            }
+            _ => {}
         }
     }
-    Ok((registry, index))
+    Ok(())
 }
 
 /// The event types that take or release a uniqueness key.
@@ -290,7 +407,7 @@ mod tests {
                     .iter()
                     .find(|(_, keys)| keys.contains(&key))
                     .map(|(dispensing, _)| format!("2026-02/D{dispensing}"));
-                let found = holders.by_key.get(&format!("k{key}")).map(|holder| holder.shown.clone());
+                let found = holders.holder_of(&format!("k{key}"));
                 prop_assert_eq!(found, expected, "key k{}", key);
             }
         }

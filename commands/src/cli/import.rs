@@ -49,14 +49,14 @@ struct Inputs {
 pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let ImportCommand::Dispensings { file, rejects } = command;
     let (rows, mut tally) = read(&file)?;
-    let log = Arc::new(
+    let log: Arc<dyn EventLog> = Arc::new(
         FileLog::open(&global.data_dir, FileLogOptions::default()).with_context(|| {
             format!("cannot open the event log in {}", global.data_dir.display())
         })?,
     );
     let bar = ProgressBar::new(u64::try_from(rows.len()).unwrap_or(0));
     super::runtime()?.block_on(async {
-        let (keys, index) = load_writer_indexes(&*log).await?;
+        let (keys, index) = load_writer_indexes(&log).await?;
         let inputs = Inputs {
             calendar: CalendarSet::embedded()?.latest(Jurisdiction::KZ)?,
             rules: rule_book()?,

@@ -100,7 +100,7 @@ impl Dispatcher {
         for jurisdiction in [Jurisdiction::KZ, Jurisdiction::KG] {
             calendars.insert(jurisdiction, set.latest(jurisdiction)?);
         }
-        let (keys, index) = load_writer_indexes(&*log).await?;
+        let (keys, index) = load_writer_indexes(&log).await?;
         Ok(Dispatcher {
             log,
             calendars,
