@@ -340,13 +340,10 @@ impl Dispatcher {
         decision: &DecisionContext<'_>,
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
-        let contract_stream = contract_stream(contract_id);
-        if let Some(refusal) = self
-            .held_by_other(&contract_stream, Jurisdiction::KG)
-            .await?
-        {
-            return Ok(Outcome::Refused(refusal));
-        }
+        let contract_stream = match self.own_contract(contract_id, Jurisdiction::KG).await? {
+            Ok(stream) => stream,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
         let (contract, _) = self.kg_contracts.load(log, &contract_stream).await?;
         let (books, _) = self
             .books
@@ -396,13 +393,10 @@ impl Dispatcher {
         meta: CommandMeta,
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
-        let contract_stream = contract_stream(contract_id);
-        if let Some(refusal) = self
-            .held_by_other(&contract_stream, Jurisdiction::KG)
-            .await?
-        {
-            return Ok(Outcome::Refused(refusal));
-        }
+        let contract_stream = match self.own_contract(contract_id, Jurisdiction::KG).await? {
+            Ok(stream) => stream,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
         let dispute_command = match command {
             KgDisputeCommand::File(claim) => {
                 let period = period_stream(contract_id, claim.dispensing_month());
@@ -425,6 +419,20 @@ impl Dispatcher {
         Ok(match handled {
             Handled::Appended(appended) => Outcome::Appended(appended),
             Handled::Rejected(error) => Outcome::Refused(dispute::refusal(&error)),
+        })
+    }
+
+    /// The stream `contract/<contract_id>` a `given`-jurisdiction period or dispute command is decided
+    /// under, or the A-15 refusal when it holds the other jurisdiction's contract.
+    async fn own_contract(
+        &self,
+        contract_id: &str,
+        given: Jurisdiction,
+    ) -> Result<Result<StreamId, Refusal>, HandlerError> {
+        let contract = contract_stream(contract_id);
+        Ok(match self.held_by_other(&contract, given).await? {
+            Some(refusal) => Err(refusal),
+            None => Ok(contract),
         })
     }
 
@@ -485,13 +493,10 @@ impl Dispatcher {
         decision: &DecisionContext<'_>,
     ) -> Result<Outcome, HandlerError> {
         let log = &*self.log;
-        let contract_stream = contract_stream(contract_id);
-        if let Some(refusal) = self
-            .held_by_other(&contract_stream, Jurisdiction::KZ)
-            .await?
-        {
-            return Ok(Outcome::Refused(refusal));
-        }
+        let contract_stream = match self.own_contract(contract_id, Jurisdiction::KZ).await? {
+            Ok(stream) => stream,
+            Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        };
         let (contract, _) = self.contracts.load(log, &contract_stream).await?;
         if let Some(refusal) = foreign(&contract, command.meta.jurisdiction, stream_id) {
             return Ok(Outcome::Refused(refusal));
