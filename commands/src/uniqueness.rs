@@ -209,6 +209,14 @@ impl UniquenessIndex {
     }
 }
 
+impl UniquenessIndex {
+    /// Dispensings recorded and keys held now.
+    pub fn size(&self) -> (usize, usize) {
+        let holders = self.0.lock().expect("index lock");
+        (holders.held.len(), holders.by_key.len())
+    }
+}
+
 impl ReimbursedIndex for UniquenessIndex {
     fn reimbursed_by(&self, key: &str) -> Option<String> {
         self.0.lock().expect("index lock").holder_of(key)
@@ -245,6 +253,7 @@ impl UniquenessIndex {
 pub async fn load_writer_indexes(
     log: &Arc<dyn EventLog>,
 ) -> Result<(KeyRegistry, UniquenessIndex), HandlerError> {
+    let started = std::time::Instant::now();
     let found = Arc::new((Mutex::new(KeyRegistry::new()), UniquenessIndex::default()));
     // One task per partition: decoding the dispensings is most of the start-up time, and partitions
     // are independent (a stream lives on one, and the index ends the same in any partition order: at
@@ -261,6 +270,13 @@ pub async fn load_writer_indexes(
         })??;
     }
     let (registry, index) = Arc::into_inner(found).expect("every scan has finished");
+    let (dispensings, keys) = index.size();
+    tracing::info!(
+        dispensings,
+        keys,
+        elapsed_ms = started.elapsed().as_millis(),
+        "writer indexes loaded from the log"
+    );
     Ok((registry.into_inner().expect("key registry lock"), index))
 }
 
