@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
-use hashbrown::HashTable;
-
 use futures::StreamExt;
+use hashbrown::HashTable;
 use ledger::domain::event::Event;
 use ledger::domain::keys::{KeyEvent, KeyRegistry};
 use ledger::domain::period::{PeriodCommand, PeriodState, ReimbursedIndex};
@@ -169,6 +168,12 @@ impl Holders {
 }
 
 impl UniquenessIndex {
+    /// Dispensings recorded and keys held now.
+    pub fn size(&self) -> (usize, usize) {
+        let holders = self.0.lock().expect("index lock");
+        (holders.held.len(), holders.by_key.len())
+    }
+
     /// Records every key a period state holds (the demo, once per contract and month).
     pub fn record(&self, period: &ReportingPeriod, state: &PeriodState) {
         let contract = state.contract_id.as_ref().map(ToString::to_string);
@@ -206,14 +211,6 @@ impl UniquenessIndex {
             ),
             _ => {}
         }
-    }
-}
-
-impl UniquenessIndex {
-    /// Dispensings recorded and keys held now.
-    pub fn size(&self) -> (usize, usize) {
-        let holders = self.0.lock().expect("index lock");
-        (holders.held.len(), holders.by_key.len())
     }
 }
 
