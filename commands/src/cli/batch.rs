@@ -29,6 +29,19 @@ pub struct Wording {
 
 /// Writes the rejects (always, so that a clean re-run leaves an empty file rather than a stale
 /// one), prints the summary line, and exits 1 when anything was refused (a domain rejection).
+/// A spinner for the writer's start-up scan (signing keys and the M-06 index are read from the whole
+/// log: seconds on a large one), cleared when the caller drops it or starts its own bar.
+pub fn start_up_spinner() -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .expect("valid progress template"),
+    );
+    spinner.set_message("reading the log: signing keys and reimbursed packs (M-06)");
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
+}
+
 pub fn finish(
     file: &Path,
     rejects: Option<&Path>,

@@ -56,7 +56,9 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
     );
     let bar = ProgressBar::new(u64::try_from(rows.len()).unwrap_or(0));
     super::runtime()?.block_on(async {
+        let spinner = super::batch::start_up_spinner();
         let (keys, index) = load_writer_indexes(&log).await?;
+        spinner.finish_and_clear();
         let inputs = Inputs {
             calendar: CalendarSet::embedded()?.latest(Jurisdiction::KZ)?,
             rules: rule_book()?,

@@ -49,7 +49,9 @@ pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let runtime = super::runtime()?;
     let tally = runtime.block_on(async {
         let opened = super::open::writer(global, FileLogOptions::default()).await?;
+        let spinner = super::batch::start_up_spinner();
         let dispatcher = Dispatcher::open(opened.log(), args.fund_bin).await?;
+        spinner.finish_and_clear();
         let bar = ProgressBar::new(size);
         let tally = submit_file(&dispatcher, &args.file, &bar).await;
         bar.finish_and_clear();
