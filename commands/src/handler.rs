@@ -8,6 +8,7 @@
 //! through the events it decides; after a refusal or a conflict the state is dropped and re-folded.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
 use ledger::domain::time::Timestamp;
@@ -76,14 +77,69 @@ struct Cached<S> {
 /// re-decided against the fresh state.
 pub struct Handler<A: Aggregate> {
     cache: Mutex<HashMap<StreamId, Cached<A::State>>>,
-    locks: Mutex<HashMap<StreamId, Arc<tokio::sync::Mutex<()>>>>,
+    locks: LockTable<StreamId>,
 }
 
 impl<A: Aggregate> Default for Handler<A> {
     fn default() -> Self {
         Handler {
             cache: Mutex::new(HashMap::new()),
-            locks: Mutex::new(HashMap::new()),
+            locks: LockTable::default(),
+        }
+    }
+}
+
+/// Async locks by name, made on first use and dropped once nobody holds or waits for them: a
+/// handler's lock per stream, the JSON writer's lock per partition key, the M-06 locks per pack and
+/// receipt. Each lock is fair (first come, first served), so commands on one name keep their order.
+pub struct LockTable<K>(Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>);
+
+impl<K> Default for LockTable<K> {
+    fn default() -> Self {
+        LockTable(Mutex::new(HashMap::new()))
+    }
+}
+
+/// Held locks of a [`LockTable`]; released on drop.
+pub struct LockGuards<'a, K: Hash + Eq> {
+    table: &'a LockTable<K>,
+    held: Vec<(K, tokio::sync::OwnedMutexGuard<()>)>,
+}
+
+impl<K: Hash + Eq + Ord + Clone> LockTable<K> {
+    /// Locks one name.
+    pub async fn lock(&self, name: K) -> LockGuards<'_, K> {
+        self.lock_all(vec![name]).await
+    }
+
+    /// Locks every name, in sorted order (so two callers sharing names cannot wait on each other).
+    pub async fn lock_all(&self, mut names: Vec<K>) -> LockGuards<'_, K> {
+        names.sort_unstable();
+        names.dedup();
+        let mut held = Vec::with_capacity(names.len());
+        for name in names {
+            let lock = {
+                let mut table = self.0.lock().expect("lock table");
+                Arc::clone(table.entry(name.clone()).or_default())
+            };
+            held.push((name, lock.lock_owned().await));
+        }
+        LockGuards { table: self, held }
+    }
+}
+
+impl<K: Hash + Eq> Drop for LockGuards<'_, K> {
+    fn drop(&mut self) {
+        let mut table = self.table.0.lock().expect("lock table");
+        for (name, guard) in self.held.drain(..) {
+            drop(guard);
+            // Only the table still refers to the lock: nobody holds or waits for it.
+            if table
+                .get(&name)
+                .is_some_and(|lock| Arc::strong_count(lock) == 1)
+            {
+                table.remove(&name);
+            }
         }
     }
 }
@@ -96,8 +152,7 @@ impl<A: Aggregate> Handler<A> {
         log: &dyn EventLog,
         stream: &StreamId,
     ) -> Result<(A::State, StreamVersion), HandlerError> {
-        let lock = self.stream_lock(stream);
-        let _serialised = lock.lock().await;
+        let _serialised = self.locks.lock(stream.clone()).await;
         let (state, version) = self.current(log, stream).await?;
         let copy = state.clone();
         self.put_back(stream, state, version);
@@ -143,11 +198,6 @@ impl<A: Aggregate> Handler<A> {
         cache.insert(stream.clone(), Cached { state, version });
     }
 
-    fn stream_lock(&self, stream: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().expect("handler lock table");
-        Arc::clone(locks.entry(stream.clone()).or_default())
-    }
-
     /// Loads, decides and appends one command; re-decides on a version conflict.
     pub async fn execute(
         &self,
@@ -157,8 +207,7 @@ impl<A: Aggregate> Handler<A> {
         command: &A::Command,
         context: &A::Context<'_>,
     ) -> Result<Handled<A::Rejection>, HandlerError> {
-        let lock = self.stream_lock(stream);
-        let _serialised = lock.lock().await;
+        let _serialised = self.locks.lock(stream.clone()).await;
         for _attempt in 0..=CONFLICT_RETRIES_MAX {
             if let Some(outcome) = log.command_outcome(command_id).await? {
                 return Ok(Handled::Appended(AppendOutcome {
@@ -226,4 +275,27 @@ async fn wait_until_visible(
 /// The writer's clock: the only place the command side reads wall time.
 pub fn now() -> Timestamp {
     Timestamp::from_datetime(chrono::Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LockTable;
+
+    /// A second caller on a held name waits until the first releases it; once nobody holds a name, its
+    /// lock leaves the table (it does not grow with every stream or pack ever seen).
+    #[tokio::test]
+    async fn a_shared_name_is_serialised_and_its_lock_dropped_after_use() {
+        let locks = LockTable::<String>::default();
+        let first = locks.lock_all(vec!["b".into(), "a".into()]).await;
+        let second = locks.lock("a".into());
+        tokio::pin!(second);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), &mut second).await;
+        assert!(waited.is_err(), "the shared name is still held");
+        let other = locks.lock("c".into()).await;
+        drop(other);
+        drop(first);
+        let second = second.await;
+        drop(second);
+        assert!(locks.0.lock().unwrap().is_empty(), "no lock is left behind");
+    }
 }

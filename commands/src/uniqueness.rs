@@ -318,52 +318,6 @@ pub fn uniqueness_keys(commands: &[PeriodCommand]) -> Vec<String> {
         .collect()
 }
 
-/// One async lock per uniqueness key, for writers that decide several contracts in parallel: a
-/// command that dispenses holds its packs' and receipts' locks from the decision through the append
-/// and the index update, so two pharmacies claiming the same pack at the same instant are decided one
-/// after the other and the second is refused (M-06). Entries are dropped once nobody holds them.
-#[derive(Default)]
-pub struct KeyLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-/// The held locks of one command's keys; released on drop.
-pub struct KeyGuards<'a> {
-    locks: &'a KeyLocks,
-    held: Vec<(String, tokio::sync::OwnedMutexGuard<()>)>,
-}
-
-impl KeyLocks {
-    /// Locks `keys` in sorted order (so two commands sharing keys cannot wait on each other).
-    pub async fn lock(&self, mut keys: Vec<String>) -> KeyGuards<'_> {
-        keys.sort_unstable();
-        keys.dedup();
-        let mut held = Vec::with_capacity(keys.len());
-        for key in keys {
-            let lock = {
-                let mut table = self.0.lock().expect("key lock table");
-                Arc::clone(table.entry(key.clone()).or_default())
-            };
-            held.push((key, lock.lock_owned().await));
-        }
-        KeyGuards { locks: self, held }
-    }
-}
-
-impl Drop for KeyGuards<'_> {
-    fn drop(&mut self) {
-        let mut table = self.locks.0.lock().expect("key lock table");
-        for (key, guard) in self.held.drain(..) {
-            drop(guard);
-            // Only the table still refers to the lock: nobody holds or waits for it.
-            if table
-                .get(&key)
-                .is_some_and(|lock| Arc::strong_count(lock) == 1)
-            {
-                table.remove(&key);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -424,23 +378,5 @@ mod tests {
                 prop_assert_eq!(found, expected, "key k{}", key);
             }
         }
-    }
-
-    /// A second command on a held key waits until the first releases it; once nobody holds a key, its
-    /// lock leaves the table (it does not grow with every pack ever dispensed).
-    #[tokio::test]
-    async fn key_locks_serialise_a_shared_key_and_are_dropped_after_use() {
-        let locks = super::KeyLocks::default();
-        let first = locks.lock(vec!["b".into(), "a".into()]).await;
-        let second = locks.lock(vec!["a".into()]);
-        tokio::pin!(second);
-        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), &mut second).await;
-        assert!(waited.is_err(), "the shared key is still held");
-        let other = locks.lock(vec!["c".into()]).await;
-        drop(other);
-        drop(first);
-        let second = second.await;
-        drop(second);
-        assert!(locks.0.lock().unwrap().is_empty(), "no lock is left behind");
     }
 }

@@ -2,7 +2,7 @@
 //! data decisions are made against, and the key registry the signature checks consult (DESIGN §3: one
 //! writer per stream; this process is that writer).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ledger::domain::calendar::{Calendar, CalendarSet};
@@ -25,9 +25,9 @@ use super::dispute::{self, KgDisputeCommand};
 use super::route::{REFERENCE_BOOK_STREAM, Target, jurisdiction_refusal, recovery_stream, route};
 use super::wire::CommandEnvelope;
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
-use crate::handler::{Handled, Handler, HandlerError};
+use crate::handler::{Handled, Handler, HandlerError, LockTable};
 use crate::kg_context::KgPeriodCache;
-use crate::uniqueness::{KeyLocks, UniquenessIndex, load_writer_indexes, uniqueness_keys};
+use crate::uniqueness::{UniquenessIndex, load_writer_indexes, uniqueness_keys};
 use crate::writer::{
     BudgetAggregate, Command, CommandMeta, ContractAggregate, DisputeAggregate, KeyAggregate,
     KgContractAggregate, KgPeriodAggregate, PeriodAggregate, PriceListAggregate, RecoveryAggregate,
@@ -83,13 +83,13 @@ pub struct Dispatcher {
     /// Cross-period uniqueness (DESIGN §3), filled from the periods this process has loaded.
     index: UniquenessIndex,
     /// Held from a dispensing's decision through its append and index update (M-06 across contracts).
-    key_locks: KeyLocks,
+    key_locks: LockTable<String>,
     /// One lock per stream, held from the duplicate and `expected_version` checks through the append,
     /// so that no other command of this writer lands in between.
     /// One lock per partition key (a contract with its periods, or a stream of its own): a contract's
     /// commands are decided one at a time, so that a decision reading another of its streams (the
     /// contract, another month's uniqueness keys, M-06) sees everything decided before it.
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: LockTable<String>,
 }
 
 impl Dispatcher {
@@ -121,8 +121,8 @@ impl Dispatcher {
             patient_limits: PatientLimitSchedule::default(),
             kg_policy: KgPolicy::default(),
             index,
-            key_locks: KeyLocks::default(),
-            locks: Mutex::new(HashMap::new()),
+            key_locks: LockTable::default(),
+            locks: LockTable::default(),
         })
     }
 
@@ -138,8 +138,8 @@ impl Dispatcher {
             Ok(target) => target,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         };
-        let lock = self.stream_lock(&envelope.stream);
-        let _serialised = lock.lock().await;
+        let partition_key = envelope.stream.partition_key().into_owned();
+        let _serialised = self.locks.lock(partition_key).await;
         if let Some(outcome) = self.log.command_outcome(envelope.command_id).await? {
             if outcome.stream != envelope.stream {
                 return Err(SubmitError::Conflict {
@@ -179,15 +179,6 @@ impl Dispatcher {
             }),
             other => Ok(other?),
         }
-    }
-
-    fn stream_lock(&self, stream: &StreamId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().expect("stream lock table");
-        Arc::clone(
-            locks
-                .entry(stream.partition_key().into_owned())
-                .or_default(),
-        )
     }
 
     async fn execute(
@@ -329,8 +320,8 @@ impl Dispatcher {
 
     /// A KG settlement command, decided under the KG contract (same partition), the Reference Book,
     /// the contract's other periods and the pharmacy's recoveries (issue #4, `kg_context`). The
-    /// contract's period lock is held through the append, so that the next KG command of any period
-    /// of this contract sees this one's dispensings.
+    /// contract's lock (its partition key, taken in `submit`) is held through the append, so that the
+    /// next KG command of any period of this contract sees this one's dispensings.
     async fn kg_period(
         &self,
         stream_id: &StreamId,
@@ -510,7 +501,10 @@ impl Dispatcher {
             period,
             index: &self.index,
         };
-        let _packs = self.key_locks.lock(uniqueness_keys(&command.command)).await;
+        let _packs = self
+            .key_locks
+            .lock_all(uniqueness_keys(&command.command))
+            .await;
         let handled = self
             .periods
             .execute(log, stream_id, command.meta.command_id, command, &context)
