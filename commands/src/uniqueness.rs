@@ -2,7 +2,6 @@
 //! M-06, P-08): what makes a double reimbursement impossible across months and across restarts. Every
 //! writer of period commands uses it: `submit` and `serve` (the dispatcher), `import`, and the demo.
 
-use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
@@ -10,8 +9,9 @@ use futures::StreamExt;
 use hashbrown::HashTable;
 use ledger::domain::event::Event;
 use ledger::domain::keys::{KeyEvent, KeyRegistry};
+use ledger::domain::period::events::DispensingRecorded;
 use ledger::domain::period::{PeriodCommand, PeriodState, ReimbursedIndex};
-use ledger::domain::values::{DispensingId, ReportingPeriod};
+use ledger::domain::values::ReportingPeriod;
 use ledger::log::{AppendOutcome, EventLog, Offset, PartitionId, read_partition};
 
 use crate::handler::HandlerError;
@@ -137,6 +137,19 @@ impl Holders {
             });
     }
 
+    /// A recorded dispensing takes its pack's and its receipt's keys.
+    fn hold_recorded(&mut self, recorded: &DispensingRecorded) {
+        self.hold(
+            recorded.contract_id.as_str(),
+            &recorded.period,
+            recorded.dispensing_id.as_str(),
+            [
+                recorded.marking_code.uniqueness_key(),
+                recorded.fiscal_receipt.uniqueness_key(),
+            ],
+        );
+    }
+
     fn release(&mut self, contract: &str, period: &ReportingPeriod, dispensing: &str) {
         let contract = self.contract(contract);
         let hash = self.dispensing_hash(contract, period, dispensing);
@@ -174,19 +187,11 @@ impl UniquenessIndex {
         (holders.held.len(), holders.by_key.len())
     }
 
-    /// Records every key a period state holds (the demo, once per contract and month).
-    pub fn record(&self, period: &ReportingPeriod, state: &PeriodState) {
-        let contract = state.contract_id.as_ref().map(ToString::to_string);
-        let contract = contract.as_deref().unwrap_or_default();
+    /// Records the live dispensings of a period state (the demo, once per contract and month).
+    pub fn record(&self, state: &PeriodState) {
         let mut holders = self.0.lock().expect("index lock");
-        let mut keys: HashMap<&DispensingId, Vec<String>> = HashMap::new();
-        for (key, dispensing) in &state.reimbursed {
-            keys.entry(dispensing).or_default().push(key.clone());
-        }
-        for (dispensing, held) in keys {
-            if let Ok(pair) = <[String; 2]>::try_from(held) {
-                holders.hold(contract, period, dispensing.as_str(), pair);
-            }
+        for entry in state.dispensings.values().filter(|entry| !entry.reversed) {
+            holders.hold_recorded(&entry.recorded);
         }
     }
 
@@ -195,15 +200,7 @@ impl UniquenessIndex {
     pub fn apply(&self, event: &Event) {
         let mut holders = self.0.lock().expect("index lock");
         match event {
-            Event::DispensingRecorded(recorded) => holders.hold(
-                recorded.contract_id.as_str(),
-                &recorded.period,
-                recorded.dispensing_id.as_str(),
-                [
-                    recorded.marking_code.uniqueness_key(),
-                    recorded.fiscal_receipt.uniqueness_key(),
-                ],
-            ),
+            Event::DispensingRecorded(recorded) => holders.hold_recorded(recorded),
             Event::DispensingReversed(reversed) => holders.release(
                 reversed.contract_id.as_str(),
                 &reversed.period,

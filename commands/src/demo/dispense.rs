@@ -226,7 +226,7 @@ pub async fn dispense_contract(
     let stream_id = period_stream(&holder.contract_id, period);
     engine
         .periods
-        .peek(&stream_id, |state| engine.index.record(&period, state));
+        .peek(&stream_id, |state| engine.index.record(state));
     Ok(())
 }
 
