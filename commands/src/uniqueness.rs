@@ -225,14 +225,8 @@ impl UniquenessIndex {
         log: &dyn EventLog,
         appended: &AppendOutcome,
     ) -> Result<(), HandlerError> {
-        if appended.duplicate {
-            return Ok(());
-        }
-        for envelope in log
-            .read_stream(&appended.stream, appended.first_version)
-            .await?
-        {
-            self.apply(&crate::writer::decode(&envelope)?);
+        for event in crate::writer::appended_events(log, appended).await? {
+            self.apply(&event);
         }
         Ok(())
     }

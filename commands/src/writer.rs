@@ -18,7 +18,7 @@ use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext, KgPeriodState
 use ledger::domain::period::{self, PeriodCommand, PeriodContext, PeriodState};
 use ledger::domain::prices::{self, PriceListState, PublishPriceList};
 use ledger::domain::time::Timestamp;
-use ledger::log::{Actor, CommandId, EventEnvelope, EventId, NewEvent};
+use ledger::log::{Actor, AppendOutcome, CommandId, EventEnvelope, EventId, EventLog, NewEvent};
 use uuid::Uuid;
 
 use crate::handler::{Aggregate, HandlerError};
@@ -58,6 +58,22 @@ pub fn decode(envelope: &EventEnvelope) -> Result<Event, HandlerError> {
         version: envelope.body.stream_version,
         detail: error.to_string(),
     })
+}
+
+/// The events an append just wrote, decoded (none for a duplicate, which wrote nothing): what the
+/// writer's own indexes (signing keys, M-06) learn after each append.
+pub async fn appended_events(
+    log: &dyn EventLog,
+    appended: &AppendOutcome,
+) -> Result<Vec<Event>, HandlerError> {
+    if appended.duplicate {
+        return Ok(Vec::new());
+    }
+    log.read_stream(&appended.stream, appended.first_version)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
 }
 
 /// A domain command with the metadata its events will carry.

@@ -517,16 +517,10 @@ impl Dispatcher {
 
     /// Folds the key events just appended into the registry the signature checks consult.
     async fn learn_keys(&self, appended: &AppendOutcome) -> Result<(), HandlerError> {
-        if appended.duplicate {
-            return Ok(());
-        }
-        let envelopes = self
-            .log
-            .read_stream(&appended.stream, appended.first_version)
-            .await?;
+        let events = crate::writer::appended_events(&*self.log, appended).await?;
         let mut registry = self.keys.lock().expect("key registry lock");
-        for envelope in &envelopes {
-            if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(envelope)?) {
+        for event in &events {
+            if let Ok(event) = KeyEvent::try_from(event) {
                 registry.apply(&event);
             }
         }
