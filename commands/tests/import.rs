@@ -7,12 +7,10 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{ledger, small_demo};
+use common::{ledger, recorded, small_demo};
 use std::time::Duration;
 
 use ledger::domain::values::ReportingPeriod;
-use ledger::log::file::FileLog;
-use ledger::log::{EventLog, StreamId, StreamVersion};
 use ledger_commands::demo::dispense::generate;
 use ledger_commands::demo::world::World;
 use ledger_commands::import;
@@ -37,18 +35,6 @@ fn write_csv(path: &Path, rows: &[Vec<String>]) {
         writer.write_record(row).unwrap();
     }
     writer.flush().unwrap();
-}
-
-fn recorded(data_dir: &Path, stream: &str) -> usize {
-    let log = FileLog::open_read_only(data_dir).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let records = runtime
-        .block_on(log.read_stream(&StreamId::new(stream).unwrap(), StreamVersion(1)))
-        .unwrap();
-    records
-        .iter()
-        .filter(|record| record.body.payload.event_type == "DispensingRecorded")
-        .count()
 }
 
 #[test]

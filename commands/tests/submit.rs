@@ -9,20 +9,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{ledger, small_demo};
+use common::{FUND_BIN, ledger, recorded, small_demo, submit};
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::period::{RecordDispensing, ReverseDispensing};
 use ledger::domain::values::{DispensingId, ReportingPeriod};
-use ledger::log::file::FileLog;
-use ledger::log::{Actor, ActorId, ActorRole, CommandId, EventLog, StreamId, StreamVersion};
+use ledger::log::{Actor, ActorId, ActorRole, CommandId, StreamId};
 use ledger_commands::demo::dispense::generate;
 use ledger_commands::demo::world::World;
 use ledger_commands::submit::wire::{CommandEnvelope, WireCommand};
 
 const SEED: u64 = 11;
-
-/// Any valid BIN: dispensings are not signed by the Fund.
-const FUND_BIN: &str = "900101300007";
 
 fn envelope(contract_id: &str, dispensing: RecordDispensing) -> CommandEnvelope {
     CommandEnvelope {
@@ -61,31 +57,6 @@ fn write_lines(path: &Path, lines: &[String]) {
 
 fn json(envelope: &CommandEnvelope) -> String {
     serde_json::to_string(envelope).unwrap()
-}
-
-fn recorded(data_dir: &Path, stream: &str) -> usize {
-    let log = FileLog::open_read_only(data_dir).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let records = runtime
-        .block_on(log.read_stream(&StreamId::new(stream).unwrap(), StreamVersion(1)))
-        .unwrap();
-    records
-        .iter()
-        .filter(|record| record.body.payload.event_type == "DispensingRecorded")
-        .count()
-}
-
-fn submit(data_dir: &Path, file: &Path) -> (Option<i32>, String) {
-    let output = ledger(
-        data_dir,
-        &["submit", file.to_str().unwrap(), "--fund-bin", FUND_BIN],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code(), text)
 }
 
 /// Lines 11…17 are bad: a wrong IIN check digit (shape: field named), an unknown command type, a

@@ -14,7 +14,6 @@ use std::io::Write;
 use std::path::Path;
 
 use chrono::NaiveDate;
-use common::ledger;
 use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::kg::recovery::{Debtor, RecoveryAssessed, RecoveryGround};
@@ -31,7 +30,6 @@ use ledger_commands::submit::kg::{ConcludeKgContract, ReceiveKgContractApplicati
 use ledger_commands::submit::wire::{CommandEnvelope, WireCommand};
 use ledger_commands::writer::decode;
 
-const FUND_BIN: &str = "900101300007";
 const PHARMACY_TIN: &str = "01234567890123";
 const MARCH: &str = "period/KG-1/2026-03";
 const APRIL: &str = "period/KG-1/2026-04";
@@ -266,15 +264,7 @@ fn write_lines(path: &Path, lines: &[String]) {
 
 /// Submits `file` and returns the summary line and the rejects file.
 fn submit(data_dir: &Path, file: &Path) -> (String, String) {
-    let output = ledger(
-        data_dir,
-        &["submit", file.to_str().unwrap(), "--fund-bin", FUND_BIN],
-    );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (_, text) = common::submit(data_dir, file);
     let rejects = std::fs::read_to_string(file.with_extension("rejects.csv")).unwrap_or_default();
     (text, rejects)
 }

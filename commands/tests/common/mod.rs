@@ -3,6 +3,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use ledger::log::file::FileLog;
+use ledger::log::{EventLog, StreamId, StreamVersion};
+
 use ledger_commands::demo::world::World;
 
 /// Runs `ledger --data-dir DATA_DIR ARGS…` and returns its output.
@@ -36,4 +39,37 @@ pub fn small_demo(data_dir: &Path, seed: u64) -> World {
         String::from_utf8_lossy(&output.stderr)
     );
     World::generate(seed, 8, 3, 20_000)
+}
+
+/// The Fund BIN the `submit` tests pass: any valid BIN (dispensings are not signed by the Fund).
+#[allow(dead_code)] // used by the submit tests, not by every binary that includes this module
+pub const FUND_BIN: &str = "900101300007";
+
+/// Runs `ledger submit FILE --fund-bin FUND_BIN` and returns its exit code and its stdout and stderr.
+#[allow(dead_code)] // used by the submit tests, not by every binary that includes this module
+pub fn submit(data_dir: &Path, file: &Path) -> (Option<i32>, String) {
+    let output = ledger(
+        data_dir,
+        &["submit", file.to_str().unwrap(), "--fund-bin", FUND_BIN],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+/// How many `DispensingRecorded` events `stream` holds in the log in `data_dir`.
+#[allow(dead_code)] // used by the import and submit tests, not by every binary that includes this module
+pub fn recorded(data_dir: &Path, stream: &str) -> usize {
+    let log = FileLog::open_read_only(data_dir).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let records = runtime
+        .block_on(log.read_stream(&StreamId::new(stream).unwrap(), StreamVersion(1)))
+        .unwrap();
+    records
+        .iter()
+        .filter(|record| record.body.payload.event_type == "DispensingRecorded")
+        .count()
 }
