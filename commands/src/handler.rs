@@ -159,6 +159,21 @@ impl<A: Aggregate> Handler<A> {
         Ok((copy, version))
     }
 
+    /// Brings the state of `stream` up to date with the log and reads it, without copying it (the
+    /// trust boundary asks a contract for its holder before every command of that contract).
+    pub async fn inspect<R>(
+        &self,
+        log: &dyn EventLog,
+        stream: &StreamId,
+        read: impl FnOnce(&A::State) -> R,
+    ) -> Result<R, HandlerError> {
+        let _serialised = self.locks.lock(stream.clone()).await;
+        let (state, version) = self.current(log, stream).await?;
+        let result = read(&state);
+        self.put_back(stream, state, version);
+        Ok(result)
+    }
+
     /// Reads the cached state of `stream` without touching the log (None if never loaded).
     pub fn peek<R>(&self, stream: &StreamId, read: impl FnOnce(&A::State) -> R) -> Option<R> {
         let cache = self.cache.lock().expect("handler cache lock");

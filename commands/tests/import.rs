@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{ledger, recorded, small_demo};
+use common::{FUND_BIN, ledger, recorded, small_demo};
 use std::time::Duration;
 
 use ledger::domain::values::ReportingPeriod;
@@ -61,7 +61,13 @@ fn good_and_bad_rows_then_a_rerun_appends_nothing() {
 
     let output = ledger(
         &data_dir,
-        &["import", "dispensings", file.to_str().unwrap()],
+        &[
+            "import",
+            "dispensings",
+            file.to_str().unwrap(),
+            "--fund-bin",
+            FUND_BIN,
+        ],
     );
     let text = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
@@ -84,7 +90,13 @@ fn good_and_bad_rows_then_a_rerun_appends_nothing() {
 
     let again = ledger(
         &data_dir,
-        &["import", "dispensings", file.to_str().unwrap()],
+        &[
+            "import",
+            "dispensings",
+            file.to_str().unwrap(),
+            "--fund-bin",
+            FUND_BIN,
+        ],
     );
     let text = String::from_utf8_lossy(&again.stdout);
     assert!(
@@ -105,7 +117,13 @@ fn a_crash_mid_import_loses_and_duplicates_nothing() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ledger"))
         .arg("--data-dir")
         .arg(&data_dir)
-        .args(["import", "dispensings", file.to_str().unwrap()])
+        .args([
+            "import",
+            "dispensings",
+            file.to_str().unwrap(),
+            "--fund-bin",
+            FUND_BIN,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -118,7 +136,13 @@ fn a_crash_mid_import_loses_and_duplicates_nothing() {
     assert!(before <= 20_000);
     let output = ledger(
         &data_dir,
-        &["import", "dispensings", file.to_str().unwrap()],
+        &[
+            "import",
+            "dispensings",
+            file.to_str().unwrap(),
+            "--fund-bin",
+            FUND_BIN,
+        ],
     );
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
@@ -158,7 +182,13 @@ fn m06_a_pack_imported_for_one_month_is_refused_for_the_next() {
     write_csv(&file, &[import::to_row(&holder.contract_id, &first, "0")]);
     let output = ledger(
         &data_dir,
-        &["import", "dispensings", file.to_str().unwrap()],
+        &[
+            "import",
+            "dispensings",
+            file.to_str().unwrap(),
+            "--fund-bin",
+            FUND_BIN,
+        ],
     );
     assert_eq!(output.status.code(), Some(0), "{output:?}");
 
@@ -170,7 +200,13 @@ fn m06_a_pack_imported_for_one_month_is_refused_for_the_next() {
     write_csv(&file, &[import::to_row(&holder.contract_id, &again, "0")]);
     let output = ledger(
         &data_dir,
-        &["import", "dispensings", file.to_str().unwrap()],
+        &[
+            "import",
+            "dispensings",
+            file.to_str().unwrap(),
+            "--fund-bin",
+            FUND_BIN,
+        ],
     );
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let rejects = std::fs::read_to_string(dir.path().join("march.rejects.csv")).unwrap();

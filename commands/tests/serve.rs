@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ledger::log::file::{FileLog, FileLogOptions};
 use ledger::log::{EventLog, StreamId, StreamVersion};
-use ledger_commands::serve::{ServeState, router};
+use ledger_commands::auth::{Channel, Organisation, Policy, Principal};
+use ledger_commands::serve::{ConnectionIdentity, ServeState, router};
 use ledger_commands::submit::dispatch::Dispatcher;
 use tower::ServiceExt;
 
@@ -26,8 +27,17 @@ async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, serde_
     (status, body)
 }
 
+/// Posts `body` on a connection whose client certificate named the key owner.
 async fn post(app: &axum::Router, body: String) -> (StatusCode, serde_json::Value) {
+    let owner = Principal {
+        organisation: KEY_OWNER.parse().unwrap(),
+        person: None,
+        claimed_role: None,
+        channel: Channel::Certificate,
+        credential: "test certificate".into(),
+    };
     let request = Request::post("/v1/commands")
+        .extension(ConnectionIdentity::certified(owner))
         .header("content-type", "application/json")
         .body(Body::from(body))
         .unwrap();
@@ -45,7 +55,7 @@ async fn the_http_api_answers_by_outcome() {
     let dir = tempfile::tempdir().unwrap();
     let log: Arc<dyn EventLog> =
         Arc::new(FileLog::open(dir.path(), FileLogOptions::default()).unwrap());
-    let state = Arc::new(ServeState::default());
+    let state = Arc::new(ServeState::certificates_only());
     let app = router(Arc::clone(&state));
     tokio::task::LocalSet::new()
         .run_until(async {
@@ -55,7 +65,9 @@ async fn the_http_api_answers_by_outcome() {
             let (status, _) = post(&app, register_key(id, None)).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "not ready yet");
 
-            let dispatcher = Dispatcher::open(Arc::clone(&log), FUND_BIN.parse().unwrap())
+            let fund = FUND_BIN.parse().unwrap();
+            let policy = Policy::load(None, Organisation::Kz(fund)).unwrap();
+            let dispatcher = Dispatcher::open(Arc::clone(&log), fund, policy)
                 .await
                 .unwrap();
             state.ready(dispatcher);

@@ -13,7 +13,7 @@ use common::{FUND_BIN, ledger, recorded, small_demo, submit};
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::period::{RecordDispensing, ReverseDispensing};
 use ledger::domain::values::{DispensingId, ReportingPeriod};
-use ledger::log::{Actor, ActorId, ActorRole, CommandId, StreamId};
+use ledger::log::{CommandId, StreamId};
 use ledger_commands::demo::dispense::generate;
 use ledger_commands::demo::world::World;
 use ledger_commands::submit::wire::{CommandEnvelope, WireCommand};
@@ -24,10 +24,7 @@ fn envelope(contract_id: &str, dispensing: RecordDispensing) -> CommandEnvelope 
     CommandEnvelope {
         command_id: CommandId::derived("submit-test", dispensing.dispensing_id.as_str()),
         stream: StreamId::new(format!("period/{contract_id}/2026-02")).unwrap(),
-        actor: Actor::new(
-            ActorId::Organisation(dispensing.dispenser_bin),
-            ActorRole::Pharmacy,
-        ),
+        actor: None,
         jurisdiction: Jurisdiction::KZ,
         occurred_at: Some(dispensing.dispensed_at),
         correlation_id: None,

@@ -25,7 +25,7 @@ use ledger::domain::period::kg::{
 use ledger::domain::time::Timestamp;
 use ledger::domain::values::{ContractId, DocumentNumber, KgTin, OrganisationName};
 use ledger::log::file::FileLog;
-use ledger::log::{Actor, ActorId, ActorRole, CommandId, EventLog, StreamId, StreamVersion};
+use ledger::log::{CommandId, EventLog, StreamId, StreamVersion};
 use ledger_commands::submit::kg::{ConcludeKgContract, ReceiveKgContractApplication};
 use ledger_commands::submit::wire::{CommandEnvelope, WireCommand};
 use ledger_commands::writer::decode;
@@ -49,11 +49,13 @@ fn kgs(minor: i64) -> Money {
     Money::new(minor, Currency::KGS)
 }
 
-fn envelope(name: &str, stream: &str, role: ActorRole, command: WireCommand) -> CommandEnvelope {
+/// `command` on `stream` without a body actor: `ledger submit` stamps its principal (the local operator
+/// by default, issue #13).
+fn envelope(name: &str, stream: &str, command: WireCommand) -> CommandEnvelope {
     CommandEnvelope {
         command_id: CommandId::derived("submit-kg-test", name),
         stream: StreamId::new(stream).unwrap(),
-        actor: Actor::new(ActorId::Kyrgyz(PHARMACY_TIN.into()), role),
+        actor: None,
         jurisdiction: Jurisdiction::KG,
         occurred_at: None,
         correlation_id: None,
@@ -86,30 +88,25 @@ fn reference_data() -> Vec<CommandEnvelope> {
         amount: kgs(DEBT_MINOR),
         assessed_on: date("2026-02-15"),
     };
-    let fund = ActorRole::Fund;
     vec![
         envelope(
             "apply",
             contract,
-            ActorRole::Pharmacy,
             WireCommand::ReceiveKgContractApplication(apply),
         ),
         envelope(
             "conclude",
             contract,
-            fund,
             WireCommand::ConcludeKgContract(conclude),
         ),
         envelope(
             "book-1",
             "reference/kg-reference-book",
-            ActorRole::Publisher,
             WireCommand::PublishReferenceBook(example::book()),
         ),
         envelope(
             "rec-7",
             &format!("recovery/pharmacy/{PHARMACY_TIN}"),
-            ActorRole::Regulator,
             WireCommand::AssessRecovery(debt),
         ),
     ]
@@ -149,7 +146,6 @@ fn record(stream: &str, sale: RecordKgDispensing) -> CommandEnvelope {
     envelope(
         &name,
         stream,
-        ActorRole::Pharmacy,
         WireCommand::RecordKgDispensing(Box::new(sale)),
     )
 }
@@ -209,7 +205,6 @@ fn april() -> Vec<CommandEnvelope> {
         envelope(
             "report-march",
             MARCH,
-            ActorRole::Pharmacy,
             WireCommand::SubmitKgPaymentReport(report),
         ),
     ]
@@ -232,15 +227,9 @@ fn settlement(
         envelope(
             "approve-march",
             MARCH,
-            ActorRole::Fund,
             WireCommand::ApproveKgPaymentReport(approve),
         ),
-        envelope(
-            "pay-march",
-            MARCH,
-            ActorRole::Fund,
-            WireCommand::PayKgSettlement(pay),
-        ),
+        envelope("pay-march", MARCH, WireCommand::PayKgSettlement(pay)),
     ]
 }
 

@@ -18,10 +18,9 @@ use ledger::domain::testkit;
 use ledger::domain::time::Timestamp;
 use ledger::domain::values::ContractId;
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
-use ledger::log::{
-    Actor, ActorId, ActorRole, AppendOutcome, CommandId, EventLog, StreamId, StreamVersion,
-};
-use ledger_commands::serve::{ServeState, router};
+use ledger::log::{AppendOutcome, CommandId, EventLog, StreamId, StreamVersion};
+use ledger_commands::auth::{Channel, Organisation, Policy, Principal};
+use ledger_commands::serve::{ConnectionIdentity, ServeState, router};
 use ledger_commands::submit::Refusal;
 use ledger_commands::submit::dispatch::{Dispatcher, Outcome};
 use ledger_commands::submit::dispute::{FileKgDisputeClaim, ResolveKgDispute};
@@ -133,6 +132,23 @@ fn march_report() -> CommandEnvelope {
     report
 }
 
+/// The local operator (the Fund's BIN, acting as Operator by the default policy): these tests are
+/// about the KG dispute rules, not about who may file; the trust boundary has its own tests.
+fn operator() -> Principal {
+    Principal::local(Organisation::Kz(FUND_BIN.parse().unwrap()), None)
+}
+
+/// A principal authenticated by a client certificate naming `organisation`.
+fn certified(organisation: &str) -> Principal {
+    Principal {
+        organisation: organisation.parse().unwrap(),
+        person: None,
+        claimed_role: None,
+        channel: Channel::Certificate,
+        credential: "test certificate".into(),
+    }
+}
+
 /// A writer on a fresh log in `dir`, with [`world`] appended.
 async fn writer(dir: &std::path::Path) -> Dispatcher {
     let options = FileLogOptions {
@@ -140,9 +156,9 @@ async fn writer(dir: &std::path::Path) -> Dispatcher {
         ..FileLogOptions::default()
     };
     let log: Arc<dyn EventLog> = Arc::new(FileLog::open(dir, options).unwrap());
-    let dispatcher = Dispatcher::open(log, FUND_BIN.parse().unwrap())
-        .await
-        .unwrap();
+    let fund = FUND_BIN.parse().unwrap();
+    let policy = Policy::load(None, Organisation::Kz(fund)).unwrap();
+    let dispatcher = Dispatcher::open(log, fund, policy).await.unwrap();
     for command in world() {
         appended(&dispatcher, &command).await;
     }
@@ -150,9 +166,9 @@ async fn writer(dir: &std::path::Path) -> Dispatcher {
 }
 
 async fn appended(dispatcher: &Dispatcher, command: &CommandEnvelope) -> AppendOutcome {
-    match dispatcher.submit(command).await.unwrap() {
+    match dispatcher.submit(&operator(), command).await.unwrap() {
         Outcome::Appended(outcome) => outcome,
-        Outcome::Refused(refusal) => panic!("{}: {refusal:?}", command.stream),
+        refused => panic!("{}: {refused:?}", command.stream),
     }
 }
 
@@ -165,9 +181,9 @@ async fn refused(
     field: Option<&str>,
 ) -> Refusal {
     let before = version(dispatcher, command.stream.as_str()).await;
-    let refusal = match dispatcher.submit(command).await.unwrap() {
-        Outcome::Refused(refusal) => refusal,
+    let refusal = match dispatcher.submit(&operator(), command).await.unwrap() {
         Outcome::Appended(outcome) => panic!("{}: appended {outcome:?}", command.stream),
+        refused => refused.refusal().cloned().expect("a refusal"),
     };
     assert_eq!(refusal.rule, rule, "{refusal:?}");
     assert_eq!(refusal.field.as_deref(), field, "{refusal:?}");
@@ -337,10 +353,7 @@ async fn a15_claim_on_another_stream_or_jurisdiction_is_refused() {
     let apply = CommandEnvelope {
         command_id: CommandId::derived("submit-kg-dispute-test", "kz-apply"),
         stream: StreamId::new("contract/C-1").unwrap(),
-        actor: Actor::new(
-            ActorId::Organisation(testkit::holder_bin()),
-            ActorRole::Pharmacy,
-        ),
+        actor: None,
         jurisdiction: Jurisdiction::KZ,
         command: WireCommand::ReceiveApplication(kz_contract),
         ..example_command("ReceiveKgContractApplication")
@@ -354,8 +367,13 @@ async fn a15_claim_on_another_stream_or_jurisdiction_is_refused() {
     refused(&dispatcher, &on_kz_contract, "A-15", Some("command.type")).await;
 }
 
-async fn post(app: &axum::Router, command: &CommandEnvelope) -> (StatusCode, serde_json::Value) {
+async fn post(
+    app: &axum::Router,
+    principal: &Principal,
+    command: &CommandEnvelope,
+) -> (StatusCode, serde_json::Value) {
     let request = Request::post("/v1/commands")
+        .extension(ConnectionIdentity::certified(principal.clone()))
         .header("content-type", "application/json")
         .body(Body::from(serde_json::to_string(command).unwrap()))
         .unwrap();
@@ -374,15 +392,17 @@ async fn post(app: &axum::Router, command: &CommandEnvelope) -> (StatusCode, ser
 async fn a27_x01_x02_disputes_through_the_http_router() {
     let dir = tempfile::tempdir().unwrap();
     let dispatcher = writer(dir.path()).await;
-    let state = Arc::new(ServeState::default());
+    let state = Arc::new(ServeState::certificates_only());
     let app = router(Arc::clone(&state));
+    let pharmacy = certified("01234567890123");
+    let fund = certified(FUND_BIN);
     tokio::task::LocalSet::new()
         .run_until(async {
             state.ready(dispatcher);
             let filed = claim("DSP-10", "2026-03-20T10:00:00+06:00", "claim");
-            let (status, created) = post(&app, &filed).await;
+            let (status, created) = post(&app, &pharmacy, &filed).await;
             assert_eq!(status, StatusCode::CREATED, "{created}");
-            let (status, repeated) = post(&app, &filed).await;
+            let (status, repeated) = post(&app, &pharmacy, &filed).await;
             assert_eq!(status, StatusCode::OK, "{repeated}");
             assert_eq!(repeated["duplicate"], true);
             assert_eq!(repeated["positions"], created["positions"]);
@@ -405,14 +425,14 @@ async fn a27_x01_x02_disputes_through_the_http_router() {
                 ),
             ];
             for (command, rule, field) in refusals {
-                let (status, refusal) = post(&app, &command).await;
+                let (status, refusal) = post(&app, &fund, &command).await;
                 assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refusal}");
                 assert_eq!(
                     (refusal["rule"].as_str(), refusal["field"].as_str()),
                     (Some(rule), Some(field))
                 );
             }
-            let (status, resolved) = post(&app, &resolution("DSP-10", THREE)).await;
+            let (status, resolved) = post(&app, &fund, &resolution("DSP-10", THREE)).await;
             assert_eq!(status, StatusCode::CREATED, "{resolved}");
             assert_eq!(resolved["first_version"], 2);
         })

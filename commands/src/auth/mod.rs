@@ -12,6 +12,7 @@
 
 pub mod digest;
 pub mod limits;
+pub mod mask;
 pub mod policy;
 pub mod principal;
 pub mod time;

@@ -68,6 +68,32 @@ pub fn check(
     }
 }
 
+/// TIME-01 and TIME-02 for one dispensing of an import row: its instant and its period.
+pub fn check_dispensing(
+    field: &str,
+    dispensed_at: Timestamp,
+    period: ledger::domain::values::ReportingPeriod,
+    jurisdiction: Jurisdiction,
+    now: Timestamp,
+    skew: Duration,
+) -> Result<(), Refusal> {
+    let skew = chrono::Duration::from_std(skew).expect("the skew fits in chrono's range");
+    let latest = Timestamp::from_datetime(now.to_datetime() + skew);
+    check_instant(field, dispensed_at, now, latest)?;
+    let today = local_date(jurisdiction, latest);
+    if period.first_day() > today {
+        return Err(Refusal {
+            rule: PERIOD_RULE.into(),
+            field: Some(field.to_owned()),
+            message: format!(
+                "the period {period} has not begun: it starts on {}, and today is {today} in {jurisdiction}",
+                period.first_day()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Calls `check` on every string field under `value`, with its dotted path.
 fn walk(
     path: &str,

@@ -8,19 +8,24 @@ use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 use ledger::domain::calendar::{Calendar, CalendarSet};
 use ledger::domain::context::DecisionContext;
+use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::KeyRegistry;
 use ledger::domain::period::{self, PeriodContext, PeriodState};
 use ledger::domain::rules::RuleBook;
 use ledger::log::file::{FileLog, FileLogOptions};
-use ledger::log::{ActorId, ActorRole, CommandId, EventLog};
+use ledger::log::{Actor, CommandId, EventLog, StreamId};
 use sha2::Digest;
 
 use super::GlobalOpts;
 use super::batch::{Tally, Wording};
+use super::trust::LocalTrustArgs;
+use crate::auth::policy::Request;
+use crate::auth::{Organisation, Policy, Principal, time};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler};
 use crate::import::{self, Row, RowReject};
+use crate::submit::Refusal;
 use crate::uniqueness::{UniquenessIndex, load_writer_indexes};
 use crate::writer::{Command, CommandMeta, ContractAggregate, PeriodAggregate, PriceListAggregate};
 
@@ -35,10 +40,20 @@ pub enum ImportCommand {
         /// Where refused rows are written (line, column, rule, message).
         #[arg(long)]
         rejects: Option<PathBuf>,
+        /// The Fund's BIN (the policy's Fund, and its default local operator).
+        #[arg(long, env = "LEDGER_FUND_BIN")]
+        fund_bin: Bin,
+        #[command(flatten)]
+        trust: LocalTrustArgs,
     },
 }
 
 struct Inputs {
+    /// Who imports (issue #13): stamped on the events, and checked by the policy per contract.
+    principal: Principal,
+    policy: Policy,
+    fund_bin: Bin,
+    skew: std::time::Duration,
     calendar: Calendar,
     rules: RuleBook,
     keys: KeyRegistry,
@@ -47,7 +62,13 @@ struct Inputs {
 }
 
 pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-    let ImportCommand::Dispensings { file, rejects } = command;
+    let ImportCommand::Dispensings {
+        file,
+        rejects,
+        fund_bin,
+        trust,
+    } = command;
+    let (policy, principal) = trust.resolve(fund_bin)?;
     let (rows, mut tally) = read(&file)?;
     let log: Arc<dyn EventLog> = Arc::new(
         FileLog::open(&global.data_dir, FileLogOptions::default()).with_context(|| {
@@ -60,6 +81,10 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
         let (keys, index) = load_writer_indexes(&log).await?;
         spinner.finish_and_clear();
         let inputs = Inputs {
+            principal,
+            policy,
+            fund_bin,
+            skew: trust.skew(),
             calendar: CalendarSet::embedded()?.latest(Jurisdiction::KZ)?,
             rules: rule_book()?,
             keys,
@@ -136,13 +161,22 @@ async fn import_stream(
         .await?;
     let periods = Handler::<PeriodAggregate>::default();
     let (mut state, _) = periods.load(log, &stream_id).await?;
+    let actor = match authorize(inputs, &stream_id, contract.holder()) {
+        Ok(actor) => actor,
+        Err(refusal) => {
+            for row in rows {
+                bar.inc(1);
+                tally.rejects.push(row_reject(&row, refusal.clone()));
+            }
+            return Ok(());
+        }
+    };
     let check = &inputs.keys;
-    let fund_bin = "000000000000".parse().expect("a valid placeholder BIN");
     let decision = DecisionContext {
         calendar: &inputs.calendar,
         rules: &inputs.rules,
         signatures: check,
-        fund_bin,
+        fund_bin: inputs.fund_bin,
     };
     let context = PeriodContext {
         decision: &decision,
@@ -152,8 +186,21 @@ async fn import_stream(
         index: &inputs.index,
     };
     let mut accepted = Vec::new();
+    let now = crate::handler::now();
     for row in rows {
         bar.inc(1);
+        let timely = time::check_dispensing(
+            "dispensed_at",
+            row.command.dispensed_at,
+            row.period,
+            Jurisdiction::KZ,
+            now,
+            inputs.skew,
+        );
+        if let Err(refusal) = timely {
+            tally.rejects.push(row_reject(&row, refusal));
+            continue;
+        }
         match classify(&mut state, &row, &context) {
             Ok(true) => accepted.push(row),
             Ok(false) => tally.already += 1,
@@ -161,7 +208,11 @@ async fn import_stream(
         }
     }
     for chunk in accepted.chunks(CHUNK_ROWS) {
-        append_chunk(log, &periods, &stream_id, chunk, &context, &inputs.index).await?;
+        let target = ChunkTarget {
+            stream_id: &stream_id,
+            actor: &actor,
+        };
+        append_chunk(log, &periods, target, chunk, &context, &inputs.index).await?;
         tally.appended += u64::try_from(chunk.len()).expect("small chunk");
     }
     Ok(())
@@ -200,10 +251,46 @@ fn classify(
     Ok(true)
 }
 
+/// Where a chunk goes and who appends it.
+struct ChunkTarget<'a> {
+    stream_id: &'a ledger::log::StreamId,
+    actor: &'a Actor,
+}
+
+/// The actor the import's events record on `stream_id`, if the policy lets the importing principal
+/// record dispensings there (issue #13: the same policy as `submit` and `serve`).
+fn authorize(inputs: &Inputs, stream_id: &StreamId, holder: Option<Bin>) -> Result<Actor, Refusal> {
+    let request = Request {
+        command_type: "RecordDispensing",
+        stream: stream_id.as_str(),
+        owner: holder.map(Organisation::Kz),
+    };
+    match inputs.policy.authorize(&inputs.principal, &request) {
+        Ok(grant) => Ok(inputs
+            .principal
+            .organisation
+            .actor(grant.role.actor_role(), inputs.principal.person)),
+        Err(denial) => Err(Refusal {
+            rule: denial.rule.to_owned(),
+            field: None,
+            message: denial.message,
+        }),
+    }
+}
+
+fn row_reject(row: &Row, refusal: Refusal) -> RowReject {
+    RowReject {
+        line: row.line,
+        column: refusal.field.unwrap_or_else(|| "(row)".into()),
+        rule: refusal.rule,
+        message: refusal.message,
+    }
+}
+
 async fn append_chunk(
     log: &dyn EventLog,
     periods: &Handler<PeriodAggregate>,
-    stream_id: &ledger::log::StreamId,
+    target: ChunkTarget<'_>,
     chunk: &[Row],
     context: &PeriodContext<'_>,
     index: &UniquenessIndex,
@@ -214,12 +301,12 @@ async fn append_chunk(
         digest.update(b"\n");
     }
     let command_id = CommandId::derived("ledger-import", &hex::encode(digest.finalize()));
-    let holder = chunk[0].command.dispenser_bin;
+    let stream_id = target.stream_id;
     let meta = CommandMeta {
         command_id,
         at: chunk[chunk.len() - 1].command.dispensed_at,
         jurisdiction: Jurisdiction::KZ,
-        actor: ledger::log::Actor::new(ActorId::Organisation(holder), ActorRole::Pharmacy),
+        actor: target.actor.clone(),
         correlation_id: command_id.0,
         digest: None,
     };

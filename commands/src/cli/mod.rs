@@ -17,6 +17,7 @@ mod project_bench;
 mod replay;
 mod serve;
 mod submit;
+mod trust;
 pub(crate) mod views;
 
 use std::path::PathBuf;

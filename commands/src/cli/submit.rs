@@ -19,6 +19,8 @@ use ledger::log::file::FileLogOptions;
 
 use super::GlobalOpts;
 use super::batch::{Tally, Wording};
+use super::trust::LocalTrustArgs;
+use crate::auth::Principal;
 use crate::import::RowReject;
 use crate::submit::Refusal;
 use crate::submit::dispatch::{Dispatcher, Outcome, SubmitError};
@@ -40,20 +42,25 @@ pub struct SubmitArgs {
     /// The Fund's BIN: the signer the law expects on conclusions, approvals and act signatures.
     #[arg(long, env = "LEDGER_FUND_BIN")]
     pub fund_bin: Bin,
+    #[command(flatten)]
+    pub trust: LocalTrustArgs,
 }
 
 pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let size = std::fs::metadata(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?
         .len();
+    let (policy, principal) = args.trust.resolve(args.fund_bin)?;
     let runtime = super::runtime()?;
     let tally = runtime.block_on(async {
         let opened = super::open::writer(global, FileLogOptions::default()).await?;
         let spinner = super::batch::start_up_spinner();
-        let dispatcher = Dispatcher::open(opened.log(), args.fund_bin).await?;
+        let dispatcher = Dispatcher::open(opened.log(), args.fund_bin, policy)
+            .await?
+            .with_skew(args.trust.skew());
         spinner.finish_and_clear();
         let bar = ProgressBar::new(size);
-        let tally = submit_file(&dispatcher, &args.file, &bar).await;
+        let tally = submit_file(&dispatcher, &principal, &args.file, &bar).await;
         bar.finish_and_clear();
         tally
     })?;
@@ -74,6 +81,7 @@ pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
 /// taken in file order too.
 async fn submit_file(
     dispatcher: &Dispatcher,
+    principal: &Principal,
     file: &Path,
     bar: &ProgressBar,
 ) -> anyhow::Result<Tally> {
@@ -84,9 +92,9 @@ async fn submit_file(
     loop {
         while !exhausted && in_flight.len() < LINES_IN_FLIGHT_MAX {
             match lines.next(bar)? {
-                Some((line, text)) => {
-                    in_flight.push_back(async move { (line, submit_line(dispatcher, &text).await) })
-                }
+                Some((line, text)) => in_flight.push_back(async move {
+                    (line, submit_line(dispatcher, principal, &text).await)
+                }),
                 None => exhausted = true,
             }
         }
@@ -156,15 +164,18 @@ impl Lines {
 /// `Ok(Err)`: refused (bad shape, a domain rule, or a conflict).
 async fn submit_line(
     dispatcher: &Dispatcher,
+    principal: &Principal,
     text: &[u8],
 ) -> anyhow::Result<Result<bool, Refusal>> {
     let envelope = match CommandEnvelope::parse(text) {
         Ok(envelope) => envelope,
         Err(error) => return Ok(Err(Refusal::shape(error))),
     };
-    match dispatcher.submit(&envelope).await {
+    match dispatcher.submit(principal, &envelope).await {
         Ok(Outcome::Appended(appended)) => Ok(Ok(!appended.duplicate)),
-        Ok(Outcome::Refused(refusal)) => Ok(Err(refusal)),
+        Ok(Outcome::Refused(refusal) | Outcome::Denied(refusal) | Outcome::Reused(refusal)) => {
+            Ok(Err(refusal))
+        }
         Err(conflict @ SubmitError::Conflict { .. }) => Ok(Err(Refusal {
             rule: "CONFLICT".into(),
             field: None,

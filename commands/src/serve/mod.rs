@@ -1,29 +1,40 @@
 //! `ledger serve`: the writer service (issue #7 deploy, docs/commands.md). One process, the log's only
-//! writer, takes JSON commands over HTTP:
+//! writer, takes JSON commands over HTTP (or HTTPS, `listener`), each through the trust boundary
+//! (issue #13, docs/security.md):
 //!
 //! - `POST /v1/commands`: one command. 201 with the positions appended; 200 with the original result
-//!   for a repeated command id; 422 `{rule, field, message}` on a domain refusal; 409 on a conflict
-//!   that retries could not resolve (or a stale `expected_version`); 400 on bad JSON; 503 while the log
-//!   is still opening.
+//!   for a repeated command id with the same content; 401 without a principal (no valid client
+//!   certificate or bearer token); 403 when the policy does not allow it (or the body names another
+//!   actor); 409 for a command id reused with other content (`IDEMPOTENCY_KEY_REUSED`), or a conflict
+//!   that retries could not resolve (or a stale `expected_version`); 422 `{rule, field, message}` on
+//!   a domain refusal; 429 past the principal's rate or concurrency limit (`Retry-After`); 400 on bad
+//!   JSON; 408 when the body is not sent in time; 503 while the log is still opening.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the log is open and answers.
 //!
 //! The listener is bound before the log is opened (the writer reads every key stream at start), so
 //! that liveness answers at once and readiness tells when commands are taken.
+
+pub mod authn;
+pub mod listener;
 
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ledger::log::{AppendOutcome, CommandId, EventLog, Position, StreamId, StreamVersion};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+pub use authn::Authenticator;
+pub use listener::ConnectionIdentity;
+
+use crate::auth::Principal;
 use crate::submit::Refusal;
 use crate::submit::dispatch::{Dispatcher, Outcome, SubmitError};
 use crate::submit::wire::{COMMAND_BYTES_MAX, CommandEnvelope};
@@ -34,20 +45,43 @@ const READY_PROBE_MAX: Duration = Duration::from_secs(2);
 /// How many commands may wait for the writer before callers wait to enqueue (back-pressure).
 const JOBS_QUEUED_MAX: usize = 1024;
 
-/// One command handed to the writer loop, and where its result goes.
+/// How long a client may take to send a command's body by default.
+pub const BODY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+/// One command handed to the writer loop, its principal, and where its result goes.
 struct Job {
+    principal: Principal,
     envelope: CommandEnvelope,
     reply: oneshot::Sender<Result<Outcome, SubmitError>>,
 }
 
-/// What the routes share: the log and the writer's queue, once the log is open.
-#[derive(Default)]
+/// What the routes share: the log and the writer's queue once the log is open, and the trust
+/// boundary's authenticator.
 pub struct ServeState {
     log: OnceLock<Arc<dyn EventLog>>,
     jobs: OnceLock<mpsc::Sender<Job>>,
+    authenticator: Authenticator,
+    body_timeout: Duration,
 }
 
 impl ServeState {
+    /// A state that takes principals from client certificates only, with the default limits (what
+    /// tests driving the router attach with [`ConnectionIdentity::certified`]).
+    pub fn certificates_only() -> ServeState {
+        let authenticator =
+            Authenticator::new(None, true, crate::auth::limits::LimitSettings::default());
+        ServeState::new(authenticator, BODY_TIMEOUT_DEFAULT)
+    }
+
+    pub fn new(authenticator: Authenticator, body_timeout: Duration) -> ServeState {
+        ServeState {
+            log: OnceLock::new(),
+            jobs: OnceLock::new(),
+            authenticator,
+            body_timeout,
+        }
+    }
+
     /// Starts the writer loop on the current [`tokio::task::LocalSet`] and takes commands from then
     /// on. The writer runs on one thread: its decisions borrow the domain's calendar, key registry and
     /// uniqueness index, which are not `Sync`; commands on different streams still interleave.
@@ -65,7 +99,7 @@ async fn run_writer(dispatcher: Rc<Dispatcher>, mut receiver: mpsc::Receiver<Job
     while let Some(job) = receiver.recv().await {
         let dispatcher = Rc::clone(&dispatcher);
         tokio::task::spawn_local(async move {
-            let result = dispatcher.submit(&job.envelope).await;
+            let result = dispatcher.submit(&job.principal, &job.envelope).await;
             // The caller may have hung up; the command is appended (or not) all the same.
             let _ = job.reply.send(result);
         });
@@ -110,7 +144,12 @@ pub fn router(state: Arc<ServeState>) -> Router {
         .with_state(state)
 }
 
-fn error(status: StatusCode, rule: &str, field: Option<String>, message: String) -> Response {
+pub(crate) fn error(
+    status: StatusCode,
+    rule: &str,
+    field: Option<String>,
+    message: String,
+) -> Response {
     let body = Refusal {
         rule: rule.to_owned(),
         field,
@@ -128,9 +167,25 @@ fn not_ready() -> Response {
     )
 }
 
-async fn post_command(State(state): State<Arc<ServeState>>, body: Bytes) -> Response {
+async fn post_command(
+    State(state): State<Arc<ServeState>>,
+    identity: Option<axum::Extension<ConnectionIdentity>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let Some(jobs) = state.jobs.get() else {
         return not_ready();
+    };
+    let identity = identity
+        .map(|axum::Extension(identity)| identity)
+        .unwrap_or_default();
+    let (principal, _permit) = match state.authenticator.authenticate(&identity, &headers).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    let body = match read_body(body, state.body_timeout).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
     };
     let envelope = match CommandEnvelope::parse(&body) {
         Ok(envelope) => envelope,
@@ -141,12 +196,41 @@ async fn post_command(State(state): State<Arc<ServeState>>, body: Bytes) -> Resp
     };
     let command_id = envelope.command_id;
     let (reply, result) = oneshot::channel();
-    if jobs.send(Job { envelope, reply }).await.is_err() {
+    let job = Job {
+        principal,
+        envelope,
+        reply,
+    };
+    if jobs.send(job).await.is_err() {
         return not_ready();
     }
     let Ok(result) = result.await else {
         return not_ready();
     };
+    answer(command_id, result)
+}
+
+/// Reads a command's body within `timeout` and the size cap.
+async fn read_body(body: Body, timeout: Duration) -> Result<axum::body::Bytes, Response> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, COMMAND_BYTES_MAX)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(failure)) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BODY",
+            None,
+            format!("the body could not be read within {COMMAND_BYTES_MAX} bytes: {failure}"),
+        )),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "BODY_TIMEOUT",
+            None,
+            format!("the body was not received within {timeout:?}"),
+        )),
+    }
+}
+
+/// The HTTP answer to a decided command.
+fn answer(command_id: CommandId, result: Result<Outcome, SubmitError>) -> Response {
     match result {
         Ok(Outcome::Appended(outcome)) => {
             let status = if outcome.duplicate {
@@ -160,6 +244,10 @@ async fn post_command(State(state): State<Arc<ServeState>>, body: Bytes) -> Resp
         Ok(Outcome::Refused(refusal)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(refusal)).into_response()
         }
+        Ok(Outcome::Denied(refusal)) => {
+            (StatusCode::FORBIDDEN, axum::Json(refusal)).into_response()
+        }
+        Ok(Outcome::Reused(refusal)) => (StatusCode::CONFLICT, axum::Json(refusal)).into_response(),
         Err(conflict @ SubmitError::Conflict { .. }) => {
             error(StatusCode::CONFLICT, "CONFLICT", None, conflict.to_string())
         }

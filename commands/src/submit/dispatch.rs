@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ledger::domain::calendar::{Calendar, CalendarSet};
 use ledger::domain::context::DecisionContext;
@@ -20,10 +21,15 @@ use ledger::domain::rules::RuleBook;
 use ledger::domain::values::ReportingPeriod;
 use ledger::log::{AppendOutcome, EventLog, LogError, StreamId};
 
+mod gate;
+
+pub use gate::ACTOR_RULE;
+
 use super::Refusal;
 use super::dispute::{self, KgDisputeCommand};
 use super::route::{REFERENCE_BOOK_STREAM, Target, jurisdiction_refusal, recovery_stream, route};
 use super::wire::CommandEnvelope;
+use crate::auth::{Policy, Principal};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler, HandlerError, LockTable};
 use crate::kg_context::KgPeriodCache;
@@ -39,8 +45,25 @@ use crate::writer::{
 pub enum Outcome {
     /// Appended now, or earlier under the same command id (`duplicate`).
     Appended(AppendOutcome),
-    /// Refused by a domain rule; nothing was appended.
+    /// Refused by a domain rule (or a time check); nothing was appended. HTTP 422.
     Refused(Refusal),
+    /// Refused by the trust boundary: the policy does not allow the principal this command here, or
+    /// the body names another actor. HTTP 403.
+    Denied(Refusal),
+    /// The command id was used before for other content (`IDEMPOTENCY_KEY_REUSED`). HTTP 409.
+    Reused(Refusal),
+}
+
+impl Outcome {
+    /// The refusal, when nothing was appended.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Outcome::Appended(_) => None,
+            Outcome::Refused(refusal) | Outcome::Denied(refusal) | Outcome::Reused(refusal) => {
+                Some(refusal)
+            }
+        }
+    }
 }
 
 /// Why a command could not be decided at all.
@@ -90,11 +113,20 @@ pub struct Dispatcher {
     /// commands are decided one at a time, so that a decision reading another of its streams (the
     /// contract, another month's uniqueness keys, M-06) sees everything decided before it.
     locks: LockTable<String>,
+    /// Who may issue which command where (issue #13).
+    policy: Policy,
+    /// How far a business instant may lie ahead of the writer's clock (TIME-01).
+    skew: Duration,
 }
 
 impl Dispatcher {
-    /// A writer on `log`; reads every `keys/…` stream once so that signatures can be checked.
-    pub async fn open(log: Arc<dyn EventLog>, fund_bin: Bin) -> anyhow::Result<Dispatcher> {
+    /// A writer on `log` deciding under `policy`; reads every `keys/…` stream once so that signatures
+    /// can be checked.
+    pub async fn open(
+        log: Arc<dyn EventLog>,
+        fund_bin: Bin,
+        policy: Policy,
+    ) -> anyhow::Result<Dispatcher> {
         let set = CalendarSet::embedded()?;
         let mut calendars = BTreeMap::new();
         for jurisdiction in [Jurisdiction::KZ, Jurisdiction::KG] {
@@ -123,37 +155,75 @@ impl Dispatcher {
             index,
             key_locks: LockTable::default(),
             locks: LockTable::default(),
+            policy,
+            skew: crate::auth::time::SKEW_DEFAULT,
         })
+    }
+
+    /// Allows business instants up to `skew` ahead of the writer's clock (TIME-01).
+    pub fn with_skew(mut self, skew: Duration) -> Dispatcher {
+        self.skew = skew;
+        self
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
     }
 
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.log
     }
 
-    /// Decides and appends one command. A repeated command id returns the original outcome, even
-    /// when its `expected_version` is stale by now.
+    /// Decides and appends one command issued by `principal`: the trust boundary first (policy,
+    /// actor, time, digest; see `gate`), then the domain. A repeated command id with the same content
+    /// returns the original outcome, even when its `expected_version` is stale by now; with other
+    /// content it is refused (`IDEMPOTENCY_KEY_REUSED`).
+    ///
+    /// Every refusal is logged with the principal, the command id and the rule; identifiers in the
+    /// message are masked (issue #13 §6).
     #[tracing::instrument(skip_all, fields(command_id = %envelope.command_id, stream = %envelope.stream))]
-    pub async fn submit(&self, envelope: &CommandEnvelope) -> Result<Outcome, SubmitError> {
+    pub async fn submit(
+        &self,
+        principal: &Principal,
+        envelope: &CommandEnvelope,
+    ) -> Result<Outcome, SubmitError> {
+        let outcome = self.decide(principal, envelope).await;
+        match &outcome {
+            Ok(answer) => {
+                if let Some(refusal) = answer.refusal() {
+                    tracing::info!(
+                        %principal,
+                        command_id = %envelope.command_id,
+                        rule = %refusal.rule,
+                        message = %crate::auth::mask::mask_identifiers(&refusal.message),
+                        "command refused"
+                    );
+                }
+            }
+            Err(failure) => {
+                tracing::info!(%principal, command_id = %envelope.command_id, error = %crate::auth::mask::mask_identifiers(&failure.to_string()), "command failed");
+            }
+        }
+        outcome
+    }
+
+    async fn decide(
+        &self,
+        principal: &Principal,
+        envelope: &CommandEnvelope,
+    ) -> Result<Outcome, SubmitError> {
         let target = match route(envelope) {
             Ok(target) => target,
             Err(refusal) => return Ok(Outcome::Refused(refusal)),
         };
+        let admitted = match self.admit(principal, envelope, &target).await? {
+            Ok(admitted) => admitted,
+            Err(answer) => return Ok(answer),
+        };
         let partition_key = envelope.stream.partition_key().into_owned();
         let _serialised = self.locks.lock(partition_key).await;
         if let Some(outcome) = self.log.command_outcome(envelope.command_id).await? {
-            if outcome.stream != envelope.stream {
-                return Err(SubmitError::Conflict {
-                    stream: envelope.stream.clone(),
-                    detail: format!(
-                        "command id {} was already used on stream \"{}\"",
-                        envelope.command_id, outcome.stream
-                    ),
-                });
-            }
-            return Ok(Outcome::Appended(AppendOutcome {
-                duplicate: true,
-                ..outcome
-            }));
+            return self.repeated(envelope, outcome, admitted.digest).await;
         }
         if let Some(expected) = envelope.expected_version {
             let actual = self.log.stream_version(&envelope.stream).await?;
@@ -168,9 +238,9 @@ impl Dispatcher {
             command_id: envelope.command_id,
             at: envelope.occurred_at.unwrap_or_else(crate::handler::now),
             jurisdiction: envelope.jurisdiction,
-            actor: envelope.actor.clone(),
+            actor: admitted.actor,
             correlation_id: envelope.correlation_id.unwrap_or(envelope.command_id.0),
-            digest: None,
+            digest: Some(admitted.digest),
         };
         let handled = self.execute(&envelope.stream, meta, target).await;
         match handled {
@@ -178,8 +248,44 @@ impl Dispatcher {
                 stream,
                 detail: format!("gave up after {attempts} conflicting attempts"),
             }),
+            Ok(Outcome::Appended(outcome)) if outcome.duplicate => {
+                // Another command with this id was appended between the check above and this
+                // append (on another partition key): the same checks as for a repeat.
+                self.repeated(envelope, outcome, admitted.digest).await
+            }
             other => Ok(other?),
         }
+    }
+
+    /// The answer to a command id seen before: the original outcome if it was this command, a
+    /// conflict if it was on another stream, `IDEMPOTENCY_KEY_REUSED` if it had other content.
+    async fn repeated(
+        &self,
+        envelope: &CommandEnvelope,
+        outcome: AppendOutcome,
+        digest: ledger::log::CommandDigest,
+    ) -> Result<Outcome, SubmitError> {
+        if outcome.stream != envelope.stream {
+            return Err(SubmitError::Conflict {
+                stream: envelope.stream.clone(),
+                detail: format!(
+                    "command id {} was already used on stream \"{}\"",
+                    envelope.command_id, outcome.stream
+                ),
+            });
+        }
+        let first = *outcome
+            .positions
+            .first()
+            .expect("an appended command has at least one event");
+        if let Some(refusal) = self.reused(envelope, first, digest).await? {
+            tracing::info!(command_id = %envelope.command_id, rule = %refusal.rule, "command id reused for other content");
+            return Ok(Outcome::Reused(refusal));
+        }
+        Ok(Outcome::Appended(AppendOutcome {
+            duplicate: true,
+            ..outcome
+        }))
     }
 
     async fn execute(

@@ -51,8 +51,10 @@ pub struct CommandEnvelope {
     pub command_id: CommandId,
     /// The stream the command is decided against, e.g. `period/KZ-001/2026-02`.
     pub stream: StreamId,
-    /// Who issues the command; stamped on every event it appends.
-    pub actor: Actor,
+    /// Who issues the command. Optional: the actor recorded on the events is the authenticated
+    /// principal (issue #13); a body actor that disagrees with it is refused (`ACTOR-MISMATCH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
     /// The jurisdiction whose calendar and rules decide the command.
     pub jurisdiction: Jurisdiction,
     /// Business time of the command; the writer's clock when absent.
@@ -75,7 +77,8 @@ pub struct CommandEnvelope {
 pub(super) struct RawEnvelope {
     pub command_id: CommandId,
     pub stream: StreamId,
-    pub actor: Actor,
+    #[serde(default)]
+    pub actor: Option<Actor>,
     pub jurisdiction: Jurisdiction,
     #[serde(default)]
     pub occurred_at: Option<Timestamp>,
