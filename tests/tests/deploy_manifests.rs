@@ -271,3 +271,43 @@ fn kubernetes_runs_kraft_with_durable_settings() {
         .any(|set| text(&set["metadata"]["name"]) == "ledger-projector");
     assert!(projector, "a ledger-projector StatefulSet");
 }
+
+/// Issue #13: the deployed writer speaks HTTPS, verifies client certificates against a mounted CA
+/// bundle, and decides under a mounted policy, in both compose and Kubernetes.
+#[test]
+fn the_writer_is_deployed_behind_the_trust_boundary() {
+    let assert_trust = |where_: &str, env: &[(String, String)], command: &str| {
+        for name in ["LEDGER_TLS_CERT", "LEDGER_TLS_KEY", "LEDGER_CLIENT_CA", "LEDGER_POLICY"] {
+            assert!(
+                env_value(env, name).is_some_and(|path| path.starts_with('/')),
+                "{where_}: {name} names a mounted file"
+            );
+        }
+        assert!(command.contains("serve"), "{where_}: {command}");
+        assert!(!command.contains("--insecure-plaintext"), "{where_}: {command}");
+    };
+    let compose = documents(&deploy_dir().join("docker-compose.yml")).remove(0);
+    let writer = &compose["services"]["ledger-writer"];
+    assert_trust("compose", &environment(writer), &command_line(writer));
+    let volumes: Vec<String> = writer["volumes"]
+        .as_sequence()
+        .expect("the writer mounts its secrets and policy")
+        .iter()
+        .map(text)
+        .collect();
+    assert!(volumes.iter().any(|volume| volume.contains("policy.toml")), "{volumes:?}");
+    let k8s = documents(&deploy_dir().join("k8s/40-ledger-writer.yaml"));
+    let deployment = k8s
+        .iter()
+        .find(|document| text(&document["kind"]) == "Deployment")
+        .expect("the writer Deployment");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert_trust("k8s", &environment(container), &command_line(container));
+    let mounts: Vec<String> = container["volumeMounts"]
+        .as_sequence()
+        .expect("volume mounts")
+        .iter()
+        .map(|mount| text(&mount["name"]))
+        .collect();
+    assert_eq!(mounts, ["tls", "client-ca", "policy"]);
+}
