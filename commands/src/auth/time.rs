@@ -2,8 +2,8 @@
 //! after the writer records it.
 //!
 //! - **TIME-01**: every business instant of a command (`occurred_at` and each `…_at` field of the
-//!   command) is at most the writer's clock plus the allowed skew; every business date (`…_on`) is at
-//!   most the jurisdiction's local date of that instant. Dates that look ahead by nature (a term's
+//!   command) is at most the writer's clock plus the allowed skew; every business date (`…_on`, and
+//!   the budget commands' `on`) is at most the jurisdiction's local date of that instant. Dates that look ahead by nature (a term's
 //!   `starts_on`/`ends_on`, a `due_on`, a window's `window_closes_on`) and validity starts
 //!   (`valid_from`, `effective_from`) are not facts and are not checked.
 //! - **TIME-02**: a period stream whose month has not begun (in the jurisdiction's local time) takes no
@@ -133,7 +133,7 @@ fn check_field(
     {
         return check_instant(path, at, now, latest);
     }
-    if name.ends_with("_on")
+    if (name.ends_with("_on") || name == "on")
         && !PROSPECTIVE_DATES.contains(&name)
         && let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         && date > today
