@@ -257,6 +257,41 @@ async fn a_revoked_certificate_is_refused() {
     );
 }
 
+/// With CRLs given, a CA of the bundle that has none cannot vouch for its certificates: their
+/// revocation status is unknown, and they are refused (docs/security.md, "Rotation").
+#[tokio::test]
+async fn with_crls_every_ca_of_the_bundle_needs_one() {
+    let mut setup = Setup::new();
+    let second = DevCa::generate("second CA", Validity::days_from_now(30)).unwrap();
+    let bundle = setup.dir.path().join("bundle.pem");
+    write_public(
+        &bundle,
+        &format!(
+            "{}{}",
+            setup.ca.certificate().cert_pem,
+            second.certificate().cert_pem
+        ),
+    )
+    .unwrap();
+    setup.files.client_ca = Some(bundle);
+    let client = second
+        .client(&pharmacy(), Validity::days_from_now(1))
+        .unwrap();
+    // Without CRLs, both CAs' certificates pass.
+    let outcome = setup.handshake(Some(&client)).await;
+    assert!(outcome.server.unwrap().unwrap().is_some());
+    let crl = setup.dir.path().join("crl.pem");
+    write_public(&crl, &setup.ca.crl(&[], 7).unwrap()).unwrap();
+    setup.files.client_crl = vec![crl];
+    assert_refused(
+        &setup.handshake(Some(&client)).await,
+        "UnknownRevocationStatus",
+    );
+    let own = setup.client(&pharmacy(), Validity::days_from_now(1));
+    let outcome = setup.handshake(Some(&own)).await;
+    assert!(outcome.server.unwrap().unwrap().is_some());
+}
+
 /// RULES §3: a chain that verifies is not enough; the BIN in the subject must pass its check digit.
 #[tokio::test]
 async fn a_malformed_bin_in_the_subject_is_an_auth_failure() {
