@@ -91,8 +91,10 @@ fn read(source: &JwksSource) -> anyhow::Result<String> {
                 .with_context(|| format!("cannot read the JWKS file {}", path.display()))
         }
         JwksSource::Url(url) => {
+            // An https JWKS stays https through redirects: a redirect to plain http is refused.
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .timeout_global(Some(FETCH_TIMEOUT))
+                .https_only(url.starts_with("https://"))
                 .build()
                 .into();
             agent
