@@ -8,6 +8,7 @@ pub mod demo;
 pub mod handler;
 pub mod import;
 pub mod kg_context;
+pub mod pki;
 pub mod project;
 pub mod render;
 pub mod serve;

@@ -143,11 +143,11 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 /// Replaces the value at a random path of `value` (chosen by `choice`) by `replacement`.
 fn mutate(value: &mut serde_json::Value, choice: usize, replacement: serde_json::Value) {
     let child = match value {
-        serde_json::Value::Object(fields) if !fields.is_empty() && choice % 3 != 0 => {
+        serde_json::Value::Object(fields) if !fields.is_empty() && !choice.is_multiple_of(3) => {
             let key = fields.keys().nth(choice % fields.len()).cloned().unwrap();
             fields.get_mut(&key)
         }
-        serde_json::Value::Array(items) if !items.is_empty() && choice % 3 != 0 => {
+        serde_json::Value::Array(items) if !items.is_empty() && !choice.is_multiple_of(3) => {
             let index = choice % items.len();
             items.get_mut(index)
         }

@@ -138,8 +138,10 @@ fn run_until_done(seed: u64, directory: &Path) -> u32 {
         let mut killed = false;
         for line in BufReader::new(child.stdout.take().unwrap()).lines() {
             let line = line.unwrap();
-            done |= line == DONE_LINE;
-            steps += u64::from(line.starts_with(STEP_LINE));
+            // libtest's own "test … ... " may share a line with the child's first output (the child
+            // runs with --nocapture), so the markers are looked for anywhere on the line.
+            done |= line.contains(DONE_LINE);
+            steps += u64::from(line.contains(STEP_LINE));
             if kill_after.is_some_and(|after| steps >= after) {
                 child.kill().unwrap();
                 kills += 1;

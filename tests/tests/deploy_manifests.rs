@@ -277,14 +277,22 @@ fn kubernetes_runs_kraft_with_durable_settings() {
 #[test]
 fn the_writer_is_deployed_behind_the_trust_boundary() {
     let assert_trust = |where_: &str, env: &[(String, String)], command: &str| {
-        for name in ["LEDGER_TLS_CERT", "LEDGER_TLS_KEY", "LEDGER_CLIENT_CA", "LEDGER_POLICY"] {
+        for name in [
+            "LEDGER_TLS_CERT",
+            "LEDGER_TLS_KEY",
+            "LEDGER_CLIENT_CA",
+            "LEDGER_POLICY",
+        ] {
             assert!(
                 env_value(env, name).is_some_and(|path| path.starts_with('/')),
                 "{where_}: {name} names a mounted file"
             );
         }
         assert!(command.contains("serve"), "{where_}: {command}");
-        assert!(!command.contains("--insecure-plaintext"), "{where_}: {command}");
+        assert!(
+            !command.contains("--insecure-plaintext"),
+            "{where_}: {command}"
+        );
     };
     let compose = documents(&deploy_dir().join("docker-compose.yml")).remove(0);
     let writer = &compose["services"]["ledger-writer"];
@@ -295,7 +303,10 @@ fn the_writer_is_deployed_behind_the_trust_boundary() {
         .iter()
         .map(text)
         .collect();
-    assert!(volumes.iter().any(|volume| volume.contains("policy.toml")), "{volumes:?}");
+    assert!(
+        volumes.iter().any(|volume| volume.contains("policy.toml")),
+        "{volumes:?}"
+    );
     let k8s = documents(&deploy_dir().join("k8s/40-ledger-writer.yaml"));
     let deployment = k8s
         .iter()

@@ -220,10 +220,14 @@ impl Policy {
         Denial {
             rule: DENY_RULE,
             message: format!(
-                "{principal} may not issue {} on \"{}\": it acts here as {}, and {allowed}",
+                "{principal} may not issue {} on \"{}\": {}, and {allowed}",
                 request.command_type,
                 request.stream,
-                list(acting)
+                if acting.is_empty() {
+                    "it holds no role here".to_owned()
+                } else {
+                    format!("it acts here as {}", list(acting))
+                }
             ),
         }
     }

@@ -12,6 +12,7 @@ mod import;
 mod kafka_bench;
 mod log;
 mod open;
+mod pki;
 mod project;
 mod project_bench;
 mod replay;
@@ -119,6 +120,9 @@ pub enum Command {
     Submit(submit::SubmitArgs),
     /// The writer service: JSON commands over HTTP (POST /v1/commands).
     Serve(serve::ServeArgs),
+    /// A development PKI: CA, certificates, CRL, JWKS and tokens for the demo (like mkcert).
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -143,6 +147,7 @@ pub fn main() -> ExitCode {
         Command::Bench(command) => bench::run(command),
         Command::Submit(args) => submit::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
+        Command::Pki(command) => pki::run(command),
     };
     match outcome {
         Ok(code) => code,

@@ -77,6 +77,13 @@ pub fn months(options: &DemoOptions) -> anyhow::Result<Vec<ReportingPeriod>> {
     Ok(periods)
 }
 
+/// The Fund's BIN in the demo of `seed` (also what `ledger pki dev` issues the Fund's certificate for).
+pub fn fund_bin(seed: u64) -> ledger::domain::ident::Bin {
+    world::random_bin(
+        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed ^ 0xF0_0D),
+    )
+}
+
 /// Runs the whole demo on `log`; returns the engine (with its folded states) and the world.
 pub async fn run(
     log: Arc<dyn EventLog>,
@@ -84,9 +91,7 @@ pub async fn run(
     progress: &dyn Progress,
 ) -> anyhow::Result<(Engine, World, summary::Timing)> {
     let world = World::generate(options.seed, options.networks, KG_PHARMACIES, 20_000);
-    let fund_bin = world::random_bin(
-        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(options.seed ^ 0xF0_0D),
-    );
+    let fund_bin = fund_bin(options.seed);
     let bins =
         std::iter::once(fund_bin).chain(world.contracts.iter().map(|holder| holder.holder.bin));
     let engine = Engine::new(

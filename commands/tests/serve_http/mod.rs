@@ -1,5 +1,7 @@
-//! Shared by the tests of `ledger serve`: a command to post, the real binary on a free port, and raw
-//! HTTP/1.1 over a `TcpStream` (no HTTP client dependency).
+//! Shared by the tests of `ledger serve`: a command to post, the real binary on a free port (plain HTTP
+//! on loopback, taking bearer tokens of a JWKS made here), and raw HTTP/1.1 over a `TcpStream` that
+//! presents the key owner's token (no HTTP client dependency). The trust boundary itself is tested
+//! in `trust.rs`, `trust_tls.rs` and `tls_token`.
 
 #![allow(dead_code)]
 
@@ -7,7 +9,10 @@ use std::io::{BufRead, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
+
+use ledger_commands::pki::{DEV_AUDIENCE, DEV_ISSUER, TokenClaims, TokenSigner, Validity, jwks};
 
 pub const FUND_BIN: &str = "900101300007";
 pub const KEY_OWNER: &str = "210740486972";
@@ -41,7 +46,28 @@ pub fn register_key(command_id: &str, expected_version: Option<u64>) -> String {
     command.to_string()
 }
 
-/// Sends one raw HTTP/1.1 request and returns the status code and the body.
+/// The JWKS file every server of this test process trusts, and a token of the key owner signed by it.
+fn tokens() -> &'static (tempfile::TempDir, String) {
+    static TOKENS: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
+    TOKENS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = TokenSigner::es256("serve-test").unwrap();
+        let keys = serde_json::to_string(&jwks(&[&signer])).unwrap();
+        std::fs::write(dir.path().join("jwks.json"), keys).unwrap();
+        let owner = KEY_OWNER.parse().unwrap();
+        let claims = TokenClaims::new(
+            DEV_ISSUER,
+            DEV_AUDIENCE,
+            "key-owner",
+            owner,
+            Validity::days_from_now(1),
+        );
+        (dir, signer.sign(&claims).unwrap())
+    })
+}
+
+/// Sends one raw HTTP/1.1 request as the key owner (its bearer token) and returns the status code
+/// and the body.
 pub fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
@@ -49,7 +75,8 @@ pub fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String
         .unwrap();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        tokens().1,
         body.len()
     )
     .unwrap();
@@ -73,6 +100,9 @@ pub fn start(data_dir: &Path, global: &[&str]) -> (Child, String) {
         .arg(data_dir)
         .args(global)
         .args(["serve", "--listen", "127.0.0.1:0", "--fund-bin", FUND_BIN])
+        .arg("--jwks")
+        .arg(tokens().0.path().join("jwks.json"))
+        .args(["--jwt-issuer", DEV_ISSUER, "--jwt-audience", DEV_AUDIENCE])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -83,6 +113,7 @@ pub fn start(data_dir: &Path, global: &[&str]) -> (Child, String) {
         .unwrap();
     let address = line
         .trim()
+        .trim_end_matches(" (http)")
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("the first line names the address: {line:?}"))
         .to_owned();

@@ -40,7 +40,7 @@ impl Dispatcher {
         envelope: &CommandEnvelope,
         target: &Target,
     ) -> Result<Result<Admitted, Outcome>, HandlerError> {
-        let owner = self.owner_of(target).await?;
+        let owner = self.owner_of(&envelope.stream, target).await?;
         let request = Request {
             command_type: envelope.command.type_name(),
             stream: envelope.stream.as_str(),
@@ -72,7 +72,11 @@ impl Dispatcher {
 
     /// The organisation a routed command's stream belongs to: the holder of its contract (for an
     /// application on a new contract, the applicant it names), or a key stream's owner.
-    async fn owner_of(&self, target: &Target) -> Result<Option<Organisation>, HandlerError> {
+    async fn owner_of(
+        &self,
+        stream: &ledger::log::StreamId,
+        target: &Target,
+    ) -> Result<Option<Organisation>, HandlerError> {
         let contract_id = match target {
             Target::Key { bin, .. } => return Ok(Some(Organisation::Kz(*bin))),
             Target::Contract(ContractCommand::ReceiveApplication(application)) => {
@@ -87,7 +91,8 @@ impl Dispatcher {
                 let holder = self.holder(contract_id.as_str()).await?;
                 return Ok(holder.or(Some(Organisation::Kg(applicant.into()))));
             }
-            Target::Contract(_) | Target::KgContract(_) => None,
+            // `contract/<id>`: routing checked the shape.
+            Target::Contract(_) | Target::KgContract(_) => stream.as_str().split('/').nth(1),
             Target::Period { contract_id, .. }
             | Target::KgPeriod { contract_id, .. }
             | Target::KgDispute { contract_id, .. } => Some(contract_id.as_str()),
