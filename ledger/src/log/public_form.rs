@@ -48,3 +48,55 @@ pub struct PublicFormError {
     pub schema_version: u16,
     pub detail: String,
 }
+
+/// A domain-agnostic public form for tests of backends: JSON of the record's coordinates and its
+/// payload bytes in hex. It refuses payloads of type [`MirrorForm::REFUSED_TYPE`], to test that a
+/// refused event leaves nothing behind.
+#[cfg(any(test, feature = "testkit"))]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MirrorForm;
+
+#[cfg(any(test, feature = "testkit"))]
+impl MirrorForm {
+    pub const REFUSED_TYPE: &'static str = "Unpublishable";
+}
+
+#[cfg(any(test, feature = "testkit"))]
+impl PublicForm for MirrorForm {
+    fn prepare(&self, body: &EnvelopeBody) -> Result<PreparedForm, PublicFormError> {
+        if body.payload.event_type == Self::REFUSED_TYPE {
+            return Err(PublicFormError {
+                event_type: body.payload.event_type.clone(),
+                schema_version: body.payload.schema_version,
+                detail: "the mirror form refuses this type".to_owned(),
+            });
+        }
+        Ok(PreparedForm {
+            bytes: hex::encode(&body.payload.data).into_bytes(),
+            schema_version: body.payload.schema_version,
+        })
+    }
+
+    fn finish(
+        &self,
+        prepared: &PreparedForm,
+        body: &EnvelopeBody,
+        position: Position,
+        hash: &ChainHash,
+    ) -> Vec<u8> {
+        let value = serde_json::json!({
+            "event_id": body.event_id,
+            "stream": body.stream,
+            "stream_version": body.stream_version.0,
+            "partition": position.partition.0,
+            "offset": position.offset.0,
+            "hash": hash.to_hex(),
+            "data": String::from_utf8_lossy(&prepared.bytes),
+        });
+        serde_json::to_vec(&value).expect("JSON of plain values")
+    }
+
+    fn content_type(&self) -> &'static str {
+        "application/json"
+    }
+}

@@ -5,19 +5,25 @@
 //! Exactly one writer appends: it holds the deployment's transactional id (fencing any earlier holder)
 //! and rebuilds stream versions, command ids and chain heads from the topic when it opens. Readers
 //! (`role=reader`) never touch the transactional id. Design and broker limits: `docs/kafka.md`.
+//!
+//! With `public_topic` on (the default) the writer also publishes each record's public form on
+//! `<prefix>.events.json` in the same transaction, rendered by the [`PublicForm`] the opener passes
+//! (this backend never decodes payloads).
 
 mod config;
 mod decide;
 mod group;
 mod reader;
 mod state;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testing;
 mod writer;
 
 pub use config::{InvalidKafkaUrl, KafkaConfig, Role};
 pub use group::{GroupChange, GroupConsumer, GroupPoll, committed_offsets};
 pub use writer::{
-    HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, HEADER_STREAM_ID,
-    HEADER_STREAM_VERSION,
+    HEADER_CONTENT_TYPE, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION,
+    HEADER_STREAM_ID, HEADER_STREAM_VERSION,
 };
 
 use std::sync::{Arc, Mutex};
@@ -34,10 +40,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::reader::{REQUEST_TIMEOUT, Reader, blocking};
 use self::state::WriterState;
-use self::writer::{Pending, QUEUE_APPENDS_MAX, TRANSACTION_TIMEOUT, Writer};
+use self::writer::{Pending, PublicTopic, QUEUE_APPENDS_MAX, TRANSACTION_TIMEOUT, Writer};
 use super::{
     AppendOutcome, AppendRequest, CommandId, EventEnvelope, EventLog, LogError, Offset,
-    PartitionId, READ_BATCH_RECORDS, StreamId, StreamVersion,
+    PartitionId, PublicForm, READ_BATCH_RECORDS, StreamId, StreamVersion,
 };
 
 /// How long `open` waits for a just-created topic to show all its partitions in the metadata.
@@ -57,22 +63,34 @@ struct WriterHandle {
 }
 
 impl KafkaLog {
-    /// Opens the log from a `kafka://` URL (see [`KafkaConfig::from_url`]).
-    pub async fn open_url(url: &str) -> Result<KafkaLog, LogError> {
+    /// Opens the log from a `kafka://` URL (see [`KafkaConfig::from_url`] and [`KafkaLog::open`]).
+    pub async fn open_url(
+        url: &str,
+        public: Option<Arc<dyn PublicForm>>,
+    ) -> Result<KafkaLog, LogError> {
         let config =
             KafkaConfig::from_url(url).map_err(|error| LogError::Invalid(error.to_string()))?;
-        KafkaLog::open(config).await
+        KafkaLog::open(config, public).await
     }
 
     /// Creates the topic if missing (checking the partition count if not), then, for a writer, claims
     /// the transactional id (fencing the previous writer) and rebuilds its state from the topic.
+    /// A writer with `public_topic` on needs `public`, the renderer of the public form, and creates
+    /// `<prefix>.events.json` too; readers ignore `public`.
     /// Needs a multi-threaded tokio runtime or one that allows `spawn_blocking`.
-    pub async fn open(config: KafkaConfig) -> Result<KafkaLog, LogError> {
-        ensure_topic(&config).await?;
+    pub async fn open(
+        config: KafkaConfig,
+        public: Option<Arc<dyn PublicForm>>,
+    ) -> Result<KafkaLog, LogError> {
+        let public = public_topic(&config, public)?;
+        ensure_topic(&config, &config.events_topic()).await?;
+        if let Some(public) = &public {
+            ensure_topic(&config, &public.topic).await?;
+        }
         let reader = Arc::new(Reader::new(&config)?);
         let writer = match config.role {
             config::Role::Reader => None,
-            config::Role::Writer => Some(start_writer(&config, Arc::clone(&reader)).await?),
+            config::Role::Writer => Some(start_writer(&config, Arc::clone(&reader), public).await?),
         };
         Ok(KafkaLog {
             config,
@@ -299,10 +317,34 @@ fn unavailable(context: &str, error: &rdkafka::error::KafkaError) -> LogError {
     LogError::Unavailable(format!("{context}: {error}"))
 }
 
-/// Creates `<prefix>.events` with the configured partitions and infinite retention if it is missing;
-/// refuses an existing topic whose partition count differs (it would move streams between partitions).
-async fn ensure_topic(config: &KafkaConfig) -> Result<(), LogError> {
-    let topic = config.events_topic();
+/// The writer's public topic, if it has one: a writer with `public_topic` on must have been given
+/// the form to render; a reader never publishes.
+fn public_topic(
+    config: &KafkaConfig,
+    public: Option<Arc<dyn PublicForm>>,
+) -> Result<Option<PublicTopic>, LogError> {
+    if config.role == config::Role::Reader || !config.public_topic {
+        return Ok(None);
+    }
+    let form = public.ok_or_else(|| {
+        LogError::Invalid(format!(
+            "the log URL has public_topic on (the default), so the writer publishes every event on \
+             \"{}\", but it was opened without a public form to render them; pass one to \
+             KafkaLog::open, or set public_topic=off",
+            config.public_topic_name()
+        ))
+    })?;
+    Ok(Some(PublicTopic {
+        topic: config.public_topic_name(),
+        form,
+    }))
+}
+
+/// Creates `topic` with the configured partitions and infinite retention if it is missing; refuses an
+/// existing topic whose partition count differs (it would move streams between partitions, and the
+/// public topic mirrors the events topic partition by partition).
+async fn ensure_topic(config: &KafkaConfig, topic: &str) -> Result<(), LogError> {
+    let topic = topic.to_owned();
     let admin: AdminClient<DefaultClientContext> = client_config(config)
         .create()
         .map_err(|error| unavailable("creating the Kafka admin client", &error))?;
@@ -376,7 +418,11 @@ async fn wait_for_partitions(config: &KafkaConfig, topic: String) -> Result<(), 
 }
 
 /// Claims the transactional id (fencing the previous writer), rebuilds the state and starts the task.
-async fn start_writer(config: &KafkaConfig, reader: Arc<Reader>) -> Result<WriterHandle, LogError> {
+async fn start_writer(
+    config: &KafkaConfig,
+    reader: Arc<Reader>,
+    public: Option<PublicTopic>,
+) -> Result<WriterHandle, LogError> {
     let mut client = client_config(config);
     client
         .set("enable.idempotence", "true")
@@ -408,6 +454,7 @@ async fn start_writer(config: &KafkaConfig, reader: Arc<Reader>) -> Result<Write
         state: Arc::clone(&state),
         reader,
         topic: config.events_topic(),
+        public,
         partitions: config.partitions,
         owns: config.owns,
         failed: None,
