@@ -14,6 +14,7 @@ mod log;
 mod open;
 mod project;
 mod project_bench;
+mod public;
 mod replay;
 mod serve;
 mod submit;

@@ -51,11 +51,6 @@ impl Opened {
     }
 }
 
-/// The one public form of this deployment's events (issue #14): CloudEvents with `--event-source`.
-pub fn public_form(global: &GlobalOpts) -> ledger::public::CloudEvents {
-    ledger::public::CloudEvents::new(global.event_source.clone())
-}
-
 #[cfg(feature = "kafka")]
 async fn kafka(global: &GlobalOpts, url: &str, role: &str) -> anyhow::Result<Opened> {
     let separator = if url.contains('?') { '&' } else { '?' };
@@ -64,7 +59,7 @@ async fn kafka(global: &GlobalOpts, url: &str, role: &str) -> anyhow::Result<Ope
     } else {
         format!("{url}{separator}role={role}")
     };
-    let form: Arc<dyn ledger::log::PublicForm> = Arc::new(public_form(global));
+    let form: Arc<dyn ledger::log::PublicForm> = Arc::new(super::public::form(global));
     let log = ledger::log::kafka::KafkaLog::open_url(&url, Some(form))
         .await
         .with_context(|| format!("cannot open the Kafka log {url}"))?;
