@@ -313,14 +313,12 @@ fn bench_event(seed: u64) -> NewEvent {
         jurisdiction: Jurisdiction::KZ,
         causation_id: None,
         correlation_id: uuid::Uuid::from_u64_pair(0xbe7c, seed),
-        actor: Actor {
-            id: ActorId::System("bench-kafka".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("bench-kafka".to_owned()), ActorRole::System),
         payload: Payload {
             event_type: "DispensingRecorded".to_owned(),
             schema_version: 1,
             data: DISPENSING.to_vec(),
         },
+        command_digest: None,
     }
 }
