@@ -131,15 +131,13 @@ fn append_golden(dir: &Path, stream: &str, types: &[&str]) {
                 jurisdiction: Jurisdiction::KG,
                 causation_id: None,
                 correlation_id: uuid::Uuid::nil(),
-                actor: Actor {
-                    id: ActorId::System("history-test".into()),
-                    role: ActorRole::System,
-                },
+                actor: Actor::new(ActorId::System("history-test".into()), ActorRole::System),
                 payload: Payload {
                     event_type: (*event_type).to_owned(),
                     schema_version: 1,
                     data: std::fs::read(path).unwrap(),
                 },
+                command_digest: None,
             }
         })
         .collect();

@@ -49,15 +49,16 @@ fn event(seed: u64, event_type: &str) -> NewEvent {
         jurisdiction: Jurisdiction::KZ,
         causation_id: None,
         correlation_id: Uuid::from_u64_pair(11, seed),
-        actor: Actor {
-            id: ActorId::System("public-topic-test".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(
+            ActorId::System("public-topic-test".to_owned()),
+            ActorRole::System,
+        ),
         payload: Payload {
             event_type: event_type.to_owned(),
             schema_version: 1,
             data: seed.to_le_bytes().to_vec(),
         },
+        command_digest: None,
     }
 }
 

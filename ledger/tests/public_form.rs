@@ -9,8 +9,8 @@ use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::time::Timestamp;
 use ledger::log::{
-    Actor, ActorId, ActorRole, ChainHash, CommandId, EnvelopeBody, EventEnvelope, EventId, Offset,
-    Payload, Position, StreamId, StreamVersion, partition_of,
+    Actor, ActorId, ActorRole, ChainHash, CommandDigest, CommandId, EnvelopeBody, EventEnvelope,
+    EventId, Offset, Payload, Position, StreamId, StreamVersion, partition_of,
 };
 use ledger::public::{CloudEvents, PATIENT_ID_FIELDS, json_schema};
 use serde_json::Value;
@@ -94,14 +94,18 @@ fn example(event_type: &str, schema_version: u16) -> EventEnvelope {
             causation_id: Some(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0003)),
             correlation_id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0004),
             actor: Actor {
-                id: ActorId::Organisation("210740486972".parse().expect("valid BIN")),
-                role: ActorRole::Pharmacy,
+                person: Some("900101300007".parse().expect("valid IIN")),
+                ..Actor::new(
+                    ActorId::Organisation("210740486972".parse().expect("valid BIN")),
+                    ActorRole::Pharmacy,
+                )
             },
             payload: Payload {
                 event_type: event_type.to_owned(),
                 schema_version,
                 data,
             },
+            command_digest: Some(CommandDigest::of(b"the command's canonical content")),
         },
         hash: ChainHash::GENESIS.link(b"example"),
     }

@@ -21,9 +21,11 @@
 //! | `jurisdiction` | `KZ` or `KG` |
 //! | `occurredat` | business time (RFC 3339, UTC) |
 //! | `commandid` | the command (idempotency key) that appended the event |
+//! | `commanddigest` | SHA-256 of the command's canonical content (64 hex digits), when its writer bound one (#13) |
 //! | `causationid` | the event or command that caused it, when known (CloudEvents Correlation extension) |
 //! | `correlationid` | the conversation it belongs to |
 //! | `actor` | `<role>:<kind>:<id>` ([`actor_text`]), e.g. `Fund:BIN:000000000000` |
+//! | `actorperson` | the IIN of the person who acted for the actor, when authenticated (#13) |
 //! | `data` | the event's fields, decoded and upcast to the current schema version |
 //!
 //! Pure: no I/O, no clock. The module sits outside `domain` (it formats the log's envelope) and outside
@@ -46,10 +48,11 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::event::{Event, EventError};
+use crate::domain::ident::Iin;
 use crate::domain::time::Timestamp;
 use crate::log::{
-    Actor, ActorId, ChainHash, CommandId, EnvelopeBody, EventEnvelope, EventId, Payload, Position,
-    PreparedForm, PublicForm, PublicFormError, StreamVersion,
+    Actor, ActorId, ChainHash, CommandDigest, CommandId, EnvelopeBody, EventEnvelope, EventId,
+    Payload, Position, PreparedForm, PublicForm, PublicFormError, StreamVersion,
 };
 
 /// The CloudEvents version of the form.
@@ -88,7 +91,8 @@ pub fn sequence(stream_version: StreamVersion) -> String {
 }
 
 /// `actor`: `<role>:<kind>:<id>` with kind `BIN`, `IIN`, `KG` (a Kyrgyz tax number or PIN) or
-/// `system`; the id is last, so a reader splits at the first two colons.
+/// `system`; the id is last, so a reader splits at the first two colons. The person who acted for
+/// the actor is its own attribute, `actorperson`.
 pub fn actor_text(actor: &Actor) -> String {
     let (kind, id) = match &actor.id {
         ActorId::Organisation(bin) => ("BIN", bin.to_string()),
@@ -304,9 +308,11 @@ impl CloudEvents {
             jurisdiction: body.jurisdiction.code(),
             occurredat: &body.occurred_at,
             commandid: &body.command_id,
+            commanddigest: body.command_digest.as_ref(),
             causationid: body.causation_id.as_ref(),
             correlationid: &body.correlation_id,
             actor: actor_text(&body.actor),
+            actorperson: body.actor.person.as_ref(),
         };
         let mut bytes = Vec::with_capacity(640 + json.len());
         serde_json::to_writer(&mut bytes, &attributes).expect("attributes serialise");
@@ -339,9 +345,13 @@ struct Attributes<'a> {
     occurredat: &'a Timestamp,
     commandid: &'a CommandId,
     #[serde(skip_serializing_if = "Option::is_none")]
+    commanddigest: Option<&'a CommandDigest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     causationid: Option<&'a Uuid>,
     correlationid: &'a Uuid,
     actor: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actorperson: Option<&'a Iin>,
 }
 
 /// The event's JSON without its type tag: serde renders a newtype variant as `{"Type":{…}}`, so the

@@ -68,9 +68,11 @@ pub fn json_schema() -> Value {
             "jurisdiction": { "enum": ["KZ", "KG"] },
             "occurredat": instant,
             "commandid": uuid,
+            "commanddigest": { "type": "string", "pattern": "^[0-9a-f]{64}$" },
             "causationid": uuid,
             "correlationid": uuid,
             "actor": { "type": "string", "pattern": "^[A-Za-z]+:(BIN|IIN|KG|system):.+$" },
+            "actorperson": { "description": "The IIN of the person who acted.", "type": "string", "pattern": "^[0-9]{12}$" },
             "data": { "type": "object" }
         },
         "required": [

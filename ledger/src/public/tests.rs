@@ -40,11 +40,12 @@ fn envelope(causation: Option<Uuid>) -> EventEnvelope {
             command_id: CommandId(Uuid::from_u128(2)),
             causation_id: causation,
             correlation_id: Uuid::from_u128(4),
-            actor: Actor {
-                id: ActorId::Organisation("210740486972".parse().unwrap()),
-                role: ActorRole::Pharmacy,
-            },
+            actor: Actor::new(
+                ActorId::Organisation("210740486972".parse().unwrap()),
+                ActorRole::Pharmacy,
+            ),
             payload: dispensing_payload(),
+            command_digest: causation.map(|_| CommandDigest::of(b"the command")),
         },
         hash: ChainHash([0xAB; 32]),
     }
@@ -52,8 +53,11 @@ fn envelope(causation: Option<Uuid>) -> EventEnvelope {
 
 #[test]
 fn the_form_carries_every_attribute_and_the_golden_fields() {
+    use sha2::Digest;
     let form = CloudEvents::default();
-    let value = form.to_value(&envelope(Some(Uuid::from_u128(3)))).unwrap();
+    let mut record = envelope(Some(Uuid::from_u128(3)));
+    record.body.actor.person = Some("750612448787".parse().unwrap());
+    let value = form.to_value(&record).unwrap();
     let expected = serde_json::json!({
         "specversion": "1.0",
         "id": "01900000-0000-7000-8000-000000000001",
@@ -70,9 +74,11 @@ fn the_form_carries_every_attribute_and_the_golden_fields() {
         "jurisdiction": "KZ",
         "occurredat": "2026-01-12T11:00:00Z",
         "commandid": "00000000-0000-0000-0000-000000000002",
+        "commanddigest": hex::encode(sha2::Sha256::digest(b"the command")),
         "causationid": "00000000-0000-0000-0000-000000000003",
         "correlationid": "00000000-0000-0000-0000-000000000004",
         "actor": "Pharmacy:BIN:210740486972",
+        "actorperson": "750612448787",
         "data": golden_fields(),
     });
     assert_eq!(value, expected);
@@ -107,10 +113,12 @@ fn attributes_come_first_in_table_order_and_data_last() {
         .map(|name| text.find(name).unwrap_or_else(|| panic!("{name} missing")))
         .collect();
     assert!(at.windows(2).all(|pair| pair[0] < pair[1]), "{text}");
-    assert!(
-        !text.contains("causationid"),
-        "absent cause, absent attribute"
-    );
+    for optional in ["causationid", "commanddigest", "actorperson"] {
+        assert!(
+            !text.contains(optional),
+            "absent {optional}, absent attribute"
+        );
+    }
 }
 
 /// CloudEvents naming rule: attribute names are lower-case a-z0-9, at most 20 characters, not `data`
@@ -245,7 +253,7 @@ fn sources_must_be_urns() {
 
 #[test]
 fn actors_name_role_kind_and_id() {
-    let actor = |id, role| actor_text(&Actor { id, role });
+    let actor = |id, role| actor_text(&Actor::new(id, role));
     assert_eq!(
         actor(ActorId::System("demo".into()), ActorRole::System),
         "System:system:demo"
