@@ -14,17 +14,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
 use super::decide::{Overlay, Sealed, decide_one};
 use super::reader::{Reader, blocking};
 use super::state::WriterState;
-use super::{kafka_partition, unavailable};
+use super::unavailable;
 use crate::domain::time::Timestamp;
-use crate::log::envelope::EnvelopeBody;
 use crate::log::error::LogError;
 use crate::log::ids::{
     CommandId, Offset, PartitionId, Position, StreamId, StreamVersion, partition_of,
@@ -58,14 +56,14 @@ pub(super) struct Pending {
 }
 
 /// One command decided and sealed, waiting to be produced.
-struct Planned {
+pub(super) struct Planned {
     reply: Reply,
-    stream: StreamId,
-    partition: PartitionId,
+    pub(super) stream: StreamId,
+    pub(super) partition: PartitionId,
     command_id: CommandId,
     first_version: StreamVersion,
     /// Sealed record bytes with their chain hash, the body (for headers) and the public form.
-    records: Vec<Sealed>,
+    pub(super) records: Vec<Sealed>,
 }
 
 /// Where and how the writer publishes the public form of each record.
@@ -254,97 +252,6 @@ impl Writer {
         Ok(offsets)
     }
 
-    /// Produces the records of truth and waits for their offsets.
-    async fn produce_records(&self, planned: &[Planned]) -> Result<Vec<Vec<Offset>>, LogError> {
-        let mut deliveries: Vec<Vec<DeliveryFuture>> = Vec::with_capacity(planned.len());
-        for plan in planned {
-            let mut futures = Vec::with_capacity(plan.records.len());
-            for sealed in &plan.records {
-                let record = FutureRecord::to(&self.topic)
-                    .partition(kafka_partition(plan.partition))
-                    .key(plan.stream.as_str())
-                    .payload(&sealed.bytes)
-                    .headers(headers(&sealed.body, None));
-                futures.push(self.send(record)?);
-            }
-            deliveries.push(futures);
-        }
-        let mut offsets = Vec::with_capacity(planned.len());
-        for (plan, futures) in planned.iter().zip(deliveries) {
-            let mut delivered = Vec::with_capacity(futures.len());
-            for future in futures {
-                let offset = self.delivered(future, plan.partition).await?;
-                delivered.push(Offset(
-                    u64::try_from(offset).expect("delivered offsets are non-negative"),
-                ));
-            }
-            offsets.push(delivered);
-        }
-        Ok(offsets)
-    }
-
-    /// Produces each record's public form at the offset its record of truth got, in the same order on
-    /// the same partition number, and waits until the broker has them all.
-    async fn produce_public(
-        &self,
-        public: &PublicTopic,
-        planned: &[Planned],
-        offsets: &[Vec<Offset>],
-    ) -> Result<(), LogError> {
-        let mut futures = Vec::new();
-        for (plan, offsets) in planned.iter().zip(offsets) {
-            for (sealed, offset) in plan.records.iter().zip(offsets) {
-                let prepared = sealed
-                    .public
-                    .as_ref()
-                    .expect("records are prepared while the public topic is on");
-                let position = Position {
-                    partition: plan.partition,
-                    offset: *offset,
-                };
-                let bytes = public
-                    .form
-                    .finish(prepared, &sealed.body, position, &sealed.hash);
-                let record = FutureRecord::to(&public.topic)
-                    .partition(kafka_partition(plan.partition))
-                    .key(plan.stream.as_str())
-                    .payload(&bytes)
-                    .headers(headers(&sealed.body, Some(public.form.content_type())));
-                futures.push((self.send(record)?, plan.partition));
-            }
-        }
-        for (future, partition) in futures {
-            self.delivered(future, partition).await?;
-        }
-        Ok(())
-    }
-
-    fn send(&self, record: FutureRecord<'_, str, Vec<u8>>) -> Result<DeliveryFuture, LogError> {
-        self.producer
-            .send_result(record)
-            .map_err(|(error, _)| classify(&self.producer, "enqueue", &error))
-    }
-
-    /// Waits for one delivery report; returns the Kafka offset.
-    async fn delivered(
-        &self,
-        future: DeliveryFuture,
-        partition: PartitionId,
-    ) -> Result<i64, LogError> {
-        let delivery = future
-            .await
-            .map_err(|_| {
-                LogError::Unavailable("the Kafka producer dropped a delivery report".into())
-            })?
-            .map_err(|(error, _)| classify(&self.producer, "produce", &error))?;
-        assert_eq!(
-            delivery.partition,
-            kafka_partition(partition),
-            "explicit partition honoured"
-        );
-        Ok(delivery.offset)
-    }
-
     async fn abort(&self) -> Result<(), LogError> {
         let producer = Arc::clone(&self.producer);
         blocking(move || {
@@ -408,43 +315,12 @@ fn record_committed(
     Ok(outcome)
 }
 
-/// The routing headers of a record (docs/subscribing.md), and on the public topic its media type.
-fn headers(body: &EnvelopeBody, content_type: Option<&str>) -> OwnedHeaders {
-    let schema_version = body.payload.schema_version.to_string();
-    let event_id = body.event_id.to_string();
-    let stream_version = body.stream_version.to_string();
-    let headers = match content_type {
-        Some(content_type) => OwnedHeaders::new_with_capacity(6).insert(Header {
-            key: HEADER_CONTENT_TYPE,
-            value: Some(content_type),
-        }),
-        None => OwnedHeaders::new_with_capacity(5),
-    };
-    headers
-        .insert(Header {
-            key: HEADER_EVENT_TYPE,
-            value: Some(body.payload.event_type.as_str()),
-        })
-        .insert(Header {
-            key: HEADER_SCHEMA_VERSION,
-            value: Some(schema_version.as_str()),
-        })
-        .insert(Header {
-            key: HEADER_EVENT_ID,
-            value: Some(event_id.as_str()),
-        })
-        .insert(Header {
-            key: HEADER_STREAM_ID,
-            value: Some(body.stream.as_str()),
-        })
-        .insert(Header {
-            key: HEADER_STREAM_VERSION,
-            value: Some(stream_version.as_str()),
-        })
-}
-
 /// Turns a producer error into `Fenced` when the producer lost its epoch, `Unavailable` otherwise.
-fn classify(producer: &FutureProducer, step: &str, error: &rdkafka::error::KafkaError) -> LogError {
+pub(super) fn classify(
+    producer: &FutureProducer,
+    step: &str,
+    error: &rdkafka::error::KafkaError,
+) -> LogError {
     let fatal = producer.client().fatal_error();
     let fenced_code = |code: RDKafkaErrorCode| {
         matches!(
