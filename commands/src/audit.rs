@@ -19,6 +19,9 @@ pub enum Selection {
     Contract { contract_id: String },
     /// Every period stream of one reporting month (`period/<contract>/<YYYY-MM>`), on all partitions.
     Period { period: String },
+    /// One stream of any kind (price lists, budgets, keys, calendars, the KG reference book, recovery
+    /// and dispute streams…), on its partition.
+    Stream { stream: StreamId },
 }
 
 impl Selection {
@@ -31,6 +34,7 @@ impl Selection {
                 stream.category() == "period"
                     && stream.as_str().rsplit('/').next() == Some(period.as_str())
             }
+            Selection::Stream { stream: selected } => stream == selected,
         }
     }
 
@@ -42,6 +46,7 @@ impl Selection {
                 vec![log.partition_of(&stream)]
             }
             Selection::Period { .. } => (0..log.partitions()).map(PartitionId).collect(),
+            Selection::Stream { stream } => vec![log.partition_of(stream)],
         }
     }
 }

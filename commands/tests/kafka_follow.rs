@@ -43,7 +43,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Appends the sample `config` through a Kafka writer; returns the events appended.
 async fn write_sample(url: &str, config: SampleConfig) -> u64 {
-    let log = KafkaLog::open_url(url)
+    let form = std::sync::Arc::new(ledger::public::CloudEvents::default());
+    let log = KafkaLog::open_url(url, Some(form))
         .await
         .expect("open the Kafka writer");
     let bar = indicatif::ProgressBar::hidden();
@@ -54,7 +55,7 @@ async fn write_sample(url: &str, config: SampleConfig) -> u64 {
 
 /// Per partition, the offset after its last record: where a caught-up follower's checkpoint stands.
 async fn record_ends(url: &str) -> BTreeMap<PartitionId, Offset> {
-    let log = KafkaLog::open_url(&format!("{url}&role=reader"))
+    let log = KafkaLog::open_url(&format!("{url}&role=reader"), None)
         .await
         .expect("open a Kafka reader");
     let mut ends = BTreeMap::new();

@@ -40,8 +40,13 @@ pub(crate) fn fresh_url(name: &str) -> String {
     )
 }
 
+/// The public topic is on (the default), rendered by the test form: every test here also writes it.
+pub(crate) fn form() -> Option<std::sync::Arc<dyn ledger::log::PublicForm>> {
+    Some(std::sync::Arc::new(ledger::log::public_form::MirrorForm))
+}
+
 pub(crate) async fn open(url: &str) -> KafkaLog {
-    tokio::time::timeout(HANG_GUARD, KafkaLog::open_url(url))
+    tokio::time::timeout(HANG_GUARD, KafkaLog::open_url(url, form()))
         .await
         .unwrap_or_else(|_| panic!("open {url} hung for {HANG_GUARD:?}: is the broker reachable?"))
         .unwrap_or_else(|error| panic!("open {url}: {error}"))
@@ -605,7 +610,7 @@ async fn a_different_partition_count_is_refused() {
     let url = fresh_url("partitions");
     drop(open(&url).await);
     let other = url.replace(&format!("partitions={PARTITIONS}"), "partitions=2");
-    match KafkaLog::open_url(&other).await {
+    match KafkaLog::open_url(&other, form()).await {
         Err(LogError::Invalid(detail)) => assert!(detail.contains("partitions=2"), "{detail}"),
         Ok(_) => panic!("opening with another partition count must fail"),
         Err(other) => panic!("expected Invalid, got {other}"),
@@ -649,7 +654,7 @@ async fn pass_through_settings_reach_librdkafka() {
         "{}&security.protocol=carrier-pigeon",
         fresh_url("passthrough")
     );
-    match KafkaLog::open_url(&url).await {
+    match KafkaLog::open_url(&url, form()).await {
         Err(LogError::Unavailable(detail)) => {
             assert!(detail.contains("security.protocol"), "{detail}");
         }

@@ -134,7 +134,8 @@ async fn the_example_subscriber_sees_every_event_in_stream_order() {
     let bootstrap = kafka_bootstrap();
     let prefix = format!("subscriber-{}", std::process::id());
     let url = format!("kafka://{bootstrap}?prefix={prefix}&partitions=3");
-    let log = KafkaLog::open_url(&url).await.expect("open");
+    let form = std::sync::Arc::new(ledger::log::public_form::MirrorForm);
+    let log = KafkaLog::open_url(&url, Some(form)).await.expect("open");
     let streams = ["contract/S-1", "period/S-1/2026-01", "budget/KG/AP/2026"];
     for (index, stream) in (0u64..).zip(streams) {
         for version in 0..2u64 {

@@ -156,7 +156,12 @@ fn event_schemas_match_checked_in() {
     use ledger::domain::event::Event;
     let mut all = Event::json_schemas();
     all.extend(ledger::domain::upcast::old_json_schemas());
-    for (event_type, version, schema) in all {
+    for (event_type, version, mut schema) in all {
+        // The `$id` is the `dataschema` of the event's CloudEvents (ledger::public, issue #14).
+        schema.insert(
+            "$id".to_owned(),
+            ledger::public::schema_id(event_type, version).into(),
+        );
         check_golden(
             &format!("events/{event_type}.v{version}.schema.json"),
             &pretty_json(&schema),

@@ -1,7 +1,8 @@
 //! The deployment files in `deploy/` cannot run here (no Docker, no Kubernetes), so CI checks that
 //! every YAML file parses and that the durability settings of issue #7 are present: KRaft with 3
 //! controllers and ≥ 3 brokers, replication factor 3, `min.insync.replicas=2`, unclean leader election
-//! off, infinite retention on the ledger topic, one writer, and projectors.
+//! off, infinite retention on the ledger topic and on its public twin `ledger.events.json` (issue #14,
+//! same partition count), one writer, and projectors.
 
 use std::path::{Path, PathBuf};
 
@@ -105,23 +106,53 @@ fn assert_durable_broker(name: &str, env: &[(String, String)]) {
     }
 }
 
-/// Asserts that a topic-creation command creates the ledger topic with the durability settings.
-fn assert_topic_creation(where_: &str, command: &str) {
-    for flag in [
-        "kafka-topics.sh",
-        "--create",
-        "--if-not-exists",
-        "--topic=ledger.events",
-        "--replication-factor=3",
-        "--config=min.insync.replicas=2",
-        "--config=unclean.leader.election.enable=false",
-        "--config=retention.ms=-1",
-    ] {
-        assert!(
-            command.contains(flag),
-            "{where_}: topic creation lacks {flag}: {command}"
+/// The topics every deployment creates: the record of truth and the public topic (issue #14).
+const TOPICS: [&str; 2] = ["ledger.events", "ledger.events.json"];
+
+/// Asserts that the topic-creation commands create each of [`TOPICS`] once, with the durability
+/// settings and one partition count for both (the public topic mirrors the events topic partition
+/// by partition).
+fn assert_topic_creation(where_: &str, commands: &[String]) {
+    let mut partitions = Vec::new();
+    for topic in TOPICS {
+        let topic_flag = format!("--topic={topic}");
+        let creating: Vec<&String> = commands
+            .iter()
+            .filter(|command| command.split(' ').any(|word| word == topic_flag))
+            .collect();
+        assert_eq!(
+            creating.len(),
+            1,
+            "{where_}: one command creates {topic}: {commands:?}"
+        );
+        let words: Vec<&str> = creating[0].split(' ').collect();
+        for flag in [
+            "--create",
+            "--if-not-exists",
+            "--replication-factor=3",
+            "--config=min.insync.replicas=2",
+            "--config=unclean.leader.election.enable=false",
+            "--config=retention.ms=-1",
+        ] {
+            assert!(
+                words.contains(&flag),
+                "{where_}: creation of {topic} lacks {flag}: {}",
+                creating[0]
+            );
+        }
+        assert!(creating[0].contains("kafka-topics.sh"), "{}", creating[0]);
+        partitions.push(
+            words
+                .iter()
+                .find(|word| word.starts_with("--partitions="))
+                .map(|word| (*word).to_owned())
+                .unwrap_or_else(|| panic!("{where_}: {topic} names no partition count")),
         );
     }
+    assert!(
+        partitions.windows(2).all(|pair| pair[0] == pair[1]),
+        "{where_}: both topics need one partition count: {partitions:?}"
+    );
 }
 
 #[test]
@@ -171,10 +202,12 @@ fn compose_runs_kraft_with_durable_settings() {
             "broker {name} knows the three controllers"
         );
     }
-    let topics = services
-        .get("ledger-topics")
-        .expect("a ledger-topics service");
-    assert_topic_creation("compose ledger-topics", &command_line(topics));
+    let topic_commands: Vec<String> = services
+        .values()
+        .map(command_line)
+        .filter(|command| command.contains("kafka-topics.sh"))
+        .collect();
+    assert_topic_creation("compose", &topic_commands);
     let writer = services
         .get("ledger-writer")
         .expect("a ledger-writer service");
@@ -248,8 +281,7 @@ fn kubernetes_runs_kraft_with_durable_settings() {
     let topic_job = topic_job
         .filter(|command| command.contains("kafka-topics.sh"))
         .collect::<Vec<_>>();
-    assert_eq!(topic_job.len(), 1, "one topic-creation job");
-    assert_topic_creation("k8s topic job", &topic_job[0]);
+    assert_topic_creation("k8s topic job", &topic_job);
     let writer = of_kind("Deployment")
         .into_iter()
         .find(|deployment| text(&deployment["metadata"]["name"]) == "ledger-writer")

@@ -154,6 +154,21 @@ fn projector_never_appends() {
     );
 }
 
+/// ARCHITECTURE.md: the log never decodes payloads; its public topic renders through the injected
+/// `PublicForm` (issue #14), never by naming the domain's events or `ledger::public` itself.
+#[test]
+fn log_never_decodes_payloads() {
+    let hits = find_forbidden(
+        &workspace_root().join("ledger/src/log"),
+        &["domain::event", "crate::public", "from_payload"],
+    );
+    assert!(
+        hits.is_empty(),
+        "the log must stay domain-agnostic:\n{}",
+        hits.join("\n")
+    );
+}
+
 /// The rule IDs defined in `../shared/domain/RULES.md` (e.g. `D-04`, `M-03`, `A-20`).
 fn rule_ids_in_catalogue() -> Vec<String> {
     let path = workspace_root().join("../shared/domain/RULES.md");

@@ -12,14 +12,21 @@ use ledger::log::EventEnvelope;
 use super::{GlobalOpts, UsageError, open};
 use crate::audit::{ExportWriter, Manifest, Selection, history_line, scan};
 
+/// `--format json` prints each event as its CloudEvent (the public form, as on the Kafka topic
+/// `<prefix>.events.json`), one per line.
 #[derive(Debug, clap::Args)]
 pub struct HistoryArgs {
     /// Every event of one contract (its contract stream and all its period streams).
-    #[arg(long, conflicts_with = "period")]
+    #[arg(long, conflicts_with_all = ["period", "stream"])]
     pub contract: Option<String>,
     /// Every event of one reporting month (YYYY-MM), all contracts.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "stream")]
     pub period: Option<String>,
+    /// Every event of one stream of any kind, e.g. `reference/prices/KZ`, `budget/KZ/GOBMP/2026`,
+    /// `keys/<BIN>`, `reference/calendar/KG`, `reference/kg-reference-book`,
+    /// `recovery/pharmacy/<TIN>`, `contract/<id>/dispute/<id>`.
+    #[arg(long)]
+    pub stream: Option<String>,
     /// Only events recorded at or before this instant (RFC 3339, e.g. 2026-02-01T00:00:00Z).
     #[arg(long)]
     pub until: Option<String>,
@@ -45,19 +52,31 @@ pub struct ExportArgs {
     pub out: PathBuf,
 }
 
-fn selection(contract: Option<&str>, period: Option<&str>) -> anyhow::Result<Selection> {
-    match (contract, period) {
-        (Some(contract_id), None) => {
+fn selection(args: &HistoryArgs) -> anyhow::Result<Selection> {
+    match (
+        args.contract.as_deref(),
+        args.period.as_deref(),
+        args.stream.as_deref(),
+    ) {
+        (Some(contract_id), None, None) => {
             ledger::log::StreamId::new(format!("contract/{contract_id}"))
                 .map_err(|error| UsageError(format!("--contract {contract_id:?}: {error}")))?;
             Ok(Selection::Contract {
                 contract_id: contract_id.to_owned(),
             })
         }
-        (None, Some(period)) => Ok(Selection::Period {
+        (None, Some(period), None) => Ok(Selection::Period {
             period: parse_period(period)?,
         }),
-        _ => Err(UsageError("give exactly one of --contract ID or --period YYYY-MM".into()).into()),
+        (None, None, Some(stream)) => {
+            let stream = ledger::log::StreamId::new(stream)
+                .map_err(|error| UsageError(format!("--stream {stream:?}: {error}")))?;
+            Ok(Selection::Stream { stream })
+        }
+        _ => Err(UsageError(
+            "give exactly one of --contract ID, --period YYYY-MM or --stream STREAM-ID".into(),
+        )
+        .into()),
     }
 }
 
@@ -142,20 +161,33 @@ pub fn envelope_json(envelope: &EventEnvelope) -> serde_json::Value {
 }
 
 pub fn run_history(args: HistoryArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-    let selection = selection(args.contract.as_deref(), args.period.as_deref())?;
+    let selection = selection(&args)?;
     let until = parse_until(args.until.as_deref())?;
     let runtime = super::runtime()?;
     let log = open::read_only(&runtime, global)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut count = 0u64;
-    runtime.block_on(scan(&*log, &selection, until, |envelope| {
+    let form = super::public::form(global);
+    // A record without a public form stops the scan; the error names it.
+    let mut unrendered = None;
+    let scanned = runtime.block_on(scan(&*log, &selection, until, |envelope| {
         count += 1;
         match args.format {
             super::Format::Text => writeln!(out, "{}", history_line(envelope, &summary(envelope))),
-            super::Format::Json => writeln!(out, "{}", envelope_json(envelope)),
+            super::Format::Json => {
+                super::public::write_line(&mut out, &form, envelope).map_err(|error| {
+                    let stop = std::io::Error::other(error.to_string());
+                    unrendered = Some(error);
+                    stop
+                })
+            }
         }
-    }))?;
+    }));
+    if let Some(error) = unrendered {
+        return Err(error);
+    }
+    scanned?;
     out.flush()?;
     if count == 0 {
         eprintln!("no events matched");

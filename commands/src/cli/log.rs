@@ -20,7 +20,8 @@ pub enum LogCommand {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
-    /// Prints records: from a position on, or else the last records of every partition.
+    /// Prints records: from a position on, or else the last records of every partition. `--format json`
+    /// prints each as its CloudEvent (the public form, decoded payload in `data`), one per line.
     Tail {
         /// Start here (`PARTITION:OFFSET`, e.g. `0:1024`) and print forward on that partition only.
         #[arg(long)]
@@ -119,6 +120,7 @@ fn tail(
     let log = open(global)?;
     let runtime = super::runtime()?;
     let limit_records = usize::try_from(limit).unwrap_or(usize::MAX);
+    let form = super::public::form(global);
     let mut out = std::io::stdout().lock();
     let ranges: Vec<(PartitionId, Offset)> = match from {
         Some(position) => {
@@ -150,7 +152,10 @@ fn tail(
             let Some(last) = batch.last() else { break };
             next = last.position.offset.next();
             for envelope in &batch {
-                print_record(&mut out, envelope, format)?;
+                match format {
+                    Format::Text => print_record(&mut out, envelope)?,
+                    Format::Json => super::public::write_line(&mut out, &form, envelope)?,
+                }
             }
             printed += batch.len();
         }
@@ -158,47 +163,22 @@ fn tail(
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_record(
-    out: &mut impl Write,
-    envelope: &EventEnvelope,
-    format: Format,
-) -> std::io::Result<()> {
+fn print_record(out: &mut impl Write, envelope: &EventEnvelope) -> std::io::Result<()> {
     let body = &envelope.body;
-    match format {
-        Format::Text => writeln!(
-            out,
-            "{} {}@{} {} v{} occurred={} recorded={} actor={} ({}) command={}",
-            envelope.position,
-            body.stream,
-            body.stream_version,
-            body.payload.event_type,
-            body.payload.schema_version,
-            body.occurred_at,
-            body.recorded_at,
-            body.actor.id,
-            body.actor.role,
-            body.command_id
-        ),
-        Format::Json => {
-            let record = json!({
-                "position": envelope.position.to_string(),
-                "stream": body.stream.as_str(),
-                "stream_version": body.stream_version.0,
-                "event_type": body.payload.event_type,
-                "schema_version": body.payload.schema_version,
-                "occurred_at": body.occurred_at.to_string(),
-                "recorded_at": body.recorded_at.to_string(),
-                "jurisdiction": body.jurisdiction.code(),
-                "actor": body.actor.id.to_string(),
-                "role": body.actor.role.to_string(),
-                "command_id": body.command_id.to_string(),
-                "event_id": body.event_id.to_string(),
-                "payload_bytes": body.payload.data.len(),
-                "hash": envelope.hash.to_hex(),
-            });
-            writeln!(out, "{record}")
-        }
-    }
+    writeln!(
+        out,
+        "{} {}@{} {} v{} occurred={} recorded={} actor={} ({}) command={}",
+        envelope.position,
+        body.stream,
+        body.stream_version,
+        body.payload.event_type,
+        body.payload.schema_version,
+        body.occurred_at,
+        body.recorded_at,
+        body.actor.id,
+        body.actor.role,
+        body.command_id
+    )
 }
 
 pub(super) fn run_verify(global: &GlobalOpts) -> anyhow::Result<ExitCode> {

@@ -15,6 +15,7 @@ mod open;
 mod pki;
 mod project;
 mod project_bench;
+mod public;
 mod replay;
 mod serve;
 mod submit;
@@ -75,6 +76,15 @@ pub struct GlobalOpts {
     /// default the embedded log in --data-dir.
     #[arg(long, global = true, env = "LEDGER_LOG")]
     pub log: Option<String>,
+    /// The deployment's URN, the CloudEvents `source` of every event's public form (the Kafka topic
+    /// `<prefix>.events.json`, `log tail --format json`); e.g. `urn:example-fund:ledger:kz-prod`.
+    #[arg(
+        long,
+        global = true,
+        env = "LEDGER_EVENT_SOURCE",
+        default_value = ledger::public::SOURCE_DEFAULT
+    )]
+    pub event_source: ledger::public::EventSource,
 }
 
 #[derive(Debug, Subcommand)]

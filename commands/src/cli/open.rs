@@ -1,5 +1,7 @@
 //! Opening the event log named by the global options: the embedded log in `--data-dir` by default, or
-//! Kafka with `--log kafka://HOST:PORT[?options]` (builds with the `kafka` feature).
+//! Kafka with `--log kafka://HOST:PORT[?options]` (builds with the `kafka` feature). A Kafka writer
+//! publishes every event's public form on `<prefix>.events.json` unless the URL says
+//! `public_topic=off`; the form is `ledger::public::CloudEvents` with `--event-source` as its source.
 
 use std::sync::Arc;
 
@@ -50,27 +52,28 @@ impl Opened {
 }
 
 #[cfg(feature = "kafka")]
-async fn kafka(url: &str, role: &str) -> anyhow::Result<Opened> {
+async fn kafka(global: &GlobalOpts, url: &str, role: &str) -> anyhow::Result<Opened> {
     let separator = if url.contains('?') { '&' } else { '?' };
     let url = if url.contains("role=") {
         url.to_owned()
     } else {
         format!("{url}{separator}role={role}")
     };
-    let log = ledger::log::kafka::KafkaLog::open_url(&url)
+    let form: Arc<dyn ledger::log::PublicForm> = Arc::new(super::public::form(global));
+    let log = ledger::log::kafka::KafkaLog::open_url(&url, Some(form))
         .await
         .with_context(|| format!("cannot open the Kafka log {url}"))?;
     Ok(Opened::Other(Arc::new(log)))
 }
 
 #[cfg(not(feature = "kafka"))]
-async fn kafka(url: &str, _role: &str) -> anyhow::Result<Opened> {
+async fn kafka(_global: &GlobalOpts, url: &str, _role: &str) -> anyhow::Result<Opened> {
     Err(UsageError(format!("--log {url}: this build has no Kafka support; build with `--features ledger-commands/kafka`")).into())
 }
 
 async fn open(global: &GlobalOpts, role: &str, options: FileLogOptions) -> anyhow::Result<Opened> {
     match global.log.as_deref() {
-        Some(url) if url.starts_with("kafka://") => kafka(url, role).await,
+        Some(url) if url.starts_with("kafka://") => kafka(global, url, role).await,
         Some(other) => Err(UsageError(format!(
             "--log {other:?}: expected kafka://HOST:PORT, or no --log for the embedded log"
         ))

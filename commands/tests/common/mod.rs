@@ -1,5 +1,9 @@
 //! Helpers shared by the tests that run the real `ledger` binary.
 
+#[allow(dead_code)]
+// used by the tests with Python clients, not by every binary that includes this module
+pub mod python;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

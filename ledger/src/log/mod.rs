@@ -10,6 +10,7 @@ pub mod file;
 pub mod ids;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod public_form;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 
@@ -21,6 +22,7 @@ pub use ids::{
     CommandDigest, CommandId, EventId, Offset, PartitionId, Position, StreamId, StreamVersion,
     partition_of,
 };
+pub use public_form::{PreparedForm, PublicForm, PublicFormError};
 
 use std::time::Duration;
 

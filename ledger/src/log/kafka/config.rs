@@ -53,6 +53,10 @@ pub struct KafkaConfig {
     /// The consumer group of a following projector; defaults to `<prefix>.projector`. The group names
     /// one view store: every view store needs its own (see `docs/kafka.md`, "Following").
     pub group: String,
+    /// Whether the writer also publishes every event's public form (a CloudEvent) on
+    /// `<prefix>.events.json`, in the same transaction (issue #14). On by default;
+    /// `public_topic=off` turns it off.
+    pub public_topic: bool,
     /// librdkafka settings passed through (security.protocol, sasl.*, ssl.*, client.id).
     pub pass_through: BTreeMap<String, String>,
 }
@@ -90,6 +94,7 @@ impl KafkaConfig {
             owns: (0, u32::MAX),
             writer_id: String::new(),
             group: String::new(),
+            public_topic: true,
             pass_through: BTreeMap::new(),
         };
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -134,6 +139,11 @@ impl KafkaConfig {
         format!("{}.events", self.prefix)
     }
 
+    /// The public topic: `<prefix>.events.json` (written only with `public_topic` on).
+    pub fn public_topic_name(&self) -> String {
+        format!("{}.events.json", self.prefix)
+    }
+
     fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
         match name {
             "prefix" => {
@@ -169,14 +179,9 @@ impl KafkaConfig {
                         format!("replication \"{value}\" must be a number from 1 to 16")
                     })?;
             }
-            "role" => {
-                self.role = match value {
-                    "writer" => Role::Writer,
-                    "reader" => Role::Reader,
-                    _ => return Err(format!("role \"{value}\" must be writer or reader")),
-                };
-            }
+            "role" => self.role = parse_role(value)?,
             "writer_id" if !value.is_empty() => self.writer_id = value.to_owned(),
+            "public_topic" => self.public_topic = parse_switch(name, value)?,
             "group" if !value.is_empty() => self.group = value.to_owned(),
             "owns" => {
                 let range = value.split_once('-').and_then(|(first, last)| {
@@ -197,7 +202,7 @@ impl KafkaConfig {
             _ => {
                 return Err(format!(
                     "unknown option \"{name}\"; known: prefix, partitions, replication, role, owns, writer_id, group, \
-                     and librdkafka settings starting with {}",
+                     public_topic, and librdkafka settings starting with {}",
                     PASS_THROUGH_PREFIXES.join(", ")
                 ));
             }
@@ -219,8 +224,25 @@ impl fmt::Debug for KafkaConfig {
             .field("owns", &self.owns)
             .field("writer_id", &self.writer_id)
             .field("group", &self.group)
+            .field("public_topic", &self.public_topic)
             .field("pass_through (values hidden)", &settings)
             .finish()
+    }
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    match value {
+        "writer" => Ok(Role::Writer),
+        "reader" => Ok(Role::Reader),
+        _ => Err(format!("role \"{value}\" must be writer or reader")),
+    }
+}
+
+fn parse_switch(name: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{name} \"{value}\" must be on or off")),
     }
 }
 
@@ -253,8 +275,14 @@ mod tests {
         assert_eq!(config.writer_id, "ledger.writer");
         assert_eq!(config.owns, (0, PARTITIONS_DEFAULT - 1));
         assert_eq!(config.group, "ledger.projector");
-        let config = KafkaConfig::from_url("kafka://a:1?prefix=kz&group=kz.views-2").unwrap();
+        assert!(config.public_topic, "the public topic is on by default");
+        assert_eq!(config.public_topic_name(), "ledger.events.json");
+        let config =
+            KafkaConfig::from_url("kafka://a:1?prefix=kz&group=kz.views-2&public_topic=off")
+                .unwrap();
         assert_eq!(config.group, "kz.views-2");
+        assert!(!config.public_topic);
+        assert_eq!(config.public_topic_name(), "kz.events.json");
 
         let config = KafkaConfig::from_url("kafka://a:1?partitions=8&owns=4-7").unwrap();
         assert_eq!(
@@ -291,6 +319,10 @@ mod tests {
             ("kafka://a:1?partitions=x", "partitions"),
             ("kafka://a:1?prefix=a/b", "prefix"),
             ("kafka://a:1?role=boss", "role"),
+            (
+                "kafka://a:1?public_topic=no",
+                "public_topic \"no\" must be on or off",
+            ),
             ("kafka://a:1?owns=3", "FIRST-LAST"),
             ("kafka://a:1?owns=4-2", "FIRST-LAST"),
             (

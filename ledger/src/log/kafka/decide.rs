@@ -1,6 +1,7 @@
 //! Deciding one append against the writer's state: the same rules, in the same order, as the embedded
 //! log (duplicate command id first, then the expected stream version), then sealing its records onto
-//! the partition's hash chain.
+//! the partition's hash chain and, when the public topic is on, rendering each record's public form
+//! (a payload without one refuses the append before anything is produced).
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,10 +10,17 @@ use crate::domain::time::Timestamp;
 use crate::log::envelope::{ChainHash, EnvelopeBody, EventEnvelope};
 use crate::log::error::LogError;
 use crate::log::ids::{CommandId, PartitionId, StreamId, StreamVersion, partition_of};
+use crate::log::public_form::{PreparedForm, PublicForm};
 use crate::log::{AppendRequest, EVENTS_PER_APPEND_MAX};
 
-/// One sealed record: its wire bytes, its chain hash and its body (for the headers).
-pub(super) type Sealed = (Vec<u8>, ChainHash, EnvelopeBody);
+/// One sealed record: its wire bytes, its chain hash, its body (for the headers) and, with the
+/// public topic on, its prepared public form.
+pub(super) struct Sealed {
+    pub(super) bytes: Vec<u8>,
+    pub(super) hash: ChainHash,
+    pub(super) body: EnvelopeBody,
+    pub(super) public: Option<PreparedForm>,
+}
 
 /// What the batch decided before producing: uncommitted versions, chain heads and command ids.
 #[derive(Default)]
@@ -23,13 +31,15 @@ pub(super) struct Overlay {
 }
 
 /// Decides one command against the committed state plus the batch's overlay. `Ok(None)` means a
-/// duplicate command id (reply with the original outcome).
+/// duplicate command id (reply with the original outcome). The overlay moves only when the command
+/// is accepted whole.
 pub(super) fn decide_one(
     state: &WriterState,
     overlay: &mut Overlay,
     request: &AppendRequest,
     partitions: u32,
     recorded_at: Timestamp,
+    public: Option<&dyn PublicForm>,
 ) -> Result<Option<(PartitionId, StreamVersion, Vec<Sealed>)>, LogError> {
     if state.commands.contains_key(&request.command_id) {
         return Ok(None);
@@ -65,8 +75,22 @@ pub(super) fn decide_one(
             recorded_at,
         );
         let (bytes, hash) = EventEnvelope::seal(&body, &head)?;
+        let public = public
+            .map(|form| form.prepare(&body))
+            .transpose()
+            .map_err(|error| {
+                LogError::Invalid(format!(
+                    "the command for stream \"{}\" cannot be published: {error}; nothing was appended",
+                    request.stream
+                ))
+            })?;
         head = hash;
-        records.push((bytes, hash, body));
+        records.push(Sealed {
+            bytes,
+            hash,
+            body,
+            public,
+        });
     }
     overlay.versions.insert(request.stream.clone(), version);
     overlay.heads.insert(partition, head);

@@ -162,7 +162,7 @@ impl GroupConsumer {
                     .to_owned(),
             ));
         }
-        ensure_topic(config).await?;
+        ensure_topic(config, &config.events_topic()).await?;
         let membership = Arc::new(Membership {
             topic: config.events_topic(),
             resume: Mutex::new(BTreeMap::new()),

@@ -5,43 +5,45 @@
 //! Exactly one writer appends: it holds the deployment's transactional id (fencing any earlier holder)
 //! and rebuilds stream versions, command ids and chain heads from the topic when it opens. Readers
 //! (`role=reader`) never touch the transactional id. Design and broker limits: `docs/kafka.md`.
+//!
+//! With `public_topic` on (the default) the writer also publishes each record's public form on
+//! `<prefix>.events.json` in the same transaction, rendered by the [`PublicForm`] the opener passes
+//! (this backend never decodes payloads).
 
 mod config;
 mod decide;
 mod group;
+mod produce;
 mod reader;
 mod state;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testing;
+mod topics;
 mod writer;
 
 pub use config::{InvalidKafkaUrl, KafkaConfig, Role};
 pub use group::{GroupChange, GroupConsumer, GroupPoll, committed_offsets};
 pub use writer::{
-    HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION, HEADER_STREAM_ID,
-    HEADER_STREAM_VERSION,
+    HEADER_CONTENT_TYPE, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION,
+    HEADER_STREAM_ID, HEADER_STREAM_VERSION,
 };
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
-use self::reader::{REQUEST_TIMEOUT, Reader, blocking};
+use self::reader::{Reader, blocking};
 use self::state::WriterState;
-use self::writer::{Pending, QUEUE_APPENDS_MAX, TRANSACTION_TIMEOUT, Writer};
+use self::topics::{ensure_topic, public_topic};
+use self::writer::{Pending, PublicTopic, QUEUE_APPENDS_MAX, TRANSACTION_TIMEOUT, Writer};
 use super::{
     AppendOutcome, AppendRequest, CommandId, EventEnvelope, EventLog, LogError, Offset,
-    PartitionId, READ_BATCH_RECORDS, StreamId, StreamVersion,
+    PartitionId, PublicForm, READ_BATCH_RECORDS, StreamId, StreamVersion,
 };
-
-/// How long `open` waits for a just-created topic to show all its partitions in the metadata.
-const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The Kafka event log. Cheap to share behind an `Arc`; appends from many tasks are group-committed.
 pub struct KafkaLog {
@@ -57,22 +59,34 @@ struct WriterHandle {
 }
 
 impl KafkaLog {
-    /// Opens the log from a `kafka://` URL (see [`KafkaConfig::from_url`]).
-    pub async fn open_url(url: &str) -> Result<KafkaLog, LogError> {
+    /// Opens the log from a `kafka://` URL (see [`KafkaConfig::from_url`] and [`KafkaLog::open`]).
+    pub async fn open_url(
+        url: &str,
+        public: Option<Arc<dyn PublicForm>>,
+    ) -> Result<KafkaLog, LogError> {
         let config =
             KafkaConfig::from_url(url).map_err(|error| LogError::Invalid(error.to_string()))?;
-        KafkaLog::open(config).await
+        KafkaLog::open(config, public).await
     }
 
     /// Creates the topic if missing (checking the partition count if not), then, for a writer, claims
     /// the transactional id (fencing the previous writer) and rebuilds its state from the topic.
+    /// A writer with `public_topic` on needs `public`, the renderer of the public form, and creates
+    /// `<prefix>.events.json` too; readers ignore `public`.
     /// Needs a multi-threaded tokio runtime or one that allows `spawn_blocking`.
-    pub async fn open(config: KafkaConfig) -> Result<KafkaLog, LogError> {
-        ensure_topic(&config).await?;
+    pub async fn open(
+        config: KafkaConfig,
+        public: Option<Arc<dyn PublicForm>>,
+    ) -> Result<KafkaLog, LogError> {
+        let public = public_topic(&config, public)?;
+        ensure_topic(&config, &config.events_topic()).await?;
+        if let Some(public) = &public {
+            ensure_topic(&config, &public.topic).await?;
+        }
         let reader = Arc::new(Reader::new(&config)?);
         let writer = match config.role {
             config::Role::Reader => None,
-            config::Role::Writer => Some(start_writer(&config, Arc::clone(&reader)).await?),
+            config::Role::Writer => Some(start_writer(&config, Arc::clone(&reader), public).await?),
         };
         Ok(KafkaLog {
             config,
@@ -299,84 +313,12 @@ fn unavailable(context: &str, error: &rdkafka::error::KafkaError) -> LogError {
     LogError::Unavailable(format!("{context}: {error}"))
 }
 
-/// Creates `<prefix>.events` with the configured partitions and infinite retention if it is missing;
-/// refuses an existing topic whose partition count differs (it would move streams between partitions).
-async fn ensure_topic(config: &KafkaConfig) -> Result<(), LogError> {
-    let topic = config.events_topic();
-    let admin: AdminClient<DefaultClientContext> = client_config(config)
-        .create()
-        .map_err(|error| unavailable("creating the Kafka admin client", &error))?;
-    let partitions = usize::try_from(config.partitions).expect("u32 fits in usize");
-    let new_topic = NewTopic::new(
-        &topic,
-        i32::try_from(partitions).expect("bounded"),
-        TopicReplication::Fixed(config.replication),
-    )
-    .set("retention.ms", "-1")
-    .set("cleanup.policy", "delete");
-    // Both timeouts: an unreachable broker must fail the open with a message, not hang it.
-    let options = AdminOptions::new()
-        .operation_timeout(Some(REQUEST_TIMEOUT))
-        .request_timeout(Some(REQUEST_TIMEOUT));
-    let results = admin
-        .create_topics([&new_topic], &options)
-        .await
-        .map_err(|error| {
-            let context = format!(
-                "creating topic \"{topic}\" on {} (is the broker reachable?)",
-                config.bootstrap
-            );
-            unavailable(&context, &error)
-        })?;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(LogError::Unavailable(format!(
-                    "creating topic \"{name}\" failed: {code}"
-                )));
-            }
-        }
-    }
-    wait_for_partitions(config, topic).await
-}
-
-/// Waits until the metadata shows the topic with exactly the configured partition count.
-async fn wait_for_partitions(config: &KafkaConfig, topic: String) -> Result<(), LogError> {
-    let consumer: BaseConsumer = client_config(config)
-        .create()
-        .map_err(|error| unavailable("creating the Kafka metadata client", &error))?;
-    let expected = config.partitions;
-    blocking(move || {
-        let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
-        loop {
-            let metadata = consumer
-                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-                .map_err(|error| unavailable(&format!("metadata of topic \"{topic}\""), &error))?;
-            let found = metadata.topics().first().map_or(0, |entry| entry.partitions().len());
-            let found = u32::try_from(found).unwrap_or(u32::MAX);
-            if found == expected {
-                return Ok(());
-            }
-            if found > 0 {
-                return Err(LogError::Invalid(format!(
-                    "topic \"{topic}\" has {found} partitions but the log URL says partitions={expected}; the \
-                     partition count of a deployment never changes (it would move streams between partitions)"
-                )));
-            }
-            if Instant::now() >= deadline {
-                return Err(LogError::Unavailable(format!(
-                    "topic \"{topic}\" did not appear in the metadata within {TOPIC_READY_TIMEOUT:?}"
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    })
-    .await
-}
-
 /// Claims the transactional id (fencing the previous writer), rebuilds the state and starts the task.
-async fn start_writer(config: &KafkaConfig, reader: Arc<Reader>) -> Result<WriterHandle, LogError> {
+async fn start_writer(
+    config: &KafkaConfig,
+    reader: Arc<Reader>,
+    public: Option<PublicTopic>,
+) -> Result<WriterHandle, LogError> {
     let mut client = client_config(config);
     client
         .set("enable.idempotence", "true")
@@ -408,6 +350,7 @@ async fn start_writer(config: &KafkaConfig, reader: Arc<Reader>) -> Result<Write
         state: Arc::clone(&state),
         reader,
         topic: config.events_topic(),
+        public,
         partitions: config.partitions,
         owns: config.owns,
         failed: None,

@@ -5,25 +5,29 @@
 //! producer epoch, so a second writer that starts with the same id makes every later operation of the
 //! first one fail with "fenced" (tested against tansu 0.6.0); the fenced writer reports
 //! [`LogError::Fenced`] for good. See `docs/kafka.md`.
+//!
+//! The public topic (issue #14): with it on, every transaction also carries each record's public form
+//! on `<prefix>.events.json`, same key, same partition number, same order, produced once the records
+//! of truth have their offsets (which the public form names) and before the commit, so a
+//! `read_committed` consumer of either topic sees the same events.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::{mpsc, oneshot};
 
 use super::decide::{Overlay, Sealed, decide_one};
 use super::reader::{Reader, blocking};
 use super::state::WriterState;
-use super::{kafka_partition, unavailable};
+use super::unavailable;
 use crate::domain::time::Timestamp;
-use crate::log::envelope::EnvelopeBody;
 use crate::log::error::LogError;
 use crate::log::ids::{
     CommandId, Offset, PartitionId, Position, StreamId, StreamVersion, partition_of,
 };
+use crate::log::public_form::PublicForm;
 use crate::log::{AppendOutcome, AppendRequest, READ_BATCH_RECORDS};
 
 /// The most events one transaction carries; more waiting commands go into the next one.
@@ -41,6 +45,8 @@ pub const HEADER_SCHEMA_VERSION: &str = "schema_version";
 pub const HEADER_EVENT_ID: &str = "event_id";
 pub const HEADER_STREAM_ID: &str = "stream_id";
 pub const HEADER_STREAM_VERSION: &str = "stream_version";
+/// The media type of a public-topic record (CloudEvents structured mode names it so).
+pub const HEADER_CONTENT_TYPE: &str = "content-type";
 
 pub(super) type Reply = oneshot::Sender<Result<AppendOutcome, LogError>>;
 
@@ -50,14 +56,20 @@ pub(super) struct Pending {
 }
 
 /// One command decided and sealed, waiting to be produced.
-struct Planned {
+pub(super) struct Planned {
     reply: Reply,
-    stream: StreamId,
-    partition: PartitionId,
+    pub(super) stream: StreamId,
+    pub(super) partition: PartitionId,
     command_id: CommandId,
     first_version: StreamVersion,
-    /// Sealed record bytes with their chain hash and the body (for headers).
-    records: Vec<Sealed>,
+    /// Sealed record bytes with their chain hash, the body (for headers) and the public form.
+    pub(super) records: Vec<Sealed>,
+}
+
+/// Where and how the writer publishes the public form of each record.
+pub(super) struct PublicTopic {
+    pub(super) topic: String,
+    pub(super) form: Arc<dyn PublicForm>,
 }
 
 pub(super) struct Writer {
@@ -65,6 +77,8 @@ pub(super) struct Writer {
     pub(super) state: Arc<Mutex<WriterState>>,
     pub(super) reader: Arc<Reader>,
     pub(super) topic: String,
+    /// `None` with `public_topic=off`.
+    pub(super) public: Option<PublicTopic>,
     pub(super) partitions: u32,
     /// The partitions this writer owns, `first..=last`.
     pub(super) owns: (u32, u32),
@@ -158,6 +172,7 @@ impl Writer {
                 &pending.request,
                 self.partitions,
                 recorded_at,
+                self.public.as_ref().map(|public| &*public.form),
             ) {
                 Ok(Some((partition, first_version, records))) => planned.push(Planned {
                     stream: pending.request.stream.clone(),
@@ -223,43 +238,9 @@ impl Writer {
                 .map_err(|error| classify(&producer, "begin", &error))
         })
         .await?;
-        let mut deliveries: Vec<Vec<DeliveryFuture>> = Vec::with_capacity(planned.len());
-        for plan in planned {
-            let mut futures = Vec::with_capacity(plan.records.len());
-            for (bytes, _, body) in &plan.records {
-                let record = FutureRecord::to(&self.topic)
-                    .partition(kafka_partition(plan.partition))
-                    .key(plan.stream.as_str())
-                    .payload(bytes)
-                    .headers(headers(body));
-                let future = self
-                    .producer
-                    .send_result(record)
-                    .map_err(|(error, _)| classify(&self.producer, "enqueue", &error))?;
-                futures.push(future);
-            }
-            deliveries.push(futures);
-        }
-        let mut offsets = Vec::with_capacity(planned.len());
-        for (plan, futures) in planned.iter().zip(deliveries) {
-            let mut delivered = Vec::with_capacity(futures.len());
-            for future in futures {
-                let delivery = future
-                    .await
-                    .map_err(|_| {
-                        LogError::Unavailable("the Kafka producer dropped a delivery report".into())
-                    })?
-                    .map_err(|(error, _)| classify(&self.producer, "produce", &error))?;
-                assert_eq!(
-                    delivery.partition,
-                    kafka_partition(plan.partition),
-                    "explicit partition honoured"
-                );
-                delivered.push(Offset(
-                    u64::try_from(delivery.offset).expect("delivered offsets are non-negative"),
-                ));
-            }
-            offsets.push(delivered);
+        let offsets = self.produce_records(planned).await?;
+        if let Some(public) = &self.public {
+            self.produce_public(public, planned, &offsets).await?;
         }
         let producer = Arc::clone(&self.producer);
         blocking(move || {
@@ -312,12 +293,18 @@ fn record_committed(
 ) -> Result<AppendOutcome, LogError> {
     assert_eq!(offsets.len(), plan.records.len(), "one delivery per record");
     let mut version = plan.first_version;
-    for ((_, hash, _), offset) in plan.records.iter().zip(offsets) {
+    for (sealed, offset) in plan.records.iter().zip(offsets) {
         let position = Position {
             partition: plan.partition,
             offset: *offset,
         };
-        state.record(position, &plan.stream, plan.command_id, version, *hash)?;
+        state.record(
+            position,
+            &plan.stream,
+            plan.command_id,
+            version,
+            sealed.hash,
+        )?;
         version = version.next();
     }
     let outcome = state.commands[&plan.command_id].clone();
@@ -328,35 +315,12 @@ fn record_committed(
     Ok(outcome)
 }
 
-fn headers(body: &EnvelopeBody) -> OwnedHeaders {
-    let schema_version = body.payload.schema_version.to_string();
-    let event_id = body.event_id.to_string();
-    let stream_version = body.stream_version.to_string();
-    OwnedHeaders::new_with_capacity(5)
-        .insert(Header {
-            key: HEADER_EVENT_TYPE,
-            value: Some(body.payload.event_type.as_str()),
-        })
-        .insert(Header {
-            key: HEADER_SCHEMA_VERSION,
-            value: Some(schema_version.as_str()),
-        })
-        .insert(Header {
-            key: HEADER_EVENT_ID,
-            value: Some(event_id.as_str()),
-        })
-        .insert(Header {
-            key: HEADER_STREAM_ID,
-            value: Some(body.stream.as_str()),
-        })
-        .insert(Header {
-            key: HEADER_STREAM_VERSION,
-            value: Some(stream_version.as_str()),
-        })
-}
-
 /// Turns a producer error into `Fenced` when the producer lost its epoch, `Unavailable` otherwise.
-fn classify(producer: &FutureProducer, step: &str, error: &rdkafka::error::KafkaError) -> LogError {
+pub(super) fn classify(
+    producer: &FutureProducer,
+    step: &str,
+    error: &rdkafka::error::KafkaError,
+) -> LogError {
     let fatal = producer.client().fatal_error();
     let fenced_code = |code: RDKafkaErrorCode| {
         matches!(
