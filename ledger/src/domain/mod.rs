@@ -16,6 +16,7 @@ pub mod jurisdiction;
 pub mod keys;
 pub mod kg;
 pub mod money;
+pub mod order;
 pub mod period;
 pub mod prices;
 pub mod region;

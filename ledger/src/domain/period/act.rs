@@ -297,6 +297,7 @@ pub(super) fn apply(state: &mut PeriodState, event: &Event) {
         Event::PaymentActReceived(received) => {
             state.act_stage = ActStage::Received;
             state.signing = Some(received.signing);
+            state.act_received_at = Some(received.received_at);
         }
         Event::PaymentActSigned(signed) => {
             state.act_stage = ActStage::Signed;

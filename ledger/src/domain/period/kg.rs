@@ -23,9 +23,11 @@ use super::super::context::DecisionContext;
 use super::super::contract::kg::KgContractState;
 use super::super::error::DomainError;
 use super::super::event::Event;
+use super::super::jurisdiction::Jurisdiction;
 use super::super::kg::recovery::Recoveries;
 use super::super::kg::{KgPolicy, PatientLimitSchedule, ReferenceBooks};
 use super::super::money::{Currency, Money, Quantity};
+use super::super::order::{self, When};
 use super::super::time::Timestamp;
 use super::super::values::{ContractId, DispensingId, ReportingPeriod};
 
@@ -245,6 +247,59 @@ impl KgPeriodCommand {
     }
 }
 
+/// Implements O-01, O-07, O-08 for the KG settlement: a prescription is not written after its sale,
+/// a report is not reviewed before it was submitted, a settlement is not paid before the report's
+/// approval. A command whose fact is missing is left to the stage checks.
+fn check_facts_order(
+    state: &KgPeriodState,
+    command: &KgPeriodCommand,
+    period: ReportingPeriod,
+) -> Result<(), DomainError> {
+    let report = || match &state.report {
+        Some(report) => format!(
+            "payment report \"{}\" of KG period {period}",
+            report.report_no
+        ),
+        None => format!("KG period {period}"),
+    };
+    let (rule, object, earlier, later) = match command {
+        KgPeriodCommand::RecordDispensing(command) => (
+            order::PRESCRIPTION_BEFORE_DISPENSING,
+            format!("dispensing \"{}\"", command.dispensing_id),
+            Some(When::On(command.prescription.written_on)),
+            When::At(command.dispensed_at),
+        ),
+        KgPeriodCommand::ApprovePaymentReport(ApproveKgPaymentReport {
+            approved_at: at, ..
+        })
+        | KgPeriodCommand::RejectPaymentReport(RejectKgPaymentReport {
+            rejected_at: at, ..
+        }) => (
+            order::KG_REPORT_SUBMITTED_BEFORE_REVIEWED,
+            report(),
+            state
+                .report
+                .as_ref()
+                .map(|report| When::At(report.submitted_at)),
+            When::At(*at),
+        ),
+        KgPeriodCommand::PaySettlement(command) => (
+            order::KG_REPORT_APPROVED_BEFORE_PAID,
+            report(),
+            state
+                .approved
+                .as_ref()
+                .map(|approved| When::At(approved.approved_at)),
+            When::At(command.paid_at),
+        ),
+        _ => return Ok(()),
+    };
+    let Some(earlier) = earlier else {
+        return Ok(());
+    };
+    order::check(&rule, Jurisdiction::KG, || object, earlier, later)
+}
+
 /// Decides a KG settlement command. A refusal appends nothing.
 pub fn decide(
     state: &KgPeriodState,
@@ -257,6 +312,7 @@ pub fn decide(
             "the context's period is the stream's period"
         );
     }
+    check_facts_order(state, &command, ctx.period)?;
     super::check_step_order(
         command.step_at(),
         state.last_step_at,

@@ -21,6 +21,7 @@ use super::contract::ContractState;
 use super::error::DomainError;
 use super::event::Event;
 use super::money::Money;
+use super::order::{self, When};
 use super::prices::PriceListState;
 use super::region::Programme;
 use super::time::Timestamp;
@@ -136,6 +137,8 @@ pub struct PeriodState {
     pub act_stage: ActStage,
     pub act: Option<PaymentActSubmitted>,
     pub signing: Option<Deadline>,
+    /// When the Fund received the act (O-05: it signs at or after it).
+    pub act_received_at: Option<Timestamp>,
     pub signed: Option<PaymentActSigned>,
     pub payment_deadline: Option<Deadline>,
     pub suspended: Option<PaymentClockSuspended>,
@@ -261,6 +264,66 @@ pub(crate) fn check_step_order(
     }
 }
 
+/// Implements O-03…O-06: a receipt, signature or payment is not dated before the fact it answers
+/// (the registry's or act's submission, the act's receipt, the act's signature). A command whose
+/// fact is missing is left to the stage checks.
+fn check_facts_order(
+    state: &PeriodState,
+    command: &PeriodCommand,
+    period: ReportingPeriod,
+) -> Result<(), DomainError> {
+    let act = || {
+        state
+            .act
+            .as_ref()
+            .map(|act| format!("act \"{}\" of period {period}", act.act_no))
+            .unwrap_or_else(|| format!("period {period}"))
+    };
+    let (rule, object, earlier, later) = match command {
+        PeriodCommand::ReceiveRegistry(command) => {
+            let Some(registry) = &state.registry else {
+                return Ok(());
+            };
+            let object = format!("registry \"{}\" of period {period}", registry.registry_no);
+            (
+                order::REGISTRY_SUBMITTED_BEFORE_RECEIVED,
+                object,
+                Some(registry.submitted_at),
+                command.received_at,
+            )
+        }
+        PeriodCommand::ReceivePaymentAct(command) => (
+            order::ACT_SUBMITTED_BEFORE_RECEIVED,
+            act(),
+            state.act.as_ref().map(|act| act.submitted_at),
+            command.received_at,
+        ),
+        PeriodCommand::SignPaymentAct(command) => (
+            order::ACT_RECEIVED_BEFORE_SIGNED,
+            act(),
+            state.act_received_at,
+            command.signed_at,
+        ),
+        PeriodCommand::MakePayment(command) => (
+            order::ACT_SIGNED_BEFORE_PAID,
+            act(),
+            state.signed.as_ref().map(|signed| signed.signed_at),
+            command.paid_at,
+        ),
+        _ => return Ok(()),
+    };
+    let Some(earlier) = earlier else {
+        return Ok(());
+    };
+    order::check(
+        &rule,
+        super::jurisdiction::Jurisdiction::KZ,
+        || object,
+        When::At(earlier),
+        When::At(later),
+    )
+}
+
 /// Decides a period command. A refusal appends nothing.
 pub fn decide(
     state: &PeriodState,
@@ -273,6 +336,7 @@ pub fn decide(
             "the context's period is the stream's period"
         );
     }
+    check_facts_order(state, &command, ctx.period)?;
     check_step_order(
         command.step_at(),
         state.last_step_at,
