@@ -262,4 +262,64 @@ mod upcast {
             Event::RegistrySubmitted(v2)
         );
     }
+
+    /// The checked-in v1 record of `event_type` (written by the demo before v2, never edited).
+    fn stored_v1(event_type: &str) -> Payload {
+        let data = std::fs::read(schemas_dir().join(format!("golden/{event_type}/v1.bin")))
+            .expect("the v1 golden record is kept as an upcast input");
+        Payload {
+            event_type: event_type.into(),
+            schema_version: 1,
+            data,
+        }
+    }
+
+    /// Issue #17: a v1 conclusion carried no registry due terms; it upcasts with them unknown and
+    /// everything else unchanged (the view then applies the law's 25th, D-02).
+    #[test]
+    fn contract_concluded_v1_upcasts_to_v2_with_unknown_due_terms() {
+        use ledger::domain::upcast::ContractConcludedV1;
+        let payload = stored_v1("ContractConcluded");
+        let v1: ContractConcludedV1 = ledger::codec::decode(&payload.data).unwrap();
+        let Event::ContractConcluded(v2) = Event::from_payload(&payload).expect("v1 upcasts")
+        else {
+            panic!("a ContractConcluded payload upcasts to ContractConcluded")
+        };
+        assert_eq!(v2.registry_due, None);
+        assert_eq!(
+            (
+                &v2.contract_id,
+                v2.concluded_at,
+                v2.holder,
+                v2.term,
+                &v2.signature
+            ),
+            (
+                &v1.contract_id,
+                v1.concluded_at,
+                v1.holder,
+                v1.term,
+                &v1.signature
+            )
+        );
+        let current = Event::ContractConcluded(v2).to_payload().unwrap();
+        assert_eq!(current.schema_version, 2);
+    }
+
+    /// Issue #17, D-13: a v1 KG conclusion recorded no report deadline; it upcasts with none.
+    #[test]
+    fn kg_contract_concluded_v1_upcasts_to_v2_with_no_report_terms() {
+        use ledger::domain::upcast::KgContractConcludedV1;
+        let payload = stored_v1("KgContractConcluded");
+        let v1: KgContractConcludedV1 = ledger::codec::decode(&payload.data).unwrap();
+        let Event::KgContractConcluded(v2) = Event::from_payload(&payload).expect("v1 upcasts")
+        else {
+            panic!("a KgContractConcluded payload upcasts to KgContractConcluded")
+        };
+        assert_eq!(v2.report_due, None);
+        assert_eq!(
+            (&v2.contract_id, v2.term, &v2.tax_check),
+            (&v1.contract_id, v1.term, &v1.tax_check)
+        );
+    }
 }

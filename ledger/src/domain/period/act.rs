@@ -193,7 +193,12 @@ pub fn submit(
         content_hash,
         command.submitted_at,
     )?;
-    let ground = late_act_ground(approved, &command);
+    // An A-07 breach recorded while no act was sent already raised the §24 ground.
+    let breach_raised = state
+        .breaches
+        .iter()
+        .any(|(rule, _)| *rule == ClockRule::ActSubmission);
+    let ground = late_act_ground(approved, &command).filter(|_| !breach_raised);
     let submitted = Event::PaymentActSubmitted(PaymentActSubmitted {
         contract_id: approved.contract_id.clone(),
         period: ctx.period,

@@ -19,6 +19,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::super::breach::{self, Breaches, ClockSubject, RecordDeadlineBreach, RunningClock};
+use super::super::clock::{ClockRule, Deadline, day_of_next_month_due};
 use super::super::context::DecisionContext;
 use super::super::contract::kg::KgContractState;
 use super::super::error::DomainError;
@@ -157,6 +159,8 @@ pub struct KgPeriodState {
     pub approved: Option<KgPaymentReportApproved>,
     /// Σ payments so far (KGS).
     pub paid: Money,
+    /// The period's clocks recorded as breached (KG_PAYMENT_REPORT, issue #17).
+    pub breaches: Breaches,
     /// The instant of the latest report, review or payment step (A-02: steps come in order). The
     /// dispute window of A-27 closes at the report's submission (`report`).
     pub last_step_at: Option<Timestamp>,
@@ -176,6 +180,7 @@ impl Default for KgPeriodState {
             report: None,
             approved: None,
             paid: Money::zero(Currency::KGS),
+            breaches: Breaches::new(),
             last_step_at: None,
         }
     }
@@ -216,6 +221,8 @@ pub enum KgPeriodCommand {
     ApprovePaymentReport(ApproveKgPaymentReport),
     RejectPaymentReport(RejectKgPaymentReport),
     PaySettlement(PayKgSettlement),
+    /// D-13: the payment report passed the due date the contract set.
+    RecordDeadlineBreach(RecordDeadlineBreach),
 }
 
 impl KgPeriodCommand {
@@ -225,6 +232,7 @@ impl KgPeriodCommand {
         match self {
             KgPeriodCommand::RecordDispensing(command) => command.dispensed_at,
             KgPeriodCommand::ReverseDispensing(command) => command.reversed_at,
+            KgPeriodCommand::RecordDeadlineBreach(command) => command.observed_at,
             other => other.step_at().expect("every other command is a step").0,
         }
     }
@@ -232,7 +240,9 @@ impl KgPeriodCommand {
     /// The instant of a report, review or payment step; `None` for a dispensing or a reversal.
     fn step_at(&self) -> Option<(Timestamp, &'static str)> {
         match self {
-            KgPeriodCommand::RecordDispensing(_) | KgPeriodCommand::ReverseDispensing(_) => None,
+            KgPeriodCommand::RecordDispensing(_)
+            | KgPeriodCommand::ReverseDispensing(_)
+            | KgPeriodCommand::RecordDeadlineBreach(_) => None,
             KgPeriodCommand::SubmitPaymentReport(command) => {
                 Some((command.submitted_at, "submitting the report"))
             }
@@ -325,11 +335,71 @@ pub fn decide(
         KgPeriodCommand::ApprovePaymentReport(command) => report::approve(state, command, ctx),
         KgPeriodCommand::RejectPaymentReport(command) => report::reject(state, command, ctx),
         KgPeriodCommand::PaySettlement(command) => report::pay(state, command, ctx),
+        KgPeriodCommand::RecordDeadlineBreach(command) => record_breach(state, &command, ctx),
     }
+}
+
+/// Implements D-13 with issue #17's breach: the KG_PAYMENT_REPORT clock of a month the contract was
+/// in force in runs from the day the month ends until the first report, on the due day the contract
+/// was concluded with (a contract recorded before it carried one has no such clock).
+fn record_breach(
+    state: &KgPeriodState,
+    command: &RecordDeadlineBreach,
+    ctx: &KgPeriodContext<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let period = ctx.period;
+    let in_force = ctx.contract.terms.iter().any(|term| {
+        term.starts_on <= period.last_day()
+            && term
+                .ends_on
+                .is_none_or(|ends_on| ends_on >= period.first_day())
+    });
+    let owed = command.rule == ClockRule::KgPaymentReport && state.submissions == 0 && in_force;
+    let running = match ctx.contract.report_due.filter(|_| owed) {
+        Some(due) => {
+            let calendar = ctx.decision.calendar;
+            let dates = day_of_next_month_due(calendar, period.last_day(), due.due_day).map_err(
+                |source| DomainError::Calendar {
+                    rule: "D-13",
+                    clock: ClockRule::KgPaymentReport.name(),
+                    source,
+                },
+            )?;
+            Some(RunningClock {
+                deadline: Deadline {
+                    rule: ClockRule::KgPaymentReport,
+                    calendar_version: calendar.version(),
+                    started_on: period.last_day(),
+                    due_strict: dates.strict,
+                    due: dates.rolled,
+                },
+                suspended: false,
+            })
+        }
+        None => None,
+    };
+    let contract_id = ctx.contract.contract_id.clone().ok_or_else(|| {
+        state.wrong_stage(
+            format!("KG period {period}"),
+            "recording a breach",
+            "under a KG contract",
+        )
+    })?;
+    let subject = ClockSubject {
+        jurisdiction: Jurisdiction::KG,
+        contract_id,
+        period: Some(period),
+    };
+    let breach = breach::decide(running, &state.breaches, &subject, command)?;
+    Ok(breach::events(breach))
 }
 
 /// Folds one KG settlement event; other events leave the state unchanged.
 pub fn evolve(mut state: KgPeriodState, event: &Event) -> KgPeriodState {
+    if let Event::DeadlineBreached(breached) = event {
+        breach::apply(&mut state.breaches, &mut state.last_step_at, breached);
+        return state;
+    }
     match event {
         Event::KgDispensingRecorded(recorded) => {
             dispensing::apply_recorded(&mut state, recorded);
