@@ -18,6 +18,7 @@ mod replay;
 mod serve;
 mod submit;
 pub(crate) mod views;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,6 +119,8 @@ pub enum Command {
     Submit(submit::SubmitArgs),
     /// The writer service: JSON commands over HTTP (POST /v1/commands).
     Serve(serve::ServeArgs),
+    /// Records every statutory clock past its due date as a `DeadlineBreached` fact, once.
+    Watch(watch::WatchArgs),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -142,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Bench(command) => bench::run(command),
         Command::Submit(args) => submit::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
+        Command::Watch(args) => watch::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,
