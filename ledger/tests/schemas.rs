@@ -322,4 +322,24 @@ mod upcast {
             (&v1.contract_id, v1.term, &v1.tax_check)
         );
     }
+
+    /// E-08, V-06: a v1 KG dispensing carried no patient eligibility; it upcasts with it unknown and
+    /// every decided fact unchanged.
+    #[test]
+    fn kg_dispensing_recorded_v1_upcasts_to_v2_with_unknown_eligibility() {
+        use ledger::domain::upcast::KgDispensingRecordedV1;
+        let payload = stored_v1("KgDispensingRecorded");
+        let v1: KgDispensingRecordedV1 = ledger::codec::decode(&payload.data).unwrap();
+        let Event::KgDispensingRecorded(v2) = Event::from_payload(&payload).expect("v1 upcasts")
+        else {
+            panic!("a KgDispensingRecorded payload upcasts to KgDispensingRecorded")
+        };
+        assert_eq!(v2.prescription.eligibility, None);
+        assert_eq!(v2.prescription.number, v1.prescription.number);
+        assert_eq!(v2.prescription.drug_id, v1.prescription.drug_id);
+        assert_eq!(
+            (&v2.dispensing, &v2.reimbursement),
+            (&v1.dispensing, &v1.reimbursement)
+        );
+    }
 }

@@ -229,7 +229,7 @@ events! {
     DisputeResolved = 1,
     RecoveryAssessed = 1,
     RecoveryOffset = 1,
-    KgDispensingRecorded = 1,
+    KgDispensingRecorded = 2,
     KgDispensingReversed = 1,
     KgPaymentReportSubmitted = 1,
     KgPaymentReportApproved = 1,

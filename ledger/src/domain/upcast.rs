@@ -2,6 +2,7 @@
 //! (STYLE §2.8, `docs/schema-evolution.md`). Upcasting happens only when reading; stored bytes and
 //! their hash-chain links are never rewritten.
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::clock::Deadline;
@@ -9,11 +10,17 @@ use super::contract::events::{ContractConcluded, ContractTerm};
 use super::contract::kg::{KgContractConcluded, TaxDebtCheck};
 use super::event::Event;
 use super::ident::Bin;
+use super::kg::{DrugId, KgDispensing, KgPrescription, KgReimbursement};
 use super::money::Money;
+use super::money::Quantity;
 use super::period::events::{RegistryLine, RegistrySubmitted};
+use super::period::kg::KgDispensingRecorded;
+use super::region::Region;
 use super::signature::Signature;
 use super::time::Timestamp;
-use super::values::{ContractId, DocumentHash, DocumentNumber, ReportingPeriod};
+use super::values::{
+    ContractId, DispensingId, DocumentHash, DocumentNumber, KgPin, ReportingPeriod,
+};
 use crate::codec::{self, CodecError};
 use crate::log::Payload;
 
@@ -118,6 +125,58 @@ impl From<KgContractConcludedV1> for KgContractConcluded {
     }
 }
 
+/// The prescription of `KgDispensingRecorded` v1 (frozen): before it carried the patient's
+/// eligibility (E-08, V-06).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KgPrescriptionV1 {
+    pub number: String,
+    pub patient_pin: KgPin,
+    pub written_on: NaiveDate,
+    pub prescriber_region: Region,
+    pub drug_id: DrugId,
+    pub generic_group: String,
+    pub course_dose_units: Quantity,
+}
+
+/// `KgDispensingRecorded` v1 (frozen): its prescription carried no patient eligibility.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct KgDispensingRecordedV1 {
+    pub contract_id: ContractId,
+    pub period: ReportingPeriod,
+    pub dispensing_id: DispensingId,
+    pub dispensed_at: Timestamp,
+    pub prescription: KgPrescriptionV1,
+    pub dispensing: KgDispensing,
+    pub reimbursement: KgReimbursement,
+    pub rule_set_version: u32,
+}
+
+impl From<KgDispensingRecordedV1> for KgDispensingRecorded {
+    /// v1 → v2: the eligibility the information system confirmed was not recorded: unknown (`None`).
+    fn from(v1: KgDispensingRecordedV1) -> KgDispensingRecorded {
+        let prescription = v1.prescription;
+        KgDispensingRecorded {
+            contract_id: v1.contract_id,
+            period: v1.period,
+            dispensing_id: v1.dispensing_id,
+            dispensed_at: v1.dispensed_at,
+            prescription: KgPrescription {
+                number: prescription.number,
+                patient_pin: prescription.patient_pin,
+                written_on: prescription.written_on,
+                prescriber_region: prescription.prescriber_region,
+                drug_id: prescription.drug_id,
+                generic_group: prescription.generic_group,
+                course_dose_units: prescription.course_dose_units,
+                eligibility: None,
+            },
+            dispensing: v1.dispensing,
+            reimbursement: v1.reimbursement,
+            rule_set_version: v1.rule_set_version,
+        }
+    }
+}
+
 /// The current event for a payload of an older schema version, or `None` when the payload is not of
 /// an upcast version (the caller then decodes it directly).
 pub fn upcast(payload: &Payload) -> Option<Result<Event, CodecError>> {
@@ -134,6 +193,10 @@ pub fn upcast(payload: &Payload) -> Option<Result<Event, CodecError>> {
         ("KgContractConcluded", 1) => Some(
             codec::decode::<KgContractConcludedV1>(data)
                 .map(|v1| Event::KgContractConcluded(KgContractConcluded::from(v1))),
+        ),
+        ("KgDispensingRecorded", 1) => Some(
+            codec::decode::<KgDispensingRecordedV1>(data)
+                .map(|v1| Event::KgDispensingRecorded(KgDispensingRecorded::from(v1))),
         ),
         _ => None,
     }
@@ -156,6 +219,11 @@ pub fn old_json_schemas() -> Vec<(&'static str, u16, schemars::Schema)> {
             "KgContractConcluded",
             1,
             schemars::schema_for!(KgContractConcludedV1),
+        ),
+        (
+            "KgDispensingRecorded",
+            1,
+            schemars::schema_for!(KgDispensingRecordedV1),
         ),
     ]
 }

@@ -117,6 +117,11 @@ fn draw(
             drug_id: super::drug_id(prescribed_index)?,
             generic_group: super::generic_group(prescribed),
             course_dose_units: quantity,
+            eligibility: Some(ledger::domain::kg::PatientEligibility {
+                insured: true,
+                phc_registered: true,
+                checked_on: dispensed_on - chrono::Duration::days(written_days_before),
+            }),
         },
         dispensing: KgDispensing {
             drug_id: super::drug_id(dispensed_index)?,

@@ -27,7 +27,7 @@ use super::super::error::DomainError;
 use super::super::event::Event;
 use super::super::jurisdiction::Jurisdiction;
 use super::super::kg::recovery::Recoveries;
-use super::super::kg::{KgPolicy, PatientLimitSchedule, ReferenceBooks};
+use super::super::kg::{DrugId, KgPolicy, PatientLimitSchedule, ReferenceBooks};
 use super::super::money::{Currency, Money, Quantity};
 use super::super::order::{self, When};
 use super::super::time::Timestamp;
@@ -50,6 +50,8 @@ pub trait KgDispensingHistory {
     fn dispensed_units(&self, pin: &str, number: &str) -> Option<Quantity>;
     /// Reimbursement already recorded for patient `pin` in calendar year `year`.
     fn compensated(&self, pin: &str, year: i32) -> Option<Money>;
+    /// The drug prescription `number` of patient `pin` was recorded for (V-03).
+    fn prescribed_drug(&self, pin: &str, number: &str) -> Option<DrugId>;
 }
 
 /// A history that knows no other period (tests, a first period).
@@ -64,6 +66,10 @@ impl KgDispensingHistory for NoOtherKgPeriods {
     fn compensated(&self, _pin: &str, _year: i32) -> Option<Money> {
         None
     }
+
+    fn prescribed_drug(&self, _pin: &str, _number: &str) -> Option<DrugId> {
+        None
+    }
 }
 
 /// The dispensings of the partition's *other* KG periods, as the writer keeps them: add each
@@ -73,11 +79,17 @@ impl KgDispensingHistory for NoOtherKgPeriods {
 pub struct KgPeriodHistory {
     prescriptions: BTreeMap<(String, String), Quantity>,
     compensated: BTreeMap<(String, i32), Money>,
+    prescribed: BTreeMap<(String, String), DrugId>,
 }
 
 impl KgPeriodHistory {
     /// Folds another period's dispensings in.
     pub fn add(&mut self, state: &KgPeriodState) {
+        for (key, drug_id) in &state.prescribed {
+            self.prescribed
+                .entry(key.clone())
+                .or_insert_with(|| drug_id.clone());
+        }
         for (key, units) in &state.prescriptions {
             self.prescriptions
                 .entry(key.clone())
@@ -109,6 +121,12 @@ impl KgDispensingHistory for KgPeriodHistory {
 
     fn compensated(&self, pin: &str, year: i32) -> Option<Money> {
         self.compensated.get(&(pin.to_owned(), year)).copied()
+    }
+
+    fn prescribed_drug(&self, pin: &str, number: &str) -> Option<DrugId> {
+        self.prescribed
+            .get(&(pin.to_owned(), number.to_owned()))
+            .cloned()
     }
 }
 
@@ -153,6 +171,8 @@ pub struct KgPeriodState {
     pub prescriptions: BTreeMap<(String, String), Quantity>,
     /// (patient PIN, calendar year) → reimbursement recorded in this period.
     pub compensated: BTreeMap<(String, i32), Money>,
+    /// (patient PIN, prescription number) → the drug the prescription was recorded for (V-03).
+    pub prescribed: BTreeMap<(String, String), DrugId>,
     pub stage: KgReportStage,
     pub submissions: u32,
     pub report: Option<KgPaymentReportSubmitted>,
@@ -175,6 +195,7 @@ impl Default for KgPeriodState {
             reversed: BTreeMap::new(),
             prescriptions: BTreeMap::new(),
             compensated: BTreeMap::new(),
+            prescribed: BTreeMap::new(),
             stage: KgReportStage::Open,
             submissions: 0,
             report: None,
