@@ -112,6 +112,54 @@ impl KgPeriodHistory {
     }
 }
 
+impl KgPeriodHistory {
+    /// Adds one recorded dispensing: what a writer that keeps the history per append (rather than per
+    /// period fold) does after each append, at a cost of one dispensing (no quadratic path).
+    pub fn record(&mut self, recorded: &KgDispensingRecorded) {
+        let pin = recorded.prescription.patient_pin.to_string();
+        let key = (pin.clone(), recorded.prescription.number.clone());
+        self.prescribed
+            .entry(key.clone())
+            .or_insert_with(|| recorded.prescription.drug_id.clone());
+        let units = recorded.reimbursement.dispensed_units;
+        self.prescriptions
+            .entry(key)
+            .and_modify(|sum| {
+                *sum = Quantity::new(sum.value() + units.value())
+                    .expect("a sum of positive quantities is positive");
+            })
+            .or_insert(units);
+        let year = chrono::Datelike::year(&recorded.dispensing.dispensed_on);
+        let amount = recorded.reimbursement.reimbursement;
+        self.compensated
+            .entry((pin, year))
+            .and_modify(|sum| {
+                *sum = sum
+                    .checked_add(amount)
+                    .expect("a patient's yearly compensation fits i64");
+            })
+            .or_insert(amount);
+    }
+
+    /// Withdraws one recorded dispensing (its reversal); the prescription keeps its drug (V-03).
+    pub fn withdraw(&mut self, recorded: &KgDispensingRecorded) {
+        let pin = recorded.prescription.patient_pin.to_string();
+        let key = (pin.clone(), recorded.prescription.number.clone());
+        let units = recorded.reimbursement.dispensed_units.value();
+        let left = self.prescriptions.get(&key).map(|sum| sum.value() - units);
+        match left.and_then(|left| Quantity::new(left).ok()) {
+            Some(left) => self.prescriptions.insert(key, left),
+            None => self.prescriptions.remove(&key),
+        };
+        let year = chrono::Datelike::year(&recorded.dispensing.dispensed_on);
+        if let Some(sum) = self.compensated.get_mut(&(pin, year)) {
+            *sum = sum
+                .checked_sub(recorded.reimbursement.reimbursement)
+                .expect("a patient's yearly compensation fits i64");
+        }
+    }
+}
+
 impl KgDispensingHistory for KgPeriodHistory {
     fn dispensed_units(&self, pin: &str, number: &str) -> Option<Quantity> {
         self.prescriptions
