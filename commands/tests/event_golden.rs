@@ -75,6 +75,7 @@ async fn demo_examples() -> BTreeMap<String, Payload> {
     let demo_options = DemoOptions {
         dispensings: 60,
         networks: 3,
+        kg_dispensings: 120,
         ..DemoOptions::default()
     };
     demo::run(Arc::clone(&log), &demo_options, &Quiet)

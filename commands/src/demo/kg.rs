@@ -6,7 +6,9 @@
 //!
 //! KG steps are decided on the KG calendar and rule set and stamped in Bishkek time (UTC+6, A-15).
 
+pub mod cases;
 pub mod dispense;
+pub mod disputes;
 pub mod period;
 pub mod settle;
 pub mod summary;
