@@ -323,7 +323,10 @@ fn check_kg_dispensings(events: &[(String, Event)], kg: &serde_json::Value) {
                 lines += 1;
                 reimbursed += recorded.reimbursement.reimbursement.minor;
                 assert!(
-                    recorded.prescription.eligibility.is_some_and(|patient| patient.insured),
+                    recorded
+                        .prescription
+                        .eligibility
+                        .is_some_and(|patient| patient.insured),
                     "E-08: every recorded KG patient is insured"
                 );
                 let pin = recorded.prescription.patient_pin.as_str();
