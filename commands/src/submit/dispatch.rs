@@ -170,6 +170,7 @@ impl Dispatcher {
             jurisdiction: envelope.jurisdiction,
             actor: envelope.actor.clone(),
             correlation_id: envelope.correlation_id.unwrap_or(envelope.command_id.0),
+            digest: None,
         };
         let handled = self.execute(&envelope.stream, meta, target).await;
         match handled {
