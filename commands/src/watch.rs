@@ -35,10 +35,7 @@ pub const WATCHER: &str = "deadline-watcher";
 
 /// The actor every breach the watcher records carries.
 pub fn watcher_actor() -> Actor {
-    Actor {
-        id: ActorId::System(WATCHER.to_owned()),
-        role: ActorRole::System,
-    }
+    Actor::new(ActorId::System(WATCHER.to_owned()), ActorRole::System)
 }
 
 /// The log's time: the latest `recorded_at` of any partition's last record (`None` for an empty log).

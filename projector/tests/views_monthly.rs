@@ -52,11 +52,9 @@ fn envelopes(events: Vec<(&str, u64, Event)>) -> Vec<EventEnvelope> {
                 command_id: CommandId(uuid::Uuid::from_u128(u128::from(offset) + 1)),
                 causation_id: None,
                 correlation_id: uuid::Uuid::nil(),
-                actor: Actor {
-                    id: ActorId::System("test".into()),
-                    role: ActorRole::System,
-                },
+                actor: Actor::new(ActorId::System("test".into()), ActorRole::System),
                 payload: event.to_payload().expect("encodes"),
+                command_digest: None,
             },
             hash: ChainHash([0; 32]),
         })
