@@ -332,12 +332,15 @@ pub fn as_of<R: ViewRead>(
 }
 
 fn calendar_error(schedule: &Schedule, detail: &str) -> QueryError {
-    QueryError::Decode {
+    QueryError::Compute {
         view: NAME,
-        key: format!("s/{}/{}", schedule.contract_id, schedule.due.rule),
         detail: format!(
-            "the {} clock cannot be computed on calendar {}: {detail}",
-            schedule.due.rule, schedule.due.calendar_version
+            "the {} clock of contract \"{}\" cannot be computed on the {} calendar {}: {detail}; \
+             publish the calendar of the years it needs, or ask as of an earlier date",
+            schedule.due.rule,
+            schedule.contract_id,
+            schedule.jurisdiction,
+            schedule.due.calendar_version
         ),
     }
 }
