@@ -42,6 +42,14 @@ pub trait Aggregate: Send + Sync {
         command: &Self::Command,
         context: &Self::Context<'_>,
     ) -> Result<Vec<NewEvent>, Self::Rejection>;
+
+    /// Whether a refusal of `command` leaves the state as it was: true when the refusal comes before
+    /// any event is folded (a single decision, or the first of a batch). The handler then keeps the
+    /// cached state; otherwise it re-folds the stream for the next command, which for a stream of a
+    /// hundred thousand dispensings costs as much as the stream (issue #17: a refused sale must not).
+    fn refusal_leaves_state(_command: &Self::Command) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -233,8 +241,14 @@ impl<A: Aggregate> Handler<A> {
             let (mut state, version) = self.current(log, stream).await?;
             let events = match A::decide(&mut state, command, context) {
                 Ok(events) => events,
-                // The state may be half-advanced: it is dropped, and the next command re-folds it.
-                Err(rejection) => return Ok(Handled::Rejected(rejection)),
+                Err(rejection) => {
+                    if A::refusal_leaves_state(command) {
+                        self.put_back(stream, state, version);
+                    }
+                    // Otherwise the state may be half-advanced: it is dropped, and the next
+                    // command re-folds it.
+                    return Ok(Handled::Rejected(rejection));
+                }
             };
             let count = u64::try_from(events.len()).expect("event count fits in u64");
             let request = AppendRequest {

@@ -1,7 +1,16 @@
 //! `ledger import dispensings FILE.csv`: dispensings in the Appendix 1 column layout (columns 2–14,
 //! plus the contract, the dispensing instant, quantity, trade-name unit price, programme and consent),
 //! validated row by row; refused rows go to a rejects file with line, column and rule; accepted rows are
-//! appended in chunks.
+//! appended in chunks. docs/import.md has every column and the forms each accepts.
+//!
+//! Round trip (issue #17): every column accepts the forms the ledger itself prints: a region as the
+//! bare KATO code, `KZ:710000000` or the printed `город Астана (KZ:710000000)` (or its name alone), a
+//! prescription as the form prints it (`R-1 от 05.01.2026`) or with an ISO date; `ledger export
+//! --format import-csv` writes this layout.
+//!
+//! Prices (M-02, A-14): a row's limit price (col 12) is what the pharmacy's system believes; the row is
+//! priced at the list in force on the dispensing date, and a disagreement is a [`PriceWarning`]
+//! (or, with `--strict-prices`, a reject).
 //!
 //! Idempotency: a row whose dispensing id is already recorded with the same content is counted as
 //! already imported; new rows are appended in chunks whose command id derives from their content. A
@@ -66,6 +75,53 @@ pub struct Row {
     pub contract_id: String,
     pub period: ReportingPeriod,
     pub command: RecordDispensing,
+    /// Col 12 as the pharmacy's system sent it (`None` when empty): compared, never used to price.
+    pub claimed_limit_price: Option<UnitPrice>,
+}
+
+/// M-02, A-14: a row whose limit price disagrees with the list in force on its dispensing date. The
+/// row is priced at the published price; the pharmacy's system is told (the warnings file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceWarning {
+    pub line: u64,
+    pub column: String,
+    pub claimed: String,
+    pub published: String,
+    pub list_version: u32,
+    pub rule: String,
+}
+
+/// The price warning of `row`, priced by the domain at `recorded`'s price, if the row claimed
+/// another.
+pub fn price_warning(
+    row: &Row,
+    recorded: &ledger::domain::period::events::DispensingRecorded,
+) -> Option<PriceWarning> {
+    let claimed = row.claimed_limit_price?;
+    (claimed != recorded.limit_unit_price).then(|| PriceWarning {
+        line: row.line,
+        column: HEADER[10].to_owned(),
+        claimed: claimed.to_string(),
+        published: recorded.limit_unit_price.to_string(),
+        list_version: recorded.price_list_version,
+        rule: "A-14".to_owned(),
+    })
+}
+
+impl PriceWarning {
+    /// The warning as a reject (`--strict-prices`): the row is refused, naming both prices.
+    pub fn into_reject(self) -> RowReject {
+        let message = format!(
+            "limit price {} differs from {} in price list version {} in force on the dispensing date (M-02); --strict-prices refuses the row",
+            self.claimed, self.published, self.list_version
+        );
+        RowReject {
+            line: self.line,
+            column: self.column,
+            rule: self.rule,
+            message,
+        }
+    }
 }
 
 fn field(record: &csv::StringRecord, index: usize) -> &str {
@@ -93,17 +149,77 @@ fn parse<T, E: std::fmt::Display>(
     parse(text).map_err(|error| reject(line, column, rule, format!("\"{text}\": {error}")))
 }
 
-/// `R-0001 от 05.01.2026` (App. 1 col 7) into a prescription reference.
-fn prescription(text: &str) -> Result<PrescriptionRef, String> {
+/// App. 1 col 7 as the form prints it, `R-0001 от 05.01.2026` (a leading `№` is allowed), or with an
+/// ISO date, `R-0001 от 2026-01-05`, into a prescription reference.
+pub fn prescription(text: &str) -> Result<PrescriptionRef, String> {
     let (number, date) = text
         .split_once(" от ")
         .ok_or("expected \"NUMBER от DD.MM.YYYY\"")?;
-    let written_on =
-        NaiveDate::parse_from_str(date.trim(), "%d.%m.%Y").map_err(|error| error.to_string())?;
+    let number = number.trim();
+    let number = number.strip_prefix('№').map_or(number, str::trim);
+    let date = date.trim();
+    let written_on = NaiveDate::parse_from_str(date, "%d.%m.%Y")
+        .or_else(|_| NaiveDate::parse_from_str(date, "%Y-%m-%d"))
+        .map_err(|_| format!("date \"{date}\" is neither DD.MM.YYYY nor YYYY-MM-DD"))?;
     Ok(PrescriptionRef {
-        number: DocumentNumber::new(number.trim()).map_err(|error| error.to_string())?,
+        number: DocumentNumber::new(number).map_err(|error| error.to_string())?,
         written_on,
     })
+}
+
+/// the dispensing pharmacy's region in any form the ledger prints: the KATO code
+/// (`710000000`), the wire form (`KZ:710000000`), the printed form (`город Астана (KZ:710000000)`,
+/// whose name must be the code's), or the region's Russian or English name alone.
+pub fn region(text: &str) -> Result<Region, String> {
+    let text = text.trim();
+    if let Some((name, code)) = text
+        .strip_suffix(')')
+        .and_then(|inner| inner.rsplit_once('('))
+    {
+        let region = region_code(code.trim())?;
+        let name = name.trim();
+        if !name.is_empty() && !names(region, name) {
+            return Err(format!(
+                "\"{name}\" is not the name of region {} ({})",
+                region.code(),
+                region.name_ru()
+            ));
+        }
+        return Ok(region);
+    }
+    region_code(text).or_else(|error| {
+        Region::all(Jurisdiction::KZ)
+            .find(|region| names(*region, text))
+            .ok_or(error)
+    })
+}
+
+fn names(region: Region, name: &str) -> bool {
+    region.name_ru().to_lowercase() == name.to_lowercase()
+        || region.name_en().eq_ignore_ascii_case(name)
+}
+
+fn region_code(text: &str) -> Result<Region, String> {
+    let code = match text.split_once(':') {
+        Some((jurisdiction, code)) if jurisdiction.eq_ignore_ascii_case("KZ") => code,
+        Some((jurisdiction, _)) => {
+            return Err(format!(
+                "region \"{text}\" is of {jurisdiction}; the import records KZ dispensings (A-31)"
+            ));
+        }
+        None => text,
+    };
+    Region::new(Jurisdiction::KZ, code).map_err(|error| error.to_string())
+}
+
+/// Col 12: empty (no claim) or a decimal price per unit.
+fn claimed_price(text: &str) -> Result<Option<UnitPrice>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<UnitPrice>()
+        .map(Some)
+        .map_err(|error| error.to_string())
 }
 
 /// Parses one data row (RULES §3 for identifiers, A-10 for quantity and prices, A-31 for the region).
@@ -136,9 +252,7 @@ pub fn parse_row(line: u64, record: &csv::StringRecord) -> Result<Row, RowReject
         dispensed_at,
         dispenser_name: parse(line, record, 0, "A-33", |text| OrganisationName::new(text))?,
         dispenser_bin: parse(line, record, 1, "RULES §3", str::parse::<Bin>)?,
-        region: parse(line, record, 2, "A-31", |code| {
-            Region::new(Jurisdiction::KZ, code)
-        })?,
+        region: parse(line, record, 2, "A-31", region)?,
         patient_region: None,
         icd10: parse(line, record, 3, "RULES §3", |text| Icd10::new(text))?,
         patient_iin: parse(line, record, 4, "RULES §3", str::parse::<Iin>)?,
@@ -173,6 +287,7 @@ pub fn parse_row(line: u64, record: &csv::StringRecord) -> Result<Row, RowReject
         contract_id,
         period,
         command,
+        claimed_limit_price: parse(line, record, 10, "M-02", claimed_price)?,
     })
 }
 
@@ -216,6 +331,53 @@ pub fn to_row(
     ]
 }
 
+/// A recorded dispensing as a row of [`HEADER`], what `ledger export --format import-csv` writes: the
+/// region in its wire form (`KZ:710000000`), the prescription as App. 1 col 7 prints it, col 12 the
+/// limit price the dispensing was priced at. [`parse_row`] reads it back into the same command.
+pub fn recorded_row(
+    recorded: &ledger::domain::period::events::DispensingRecorded,
+) -> Result<Vec<String>, String> {
+    let ProductKey::Drug { inn, dose_form } = &recorded.product else {
+        return Err(format!(
+            "dispensing \"{}\" is of a device ({}); the import layout holds drugs (INN and form)",
+            recorded.dispensing_id, recorded.product
+        ));
+    };
+    Ok(vec![
+        recorded.dispenser_name.to_string(),
+        recorded.dispenser_bin.to_string(),
+        format!(
+            "{}:{}",
+            recorded.region.jurisdiction(),
+            recorded.region.code()
+        ),
+        recorded.icd10.to_string(),
+        recorded.patient_iin.to_string(),
+        format!(
+            "{} от {}",
+            recorded.prescription.number,
+            recorded.prescription.written_on.format("%d.%m.%Y")
+        ),
+        inn.to_string(),
+        recorded.trade_name.to_string(),
+        dose_form.to_string(),
+        recorded.unit.to_string(),
+        recorded.limit_unit_price.to_string(),
+        format!(
+            "{}:{}",
+            recorded.fiscal_receipt.rnm(),
+            recorded.fiscal_receipt.fiscal_sign()
+        ),
+        recorded.marking_code.to_string(),
+        recorded.contract_id.to_string(),
+        recorded.dispensing_id.to_string(),
+        recorded.dispensed_at.to_string(),
+        recorded.quantity.to_string(),
+        recorded.trade_name_unit_price.to_string(),
+        recorded.programme.name().to_owned(),
+    ])
+}
+
 /// Groups parsed rows by the period stream they belong to, keeping file order within each.
 pub fn by_stream(rows: Vec<Row>) -> BTreeMap<(String, String), Vec<Row>> {
     let mut groups: BTreeMap<(String, String), Vec<Row>> = BTreeMap::new();
@@ -241,4 +403,56 @@ pub fn domain_reject(row: &Row, error: &DomainError) -> RowReject {
 /// The period command of an accepted row.
 pub fn command(row: &Row) -> PeriodCommand {
     PeriodCommand::RecordDispensing(Box::new(row.command.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A-31, issue #17: a region in every form the ledger prints, and the refusals that name why.
+    #[test]
+    fn a31_regions_in_every_printed_form() {
+        let astana = Region::new(Jurisdiction::KZ, "710000000").unwrap();
+        for form in [
+            "710000000",
+            "KZ:710000000",
+            "kz:710000000",
+            "город Астана (KZ:710000000)",
+            "город Астана (710000000)",
+            "город Астана",
+            "Astana",
+            " KZ:710000000 ",
+        ] {
+            assert_eq!(region(form), Ok(astana), "{form}");
+        }
+        let wrong_name = region("город Алматы (KZ:710000000)").unwrap_err();
+        assert!(
+            wrong_name.contains("not the name of region 710000000"),
+            "{wrong_name}"
+        );
+        let kyrgyz = region("KG:41711").unwrap_err();
+        assert!(
+            kyrgyz.contains("the import records KZ dispensings (A-31)"),
+            "{kyrgyz}"
+        );
+        assert!(region("999999999").is_err());
+    }
+
+    /// V-08, App. 1 col 7: the prescription as the form prints it, with `№`, or with an ISO date.
+    #[test]
+    fn v08_prescriptions_as_the_form_prints_them() {
+        let expected = PrescriptionRef {
+            number: DocumentNumber::new("R-1").unwrap(),
+            written_on: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+        };
+        for form in [
+            "R-1 от 05.01.2026",
+            "№ R-1 от 05.01.2026",
+            "R-1 от 2026-01-05",
+        ] {
+            assert_eq!(prescription(form), Ok(expected.clone()), "{form}");
+        }
+        let bad = prescription("R-1 от 5 января").unwrap_err();
+        assert!(bad.contains("neither DD.MM.YYYY nor YYYY-MM-DD"), "{bad}");
+    }
 }

@@ -13,7 +13,10 @@
 //! Cost: the contract's period streams live on the contract's partition (`StreamId::partition_key`).
 //! The first KG period command on a partition reads it once and folds the KG periods of every
 //! contract there (decoding only KG settlement events and recovery offsets); afterwards only what was
-//! appended since is read, its own appends included. The dispatcher's lock per partition key (one per contract) is held from
+//! appended since is read, its own appends included. The history a decision reads is kept per
+//! appended dispensing (all periods, and each period's own share) and handed out as two shared
+//! handles, answered by subtraction: a KG command costs the same whether the contract has dispensed
+//! a hundred times or a million (issue #17: no quadratic path in the KG settlement). The dispatcher's lock per partition key (one per contract) is held from
 //! the read through the append, so two periods of one contract never decide on each other's stale history.
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,19 +24,26 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use ledger::domain::event::Event;
+use ledger::domain::kg::DrugId;
 use ledger::domain::kg::recovery::{self, Recoveries, RecoveryEvent, RecoveryOffset};
-use ledger::domain::period::kg::{self, KgPeriodHistory, KgPeriodState};
+use ledger::domain::money::{Money, Quantity};
+use ledger::domain::period::kg::{self, KgDispensingHistory, KgPeriodHistory, KgPeriodState};
 use ledger::domain::time::Timestamp;
 use ledger::log::{EventLog, Offset, PartitionId, StreamId, partition_of, read_partition};
+use rust_decimal::Decimal;
 
 use crate::handler::HandlerError;
 use crate::writer::decode;
 
-/// The folded KG period streams of one contract.
+/// The folded KG period streams of one contract, with the dispensing history kept per append.
 #[derive(Debug, Default)]
 pub struct ContractPeriods {
     /// `period/<contract>/<YYYY-MM>` → its folded KG state.
     periods: BTreeMap<String, KgPeriodState>,
+    /// Every period's dispensings together (A-18, A-19, V-03), kept up per event.
+    all: Arc<KgPeriodHistory>,
+    /// `period/<contract>/<YYYY-MM>` → that period's own dispensings, kept up per event.
+    own: BTreeMap<String, Arc<KgPeriodHistory>>,
     /// Every recovery offset the contract's settlements made, in log order.
     offsets: Vec<RecoveryOffset>,
     /// `period/<contract>/<YYYY-MM>` → when its payment report was first submitted (A-27: a dispute
@@ -50,6 +60,21 @@ impl ContractPeriods {
                     .entry(stream.to_owned())
                     .or_insert(report.submitted_at);
             }
+            Event::KgDispensingRecorded(recorded) => {
+                Arc::make_mut(&mut self.all).record(recorded);
+                Arc::make_mut(self.own.entry(stream.to_owned()).or_default()).record(recorded);
+            }
+            Event::KgDispensingReversed(reversed) => {
+                let withdrawn = self
+                    .periods
+                    .get(stream)
+                    .and_then(|state| state.dispensings.get(&reversed.dispensing_id));
+                if let Some(recorded) = withdrawn {
+                    Arc::make_mut(&mut self.all).withdraw(recorded);
+                    Arc::make_mut(self.own.entry(stream.to_owned()).or_default())
+                        .withdraw(recorded);
+                }
+            }
             _ => {}
         }
         let state = self.periods.remove(stream).unwrap_or_default();
@@ -57,17 +82,13 @@ impl ContractPeriods {
             .insert(stream.to_owned(), kg::evolve(state, event));
     }
 
-    /// The dispensings of every period of the contract but `stream`.
-    pub fn history_without(&self, stream: &StreamId) -> KgPeriodHistory {
-        let mut history = KgPeriodHistory::default();
-        for (_, state) in self
-            .periods
-            .iter()
-            .filter(|(name, _)| name.as_str() != stream.as_str())
-        {
-            history.add(state);
+    /// The dispensings of every period of the contract but `stream` (A-18, A-19, V-03): two shared
+    /// handles, whatever the history's size (the writer asks this for every KG command).
+    pub fn history_without(&self, stream: &StreamId) -> OtherPeriods {
+        OtherPeriods {
+            all: Arc::clone(&self.all),
+            own: self.own.get(stream.as_str()).cloned(),
         }
-        history
     }
 
     /// `assessed` (the pharmacy's recovery stream) with the offsets the contract's settlements made
@@ -80,6 +101,43 @@ impl ContractPeriods {
             }
             recovery::evolve(recoveries, &RecoveryEvent::RecoveryOffset(offset.clone()))
         })
+    }
+}
+
+/// The dispensings of a contract's other periods: all of its periods less the one being decided,
+/// answered by subtraction (A-18 units, A-19 compensation; V-03 the prescription's drug).
+#[derive(Debug, Clone, Default)]
+pub struct OtherPeriods {
+    all: Arc<KgPeriodHistory>,
+    own: Option<Arc<KgPeriodHistory>>,
+}
+
+impl KgDispensingHistory for OtherPeriods {
+    fn dispensed_units(&self, pin: &str, number: &str) -> Option<Quantity> {
+        let all = self.all.dispensed_units(pin, number)?.value();
+        let own = self
+            .own
+            .as_ref()
+            .and_then(|own| own.dispensed_units(pin, number))
+            .map_or(Decimal::ZERO, Quantity::value);
+        Quantity::new(all - own).ok()
+    }
+
+    fn compensated(&self, pin: &str, year: i32) -> Option<Money> {
+        let all = self.all.compensated(pin, year)?;
+        let own = self.own.as_ref().and_then(|own| own.compensated(pin, year));
+        let other = match own {
+            Some(own) => all
+                .checked_sub(own)
+                .expect("a period's compensation is part of the whole"),
+            None => all,
+        };
+        (other.minor != 0).then_some(other)
+    }
+
+    fn prescribed_drug(&self, pin: &str, number: &str) -> Option<DrugId> {
+        // The first drug a prescription was recorded for; the period being decided checks its own.
+        self.all.prescribed_drug(pin, number)
     }
 }
 
@@ -141,13 +199,13 @@ impl KgPeriodCache {
         contract: &StreamId,
         stream: &StreamId,
         assessed: Recoveries,
-    ) -> Result<(KgPeriodHistory, Recoveries), HandlerError> {
+    ) -> Result<(OtherPeriods, Recoveries), HandlerError> {
         self.read(log, contract, |periods| match periods {
             Some(periods) => (
                 periods.history_without(stream),
                 periods.recoveries(assessed),
             ),
-            None => (KgPeriodHistory::default(), assessed),
+            None => (OtherPeriods::default(), assessed),
         })
         .await
     }
@@ -202,18 +260,34 @@ mod tests {
         format!("period/KG-1/2026-{month:02}")
     }
 
-    /// Periods 1…3, each with `units` dispensed on RX-1 when positive.
-    fn periods(units: &[u32]) -> ContractPeriods {
+    /// Periods 1…3, each with `units` dispensed on RX-1 when positive, through the events a
+    /// writer appends; with `reversed`, each period's dispensing is recorded twice and one reversed.
+    fn periods(units: &[u32], reversed: bool) -> ContractPeriods {
         let mut periods = ContractPeriods::default();
         for (month, units) in (1..).zip(units) {
-            let mut state = KgPeriodState::default();
-            if *units > 0 {
-                let units = Quantity::new((*units).into()).expect("positive");
-                state
-                    .prescriptions
-                    .insert((PIN.to_owned(), "RX-1".to_owned()), units);
+            if *units == 0 {
+                continue;
             }
-            periods.periods.insert(period_stream(month), state);
+            let stream = period_stream(month);
+            let mut recorded = kg::example::recorded();
+            recorded.prescription.number = "RX-1".to_owned();
+            recorded.reimbursement.dispensed_units = Quantity::new((*units).into()).unwrap();
+            recorded.dispensing_id = format!("D-{month}").parse().unwrap();
+            periods.apply(&stream, &Event::KgDispensingRecorded(recorded.clone()));
+            if reversed {
+                let mut again = recorded;
+                again.dispensing_id = format!("D-{month}-again").parse().unwrap();
+                periods.apply(&stream, &Event::KgDispensingRecorded(again.clone()));
+                let reversal = kg::KgDispensingReversed {
+                    contract_id: again.contract_id,
+                    period: again.period,
+                    dispensing_id: again.dispensing_id,
+                    reversed_at: Timestamp::parse_rfc3339("2026-03-31T10:00:00Z").unwrap(),
+                    reason: "entered twice".to_owned(),
+                    reimbursement: again.reimbursement.reimbursement,
+                };
+                periods.apply(&stream, &Event::KgDispensingReversed(reversal));
+            }
         }
         periods
     }
@@ -225,9 +299,10 @@ mod tests {
         fn history_is_the_other_periods(
             units in proptest::collection::vec(0u32..100, 1..4),
             own in 0usize..4,
+            reversed in any::<bool>(),
         ) {
             let own = own % units.len();
-            let periods = periods(&units);
+            let periods = periods(&units, reversed);
             let stream = StreamId::new(period_stream(u32::try_from(own + 1).unwrap())).unwrap();
             let others: u32 = units
                 .iter()

@@ -14,4 +14,5 @@ pub mod render;
 pub mod serve;
 pub mod submit;
 pub mod uniqueness;
+pub mod watch;
 pub mod writer;

@@ -147,6 +147,11 @@ impl Aggregate for PeriodAggregate {
         )?;
         Ok(new_events(events, &command.meta))
     }
+
+    /// A batch of one is refused before anything is folded (`decide_batch`).
+    fn refusal_leaves_state(command: &Self::Command) -> bool {
+        command.command.len() == 1
+    }
 }
 
 /// The KZ limit-price list `reference/prices/KZ`.
@@ -378,6 +383,11 @@ impl Aggregate for KgPeriodAggregate {
             period::kg::evolve,
         )?;
         Ok(new_events(events, &command.meta))
+    }
+
+    /// A batch of one is refused before anything is folded (`decide_batch`).
+    fn refusal_leaves_state(command: &Self::Command) -> bool {
+        command.command.len() == 1
     }
 }
 

@@ -26,6 +26,8 @@ fn run_demo(data_dir: &Path, summary: &Path) {
             "demo",
             "--dispensings",
             "300",
+            "--kg-dispensings",
+            "600",
             "--no-sync",
             "--seed",
             "7",
@@ -321,9 +323,20 @@ fn check_kg_dispensings(events: &[(String, Event)], kg: &serde_json::Value) {
             Event::KgDispensingRecorded(recorded) => {
                 lines += 1;
                 reimbursed += recorded.reimbursement.reimbursement.minor;
+                assert!(
+                    recorded
+                        .prescription
+                        .eligibility
+                        .is_some_and(|patient| patient.insured),
+                    "E-08: every recorded KG patient is insured"
+                );
                 let pin = recorded.prescription.patient_pin.as_str();
                 assert!(pin.len() == 14 && pin.bytes().all(|b| b.is_ascii_digit()));
                 assert!(book.contains(&recorded.dispensing.drug_id.to_string()));
+            }
+            Event::KgDispensingReversed(reversed) => {
+                lines -= 1;
+                reimbursed -= reversed.reimbursement.minor;
             }
             Event::KgPaymentReportApproved(report) => approved += report.net_payable.minor,
             Event::KgSettlementPaid(settlement) => paid += settlement.amount.minor,
@@ -335,7 +348,7 @@ fn check_kg_dispensings(events: &[(String, Event)], kg: &serde_json::Value) {
     assert_eq!(kg["reimbursement"]["minor"], reimbursed);
     assert_eq!(kg["paid"]["minor"], paid);
     assert_eq!(paid, approved, "every approved KG report is paid");
-    for rule in ["R-03", "D-11"] {
+    for rule in ["R-03", "D-11", "E-08", "V-03", "O-01"] {
         assert!(
             kg["refused_dispensings"][rule].as_u64().unwrap() > 0,
             "{rule}"

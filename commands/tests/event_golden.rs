@@ -75,6 +75,7 @@ async fn demo_examples() -> BTreeMap<String, Payload> {
     let demo_options = DemoOptions {
         dispensings: 60,
         networks: 3,
+        kg_dispensings: 120,
         ..DemoOptions::default()
     };
     demo::run(Arc::clone(&log), &demo_options, &Quiet)
@@ -149,7 +150,26 @@ fn decided_examples() -> Vec<Event> {
     events.extend(kg_recovery_examples());
     // KG settlement (period::kg): the example period, recorded, reported, approved and paid.
     events.extend(ledger::domain::period::kg::example::settlement());
+    events.extend(breach_examples());
     events
+}
+
+/// A breach (issue #17, D-02): a contract concluded in January 2026 never submits January's
+/// registry; the watcher observes it on 2 March, after the 25 February due date.
+fn breach_examples() -> Vec<Event> {
+    use ledger::domain::breach::RecordDeadlineBreach;
+    use ledger::domain::clock::ClockRule;
+    use ledger::domain::period::PeriodCommand;
+    let mut world = World::kz().with_concluded_contract();
+    world
+        .period(
+            World::january(),
+            PeriodCommand::RecordDeadlineBreach(RecordDeadlineBreach {
+                rule: ClockRule::RegistrySubmission,
+                observed_at: at("2026-03-02T09:00:00+05:00"),
+            }),
+        )
+        .unwrap_or_else(|error| panic!("the breach is refused: {error}"))
 }
 
 fn kz_contract(world: &mut World, command: ContractCommand) -> Vec<Event> {

@@ -196,3 +196,66 @@ async fn conflict_from_another_writer_is_redecided() {
         StreamVersion(1)
     );
 }
+
+/// The counter, declaring that a refusal leaves its state as it was (its decision refuses before it
+/// adds anything).
+struct KeepingCounter;
+
+impl Aggregate for KeepingCounter {
+    type State = u64;
+    type Command = u64;
+    type Context<'c> = ();
+    type Rejection = OverLimit;
+
+    fn evolve(state: u64, envelope: &EventEnvelope) -> Result<u64, HandlerError> {
+        Counter::evolve(state, envelope)
+    }
+
+    fn decide(state: &mut u64, amount: &u64, context: &()) -> Result<Vec<NewEvent>, OverLimit> {
+        Counter::decide(state, amount, context)
+    }
+
+    fn refusal_leaves_state(_: &u64) -> bool {
+        true
+    }
+}
+
+/// Issue #17: a refusal that leaves the state as it was keeps the cached state (the next command is
+/// decided without folding the stream again); one that may have advanced it drops the cache.
+#[tokio::test]
+async fn a_refusal_keeps_the_cached_state_only_when_it_leaves_it_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let keeping = Handler::<KeepingCounter>::default();
+    let dropping = Handler::<Counter>::default();
+    for (index, amount) in [(1u128, 60u64), (2, 41)] {
+        let _ = keeping
+            .execute(
+                &*log,
+                &stream(),
+                CommandId(Uuid::from_u128(index)),
+                &amount,
+                &(),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        keeping.peek(&stream(), |total| *total),
+        Some(60),
+        "kept after the refusal"
+    );
+    let refused = dropping
+        .execute(&*log, &stream(), CommandId(Uuid::from_u128(3)), &41, &())
+        .await
+        .unwrap();
+    assert!(matches!(
+        refused,
+        Handled::Rejected(OverLimit { total: 60, .. })
+    ));
+    assert_eq!(
+        dropping.peek(&stream(), |total| *total),
+        None,
+        "dropped after the refusal"
+    );
+}

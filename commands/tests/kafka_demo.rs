@@ -17,6 +17,8 @@ fn demo(
         "demo",
         "--dispensings",
         "120",
+        "--kg-dispensings",
+        "300",
         "--seed",
         "5",
         "--no-sync",

@@ -243,6 +243,21 @@ fn again_in(
     let mut dispensing = (**first).clone();
     dispensing.dispensing_id = DispensingId::new(id).unwrap();
     dispensing.dispensed_at = generate(world, holder, period, 900).unwrap().dispensed_at;
+    // The prescription is of the new sale's day at the latest (O-01), and the receipt keeps its RNM
+    // and fiscal sign (its M-06 key) but is dated on the new sale's day (O-02).
+    let sale_day = ledger::domain::calendar::local_date(
+        ledger::domain::jurisdiction::Jurisdiction::KZ,
+        dispensing.dispensed_at,
+    );
+    dispensing.prescription.written_on = dispensing.prescription.written_on.min(sale_day);
+    let receipt = &dispensing.fiscal_receipt;
+    dispensing.fiscal_receipt = ledger::domain::values::FiscalReceipt::new(
+        receipt.rnm(),
+        receipt.fiscal_sign(),
+        dispensing.dispensed_at,
+        receipt.amount(),
+    )
+    .unwrap();
     let mut again = envelope(&holder.contract_id, dispensing);
     again.stream =
         StreamId::new(format!("period/{}/{}", holder.contract_id, period.key())).unwrap();
@@ -299,7 +314,9 @@ fn m06_a_reversed_pack_may_be_dispensed_again_and_then_holds_it() {
         &[json(&first), json(&reversal(&first)), json(&again)],
     );
     let (code, text) = submit(&data_dir, &file);
-    assert_eq!(code, Some(0), "{text}");
+    let rejects =
+        std::fs::read_to_string(dir.path().join("february.rejects.csv")).unwrap_or_default();
+    assert_eq!(code, Some(0), "{text} {rejects}");
     assert!(
         text.contains("3 appended, 0 already appended, 0 rejected"),
         "{text}"

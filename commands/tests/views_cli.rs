@@ -308,8 +308,18 @@ fn deadlines_budget_and_contracts_answer_in_json() {
     assert!(
         clocks
             .iter()
-            .all(|clock| clock["status"].get("running").is_none()),
-        "every clock stopped by June"
+            .filter(|clock| clock["status"].get("running").is_some()
+                || clock["status"].get("overdue").is_some())
+            .all(|clock| clock["rule"] == "REGISTRY_SUBMISSION" && clock["stopped_by"].is_null()),
+        "every clock of the generated periods stopped by June; only the registries of the months \
+         after them, which nobody submitted, still run (D-02): {clocks:?}"
+    );
+    assert!(
+        clocks
+            .iter()
+            .any(|clock| clock["rule"] == "REGISTRY_SUBMISSION"
+                && clock["status"].get("overdue").is_some()),
+        "a month in force with no registry is overdue"
     );
     let pharmacy = stdout(ledger(
         data.path(),

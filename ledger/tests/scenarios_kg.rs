@@ -53,8 +53,8 @@ use ledger::domain::kg::recovery::{
 };
 use ledger::domain::kg::{
     DrugId, KgDispensing, KgPolicy, KgPrescription, KgReimbursementInput, LimitEnforcement,
-    PartialDispensing, PatientLimitParameters, PatientLimitSchedule, PriceBasis,
-    ReferenceBookEntry, ReferenceBookPublished, ReferenceBooks,
+    PartialDispensing, PatientEligibility, PatientLimitParameters, PatientLimitSchedule,
+    PriceBasis, ReferenceBookEntry, ReferenceBookPublished, ReferenceBooks,
 };
 use ledger::domain::money::{Currency, Money, Quantity, UnitPrice};
 use ledger::domain::region::{Programme, Region};
@@ -528,6 +528,13 @@ impl KgWorld {
             drug_id: DrugId::new(drug).expect("drug id"),
             generic_group: step.get("group").unwrap_or(group_of(drug)).to_owned(),
             course_dose_units: units(step.get("course").unwrap_or("60")),
+            // E-08, V-06: insured and PHC-registered, checked on the day written, unless the step
+            // says otherwise (`insured=no`, `phc=no`, `checked=DATE`, `eligibility=none`).
+            eligibility: (step.get("eligibility") != Some("none")).then(|| PatientEligibility {
+                insured: step.get("insured") != Some("no"),
+                phc_registered: step.get("phc") != Some("no"),
+                checked_on: step.date("checked", step.get("written").unwrap_or("2026-03-01")),
+            }),
         });
         Ok(Vec::new())
     }

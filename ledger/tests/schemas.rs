@@ -304,4 +304,84 @@ mod upcast {
             Event::RegistrySubmitted(v2)
         );
     }
+
+    /// The checked-in v1 record of `event_type` (written by the demo before v2, never edited).
+    fn stored_v1(event_type: &str) -> Payload {
+        let data = std::fs::read(schemas_dir().join(format!("golden/{event_type}/v1.bin")))
+            .expect("the v1 golden record is kept as an upcast input");
+        Payload {
+            event_type: event_type.into(),
+            schema_version: 1,
+            data,
+        }
+    }
+
+    /// Issue #17: a v1 conclusion carried no registry due terms; it upcasts with them unknown and
+    /// everything else unchanged (the view then applies the law's 25th, D-02).
+    #[test]
+    fn contract_concluded_v1_upcasts_to_v2_with_unknown_due_terms() {
+        use ledger::domain::upcast::ContractConcludedV1;
+        let payload = stored_v1("ContractConcluded");
+        let v1: ContractConcludedV1 = ledger::codec::decode(&payload.data).unwrap();
+        let Event::ContractConcluded(v2) = Event::from_payload(&payload).expect("v1 upcasts")
+        else {
+            panic!("a ContractConcluded payload upcasts to ContractConcluded")
+        };
+        assert_eq!(v2.registry_due, None);
+        assert_eq!(
+            (
+                &v2.contract_id,
+                v2.concluded_at,
+                v2.holder,
+                v2.term,
+                &v2.signature
+            ),
+            (
+                &v1.contract_id,
+                v1.concluded_at,
+                v1.holder,
+                v1.term,
+                &v1.signature
+            )
+        );
+        let current = Event::ContractConcluded(v2).to_payload().unwrap();
+        assert_eq!(current.schema_version, 2);
+    }
+
+    /// Issue #17, D-13: a v1 KG conclusion recorded no report deadline; it upcasts with none.
+    #[test]
+    fn kg_contract_concluded_v1_upcasts_to_v2_with_no_report_terms() {
+        use ledger::domain::upcast::KgContractConcludedV1;
+        let payload = stored_v1("KgContractConcluded");
+        let v1: KgContractConcludedV1 = ledger::codec::decode(&payload.data).unwrap();
+        let Event::KgContractConcluded(v2) = Event::from_payload(&payload).expect("v1 upcasts")
+        else {
+            panic!("a KgContractConcluded payload upcasts to KgContractConcluded")
+        };
+        assert_eq!(v2.report_due, None);
+        assert_eq!(
+            (&v2.contract_id, v2.term, &v2.tax_check),
+            (&v1.contract_id, v1.term, &v1.tax_check)
+        );
+    }
+
+    /// E-08, V-06: a v1 KG dispensing carried no patient eligibility; it upcasts with it unknown and
+    /// every decided fact unchanged.
+    #[test]
+    fn kg_dispensing_recorded_v1_upcasts_to_v2_with_unknown_eligibility() {
+        use ledger::domain::upcast::KgDispensingRecordedV1;
+        let payload = stored_v1("KgDispensingRecorded");
+        let v1: KgDispensingRecordedV1 = ledger::codec::decode(&payload.data).unwrap();
+        let Event::KgDispensingRecorded(v2) = Event::from_payload(&payload).expect("v1 upcasts")
+        else {
+            panic!("a KgDispensingRecorded payload upcasts to KgDispensingRecorded")
+        };
+        assert_eq!(v2.prescription.eligibility, None);
+        assert_eq!(v2.prescription.number, v1.prescription.number);
+        assert_eq!(v2.prescription.drug_id, v1.prescription.drug_id);
+        assert_eq!(
+            (&v2.dispensing, &v2.reimbursement),
+            (&v1.dispensing, &v1.reimbursement)
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use ledger::domain::calendar::{CalendarSet, CalendarVersion};
-use ledger::domain::clock::{ClockRule, ClockStatus, Deadline};
+use ledger::domain::clock::{ClockRule, ClockStatus, Deadline, MonthlyDue};
 use ledger::domain::contract::events::ContractTerm;
 use ledger::domain::contract::kg::{
     KgContractApplicationReceived, KgContractConcluded, TaxDebtCheck,
@@ -84,6 +84,11 @@ fn d10_kg_refusal_clock_runs_from_application_to_conclusion() {
             reference: DocumentNumber::new("TAX-1").expect("number"),
         },
         rule_set_version: 1,
+        report_due: Some(MonthlyDue {
+            rule: ClockRule::KgPaymentReport,
+            due_day: 10,
+            calendar_version: CalendarVersion(1),
+        }),
     });
     let (mut projector, _) =
         Projector::open(SimStore::new(SimConfig::default()), projector::views::all())
@@ -113,4 +118,46 @@ fn d10_kg_refusal_clock_runs_from_application_to_conclusion() {
     assert_eq!(records[0].status, ContractStatus::Concluded);
     assert_eq!(records[0].jurisdiction, Some(Jurisdiction::KG));
     assert_eq!(records[0].ends_on, Some(day("2027-03-03")));
+
+    d13_report_clock_runs_from_the_month_end(&projector.reader(), &calendars);
+}
+
+/// D-13: the contract's report terms give every month in force a KG_PAYMENT_REPORT clock from the
+/// day the month ends, due the 10th of the next month, before any report exists.
+fn d13_report_clock_runs_from_the_month_end(
+    reader: &projector::ProjectorReader<projector::SimReader>,
+    calendars: &CalendarSet,
+) {
+    let before_month_end = deadlines::as_of(reader, calendars, day("2026-03-30")).expect("clocks");
+    assert!(
+        before_month_end
+            .iter()
+            .all(|clock| clock.rule != ClockRule::KgPaymentReport),
+        "March's report clock does not exist before March ends"
+    );
+    let clocks = deadlines::as_of(reader, calendars, day("2026-04-11")).expect("clocks");
+    let reports: Vec<_> = clocks
+        .iter()
+        .filter(|clock| clock.rule == ClockRule::KgPaymentReport)
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(
+        (
+            reports[0].period.map(|period| period.key()),
+            reports[0].deadline().due,
+            reports[0].party
+        ),
+        (
+            Some("2026-03".to_owned()),
+            day("2026-04-10"),
+            Party::Pharmacy
+        )
+    );
+    let overdue = reports[0]
+        .status(calendars, at("2026-04-11T12:00:00+06:00"))
+        .expect("status");
+    assert!(
+        matches!(overdue, ClockStatus::Overdue { .. }),
+        "{overdue:?}"
+    );
 }

@@ -16,6 +16,10 @@ pub struct DemoArgs {
     /// Dispensings per month over all Kazakh contracts.
     #[arg(long, default_value_t = 1_000_000)]
     pub dispensings: u64,
+    /// KG sales per month over the KG contracts in force (default: one per hundred KZ dispensings,
+    /// at least 10,000).
+    #[arg(long)]
+    pub kg_dispensings: Option<u64>,
     /// Reporting months to simulate, from January 2026.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=12))]
     pub months: u32,
@@ -65,6 +69,9 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         dispensings: args.dispensings,
         months: args.months,
+        kg_dispensings: args
+            .kg_dispensings
+            .unwrap_or_else(|| DemoOptions::default_kg_dispensings(args.dispensings)),
         ..DemoOptions::default()
     };
     let durability = if args.no_sync {
@@ -93,7 +100,7 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         &engine,
         &world,
         &periods,
-        options.dispensings,
+        &options,
         timing,
         events_written,
         kg,

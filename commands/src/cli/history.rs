@@ -38,6 +38,8 @@ pub struct HistoryArgs {
 pub enum ExportFormat {
     Jsonl,
     Csv,
+    /// The period's live dispensings in the layout `ledger import dispensings` reads.
+    ImportCsv,
 }
 
 #[derive(Debug, clap::Args)]
@@ -207,6 +209,14 @@ pub fn run_export(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitC
     let extension = match args.format {
         ExportFormat::Jsonl => "jsonl",
         ExportFormat::Csv => "csv",
+        ExportFormat::ImportCsv => {
+            let rows = runtime.block_on(super::export_import::export(&*log, &period, &args.out))?;
+            println!(
+                "exported {rows} dispensings of {period} in the import layout to {}",
+                args.out.join("dispensings.csv").display()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     let path = args.out.join(format!("events.{extension}"));
     let file = std::fs::File::create(&path)
@@ -218,7 +228,7 @@ pub fn run_export(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitC
     let heads = runtime.block_on(scan(&*log, &selection, None, |envelope| {
         let line = match args.format {
             ExportFormat::Jsonl => envelope_json(envelope).to_string(),
-            ExportFormat::Csv => csv_line(envelope),
+            ExportFormat::Csv | ExportFormat::ImportCsv => csv_line(envelope),
         };
         writer.record(envelope, &line)
     }))?;

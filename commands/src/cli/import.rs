@@ -24,7 +24,7 @@ use crate::auth::policy::Request;
 use crate::auth::{Organisation, Policy, Principal, time};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler};
-use crate::import::{self, Row, RowReject};
+use crate::import::{self, PriceWarning, Row, RowReject};
 use crate::submit::Refusal;
 use crate::uniqueness::{UniquenessIndex, load_writer_indexes};
 use crate::writer::{Command, CommandMeta, ContractAggregate, PeriodAggregate, PriceListAggregate};
@@ -45,7 +45,21 @@ pub enum ImportCommand {
         fund_bin: Bin,
         #[command(flatten)]
         trust: LocalTrustArgs,
+        /// Where rows whose limit price disagrees with the published list are written (line,
+        /// column, claimed, published, list version, rule); default FILE.warnings.csv.
+        #[arg(long)]
+        warnings: Option<PathBuf>,
+        /// Refuse rows whose limit price disagrees with the list in force on the dispensing date
+        /// (M-02, A-14) instead of recording them at the published price with a warning.
+        #[arg(long)]
+        strict_prices: bool,
     },
+}
+
+/// What the import found besides its tally: the price disagreements (M-02, A-14).
+#[derive(Debug, Default)]
+struct Findings {
+    warnings: Vec<PriceWarning>,
 }
 
 struct Inputs {
@@ -59,6 +73,7 @@ struct Inputs {
     keys: KeyRegistry,
     /// M-06 across periods: rebuilt from the log, then kept up with each chunk appended.
     index: UniquenessIndex,
+    strict_prices: bool,
 }
 
 pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
@@ -67,9 +82,12 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
         rejects,
         fund_bin,
         trust,
+        warnings,
+        strict_prices,
     } = command;
     let (policy, principal) = trust.resolve(fund_bin)?;
     let (rows, mut tally) = read(&file)?;
+    let mut findings = Findings::default();
     let log: Arc<dyn EventLog> = Arc::new(
         FileLog::open(&global.data_dir, FileLogOptions::default()).with_context(|| {
             format!("cannot open the event log in {}", global.data_dir.display())
@@ -89,9 +107,11 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
             rules: rule_book()?,
             keys,
             index,
+            strict_prices,
         };
+        let mut counts = (&mut tally, &mut findings);
         for ((contract_id, _), group) in import::by_stream(rows) {
-            import_stream(&*log, &inputs, &contract_id, group, &mut tally, &bar).await?;
+            import_stream(&*log, &inputs, &contract_id, group, &mut counts, &bar).await?;
         }
         anyhow::Ok(())
     })?;
@@ -101,7 +121,49 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
         already: "already imported",
         place: "column",
     };
-    super::batch::finish(&file, rejects.as_deref(), &wording, &tally)
+    let code = super::batch::finish(&file, rejects.as_deref(), &wording, &tally)?;
+    let warnings_path = warnings.unwrap_or_else(|| file.with_extension("warnings.csv"));
+    write_warnings(&warnings_path, &findings.warnings)?;
+    println!(
+        "price warnings: {}{}",
+        findings.warnings.len(),
+        if findings.warnings.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (rows whose limit price differs from the list in force on the dispensing date \
+                 were recorded at the published price, M-02, A-14; see {})",
+                warnings_path.display()
+            )
+        }
+    );
+    Ok(code)
+}
+
+/// The warnings file: written on every run (empty after a clean one), like the rejects file.
+fn write_warnings(path: &Path, warnings: &[PriceWarning]) -> anyhow::Result<()> {
+    let mut writer =
+        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    writer.write_record([
+        "line",
+        "column",
+        "claimed",
+        "published",
+        "list_version",
+        "rule",
+    ])?;
+    for warning in warnings {
+        writer.write_record([
+            warning.line.to_string(),
+            warning.column.clone(),
+            warning.claimed.clone(),
+            warning.published.clone(),
+            warning.list_version.to_string(),
+            warning.rule.clone(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
 }
 
 fn read(file: &Path) -> anyhow::Result<(Vec<Row>, Tally)> {
@@ -148,7 +210,7 @@ async fn import_stream(
     inputs: &Inputs,
     contract_id: &str,
     rows: Vec<Row>,
-    tally: &mut Tally,
+    (tally, findings): &mut (&mut Tally, &mut Findings),
     bar: &ProgressBar,
 ) -> anyhow::Result<()> {
     let period = rows[0].period;
@@ -201,9 +263,15 @@ async fn import_stream(
             tally.rejects.push(row_reject(&row, refusal));
             continue;
         }
-        match classify(&mut state, &row, &context) {
-            Ok(true) => accepted.push(row),
-            Ok(false) => tally.already += 1,
+        match classify(&mut state, &row, &context, inputs.strict_prices) {
+            Ok((new, warning)) => {
+                findings.warnings.extend(warning);
+                if new {
+                    accepted.push(row);
+                } else {
+                    tally.already += 1;
+                }
+            }
             Err(reject) => tally.rejects.push(reject),
         }
     }
@@ -218,19 +286,21 @@ async fn import_stream(
     Ok(())
 }
 
-/// `Ok(true)`: new and valid (the state advances through it); `Ok(false)`: already imported with the
-/// same content; `Err`: refused, with its rule.
+/// `Ok((true, _))`: new and valid (the state advances through it); `Ok((false, _))`: already
+/// imported with the same content; either with its price warning (M-02, A-14), which `strict` turns
+/// into a refusal of a new row; `Err`: refused, with its rule.
 fn classify(
     state: &mut PeriodState,
     row: &Row,
     context: &PeriodContext<'_>,
-) -> Result<bool, RowReject> {
+    strict: bool,
+) -> Result<(bool, Option<PriceWarning>), RowReject> {
     if let Some(entry) = state.dispensings.get(&row.command.dispensing_id) {
         let same = entry.recorded.marking_code == row.command.marking_code
             && entry.recorded.fiscal_receipt == row.command.fiscal_receipt
             && entry.recorded.quantity == row.command.quantity;
         return if same {
-            Ok(false)
+            Ok((false, import::price_warning(row, &entry.recorded)))
         } else {
             Err(RowReject {
                 line: row.line,
@@ -245,10 +315,19 @@ fn classify(
     }
     let events = period::decide(state, import::command(row), context)
         .map_err(|error| import::domain_reject(row, &error))?;
+    let warning = events.iter().find_map(|event| match event {
+        ledger::domain::event::Event::DispensingRecorded(recorded) => {
+            import::price_warning(row, recorded)
+        }
+        _ => None,
+    });
+    if let (true, Some(warning)) = (strict, warning.clone()) {
+        return Err(warning.into_reject());
+    }
     for event in &events {
         *state = period::evolve(std::mem::take(state), event);
     }
-    Ok(true)
+    Ok((true, warning))
 }
 
 /// Where a chunk goes and who appends it.

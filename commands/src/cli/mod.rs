@@ -6,6 +6,7 @@ mod batch;
 mod bench;
 mod calendar;
 mod demo;
+mod export_import;
 mod history;
 mod import;
 #[cfg(feature = "kafka")]
@@ -21,6 +22,7 @@ mod serve;
 mod submit;
 mod trust;
 pub(crate) mod views;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -133,6 +135,8 @@ pub enum Command {
     /// A development PKI: CA, certificates, CRL, JWKS and tokens for the demo (like mkcert).
     #[command(subcommand)]
     Pki(pki::PkiCommand),
+    /// Records every statutory clock past its due date as a `DeadlineBreached` fact, once.
+    Watch(watch::WatchArgs),
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -158,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::Submit(args) => submit::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
         Command::Pki(command) => pki::run(command),
+        Command::Watch(args) => watch::run(args, &cli.global),
     };
     match outcome {
         Ok(code) => code,

@@ -19,7 +19,7 @@ use super::{GlobalOpts, UsageError, open};
 use crate::project::{Projected, catch_up_views, views_dir};
 use crate::render;
 
-pub use deadlines::{DeadlinesArgs, run_deadlines};
+pub use deadlines::{DeadlinesArgs, OverdueClock, run_deadlines};
 
 /// The output formats of a printed form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -89,6 +89,10 @@ pub struct BudgetArgs {
 pub struct ContractsArgs {
     #[command(flatten)]
     pub source: ViewsOpt,
+    /// Also list each contract's clocks overdue at the end of this day (YYYY-MM-DD), a registry
+    /// never submitted included (D-02).
+    #[arg(long)]
+    pub as_of: Option<String>,
     #[arg(long, value_enum, default_value_t)]
     pub format: super::Format,
 }
@@ -222,16 +226,35 @@ pub fn run_budget(args: BudgetArgs, global: &GlobalOpts) -> anyhow::Result<ExitC
 }
 
 pub fn run_contracts(args: ContractsArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+    let as_of = args
+        .as_of
+        .as_deref()
+        .map(|text| {
+            text.parse::<chrono::NaiveDate>()
+                .map_err(|_| UsageError(format!("--as-of {text:?} is not a date YYYY-MM-DD")))
+        })
+        .transpose()?;
     let projected = open_views(global, &args.source)?;
-    let records = contracts::all(&projected.reader())?;
+    let reader = projected.reader();
+    let records = contracts::all(&reader)?;
+    let overdue = match as_of {
+        Some(as_of) => deadlines::overdue_by_contract(&reader, as_of)?,
+        None => std::collections::BTreeMap::new(),
+    };
+    let overdue_of = |record: &contracts::ContractRecord| {
+        overdue
+            .get(record.contract_id.as_str())
+            .cloned()
+            .unwrap_or_default()
+    };
     let text = match args.format {
         super::Format::Json => json(
             &records
                 .iter()
-                .map(convert::ContractJson::new)
+                .map(|record| convert::ContractJson::new(record, overdue_of(record)))
                 .collect::<Vec<_>>(),
         )?,
-        super::Format::Text => convert::contracts_text(&records),
+        super::Format::Text => convert::contracts_text(&records, &overdue),
     };
     print(&text)
 }

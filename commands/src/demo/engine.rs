@@ -14,6 +14,7 @@ use ledger::domain::error::DomainError;
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::{self, KeyCommand, KeyRegistry, RegisterSigningKey};
+use ledger::domain::kg::{KgPolicy, PartialDispensing};
 use ledger::domain::period::{PeriodCommand, PeriodContext};
 use ledger::domain::prices::{PriceListState, PublishPriceList};
 use ledger::domain::rules::{RuleBook, RuleParameters, RuleSet};
@@ -26,10 +27,12 @@ use uuid::Uuid;
 use super::kg::dispense::KgRefusals;
 use super::signing::{CaptureHash, Signers};
 use crate::handler::{Aggregate, Handled, Handler};
+use crate::kg_context::KgPeriodCache;
 pub use crate::uniqueness::UniquenessIndex;
 use crate::writer::{
-    BudgetAggregate, Command, CommandMeta, ContractAggregate, KeyAggregate, KgContractAggregate,
-    KgPeriodAggregate, PeriodAggregate, PriceListAggregate, ReferenceBookAggregate, new_events,
+    BudgetAggregate, Command, CommandMeta, ContractAggregate, DisputeAggregate, KeyAggregate,
+    KgContractAggregate, KgPeriodAggregate, PeriodAggregate, PriceListAggregate, RecoveryAggregate,
+    ReferenceBookAggregate, new_events,
 };
 
 /// Everything the demo writes with.
@@ -51,6 +54,13 @@ pub struct Engine {
     pub reference_books: Handler<ReferenceBookAggregate>,
     /// The scripted KG dispensings the domain refused, by rule.
     pub kg_refusals: KgRefusals,
+    /// The KG writer's cross-period history and recovery offsets, as the JSON writer keeps them.
+    pub kg_history: KgPeriodCache,
+    /// D-11, A-18, A-19: the demo's KG policy (configuration): partial dispensings leave the rest of
+    /// the course open until the prescription expires, so units are carried across months.
+    pub kg_policy: KgPolicy,
+    pub recoveries: Handler<RecoveryAggregate>,
+    pub disputes: Handler<DisputeAggregate>,
     pub periods: Handler<PeriodAggregate>,
     pub prices: Handler<PriceListAggregate>,
     pub key_rings: Handler<KeyAggregate>,
@@ -120,6 +130,13 @@ impl Engine {
             kg_periods: Handler::default(),
             reference_books: Handler::default(),
             kg_refusals: KgRefusals::default(),
+            kg_history: KgPeriodCache::default(),
+            kg_policy: KgPolicy {
+                partial_dispensing: PartialDispensing::RemainderUntilExpiry,
+                ..KgPolicy::default()
+            },
+            recoveries: Handler::default(),
+            disputes: Handler::default(),
             periods: Handler::default(),
             prices: Handler::default(),
             key_rings: Handler::default(),

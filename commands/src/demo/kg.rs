@@ -6,7 +6,9 @@
 //!
 //! KG steps are decided on the KG calendar and rule set and stamped in Bishkek time (UTC+6, A-15).
 
+pub mod cases;
 pub mod dispense;
+pub mod disputes;
 pub mod period;
 pub mod settle;
 pub mod summary;
@@ -192,7 +194,7 @@ async fn step(
     actor: Actor,
     command: KgContractCommand,
 ) -> anyhow::Result<()> {
-    let at = command_at(&command);
+    let at = command.at();
     let step = format!("contract/{}/{name}", pharmacy.contract_id);
     let meta = engine.meta(&step, at, Jurisdiction::KG, actor);
     if let Err(refused) = engine
@@ -202,16 +204,6 @@ async fn step(
         bail!("KG step {step} was refused: {refused}");
     }
     Ok(())
-}
-
-fn command_at(command: &KgContractCommand) -> Timestamp {
-    match command {
-        KgContractCommand::ReceiveApplication { received_at, .. } => *received_at,
-        KgContractCommand::Conclude { concluded_at, .. } => *concluded_at,
-        KgContractCommand::Refuse { refused_at, .. } => *refused_at,
-        KgContractCommand::FileObjection { filed_at, .. } => *filed_at,
-        KgContractCommand::DecideRenewal { at } => *at,
-    }
 }
 
 fn tax_check(

@@ -43,7 +43,20 @@ pub struct DemoOptions {
     pub first_month: NaiveDate,
     /// Single-company KZ networks (the consortium and the KG pharmacies come on top).
     pub networks: u32,
+    /// KG sales drawn per month over the KG contracts in force (issue #17: the programme at volume).
+    pub kg_dispensings: u64,
 }
+
+impl DemoOptions {
+    /// The KG volume by default: one KG sale per hundred KZ dispensings, and at least
+    /// [`KG_DISPENSINGS_MIN`] a month.
+    pub fn default_kg_dispensings(dispensings: u64) -> u64 {
+        (dispensings / 100).max(KG_DISPENSINGS_MIN)
+    }
+}
+
+/// The least KG sales a month the demo draws by default (issue #17).
+pub const KG_DISPENSINGS_MIN: u64 = 10_000;
 
 impl Default for DemoOptions {
     fn default() -> Self {
@@ -53,6 +66,7 @@ impl Default for DemoOptions {
             months: 1,
             first_month: NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date"),
             networks: 8,
+            kg_dispensings: KG_DISPENSINGS_MIN,
         }
     }
 }
@@ -128,12 +142,8 @@ pub async fn run(
         progress.finish_phase();
     }
     let dispensing_elapsed = started.elapsed();
-    progress.phase("KG dispensings", u64::try_from(periods.len())?);
-    for period in &periods {
-        kg::dispense::dispense_month(&engine, &world, *period).await?;
-        progress.advance(1);
-    }
-    progress.finish_phase();
+    let (kg_elapsed, kg_recorded) =
+        dispense_kg(&engine, &world, &periods, options, progress).await?;
     close_periods(&engine, &world, &periods, progress).await?;
     terminate_last(&engine, &world, &periods).await?;
     summary::load_states(&engine, &world, &periods).await?;
@@ -142,9 +152,35 @@ pub async fn run(
         world,
         summary::Timing {
             dispensing_elapsed,
+            kg_elapsed,
+            kg_recorded,
             total_elapsed: started.elapsed(),
         },
     ))
+}
+
+/// The KG months (issue #17): `kg_dispensings` sales a month; returns the phase's duration and the
+/// sales recorded (what the KG rate of the summary is measured on).
+async fn dispense_kg(
+    engine: &Engine,
+    world: &World,
+    periods: &[ReportingPeriod],
+    options: &DemoOptions,
+    progress: &dyn Progress,
+) -> anyhow::Result<(std::time::Duration, u64)> {
+    let started = Instant::now();
+    let total = options.kg_dispensings * u64::try_from(periods.len())?;
+    progress.phase("KG dispensings", total);
+    let mut previous = None;
+    let mut recorded = 0;
+    for period in periods {
+        let month = options.kg_dispensings;
+        recorded += kg::dispense::dispense_month(engine, world, *period, month, previous).await?;
+        previous = Some(month);
+        progress.advance(month);
+    }
+    progress.finish_phase();
+    Ok((started.elapsed(), recorded))
 }
 
 async fn close_periods(
@@ -160,13 +196,18 @@ async fn close_periods(
         .collect();
     let total = u64::try_from(kz.len() * periods.len()).expect("small count");
     progress.phase("registries, acts, payments", total);
+    let first = *periods.first().expect("at least one month");
+    // D-13: the KG contracts concluded before the first demo month report that month too.
+    if let Some(before) = kg::settle::month_before(first) {
+        kg::settle::settle_month(engine, world, before, first).await?;
+    }
     for period in periods {
         for (index, holder) in kz.iter().enumerate() {
             lifecycle::close_period(engine, holder, *period, lifecycle::script(index, kz.len()))
                 .await?;
             progress.advance(1);
         }
-        kg::settle::settle_month(engine, world, *period).await?;
+        kg::settle::settle_month(engine, world, *period, first).await?;
     }
     progress.finish_phase();
     Ok(())

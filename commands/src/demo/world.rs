@@ -214,7 +214,9 @@ type KgCatalogueEntry = (
     i64,
 );
 
-const KG_CATALOGUE: [KgCatalogueEntry; 4] = [
+/// Two generic groups have a second trade name (M-18: a pharmacist may dispense either against a
+/// prescription of the group); the twins come last, so the first four entries keep their ids.
+const KG_CATALOGUE: [KgCatalogueEntry; 6] = [
     (
         "Эналаприл",
         "Эналаприл-Дарница",
@@ -254,6 +256,26 @@ const KG_CATALOGUE: [KgCatalogueEntry; 4] = [
         21_000,
         24_000,
         14_700,
+    ),
+    (
+        "Метформин",
+        "Сиофор 850",
+        "850 мг, таблетки",
+        "таблетка",
+        "E11.9",
+        600,
+        690,
+        420,
+    ),
+    (
+        "Эналаприл",
+        "Энап 10",
+        "10 мг, таблетки",
+        "таблетка",
+        "I10",
+        250,
+        320,
+        175,
     ),
 ];
 

@@ -2,6 +2,7 @@
 //! id says which aggregate instance a command is decided against, so a command on the wrong kind of
 //! stream is refused before anything is loaded).
 
+use ledger::domain::breach::RecordDeadlineBreach;
 use ledger::domain::budget::{self, BudgetCommand, BudgetId};
 use ledger::domain::contract::ContractCommand;
 use ledger::domain::contract::kg::KgContractCommand;
@@ -163,6 +164,7 @@ fn target(envelope: &CommandEnvelope) -> Result<Target, Refusal> {
         WireCommand::RevokeSigningKey(command) => {
             key(&segments, envelope, KeyCommand::Revoke(command))
         }
+        WireCommand::RecordDeadlineBreach(command) => breach(&segments, envelope, command),
         other => period_or_budget(&segments, envelope, other),
     }
 }
@@ -298,6 +300,44 @@ fn period_or_budget(
         | WireCommand::FileKgDisputeClaim(_)
         | WireCommand::ResolveKgDispute(_)) => kg_target(segments, envelope, kg),
         routed_above => unreachable!("{} is routed by `route`", routed_above.type_name()),
+    }
+}
+
+/// A breach goes to the stream whose clock it is (issue #17): a contract's (CONTRACT_REVIEW,
+/// KG_REFUSAL) or a period's (the registry, act and payment clocks, KG_PAYMENT_REPORT), decided by
+/// the aggregate of the envelope's jurisdiction (A-15; a mismatch with the contract is refused by the
+/// writer).
+fn breach(
+    segments: &[&str],
+    envelope: &CommandEnvelope,
+    command: RecordDeadlineBreach,
+) -> Result<Target, Refusal> {
+    let kg = envelope.jurisdiction == Jurisdiction::KG;
+    match segments.first() {
+        Some(&"contract") => {
+            contract_of(segments, envelope)?;
+            Ok(if kg {
+                Target::KgContract(KgContractCommand::RecordDeadlineBreach(command))
+            } else {
+                Target::Contract(ContractCommand::RecordDeadlineBreach(command))
+            })
+        }
+        _ => {
+            let (contract_id, period) = period_of(segments, envelope)?;
+            Ok(if kg {
+                Target::KgPeriod {
+                    contract_id,
+                    period,
+                    command: KgPeriodCommand::RecordDeadlineBreach(command),
+                }
+            } else {
+                Target::Period {
+                    contract_id,
+                    period,
+                    command: PeriodCommand::RecordDeadlineBreach(command),
+                }
+            })
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! noun (`AllocateBudget`, `RegisterSigningKey`) so that every type name is unique across aggregates;
 //! the Kyrgyz commands carry `Kg` (`RecordKgDispensing`, `ConcludeKgContract`, issue #8).
 
+use ledger::domain::breach::RecordDeadlineBreach;
 use ledger::domain::budget::{
     Allocate, ChargeCarriedOverrun, CloseYear, Commit, Pay, Redistribute, TransferToFund,
 };
@@ -197,6 +198,7 @@ wire_commands! {
     AssessRecovery(RecoveryAssessed) => "AssessRecovery",
     FileKgDisputeClaim(FileKgDisputeClaim) => "FileKgDisputeClaim",
     ResolveKgDispute(ResolveKgDispute) => "ResolveKgDispute",
+    RecordDeadlineBreach(RecordDeadlineBreach) => "RecordDeadlineBreach",
 }
 
 impl CommandEnvelope {

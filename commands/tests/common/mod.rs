@@ -32,6 +32,8 @@ pub fn small_demo(data_dir: &Path, seed: u64) -> World {
             "demo",
             "--dispensings",
             "50",
+            "--kg-dispensings",
+            "120",
             "--no-sync",
             "--seed",
             &seed.to_string(),

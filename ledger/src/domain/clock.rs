@@ -57,10 +57,13 @@ pub enum ClockRule {
     KgPrescriptionValidity,
     /// D-12, A-27 (KG): disputes are accepted within the dispensing month, before the payment report.
     KgDisputeWindow,
+    /// D-13 (KG): the pharmacy's monthly payment report, due on the day of the following month the
+    /// contract sets. Appended last: every encoding of the earlier variants is unchanged.
+    KgPaymentReport,
 }
 
 impl ClockRule {
-    pub const ALL: [ClockRule; 9] = [
+    pub const ALL: [ClockRule; 10] = [
         ClockRule::ContractReview,
         ClockRule::RegistrySubmission,
         ClockRule::RegistryReview,
@@ -70,6 +73,7 @@ impl ClockRule {
         ClockRule::KgRefusal,
         ClockRule::KgPrescriptionValidity,
         ClockRule::KgDisputeWindow,
+        ClockRule::KgPaymentReport,
     ];
 
     /// The wire and CLI name, e.g. `REGISTRY_REVIEW`.
@@ -84,7 +88,33 @@ impl ClockRule {
             ClockRule::KgRefusal => "KG_REFUSAL",
             ClockRule::KgPrescriptionValidity => "KG_PRESCRIPTION_VALIDITY",
             ClockRule::KgDisputeWindow => "KG_DISPUTE_WINDOW",
+            ClockRule::KgPaymentReport => "KG_PAYMENT_REPORT",
         }
+    }
+
+    /// The RULES id of the obligation the clock measures, e.g. `D-02` for REGISTRY_SUBMISSION.
+    pub fn rule_id(self) -> &'static str {
+        match self {
+            ClockRule::ContractReview => "D-01",
+            ClockRule::RegistrySubmission => "D-02",
+            ClockRule::RegistryReview => "D-04",
+            ClockRule::ActSubmission => "A-07",
+            ClockRule::ActSigning => "D-06",
+            ClockRule::Payment => "D-07",
+            ClockRule::KgRefusal => "D-10",
+            ClockRule::KgPrescriptionValidity => "D-11",
+            ClockRule::KgDisputeWindow => "D-12",
+            ClockRule::KgPaymentReport => "D-13",
+        }
+    }
+
+    /// Whether a party can breach the clock: the obligations to act by a date. A prescription's
+    /// validity (D-11) and a dispute window (D-12) only close; nobody breaches them.
+    pub fn is_obligation(self) -> bool {
+        !matches!(
+            self,
+            ClockRule::KgPrescriptionValidity | ClockRule::KgDisputeWindow
+        )
     }
 }
 
@@ -118,6 +148,10 @@ impl Deadline {
 /// The day the registry of a period is due: the 25th (D-02, D-03).
 pub const REGISTRY_DUE_DAY: u32 = 25;
 
+/// D-13: the default day of the following month a KG payment report is due. S002 leaves the date to
+/// the contract; the 10th is the project's default (configuration, `KgContractParameters`).
+pub const KG_PAYMENT_REPORT_DAY: u32 = 10;
+
 /// D-16 (S004 App. 4 item 7(1)): working hours end at 20:00 local time; used only by the optional
 /// after-hours deeming policy (A-03a).
 pub const WORKING_HOURS_END_HOUR: u32 = 20;
@@ -142,15 +176,19 @@ pub enum ClockTerm {
     RegistryDay,
     /// the window ends on the last day of the start date's month (never rolled).
     EndOfMonth,
+    /// D-13 (KG): due on this day of the month after the period ends, rolled forward; the day is set
+    /// by the contract ([`MonthlyDue`]).
+    DayOfNextMonth(u32),
 }
 
 impl ClockTerm {
     pub fn unit(self) -> ClockUnit {
         match self {
             ClockTerm::WorkingDays(_) => ClockUnit::WorkingDays,
-            ClockTerm::CalendarDays(_) | ClockTerm::RegistryDay | ClockTerm::EndOfMonth => {
-                ClockUnit::CalendarDays
-            }
+            ClockTerm::CalendarDays(_)
+            | ClockTerm::RegistryDay
+            | ClockTerm::EndOfMonth
+            | ClockTerm::DayOfNextMonth(_) => ClockUnit::CalendarDays,
         }
     }
 }
@@ -177,6 +215,9 @@ pub struct ClockPolicy {
     pub kg_refusal: ClockTerm,
     /// A-03a: after-hours deeming for working-day clocks; off by default.
     pub after_hours: AfterHours,
+    /// D-13: the day of the following month a KG payment report is due, as a KG contract is
+    /// concluded with by default (the contract's own day binds, [`MonthlyDue`]).
+    pub kg_payment_report_day: u32,
 }
 
 impl Default for ClockPolicy {
@@ -185,6 +226,7 @@ impl Default for ClockPolicy {
             act_submission: None,
             kg_refusal: ClockTerm::CalendarDays(CalendarDays(3)),
             after_hours: AfterHours::CountFromReceiptDate,
+            kg_payment_report_day: KG_PAYMENT_REPORT_DAY,
         }
     }
 }
@@ -203,6 +245,9 @@ impl ClockRule {
             ClockRule::KgRefusal => Some(policy.kg_refusal),
             ClockRule::KgPrescriptionValidity => Some(ClockTerm::CalendarDays(CalendarDays(30))),
             ClockRule::KgDisputeWindow => Some(ClockTerm::EndOfMonth),
+            ClockRule::KgPaymentReport => {
+                Some(ClockTerm::DayOfNextMonth(policy.kg_payment_report_day))
+            }
         }
     }
 
@@ -253,17 +298,64 @@ pub fn registry_due(
     calendar: &impl WorkingCalendar,
     period_end: NaiveDate,
 ) -> Result<DueDates, CalendarError> {
+    day_of_next_month_due(calendar, period_end, REGISTRY_DUE_DAY)
+}
+
+/// Implements D-02, D-03, D-13: due on `day` of the month after the month of `period_end`
+/// (December → January of the next year), rolled forward to a working day.
+pub fn day_of_next_month_due(
+    calendar: &(impl WorkingCalendar + ?Sized),
+    period_end: NaiveDate,
+    day: u32,
+) -> Result<DueDates, CalendarError> {
     let (year, month) = if period_end.month() == 12 {
         (period_end.year() + 1, 1)
     } else {
         (period_end.year(), period_end.month() + 1)
     };
-    let strict = NaiveDate::from_ymd_opt(year, month, REGISTRY_DUE_DAY)
-        .expect("the 25th exists in every month");
+    let strict = NaiveDate::from_ymd_opt(year, month, day)
+        .expect("a monthly due day is within 1–28, a day every month has");
     Ok(DueDates {
         strict,
         rolled: calendar.roll_forward(strict)?,
     })
+}
+
+/// The terms of a monthly clock as a contract is concluded with (DESIGN §2: the conclusion carries
+/// what later clocks are computed from): REGISTRY_SUBMISSION (D-02, D-03: the 25th of the month after
+/// each period) for a KZ contract, KG_PAYMENT_REPORT (D-13: the day the contract sets) for a KG one,
+/// each rolled forward on the calendar version the conclusion was decided with. A view derives the
+/// clock of every month the contract is in force from these terms and the month alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MonthlyDue {
+    pub rule: ClockRule,
+    /// The day of the month after the period (1–28).
+    pub due_day: u32,
+    pub calendar_version: CalendarVersion,
+}
+
+impl MonthlyDue {
+    /// The deadline of the period ending on `period_end`, on `calendar` (which must be of the
+    /// version the terms name; the caller looks it up).
+    pub fn deadline(
+        &self,
+        calendar: &impl WorkingCalendar,
+        period_end: NaiveDate,
+    ) -> Result<Deadline, CalendarError> {
+        assert_eq!(
+            calendar.version(),
+            self.calendar_version,
+            "a monthly clock is computed on the calendar version its contract names"
+        );
+        let due = day_of_next_month_due(calendar, period_end, self.due_day)?;
+        Ok(Deadline {
+            rule: self.rule,
+            calendar_version: self.calendar_version,
+            started_on: period_end,
+            due_strict: due.strict,
+            due: due.rolled,
+        })
+    }
 }
 
 /// The last day of `date`'s month.
@@ -346,6 +438,7 @@ pub fn due_dates(
         }
         ClockTerm::CalendarDays(days) => calendar_days_due(calendar, started_on, days),
         ClockTerm::RegistryDay => registry_due(calendar, started_on),
+        ClockTerm::DayOfNextMonth(day) => day_of_next_month_due(calendar, started_on, day),
         ClockTerm::EndOfMonth => {
             let last = end_of_month(started_on);
             Ok(DueDates {

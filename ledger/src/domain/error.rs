@@ -53,6 +53,17 @@ pub enum DomainError {
         previous: Timestamp,
     },
 
+    /// Two facts in an order that cannot happen (O-01…O-08, `domain::order`): `fact` with its instant
+    /// stands in `relation` to `other` with its instant.
+    #[error("{object}: {fact} {relation} {other}, which cannot happen ({rule})")]
+    ImpossibleOrder {
+        rule: &'static str,
+        object: String,
+        fact: String,
+        relation: &'static str,
+        other: String,
+    },
+
     /// An eligibility criterion (E-01…E-06) is not met; `detail` lists what is missing.
     #[error("{subject} is not eligible: {detail} ({rule})")]
     NotEligible {
@@ -172,6 +183,7 @@ impl DomainError {
             DomainError::Line { rule, .. }
             | DomainError::WrongStage { rule, .. }
             | DomainError::OutOfOrder { rule, .. }
+            | DomainError::ImpossibleOrder { rule, .. }
             | DomainError::NotEligible { rule, .. }
             | DomainError::NotReimbursable { rule, .. }
             | DomainError::AlreadyReimbursed { rule, .. }

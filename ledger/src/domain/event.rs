@@ -11,6 +11,7 @@
 use crate::codec::{self, CodecError};
 use crate::log::Payload;
 
+use super::breach::DeadlineBreached;
 use super::budget::{
     BudgetAllocated, BudgetCommitted, BudgetEvent, BudgetOverrunCarriedForward,
     BudgetOverrunCharged, BudgetPaid, BudgetRedistributed, BudgetTransferredToFund,
@@ -81,6 +82,7 @@ impl Event {
             Event::KgPaymentReportApproved(event) => Some(event.approved_at),
             Event::KgPaymentReportRejected(event) => Some(event.rejected_at),
             Event::KgSettlementPaid(event) => Some(event.paid_at),
+            Event::DeadlineBreached(event) => Some(event.breached_at),
             _ => None,
         }
     }
@@ -186,7 +188,7 @@ macro_rules! events {
 
 events! {
     ContractApplicationReceived = 1,
-    ContractConcluded = 1,
+    ContractConcluded = 2,
     ContractRefused = 1,
     PharmacyNetworkChanged = 1,
     IssCertificationChanged = 1,
@@ -194,7 +196,7 @@ events! {
     TerminationNoticeSent = 1,
     TerminationNoticeReceived = 1,
     KgContractApplicationReceived = 1,
-    KgContractConcluded = 1,
+    KgContractConcluded = 2,
     ContractObjectionFiled = 1,
     ContractRenewed = 1,
     ContractExpired = 1,
@@ -227,12 +229,13 @@ events! {
     DisputeResolved = 1,
     RecoveryAssessed = 1,
     RecoveryOffset = 1,
-    KgDispensingRecorded = 1,
+    KgDispensingRecorded = 2,
     KgDispensingReversed = 1,
     KgPaymentReportSubmitted = 1,
     KgPaymentReportApproved = 1,
     KgPaymentReportRejected = 1,
     KgSettlementPaid = 1,
+    DeadlineBreached = 1,
 }
 
 /// Lifts the per-module event enums of budgets, keys and the Kyrgyz policy into the one [`Event`].

@@ -3,6 +3,7 @@
 //! **Invariant:** nothing under `domain` does I/O, reads the clock, reads the environment or draws
 //! random numbers; time and ids come in as arguments (enforced by `tests/tests/tidy.rs`).
 
+pub mod breach;
 pub mod budget;
 pub mod calendar;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod jurisdiction;
 pub mod keys;
 pub mod kg;
 pub mod money;
+pub mod order;
 pub mod period;
 pub mod prices;
 pub mod region;

@@ -77,6 +77,9 @@ pub struct KgContractParameters {
     pub term_months: u32,
     /// at the anniversary, renew when no objection was filed (default on).
     pub auto_renew: bool,
+    /// D-13: the day of the month after each period the payment report is due, written into the
+    /// contract at conclusion (default the 10th, `clock::KG_PAYMENT_REPORT_DAY`: configuration).
+    pub report_due_day: u32,
 }
 
 impl RuleParameters {
@@ -108,6 +111,7 @@ impl RuleParameters {
                 refusal: CalendarDays(3),
                 term_months: 12,
                 auto_renew: true,
+                report_due_day: super::clock::KG_PAYMENT_REPORT_DAY,
             }),
             ..RuleParameters::kz_2025()
         }
@@ -170,13 +174,13 @@ impl RuleSet {
                 self.effective_from
             )));
         }
-        let kg_invalid = parameters
-            .kg_contract
-            .filter(|kg| kg.term_months == 0 || kg.refusal.0 == 0);
+        let kg_invalid = parameters.kg_contract.filter(|kg| {
+            kg.term_months == 0 || kg.refusal.0 == 0 || !(1..=28).contains(&kg.report_due_day)
+        });
         if let Some(kg) = kg_invalid {
             return Err(self.invalid(format!(
-                "KG contract term {} months and refusal {} days must be positive",
-                kg.term_months, kg.refusal.0
+                "KG contract term {} months and refusal {} days must be positive, report due day {} within 1–28",
+                kg.term_months, kg.refusal.0, kg.report_due_day
             )));
         }
         let clocks = [

@@ -57,7 +57,7 @@ use crate::log::{
 
 /// The CloudEvents version of the form.
 pub const SPEC_VERSION: &str = "1.0";
-/// The reverse-DNS prefix of every event `type` (a wire contract: see docs/decisions.md #13).
+/// The reverse-DNS prefix of every event `type` (a wire contract: see docs/decisions.md #16).
 pub const EVENT_TYPE_PREFIX: &str = "org.pharmacy-copayment.ledger";
 /// The prefix of every event schema's `$id` and of `dataschema`.
 pub const SCHEMA_ID_PREFIX: &str = "urn:pharmacy-copayment:schema:";

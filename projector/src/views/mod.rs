@@ -52,6 +52,10 @@ pub enum QueryError {
         key: String,
         detail: String,
     },
+    /// A value computed when asked could not be (a monthly clock's due date on a calendar that does
+    /// not cover it).
+    #[error("view \"{view}\": {detail}")]
+    Compute { view: &'static str, detail: String },
 }
 
 /// Decodes the domain event of an envelope; an undecodable payload stops the view (never skipped).

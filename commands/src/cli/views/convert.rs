@@ -295,20 +295,26 @@ pub struct ContractJson<'a> {
     pub network_by_region: std::collections::BTreeMap<&'static str, u32>,
     pub pharmacies: usize,
     pub eligible: bool,
+    /// The clocks overdue as of `--as-of` (empty without it).
+    pub overdue: Vec<super::OverdueClock>,
 }
 
 impl<'a> ContractJson<'a> {
-    pub fn new(record: &'a ContractRecord) -> ContractJson<'a> {
+    pub fn new(record: &'a ContractRecord, overdue: Vec<super::OverdueClock>) -> ContractJson<'a> {
         ContractJson {
             record,
             network_by_region: record.network_by_region(),
             pharmacies: record.pharmacies.len(),
             eligible: record.eligible(),
+            overdue,
         }
     }
 }
 
-pub fn contracts_text(records: &[ContractRecord]) -> String {
+pub fn contracts_text(
+    records: &[ContractRecord],
+    overdue: &std::collections::BTreeMap<String, Vec<super::OverdueClock>>,
+) -> String {
     let mut out = String::new();
     for record in records {
         let by_region = record.network_by_region();
@@ -342,6 +348,21 @@ pub fn contracts_text(records: &[ContractRecord]) -> String {
                 out,
                 "  ground {:?} ({}) at {}: {}",
                 ground.ground, ground.finding.rule, ground.detected_at, ground.finding.detail
+            );
+        }
+        for clock in overdue.get(&record.contract_id).into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "  overdue {} {} due {}: {}{}",
+                clock.rule,
+                clock.period.as_deref().unwrap_or("-"),
+                clock.due,
+                clock.overdue,
+                clock
+                    .breached_at
+                    .as_deref()
+                    .map(|at| format!(" (breach recorded, {at})"))
+                    .unwrap_or_default()
             );
         }
     }

@@ -52,6 +52,8 @@ struct Row<'a> {
     due: NaiveDate,
     calendar_version: u32,
     stopped_by: Option<&'a str>,
+    /// The `DeadlineBreached` fact recorded for the clock, if any.
+    breached_at: Option<String>,
     status: ClockStatus,
 }
 
@@ -63,7 +65,8 @@ pub fn run_deadlines(args: DeadlinesArgs, global: &GlobalOpts) -> anyhow::Result
     let contract = args.contract.as_deref().map(parse_contract).transpose()?;
     let calendars = CalendarSet::embedded()?;
     let projected = super::open_views(global, &args.source)?;
-    let instances = deadlines::all(&projected.reader())?;
+    // D-02, D-13: the monthly clocks exist from the day a month ends, before any document.
+    let instances = deadlines::as_of(&projected.reader(), &calendars, as_of)?;
     let mut rows = Vec::new();
     for instance in &instances {
         if contract
@@ -143,6 +146,10 @@ fn row(instance: &ClockInstance, status: ClockStatus) -> Row<'_> {
         due: deadline.due,
         calendar_version: deadline.calendar_version.0,
         stopped_by: instance.stopped_by.as_deref(),
+        breached_at: instance
+            .breach
+            .as_ref()
+            .map(|breach| breach.breached_at.to_string()),
         status,
     }
 }
@@ -153,7 +160,7 @@ fn text(rows: &[Row<'_>], as_of: NaiveDate) -> String {
     for row in rows {
         let _ = writeln!(
             out,
-            "{:<20} {:<8} {:<16} {:<8} started {} due {} (strict {}, calendar v{})  {}",
+            "{:<20} {:<8} {:<16} {:<8} started {} due {} (strict {}, calendar v{})  {}{}",
             row.rule,
             row.party,
             row.contract,
@@ -163,6 +170,10 @@ fn text(rows: &[Row<'_>], as_of: NaiveDate) -> String {
             row.due_strict,
             row.calendar_version,
             status_text(&row.status),
+            row.breached_at
+                .as_deref()
+                .map(|at| format!("; breach recorded ({at})"))
+                .unwrap_or_default(),
         );
     }
     out
@@ -188,4 +199,50 @@ fn status_text(status: &ClockStatus) -> String {
         }
         ClockStatus::Overdue { overdue_by, .. } => format!("overdue by {}", days(overdue_by)),
     }
+}
+
+/// One overdue clock as the contracts view lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OverdueClock {
+    pub rule: &'static str,
+    pub period: Option<String>,
+    pub due: NaiveDate,
+    pub overdue: String,
+    /// When a `DeadlineBreached` fact records it (`ledger watch`).
+    pub breached_at: Option<String>,
+}
+
+/// Every clock overdue at the end of `as_of`, by contract id (D-02: a registry never submitted is
+/// overdue the day after its due date).
+pub fn overdue_by_contract<R: projector::ViewRead>(
+    reader: &projector::ProjectorReader<R>,
+    as_of: NaiveDate,
+) -> anyhow::Result<std::collections::BTreeMap<String, Vec<OverdueClock>>> {
+    let calendars = CalendarSet::embedded()?;
+    let mut by_contract: std::collections::BTreeMap<String, Vec<OverdueClock>> =
+        std::collections::BTreeMap::new();
+    for instance in deadlines::as_of(reader, &calendars, as_of)? {
+        if instance.deadline().started_on > as_of {
+            continue;
+        }
+        let status = instance
+            .status(&calendars, deadline_end(instance.jurisdiction, as_of))
+            .map_err(anyhow::Error::msg)?;
+        if let ClockStatus::Overdue { due, .. } = status {
+            by_contract
+                .entry(instance.contract_id.to_string())
+                .or_default()
+                .push(OverdueClock {
+                    rule: instance.rule.name(),
+                    period: instance.period.map(|period| period.key()),
+                    due,
+                    overdue: status_text(&status),
+                    breached_at: instance
+                        .breach
+                        .as_ref()
+                        .map(|breach| breach.breached_at.to_string()),
+                });
+        }
+    }
+    Ok(by_contract)
 }

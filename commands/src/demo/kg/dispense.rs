@@ -1,184 +1,137 @@
-//! A KG contract's month of dispensings on preferential prescriptions by PIN (E-11, D-11,
-//! M-10…M-19), a few refused as the law requires (R-03: another drug than prescribed; D-11: an expired
-//! prescription).
+//! The KG programme at volume (issue #17): `--kg-dispensings` sales a month over the KG contracts in
+//! force, drawn by `cases` (E-11, D-11, M-10…M-19, R-03, A-18, E-08, V-03, O-01), recorded through the
+//! KG period aggregate exactly as the JSON writer records them (`kg_context`: the contract's other
+//! periods, the pharmacy's recoveries).
 //!
-//! The accepted dispensings of a contract's month are one batch (one upload, one append); each
-//! scripted refusal is its own command, so that it refuses only itself.
+//! The accepted sales of a contract's month go in batches of [`KG_BATCH_DISPENSINGS`] (one command id
+//! each); each sale the law refuses is its own command, so that it refuses only itself, and is
+//! counted by the rule that refused it.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use anyhow::bail;
-use chrono::{Datelike, NaiveDate};
 use ledger::domain::contract::kg::KgContractStage;
-use ledger::domain::jurisdiction::Jurisdiction;
-use ledger::domain::kg::{KgDispensing, KgPrescription};
-use ledger::domain::money::{Currency, Quantity, UnitPrice, line_amount};
-use ledger::domain::period::kg::{KgPeriodCommand, RecordKgDispensing};
-use ledger::domain::region::Region;
-use ledger::domain::values::{DispensingId, ReportingPeriod};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use ledger::domain::period::kg::KgPeriodCommand;
+use ledger::domain::values::ReportingPeriod;
 
+use super::cases::{self, Month, MonthPlan};
 use super::period::{KgMonth, valid_days};
-use super::{kg_local, pharmacy_actor, value};
+use super::pharmacy_actor;
 use crate::demo::engine::Engine;
-use crate::demo::world::{KgPharmacy, World};
+use crate::demo::world::World;
 
-/// Dispensings per concluded KG contract and month: the KG part is a small programme beside the
-/// national KZ volume, and its size does not follow `--dispensings`.
-pub const KG_DISPENSINGS_PER_MONTH: u32 = 40;
+/// Sales per append: a day's upload of a busy pharmacy, one group commit.
+pub const KG_BATCH_DISPENSINGS: usize = 1000;
 
-/// Refusals the demo scripted and the domain made, by rule ID (they append nothing, so the log
-/// cannot count them).
+/// The sales and dispute claims the demo drew and the domain refused, by rule ID (they append
+/// nothing, so the log cannot count them).
 #[derive(Debug, Default)]
-pub struct KgRefusals(Mutex<BTreeMap<String, u32>>);
+pub struct KgRefusals {
+    dispensings: Mutex<BTreeMap<String, u32>>,
+    claims: Mutex<BTreeMap<String, u32>>,
+}
 
 impl KgRefusals {
     fn record(&self, rule: &str) {
-        *self
-            .0
-            .lock()
-            .expect("refusal count lock")
-            .entry(rule.to_owned())
-            .or_default() += 1;
+        count(&self.dispensings, rule);
     }
 
+    pub fn record_claim(&self, rule: &str) {
+        count(&self.claims, rule);
+    }
+
+    /// The refused sales by rule.
     pub fn counts(&self) -> BTreeMap<String, u32> {
-        self.0.lock().expect("refusal count lock").clone()
+        self.dispensings.lock().expect("refusal count lock").clone()
+    }
+
+    /// The refused dispute claims by rule.
+    pub fn claim_counts(&self) -> BTreeMap<String, u32> {
+        self.claims.lock().expect("refusal count lock").clone()
     }
 }
 
-/// What a dispensing is scripted to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Valid,
-    /// R-03, M-18: a drug of another generic group than prescribed: nothing is reimbursed.
-    OtherDrug,
-    /// D-11: dispensed more than 30 calendar days after the prescription was written.
-    Expired,
+fn count(counts: &Mutex<BTreeMap<String, u32>>, rule: &str) {
+    *counts
+        .lock()
+        .expect("refusal count lock")
+        .entry(rule.to_owned())
+        .or_default() += 1;
 }
 
-fn kind(index: u32) -> Kind {
-    match index % 20 {
-        7 => Kind::OtherDrug,
-        13 => Kind::Expired,
-        _ => Kind::Valid,
+/// The contracts in force in `period` (and the days they are), and each one's share of `total`.
+fn shares(months: &[KgMonth<'_>], total: u64) -> Vec<u64> {
+    let active: Vec<bool> = months
+        .iter()
+        .map(|month| {
+            month.contract.stage != KgContractStage::Refused
+                && !valid_days(&month.contract, month.period).is_empty()
+        })
+        .collect();
+    let count = u64::try_from(active.iter().filter(|active| **active).count()).expect("small");
+    let mut left = total;
+    let mut shares = Vec::new();
+    for (position, in_force) in active.iter().enumerate() {
+        if !*in_force {
+            shares.push(0);
+            continue;
+        }
+        let later =
+            u64::try_from(active[position + 1..].iter().filter(|a| **a).count()).expect("small");
+        let share = if later == 0 {
+            left
+        } else {
+            total / count.max(1)
+        };
+        left -= share;
+        shares.push(share);
     }
+    shares
 }
 
-/// One dispensing of the month, drawn from the seed.
-fn draw(
-    world: &World,
-    pharmacy: &KgPharmacy,
-    rng: &mut ChaCha8Rng,
-    day: NaiveDate,
-    number: String,
-    kind: Kind,
-) -> anyhow::Result<RecordKgDispensing> {
-    let drugs = &world.kg_drugs;
-    let prescribed_index = rng.gen_range(0..drugs.len());
-    let prescribed = &drugs[prescribed_index];
-    let dispensed_index = match kind {
-        Kind::OtherDrug => (prescribed_index + 1) % drugs.len(),
-        _ => prescribed_index,
-    };
-    let dispensed = &drugs[dispensed_index];
-    let units: i64 = if super::package_size(dispensed) > 1 {
-        30 * rng.gen_range(1..3)
-    } else {
-        1
-    };
-    let written_days_before = match kind {
-        Kind::Expired => 40,
-        _ => rng.gen_range(0..20),
-    };
-    let regions: Vec<Region> = Region::all(Jurisdiction::KG).collect();
-    let quantity = value(Quantity::new(rust_decimal::Decimal::from(units)))?;
-    let retail = value(UnitPrice::new(dispensed.trade_unit_price))?;
-    let compensation = value(UnitPrice::new(dispensed.compensation_unit_price))?;
-    // M-12: the patient pays the retail total less the compensation.
-    let patient_paid = value(
-        value(line_amount(quantity, retail, Currency::KGS))?.checked_sub(value(line_amount(
-            quantity,
-            compensation,
-            Currency::KGS,
-        ))?),
-    )?;
-    let dispensed_on = day;
-    Ok(RecordKgDispensing {
-        dispensing_id: value(DispensingId::new(number.replace("RX", "KGD")))?,
-        dispensed_at: kg_local(dispensed_on, rng.gen_range(9..20)),
-        prescription: KgPrescription {
-            number,
-            patient_pin: world.kg_patients[rng.gen_range(0..world.kg_patients.len())].clone(),
-            written_on: dispensed_on - chrono::Duration::days(written_days_before),
-            prescriber_region: regions[rng.gen_range(0..regions.len())],
-            drug_id: super::drug_id(prescribed_index)?,
-            generic_group: super::generic_group(prescribed),
-            course_dose_units: quantity,
-        },
-        dispensing: KgDispensing {
-            drug_id: super::drug_id(dispensed_index)?,
-            units: quantity,
-            dispensed_on,
-            pharmacy_region: pharmacy.region,
-            retail_unit_price: retail,
-            shelf_unit_price: Some(retail),
-            approved_retail_unit_price: None,
-            patient_paid,
-        },
-    })
-}
-
-/// The month's dispensings of one contract: (accepted batch, scripted refusals).
-fn month_of_dispensings(
+/// The month's plan of one contract, with the rests of last month's partial sales.
+fn plan_of(
     world: &World,
     index: usize,
-    pharmacy: &KgPharmacy,
-    period: ReportingPeriod,
-    days: &[NaiveDate],
-) -> anyhow::Result<(Vec<KgPeriodCommand>, Vec<KgPeriodCommand>)> {
-    let salt = u64::from(period.first_day().year().unsigned_abs()) * 100
-        + u64::from(period.first_day().month());
-    let mut rng = ChaCha8Rng::seed_from_u64(world.seed ^ salt ^ (u64::try_from(index)? << 32));
-    let (mut valid, mut refused) = (Vec::new(), Vec::new());
-    for number in 0..KG_DISPENSINGS_PER_MONTH {
-        let day = days[rng.gen_range(0..days.len())];
-        let rx = format!(
-            "RX-{}-{}-{:04}",
-            pharmacy.contract_id,
-            period.key(),
-            number + 1
-        );
-        let command = KgPeriodCommand::RecordDispensing(Box::new(draw(
-            world,
-            pharmacy,
-            &mut rng,
-            day,
-            rx,
-            kind(number),
-        )?));
-        if kind(number) == Kind::Valid {
-            valid.push(command);
-        } else {
-            refused.push(command);
+    month: &KgMonth<'_>,
+    count: u64,
+    previous_count: Option<u64>,
+) -> anyhow::Result<MonthPlan> {
+    let days = valid_days(&month.contract, month.period);
+    let this = Month {
+        world,
+        index,
+        pharmacy: month.pharmacy,
+        period: month.period,
+        days: &days,
+    };
+    let carried = match (previous_count, previous(month.period)) {
+        (Some(count), Some(period)) => {
+            let days = valid_days(&month.contract, period);
+            let last = Month {
+                period,
+                days: &days,
+                ..this
+            };
+            let last_plan = cases::plan(&last, count, Vec::new())?;
+            cases::carry(&last_plan, &this)?
         }
-    }
-    valid.sort_by_key(KgPeriodCommand::at);
-    Ok((valid, refused))
+        _ => Vec::new(),
+    };
+    cases::plan(&this, count, carried)
 }
 
-/// Records one contract's month: the accepted batch, then each scripted refusal on its own.
-async fn dispense_contract(world: &World, index: usize, month: &KgMonth<'_>) -> anyhow::Result<()> {
-    let days = valid_days(&month.contract, month.period);
-    if month.contract.stage == KgContractStage::Refused || days.is_empty() {
-        return Ok(());
-    }
-    let pharmacy = month.pharmacy;
-    let (valid, refused) = month_of_dispensings(world, index, pharmacy, month.period, &days)?;
-    let step = month.step("dispensings");
+fn previous(period: ReportingPeriod) -> Option<ReportingPeriod> {
+    let day = period.first_day().pred_opt()?;
+    ReportingPeriod::month(chrono::Datelike::year(&day), chrono::Datelike::month(&day)).ok()
+}
+
+/// Records one contract's month: the accepted sales in batches, then each refusal on its own.
+/// Returns how many sales were recorded.
+async fn dispense_contract(month: &KgMonth<'_>, plan: MonthPlan) -> anyhow::Result<u64> {
     let engine = month.engine;
+    let step = month.step("dispensings/0");
     if engine
         .log
         .command_outcome(engine.command_id(&step))
@@ -187,57 +140,153 @@ async fn dispense_contract(world: &World, index: usize, month: &KgMonth<'_>) -> 
     {
         // Recorded by an earlier run of the same demo: its refusals were counted then, and would
         // now be refused for the closed report instead (P-09).
-        return Ok(());
+        return Ok(0);
     }
-    let actor = pharmacy_actor(pharmacy);
-    if let Err(refusal) = month.execute(&step, actor.clone(), valid).await? {
-        bail!("KG dispensings {step} were refused: {refusal}");
+    let actor = pharmacy_actor(month.pharmacy);
+    let mut recorded = 0u64;
+    for (batch, sales) in plan.recorded.chunks(KG_BATCH_DISPENSINGS).enumerate() {
+        let step = month.step(&format!("dispensings/{batch}"));
+        let commands: Vec<KgPeriodCommand> = sales
+            .iter()
+            .map(|sale| KgPeriodCommand::RecordDispensing(Box::new(sale.command.clone())))
+            .collect();
+        if let Err(refusal) = month.execute(&step, actor.clone(), commands).await? {
+            bail!("KG dispensings {step} were refused: {refusal}");
+        }
+        recorded += u64::try_from(sales.len()).expect("a small batch");
     }
-    for command in refused {
-        let KgPeriodCommand::RecordDispensing(record) = &command else {
-            unreachable!("only dispensings are scripted to be refused")
-        };
-        let step = format!("{step}/{}", record.dispensing_id);
+    for sale in plan.refused {
+        let step = month.step(&format!("dispensings/{}", sale.command.dispensing_id));
+        let command = KgPeriodCommand::RecordDispensing(Box::new(sale.command));
         match month.execute(&step, actor.clone(), vec![command]).await? {
-            Ok(()) => bail!("KG dispensing {step} was accepted against the law"),
+            Ok(()) => bail!(
+                "KG dispensing {step} was accepted against {}",
+                sale.case.rule()
+            ),
+            Err(refusal) if refusal.rule() != sale.case.rule() => bail!(
+                "KG dispensing {step} drawn to be refused by {} was refused by {}: {refusal}",
+                sale.case.rule(),
+                refusal.rule()
+            ),
             Err(refusal) => engine.kg_refusals.record(refusal.rule()),
         }
     }
-    Ok(())
+    Ok(recorded)
 }
 
-/// Records the month's KG dispensings of every KG contract in force in it. Renewals falling in the
-/// month are decided first: a dispensing after the first term needs the second (C-10).
+/// Records the month's KG sales (`total` over the KG contracts in force; the previous month's
+/// `previous_total`, if the demo drew one, for the rests carried from it). Renewals falling in the
+/// month are decided first: a sale after the first term needs the second (C-10). Returns the number
+/// of sales recorded.
 pub async fn dispense_month(
     engine: &Engine,
     world: &World,
     period: ReportingPeriod,
-) -> anyhow::Result<()> {
+    total: u64,
+    previous_total: Option<u64>,
+) -> anyhow::Result<u64> {
     super::decide_renewals(engine, world, period.last_day()).await?;
-    for (index, pharmacy) in world.kg_pharmacies.iter().enumerate() {
-        let month = KgMonth::load(engine, pharmacy, period).await?;
-        dispense_contract(world, index, &month).await?;
+    let mut months = Vec::new();
+    for pharmacy in &world.kg_pharmacies {
+        months.push(KgMonth::load(engine, pharmacy, period).await?);
     }
-    Ok(())
+    let counts = shares(&months, total);
+    let previous_counts = previous(period).and_then(|before| {
+        previous_total.map(|total| {
+            let months: Vec<KgMonth<'_>> = months
+                .iter()
+                .map(|month| KgMonth {
+                    period: before,
+                    contract: month.contract.clone(),
+                    books: month.books.clone(),
+                    ..*month
+                })
+                .collect();
+            shares(&months, total)
+        })
+    });
+    let mut recorded = 0;
+    for (index, month) in months.iter().enumerate() {
+        let previous_count = previous_counts.as_ref().map(|counts| counts[index]);
+        let plan = plan_of(world, index, month, counts[index], previous_count)?;
+        recorded += dispense_contract(month, plan).await?;
+    }
+    Ok(recorded)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::cases::Case;
     use super::*;
-    use ledger::domain::kg::DrugId;
 
+    /// A month's plan at volume holds every case, drawn the same for the same seed, and the rests of
+    /// the partial sales are carried into the next month with their prescriptions.
     #[test]
-    fn two_refusals_scripted_in_every_twenty() {
-        let kinds: Vec<Kind> = (0..20).map(kind).collect();
-        assert_eq!(kinds.iter().filter(|k| **k == Kind::OtherDrug).count(), 1);
-        assert_eq!(kinds.iter().filter(|k| **k == Kind::Expired).count(), 1);
-    }
-
-    #[test]
-    fn drug_ids_name_the_book_entries() {
+    fn a_month_at_volume_holds_every_case_and_carries_its_partial_sales() {
+        let world = World::generate(11, 3, 4, 500);
+        let january = ReportingPeriod::month(2026, 1).unwrap();
+        let february = ReportingPeriod::month(2026, 2).unwrap();
+        let days = |period: ReportingPeriod| -> Vec<chrono::NaiveDate> {
+            period
+                .first_day()
+                .iter_days()
+                .take_while(|day| *day <= period.last_day())
+                .collect()
+        };
+        let (january_days, february_days) = (days(january), days(february));
+        let month = |period, days| Month {
+            world: &world,
+            index: 0,
+            pharmacy: &world.kg_pharmacies[0],
+            period,
+            days,
+        };
+        let plan = cases::plan(&month(january, &january_days), 2_000, Vec::new()).unwrap();
+        let again = cases::plan(&month(january, &january_days), 2_000, Vec::new()).unwrap();
         assert_eq!(
-            super::super::drug_id(0).unwrap(),
-            DrugId::new("KG-RB-0001").unwrap()
+            format!("{:?}", plan.recorded),
+            format!("{:?}", again.recorded)
         );
+        let cases: std::collections::BTreeSet<Case> = plan
+            .recorded
+            .iter()
+            .chain(&plan.refused)
+            .map(|sale| sale.case)
+            .collect();
+        for case in [
+            Case::Regular,
+            Case::Substituted,
+            Case::OverCourse,
+            Case::OverCap,
+            Case::Partial,
+            Case::Expired,
+            Case::OtherDrug,
+            Case::Uninsured,
+            Case::SecondDrug,
+            Case::Backdated,
+        ] {
+            assert!(cases.contains(&case), "{case:?} is drawn");
+        }
+        assert_eq!(plan.recorded.len() + plan.refused.len(), 2_000);
+        let carried = cases::carry(&plan, &month(february, &february_days)).unwrap();
+        let partial = plan
+            .recorded
+            .iter()
+            .filter(|sale| sale.case == Case::Partial)
+            .count();
+        assert!(!carried.is_empty() && carried.len() <= partial);
+        for sale in &carried {
+            let first = plan
+                .recorded
+                .iter()
+                .find(|first| first.command.prescription.number == sale.command.prescription.number)
+                .expect("a carried sale continues a January prescription");
+            let course = sale.command.prescription.course_dose_units.value();
+            assert_eq!(
+                first.command.dispensing.units.value() + sale.command.dispensing.units.value(),
+                course,
+                "A-18: the rest of the course"
+            );
+        }
     }
 }

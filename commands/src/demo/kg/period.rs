@@ -1,22 +1,40 @@
-//! What every KG period command of the demo is decided against: the KG contract of the stream, the
-//! Reference Books on the log, the KG calendar and rule set, and the demo's KG policy choices
-//! (the defaults: warnings for the A-19 limit, no recoveries).
+//! What every KG period command of the demo is decided against, as the JSON writer decides it: the
+//! KG contract of the stream, the Reference Books on the log, the contract's other periods and the
+//! pharmacy's outstanding recoveries (`kg_context::KgPeriodCache`, the writer's cache), the KG
+//! calendar and rule set, and the demo's KG policy (A-18: remainders stay open until expiry;
+//! A-19 warns).
 
 use chrono::NaiveDate;
 use ledger::domain::contract::kg::KgContractState;
 use ledger::domain::error::DomainError;
 use ledger::domain::jurisdiction::Jurisdiction;
-use ledger::domain::kg::recovery::Recoveries;
-use ledger::domain::kg::{KgPolicy, PatientLimitSchedule, ReferenceBooks};
-use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext, NoOtherKgPeriods};
+use ledger::domain::kg::PatientLimitSchedule;
+use ledger::domain::kg::ReferenceBooks;
+use ledger::domain::kg::recovery::{Debtor, Recoveries};
+use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext};
 use ledger::domain::values::ReportingPeriod;
 use ledger::log::{Actor, StreamId};
 
 use super::reference_books;
-use crate::demo::engine::{Engine, contract_stream, period_stream};
+use crate::demo::engine::{Engine, contract_stream, period_stream, stream};
 use crate::demo::world::KgPharmacy;
 use crate::handler::Handled;
+use crate::submit::route::recovery_stream;
 use crate::writer::Command;
+
+/// The recoveries assessed against `pharmacy` (its `recovery/pharmacy/<TIN>` stream), before the
+/// offsets its settlements made.
+pub async fn assessed_recoveries(
+    engine: &Engine,
+    pharmacy: &KgPharmacy,
+) -> anyhow::Result<Recoveries> {
+    let debtor = Debtor::Pharmacy(pharmacy.tin.to_string());
+    let (assessed, _) = engine
+        .recoveries
+        .load(&*engine.log, &stream(recovery_stream(&debtor)))
+        .await?;
+    Ok(assessed)
+}
 
 /// One KG contract's month and what its commands are decided against: the contract (same
 /// partition) and the Reference Books, as the log holds them when the month is loaded.
@@ -73,15 +91,21 @@ impl<'a> KgMonth<'a> {
         let meta = engine.meta(step, at, Jurisdiction::KG, actor);
         let keys = engine.keys.lock().expect("key registry lock").clone();
         let decision = engine.kg_decision(&keys);
+        let assessed = assessed_recoveries(engine, self.pharmacy).await?;
+        let contract_stream = contract_stream(&self.pharmacy.contract_id);
+        let (history, recoveries) = engine
+            .kg_history
+            .context(&*engine.log, &contract_stream, &self.stream(), assessed)
+            .await?;
         let context = KgPeriodContext {
             decision: &decision,
             contract: &self.contract,
             books: &self.books,
             patient_limits: &PatientLimitSchedule::default(),
-            policy: &KgPolicy::default(),
+            policy: &engine.kg_policy,
             period: self.period,
-            history: &NoOtherKgPeriods,
-            recoveries: &Recoveries::new(),
+            history: &history,
+            recoveries: &recoveries,
         };
         let command_id = meta.command_id;
         let command = Command {

@@ -121,44 +121,89 @@ fn kg_local_is_bishkek_time() {
     assert_eq!(at.to_string(), "2026-01-31T17:00:00Z");
 }
 
-/// E-11, M-19, M-13, R-03, D-11, D-13, P-09: a month of KG dispensings by PIN within the Reference
-/// Book is recorded and settled in full; the scripted refusals append nothing and are counted.
+/// Issue #17 at a small volume: a month of KG sales by PIN within the Reference Book, every case
+/// drawn (M-18, M-14, M-15, A-18) recorded and every refusal (D-11, R-03, E-08, V-03, O-01) counted
+/// and absent from the log; December (the contracts' first month, no sales) and January settled:
+/// one report rejected, corrected and resubmitted (P-09), one recovery offset, one dispute in
+/// its window resolved and one late claim refused; every approved net paid.
 #[tokio::test]
-async fn kg_dispensings_recorded_refused_and_settled() {
+async fn kg_month_at_volume_recorded_refused_and_settled() {
     let dir = tempfile::tempdir().unwrap();
     let (engine, world) = engine(dir.path());
     let periods = periods(1);
     setup(&engine, &world, periods[0].first_day())
         .await
         .unwrap();
-    dispense::dispense_month(&engine, &world, periods[0])
+    let recorded = dispense::dispense_month(&engine, &world, periods[0], 900, None)
         .await
         .unwrap();
-    settle::settle_month(&engine, &world, periods[0])
-        .await
-        .unwrap();
+    let december = settle::month_before(periods[0]).unwrap();
+    for period in [december, periods[0]] {
+        settle::settle_month(&engine, &world, period, periods[0])
+            .await
+            .unwrap();
+    }
     let kg = summary::summarise(&engine, &world, &periods).await.unwrap();
-    let per_contract = dispense::KG_DISPENSINGS_PER_MONTH - 4;
+    assert_eq!(u64::from(kg.dispensings), recorded - 1, "one line reversed");
+    for rule in ["D-11", "R-03", "E-08", "V-03", "O-01"] {
+        assert!(
+            kg.refused_dispensings
+                .get(rule)
+                .is_some_and(|count| *count > 0),
+            "{rule}: {kg:?}"
+        );
+    }
+    let refused: u32 = kg.refused_dispensings.values().sum();
     assert_eq!(
-        kg.dispensings,
-        3 * per_contract,
-        "three concluded contracts"
+        u64::from(refused) + recorded,
+        900,
+        "every drawn sale is recorded or refused"
     );
-    assert_eq!(kg.refused_dispensings.get("R-03"), Some(&6));
-    assert_eq!(kg.refused_dispensings.get("D-11"), Some(&6));
-    assert!(kg.reimbursement.minor > 0);
+    for case in [
+        "M-18 substituted",
+        "M-14 over the course dose",
+        "M-15 capped",
+        "A-18 partial",
+    ] {
+        assert!(
+            kg.cases.get(case).is_some_and(|count| *count > 0),
+            "{case}: {:?}",
+            kg.cases
+        );
+    }
+    assert_eq!(kg.cases.get("P-09 reversed"), Some(&1));
+    check_settlement(&kg);
+}
+
+/// The counts of the settlements of December and January (see above).
+fn check_settlement(kg: &summary::KgSummary) {
+    let settlement = &kg.settlement;
     assert_eq!(
-        kg.paid, kg.reimbursement,
-        "every approved report is paid in full"
+        (
+            settlement.reports,
+            settlement.rejected,
+            settlement.resubmitted,
+            settlement.approved
+        ),
+        (6, 1, 1, 6),
+        "December and January of three contracts"
+    );
+    assert_eq!((settlement.recoveries_assessed, settlement.offsets), (1, 1));
+    assert_eq!(settlement.offset, settlement.recovered);
+    assert_eq!(
+        (settlement.disputes_filed, settlement.disputes_resolved),
+        (1, 1)
+    );
+    assert_eq!(settlement.refused_claims.get("A-27"), Some(&1));
+    assert_eq!(
+        kg.paid.minor + settlement.offset.minor,
+        kg.reimbursement.minor,
+        "every approved net is paid; the recovery is offset"
     );
     assert!(
         kg.contracts[1].periods.is_empty(),
         "the refused pharmacy dispenses nothing"
     );
-    let first = &kg.contracts[0].periods[0];
-    assert_eq!(
-        (first.lines, first.report.as_str()),
-        (per_contract, "approved")
-    );
-    assert_eq!(first.net_payable, Some(first.paid));
+    let december = &kg.contracts[0].periods[0];
+    assert_eq!((december.lines, december.report.as_str()), (0, "approved"));
 }

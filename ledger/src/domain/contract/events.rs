@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::clock::Deadline;
+use crate::domain::clock::{Deadline, MonthlyDue};
 use crate::domain::ident::Bin;
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::region::Region;
@@ -128,6 +128,9 @@ pub struct ContractApplicationReceived {
 }
 
 /// D-01, C-02: the Fund concluded the contract after finding the applicant eligible.
+///
+/// v2 adds `registry_due`: the terms every month's REGISTRY_SUBMISSION clock is computed from (D-02,
+/// D-03), so that the clock runs from the day a month ends, before any registry arrives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContractConcluded {
     pub contract_id: ContractId,
@@ -140,6 +143,10 @@ pub struct ContractConcluded {
     pub rule_set_version: u32,
     /// The Fund's signature over the contract document.
     pub signature: Signature,
+    /// D-02, D-03: the registry's due day and the calendar version it rolls on, as decided at
+    /// conclusion. `None` only on contracts recorded before schema v2 (the law's 25th applies, see
+    /// the deadline view).
+    pub registry_due: Option<MonthlyDue>,
 }
 
 /// D-01: the Fund refused, with the criteria not met.

@@ -12,7 +12,8 @@ use chrono::{Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::events::{ContractRefused, ContractTerm, Party, RuleFinding};
-use crate::domain::clock::{ClockRule, Deadline};
+use crate::domain::breach::{self, Breaches, ClockSubject, RecordDeadlineBreach, RunningClock};
+use crate::domain::clock::{ClockRule, Deadline, MonthlyDue};
 use crate::domain::context::{DecisionContext, local_date};
 use crate::domain::deadline::calendar_day_clock;
 use crate::domain::error::DomainError;
@@ -43,6 +44,9 @@ pub struct KgContractApplicationReceived {
 }
 
 /// C-08, E-10: the MHIF concluded a one-year contract after a clean tax check on the day.
+///
+/// v2 adds `report_due`: D-13 leaves the payment reports' deadline to the contract, so the contract
+/// records it, and every month's KG_PAYMENT_REPORT clock is computed from it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct KgContractConcluded {
     pub contract_id: ContractId,
@@ -50,6 +54,9 @@ pub struct KgContractConcluded {
     pub term: ContractTerm,
     pub tax_check: TaxDebtCheck,
     pub rule_set_version: u32,
+    /// D-13: the report's due day and the calendar version it rolls on. `None` only on contracts
+    /// recorded before schema v2, which set no deadline the ledger knows.
+    pub report_due: Option<MonthlyDue>,
 }
 
 /// a party objected to renewal during the current term.
@@ -102,6 +109,10 @@ pub struct KgContractState {
     pub terms: Vec<ContractTerm>,
     /// An objection was filed during the current term.
     pub objected: bool,
+    /// D-13: the payment report's due terms the contract was concluded with.
+    pub report_due: Option<MonthlyDue>,
+    /// The contract's clocks recorded as breached (KG_REFUSAL).
+    pub breaches: Breaches,
     pub last_step_at: Option<Timestamp>,
 }
 
@@ -142,10 +153,13 @@ pub enum KgContractCommand {
     },
     /// decide at (or after) the anniversary.
     DecideRenewal { at: Timestamp },
+    /// D-10, A-23: the refusal clock passed its due date while the application was under review.
+    RecordDeadlineBreach(RecordDeadlineBreach),
 }
 
 impl KgContractCommand {
-    fn at(&self) -> Timestamp {
+    /// The business time the command is dated at.
+    pub fn at(&self) -> Timestamp {
         match self {
             KgContractCommand::ReceiveApplication {
                 received_at: at, ..
@@ -156,8 +170,36 @@ impl KgContractCommand {
             | KgContractCommand::Refuse { refused_at: at, .. }
             | KgContractCommand::FileObjection { filed_at: at, .. }
             | KgContractCommand::DecideRenewal { at } => *at,
+            KgContractCommand::RecordDeadlineBreach(command) => command.observed_at,
         }
     }
+}
+
+/// Implements D-10, A-23 with issue #17's breach: the KG_REFUSAL clock runs while the application is
+/// under review (a conclusion or a refusal stops it).
+fn record_breach(
+    state: &KgContractState,
+    command: &RecordDeadlineBreach,
+) -> Result<Vec<Event>, DomainError> {
+    let running = (command.rule == ClockRule::KgRefusal
+        && state.stage == KgContractStage::UnderReview)
+        .then_some(state.refusal)
+        .flatten()
+        .map(|deadline| RunningClock {
+            deadline,
+            suspended: false,
+        });
+    let contract_id = state
+        .contract_id
+        .clone()
+        .ok_or_else(|| wrong_stage(state, "D-10", "recording a breach", "applied for"))?;
+    let subject = ClockSubject {
+        jurisdiction: Jurisdiction::KG,
+        contract_id,
+        period: None,
+    };
+    let breach = breach::decide(running, &state.breaches, &subject, command)?;
+    Ok(breach::events(breach))
 }
 
 fn wrong_stage(
@@ -216,6 +258,10 @@ pub fn decide(
     command: KgContractCommand,
     ctx: &DecisionContext<'_>,
 ) -> Result<Vec<Event>, DomainError> {
+    if let KgContractCommand::RecordDeadlineBreach(command) = &command {
+        // A breach is dated at the end of the deadline, which lies before anything that stops it.
+        return record_breach(state, command);
+    }
     if let Some(previous) = state
         .last_step_at
         .filter(|previous| command.at() < *previous)
@@ -254,6 +300,7 @@ pub fn decide(
             reason,
         } => object(state, filed_at, party, reason),
         KgContractCommand::DecideRenewal { at } => renew_or_expire(state, ctx, at),
+        KgContractCommand::RecordDeadlineBreach(_) => unreachable!("decided above"),
     }
 }
 
@@ -334,12 +381,18 @@ fn conclude(
         });
     }
     let (parameters, rule_set_version) = kg_parameters(ctx, concluded_at)?;
+    let report_due = MonthlyDue {
+        rule: ClockRule::KgPaymentReport,
+        due_day: parameters.report_due_day,
+        calendar_version: ctx.calendar.version(),
+    };
     Ok(vec![Event::KgContractConcluded(KgContractConcluded {
         contract_id: state.contract_id.clone().expect("under review has an id"),
         concluded_at,
         term: term_from(concluded_on, parameters.term_months),
         tax_check,
         rule_set_version,
+        report_due: Some(report_due),
     })])
 }
 
@@ -479,6 +532,10 @@ fn renew_or_expire(
 
 /// Folds one KG contract event; other events leave the state unchanged.
 pub fn evolve(mut state: KgContractState, event: &Event) -> KgContractState {
+    if let Event::DeadlineBreached(breached) = event {
+        breach::apply(&mut state.breaches, &mut state.last_step_at, breached);
+        return state;
+    }
     match event {
         Event::KgContractApplicationReceived(received) => {
             state.stage = KgContractStage::UnderReview;
@@ -490,6 +547,7 @@ pub fn evolve(mut state: KgContractState, event: &Event) -> KgContractState {
             state.stage = KgContractStage::Concluded;
             state.term = Some(concluded.term);
             state.terms.push(concluded.term);
+            state.report_due = concluded.report_due;
         }
         Event::ContractRefused(_) => state.stage = KgContractStage::Refused,
         Event::ContractObjectionFiled(_) => state.objected = true,

@@ -14,10 +14,12 @@ mod termination;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::clock::{ClockRule, Deadline};
-use super::context::DecisionContext;
+use super::breach::{self, Breaches, ClockSubject, RecordDeadlineBreach, RunningClock};
+use super::clock::{ClockRule, Deadline, MonthlyDue};
+use super::context::{DecisionContext, local_date};
 use super::deadline::working_day_clock;
 use super::error::DomainError;
 use super::event::Event;
@@ -76,6 +78,8 @@ pub struct ContractState {
     /// C-05, A-25: the instant the contract ended (receipt of the notice).
     pub terminated_at: Option<Timestamp>,
     pub grounds: Vec<TerminationGroundDetected>,
+    /// The contract's clocks recorded as breached (CONTRACT_REVIEW).
+    pub breaches: Breaches,
     /// The instant of the latest event (A-02: steps come in order).
     pub last_step_at: Option<Timestamp>,
 }
@@ -97,6 +101,21 @@ impl ContractState {
             })
             .map(|(bin, _)| *bin)
             .collect()
+    }
+
+    /// Whether the contract was in force on some day of `[first, last]` (local dates): concluded,
+    /// its term reaching into the span, and not terminated before it (C-05, A-25: the day the notice
+    /// is received is the last day in force). A registry is owed for every such period (D-02).
+    pub fn in_force_during(&self, first: NaiveDate, last: NaiveDate) -> bool {
+        let (Some(_), Some(term)) = (self.concluded_at, self.term) else {
+            return false;
+        };
+        let ended = self
+            .terminated_at
+            .map(|at| local_date(self.jurisdiction.unwrap_or(Jurisdiction::KZ), at));
+        term.starts_on <= last
+            && term.ends_on.is_none_or(|ends_on| ends_on >= first)
+            && ended.is_none_or(|ended| ended >= first)
     }
 
     /// Implements A-33: `bin` is the contract holder or a consortium member at `at`.
@@ -205,6 +224,8 @@ pub enum ContractCommand {
     ChangeIssCertification(ChangeIssCertification),
     SendTerminationNotice(SendTerminationNotice),
     ReceiveTerminationNotice(ReceiveTerminationNotice),
+    /// D-01: the review passed its due date while the application was still under review.
+    RecordDeadlineBreach(RecordDeadlineBreach),
 }
 
 impl ContractCommand {
@@ -229,8 +250,43 @@ impl ContractCommand {
             ContractCommand::ReceiveTerminationNotice(command) => {
                 (command.received_at, "receiving the termination notice")
             }
+            ContractCommand::RecordDeadlineBreach(command) => {
+                (command.observed_at, "recording a breach")
+            }
         }
     }
+}
+
+/// Implements D-01 with issue #17's breach: the CONTRACT_REVIEW clock runs while the application is
+/// under review.
+fn record_breach(
+    state: &ContractState,
+    command: &RecordDeadlineBreach,
+) -> Result<Vec<Event>, DomainError> {
+    let running = (command.rule == ClockRule::ContractReview
+        && state.stage == ContractStage::UnderReview)
+        .then_some(state.review)
+        .flatten()
+        .map(|deadline| RunningClock {
+            deadline,
+            suspended: false,
+        });
+    let subject = ClockSubject {
+        jurisdiction: state.jurisdiction.unwrap_or(Jurisdiction::KZ),
+        contract_id: state
+            .contract_id
+            .clone()
+            .ok_or_else(|| DomainError::WrongStage {
+                rule: command.rule.rule_id(),
+                object: "contract".to_owned(),
+                action: "recording a breach",
+                expected: "applied for",
+                actual: "new".to_owned(),
+            })?,
+        period: None,
+    };
+    let breach = breach::decide(running, &state.breaches, &subject, command)?;
+    Ok(breach::events(breach))
 }
 
 /// Decides a contract command. A refusal appends nothing.
@@ -239,6 +295,10 @@ pub fn decide(
     command: ContractCommand,
     ctx: &DecisionContext<'_>,
 ) -> Result<Vec<Event>, DomainError> {
+    if let ContractCommand::RecordDeadlineBreach(command) = &command {
+        // A breach is dated at the end of the deadline, which lies before anything that stops it.
+        return record_breach(state, command);
+    }
     let (at, action) = command.step_at();
     if let Some(previous) = state.last_step_at.filter(|previous| at < *previous) {
         return Err(DomainError::OutOfOrder {
@@ -264,6 +324,7 @@ pub fn decide(
         ContractCommand::ReceiveTerminationNotice(command) => {
             termination::receive_notice(state, command)
         }
+        ContractCommand::RecordDeadlineBreach(_) => unreachable!("decided above"),
     }
 }
 
@@ -416,6 +477,12 @@ fn review_application(
         hash,
         command.decided_at,
     )?;
+    let rule_set = ctx.rule_set(Jurisdiction::KZ, command.decided_at)?;
+    let registry_due = MonthlyDue {
+        rule: ClockRule::RegistrySubmission,
+        due_day: rule_set.parameters.registry_due_day,
+        calendar_version: ctx.calendar.version(),
+    };
     Ok(vec![Event::ContractConcluded(ContractConcluded {
         contract_id,
         concluded_at: command.decided_at,
@@ -425,11 +492,16 @@ fn review_application(
         regions: result.regions,
         rule_set_version,
         signature,
+        registry_due: Some(registry_due),
     })])
 }
 
 /// Folds one contract event; other events leave the state unchanged.
 pub fn evolve(mut state: ContractState, event: &Event) -> ContractState {
+    if let Event::DeadlineBreached(breached) = event {
+        breach::apply(&mut state.breaches, &mut state.last_step_at, breached);
+        return state;
+    }
     if is_contract_event(event)
         && let Some(at) = event.occurred_at()
     {

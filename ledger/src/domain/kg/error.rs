@@ -121,6 +121,15 @@ pub enum KgError {
         limit: Money,
         compensated_after: Money,
     },
+    #[error(
+        "patient {patient_pin} on prescription \"{number}\" is not eligible: {detail} ({rule})"
+    )]
+    PatientNotEligible {
+        rule: &'static str,
+        patient_pin: String,
+        number: String,
+        detail: String,
+    },
     #[error("amount arithmetic failed: {source} ({rule})")]
     Money {
         rule: &'static str,
@@ -147,6 +156,7 @@ impl KgError {
             KgError::RetailPrice { rule, .. } => rule,
             KgError::PatientPaidInvalid { rule, .. } => rule,
             KgError::PrescriptionClosed { rule, .. } => rule,
+            KgError::PatientNotEligible { rule, .. } => rule,
             KgError::CourseDoseExhausted { rule, .. } => rule,
             KgError::PatientPaidExceedsRetail { rule, .. } => rule,
             KgError::PatientLimitExceeded { rule, .. } => rule,

@@ -29,7 +29,7 @@ pub use reference_book::{
 };
 pub use reimbursement::{
     KgDispensing, KgPolicy, KgPrescription, KgReimbursement, KgReimbursementInput, KgWarning,
-    PRESCRIPTION_VALIDITY, PartialDispensing, kg_reimbursement,
+    PRESCRIPTION_VALIDITY, PartialDispensing, PatientEligibility, kg_reimbursement,
 };
 
 /// The Kyrgyz policy events (externally tagged, as the codec requires).

@@ -67,6 +67,23 @@ pub struct KgPrescription {
     pub generic_group: String,
     /// M-11: the course dose the information system derived, in units of the drug.
     pub course_dose_units: Quantity,
+    /// E-08, V-06: the patient's standing the information system confirmed when prescribing. `None`
+    /// on dispensings recorded before it was carried (schema v1 of `KgDispensingRecorded`); a new
+    /// dispensing without it is refused (E-08).
+    pub eligibility: Option<PatientEligibility>,
+}
+
+/// Implements E-08 (S002 §5) and V-06 (S002 §21(3)): who may have a preferential prescription: a
+/// citizen insured under CHI (per the State Guarantees Programme) *and* registered with a PHC
+/// organisation, both confirmed before the prescription is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PatientEligibility {
+    /// Insured under compulsory health insurance on `checked_on`.
+    pub insured: bool,
+    /// Registered with a primary health care organisation on `checked_on`.
+    pub phc_registered: bool,
+    /// The day the information system checked the patient's status.
+    pub checked_on: NaiveDate,
 }
 
 /// One dispensing on a prescription, as the pharmacy reports it.
@@ -148,6 +165,7 @@ pub struct KgReimbursement {
 pub fn kg_reimbursement(input: KgReimbursementInput<'_>) -> Result<KgReimbursement, KgError> {
     let dispensing = input.dispensing;
     check_kyrgyz(input.prescription, dispensing)?;
+    check_patient(input.prescription)?;
     check_contract(input.contract_terms, dispensing.dispensed_on)?;
     check_prescription_valid(input.prescription, dispensing.dispensed_on, input.policy)?;
     let book = input.books.in_force_on(dispensing.dispensed_on).ok_or(
@@ -197,6 +215,50 @@ fn check_kyrgyz(prescription: &KgPrescription, dispensing: &KgDispensing) -> Res
                 region,
             });
         }
+    }
+    Ok(())
+}
+
+/// Implements E-08 and V-06: the prescription carries the patient's confirmed standing, the patient
+/// is insured and registered with a PHC organisation, and the status was checked on or before the
+/// day the prescription was written.
+fn check_patient(prescription: &KgPrescription) -> Result<(), KgError> {
+    let refuse = |rule: &'static str, detail: String| KgError::PatientNotEligible {
+        rule,
+        patient_pin: prescription.patient_pin.to_string(),
+        number: prescription.number.clone(),
+        detail,
+    };
+    let Some(eligibility) = prescription.eligibility else {
+        return Err(refuse(
+            "E-08",
+            "the prescription carries no confirmation of CHI insurance and PHC registration"
+                .to_owned(),
+        ));
+    };
+    if !eligibility.insured {
+        return Err(refuse(
+            "E-08",
+            format!("not insured under CHI on {}", eligibility.checked_on),
+        ));
+    }
+    if !eligibility.phc_registered {
+        return Err(refuse(
+            "E-08",
+            format!(
+                "not registered with a PHC organisation on {}",
+                eligibility.checked_on
+            ),
+        ));
+    }
+    if eligibility.checked_on > prescription.written_on {
+        return Err(refuse(
+            "V-06",
+            format!(
+                "the insured status was checked on {}, after the prescription was written on {}",
+                eligibility.checked_on, prescription.written_on
+            ),
+        ));
     }
     Ok(())
 }

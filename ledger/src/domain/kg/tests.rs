@@ -82,6 +82,11 @@ fn prescription() -> KgPrescription {
         drug_id: drug("MET-500-A"),
         generic_group: "metformin-500-oral".into(),
         course_dose_units: units("60"),
+        eligibility: Some(PatientEligibility {
+            insured: true,
+            phc_registered: true,
+            checked_on: date("2026-03-01"),
+        }),
     }
 }
 

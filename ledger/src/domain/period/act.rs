@@ -193,7 +193,12 @@ pub fn submit(
         content_hash,
         command.submitted_at,
     )?;
-    let ground = late_act_ground(approved, &command);
+    // An A-07 breach recorded while no act was sent already raised the §24 ground.
+    let breach_raised = state
+        .breaches
+        .iter()
+        .any(|(rule, _)| *rule == ClockRule::ActSubmission);
+    let ground = late_act_ground(approved, &command).filter(|_| !breach_raised);
     let submitted = Event::PaymentActSubmitted(PaymentActSubmitted {
         contract_id: approved.contract_id.clone(),
         period: ctx.period,
@@ -297,6 +302,7 @@ pub(super) fn apply(state: &mut PeriodState, event: &Event) {
         Event::PaymentActReceived(received) => {
             state.act_stage = ActStage::Received;
             state.signing = Some(received.signing);
+            state.act_received_at = Some(received.received_at);
         }
         Event::PaymentActSigned(signed) => {
             state.act_stage = ActStage::Signed;

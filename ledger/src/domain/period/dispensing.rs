@@ -7,6 +7,7 @@ use crate::domain::event::Event;
 use crate::domain::ident::{Bin, Iin};
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::money::{Currency, Quantity, UnitPrice, line_amount};
+use crate::domain::order::{self, When};
 use crate::domain::prices::{PriceInForce, ProductKey};
 use crate::domain::region::{Programme, Region};
 use crate::domain::rules::{LineAmounts, PricingInput, policy_for};
@@ -159,6 +160,25 @@ fn check_prescription(
     Ok(())
 }
 
+/// Implements O-01, O-02: the prescription was written on or before the day of the sale, and the
+/// fiscal receipt is of the sale's day (checked after uniqueness, so that a reused receipt is named
+/// as the M-06 duplicate it is).
+fn check_order(command: &RecordDispensing) -> Result<(), DomainError> {
+    let dispensing = || format!("dispensing \"{}\"", command.dispensing_id);
+    order::check(
+        &order::PRESCRIPTION_BEFORE_DISPENSING,
+        Jurisdiction::KZ,
+        dispensing,
+        When::On(command.prescription.written_on),
+        When::At(command.dispensed_at),
+    )?;
+    order::check_receipt_day(
+        dispensing,
+        command.fiscal_receipt.issued_at(),
+        command.dispensed_at,
+    )
+}
+
 /// Implements M-06 / P-08 uniqueness: the same marked pack or fiscal receipt is reimbursed once.
 fn check_unique(
     state: &PeriodState,
@@ -297,6 +317,7 @@ pub fn record(
     check_contract(ctx.contract, &command)?;
     check_prescription(&command, ctx)?;
     check_unique(state, &command, ctx)?;
+    check_order(&command)?;
     let rule_set = ctx
         .decision
         .rule_set(Jurisdiction::KZ, command.dispensed_at)?;

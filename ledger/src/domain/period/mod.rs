@@ -15,12 +15,16 @@ pub mod registry;
 
 use std::collections::BTreeMap;
 
-use super::clock::Deadline;
+use super::breach::{self, Breaches, ClockSubject, RecordDeadlineBreach, RunningClock};
+use super::clock::{ClockRule, Deadline};
 use super::context::DecisionContext;
 use super::contract::ContractState;
+use super::deadline::registry_submission_clock;
 use super::error::DomainError;
 use super::event::Event;
+use super::jurisdiction::Jurisdiction;
 use super::money::Money;
+use super::order::{self, When};
 use super::prices::PriceListState;
 use super::region::Programme;
 use super::time::Timestamp;
@@ -136,12 +140,16 @@ pub struct PeriodState {
     pub act_stage: ActStage,
     pub act: Option<PaymentActSubmitted>,
     pub signing: Option<Deadline>,
+    /// When the Fund received the act (O-05: it signs at or after it).
+    pub act_received_at: Option<Timestamp>,
     pub signed: Option<PaymentActSigned>,
     pub payment_deadline: Option<Deadline>,
     pub suspended: Option<PaymentClockSuspended>,
     pub paid_total: Option<Money>,
     /// A-34, F-03: paid per programme (budget line).
     pub paid_by_programme: BTreeMap<Programme, Money>,
+    /// The period's clocks recorded as breached (issue #17).
+    pub breaches: Breaches,
     /// The instant of the latest registry, act or payment step (A-02: steps come in order).
     pub last_step_at: Option<Timestamp>,
 }
@@ -202,13 +210,18 @@ pub enum PeriodCommand {
     SuspendPaymentClock(SuspendPaymentClock),
     ResumePaymentClock(ResumePaymentClock),
     MakePayment(MakePayment),
+    /// A running clock of the period passed its due date (D-02, D-04, A-07, D-06, D-07).
+    RecordDeadlineBreach(RecordDeadlineBreach),
 }
 
 impl PeriodCommand {
-    /// The instant of a registry, act or payment step; `None` for dispensings and reversals.
+    /// The instant of a registry, act or payment step; `None` for dispensings, reversals and
+    /// breaches (a breach is dated at the end of its deadline, before whatever stops the clock).
     fn step_at(&self) -> Option<(Timestamp, &'static str)> {
         match self {
-            PeriodCommand::RecordDispensing(_) | PeriodCommand::ReverseDispensing(_) => None,
+            PeriodCommand::RecordDispensing(_)
+            | PeriodCommand::ReverseDispensing(_)
+            | PeriodCommand::RecordDeadlineBreach(_) => None,
             PeriodCommand::SubmitRegistry(command) => {
                 Some((command.submitted_at, "submitting the registry"))
             }
@@ -261,6 +274,66 @@ pub(crate) fn check_step_order(
     }
 }
 
+/// Implements O-03…O-06: a receipt, signature or payment is not dated before the fact it answers
+/// (the registry's or act's submission, the act's receipt, the act's signature). A command whose
+/// fact is missing is left to the stage checks.
+fn check_facts_order(
+    state: &PeriodState,
+    command: &PeriodCommand,
+    period: ReportingPeriod,
+) -> Result<(), DomainError> {
+    let act = || {
+        state
+            .act
+            .as_ref()
+            .map(|act| format!("act \"{}\" of period {period}", act.act_no))
+            .unwrap_or_else(|| format!("period {period}"))
+    };
+    let (rule, object, earlier, later) = match command {
+        PeriodCommand::ReceiveRegistry(command) => {
+            let Some(registry) = &state.registry else {
+                return Ok(());
+            };
+            let object = format!("registry \"{}\" of period {period}", registry.registry_no);
+            (
+                order::REGISTRY_SUBMITTED_BEFORE_RECEIVED,
+                object,
+                Some(registry.submitted_at),
+                command.received_at,
+            )
+        }
+        PeriodCommand::ReceivePaymentAct(command) => (
+            order::ACT_SUBMITTED_BEFORE_RECEIVED,
+            act(),
+            state.act.as_ref().map(|act| act.submitted_at),
+            command.received_at,
+        ),
+        PeriodCommand::SignPaymentAct(command) => (
+            order::ACT_RECEIVED_BEFORE_SIGNED,
+            act(),
+            state.act_received_at,
+            command.signed_at,
+        ),
+        PeriodCommand::MakePayment(command) => (
+            order::ACT_SIGNED_BEFORE_PAID,
+            act(),
+            state.signed.as_ref().map(|signed| signed.signed_at),
+            command.paid_at,
+        ),
+        _ => return Ok(()),
+    };
+    let Some(earlier) = earlier else {
+        return Ok(());
+    };
+    order::check(
+        &rule,
+        Jurisdiction::KZ,
+        || object,
+        When::At(earlier),
+        When::At(later),
+    )
+}
+
 /// Decides a period command. A refusal appends nothing.
 pub fn decide(
     state: &PeriodState,
@@ -273,6 +346,7 @@ pub fn decide(
             "the context's period is the stream's period"
         );
     }
+    check_facts_order(state, &command, ctx.period)?;
     check_step_order(
         command.step_at(),
         state.last_step_at,
@@ -291,11 +365,109 @@ pub fn decide(
         PeriodCommand::SuspendPaymentClock(command) => payment::suspend(state, command, ctx),
         PeriodCommand::ResumePaymentClock(command) => payment::resume(state, command, ctx),
         PeriodCommand::MakePayment(command) => payment::pay(state, command, ctx),
+        PeriodCommand::RecordDeadlineBreach(command) => record_breach(state, &command, ctx),
     }
+}
+
+/// The period's running clock of `rule`, as a breach would be judged against it.
+fn running_clock(
+    state: &PeriodState,
+    command: &RecordDeadlineBreach,
+    ctx: &PeriodContext<'_>,
+) -> Result<Option<RunningClock>, DomainError> {
+    let running = |deadline: Option<Deadline>| {
+        deadline.map(|deadline| RunningClock {
+            deadline,
+            suspended: false,
+        })
+    };
+    Ok(match command.rule {
+        ClockRule::RegistrySubmission => {
+            let period = ctx.period;
+            let owed = state.submissions == 0
+                && ctx
+                    .contract
+                    .in_force_during(period.first_day(), period.last_day());
+            if !owed {
+                return Ok(None);
+            }
+            let rule_set = ctx
+                .decision
+                .rule_set(Jurisdiction::KZ, command.observed_at)?;
+            running(Some(registry_submission_clock(
+                ctx.decision.calendar,
+                period.last_day(),
+                rule_set.parameters.registry_due_day,
+            )?))
+        }
+        ClockRule::RegistryReview => running(
+            state
+                .review
+                .filter(|_| state.registry_stage == RegistryStage::Received),
+        ),
+        ClockRule::ActSubmission => running(
+            state
+                .approved
+                .as_ref()
+                .filter(|_| state.act_stage == ActStage::None)
+                .and_then(|approved| approved.act_submission),
+        ),
+        ClockRule::ActSigning => running(
+            state
+                .signing
+                .filter(|_| state.act_stage == ActStage::Received),
+        ),
+        ClockRule::Payment => {
+            let unpaid = state.signed.as_ref().is_some_and(|signed| {
+                state
+                    .paid_total
+                    .is_none_or(|paid| paid.minor < signed.total.minor)
+            });
+            state
+                .payment_deadline
+                .filter(|_| unpaid)
+                .map(|deadline| RunningClock {
+                    deadline,
+                    suspended: state.suspended.is_some(),
+                })
+        }
+        _ => None,
+    })
+}
+
+/// Implements issue #17's breach for the period clocks: D-02 (the registry, from the day the period
+/// ends, whether or not anything was dispensed), D-04, A-07, D-06 and D-07. A D-02 or A-07 breach
+/// raises its §29 ground with it (`breach::ground`), so a later late submission does not raise it
+/// again.
+fn record_breach(
+    state: &PeriodState,
+    command: &RecordDeadlineBreach,
+    ctx: &PeriodContext<'_>,
+) -> Result<Vec<Event>, DomainError> {
+    let running = running_clock(state, command, ctx)?;
+    let contract_id = ctx.contract.contract_id.clone().ok_or_else(|| {
+        state.wrong_stage(
+            command.rule.rule_id(),
+            format!("period {}", ctx.period),
+            "recording a breach",
+            "under a contract",
+        )
+    })?;
+    let subject = ClockSubject {
+        jurisdiction: Jurisdiction::KZ,
+        contract_id,
+        period: Some(ctx.period),
+    };
+    let breach = breach::decide(running, &state.breaches, &subject, command)?;
+    Ok(breach::events(breach))
 }
 
 /// Folds one period event; other events leave the state unchanged.
 pub fn evolve(mut state: PeriodState, event: &Event) -> PeriodState {
+    if let Event::DeadlineBreached(breached) = event {
+        breach::apply(&mut state.breaches, &mut state.last_step_at, breached);
+        return state;
+    }
     match event {
         Event::DispensingRecorded(recorded) => dispensing::apply_recorded(&mut state, recorded),
         Event::DispensingReversed(reversed) => dispensing::apply_reversed(&mut state, reversed),

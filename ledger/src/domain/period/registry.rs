@@ -171,7 +171,8 @@ fn signed_content(
 }
 
 /// Implements D-02, D-03, A-04, A-05, A-06, A-11, M-07: fixes the content by hash, judges lateness on
-/// the first submission and flags a late one as a §22 ground (never an automatic termination).
+/// the first submission and flags a late one as a §22 ground (never an automatic termination), unless
+/// the D-02 breach already raised it.
 pub fn submit(
     state: &PeriodState,
     command: SubmitRegistry,
@@ -204,7 +205,18 @@ pub fn submit(
         total.minor,
         "M-07 holds for the sums"
     );
-    let flag = late_now && (submission == 1 || rule_set.parameters.flag_late_resubmission);
+    // A D-02 breach recorded while nothing was submitted already raised the §22 ground for the
+    // first submission's lateness (C-04, A-06): it is raised once.
+    let breach_raised = state
+        .breaches
+        .iter()
+        .any(|(rule, _)| *rule == ClockRule::RegistrySubmission);
+    let flag = late_now
+        && if submission == 1 {
+            !breach_raised
+        } else {
+            rule_set.parameters.flag_late_resubmission
+        };
     let ground = flag.then(|| late_ground(ctx, &command, submission, due.due));
     let submitted = Event::RegistrySubmitted(RegistrySubmitted {
         contract_id,

@@ -789,6 +789,7 @@ fn events_round_trip_through_the_payload() {
 }
 
 mod invariants;
+mod order;
 
 /// M-08: the patient sees the price and the co-payment of a trade name before dispensing.
 #[test]
@@ -865,9 +866,10 @@ fn a28_dispensing_is_judged_under_the_rule_set_in_force() {
     );
 }
 
-/// a receipt is recorded separately from the submission and never before it.
+/// O-03: a receipt is recorded separately from the submission and never before it; the refusal
+/// names both instants.
 #[test]
-fn a02_steps_are_dated_in_order() {
+fn o03_a_registry_is_not_received_before_it_was_submitted() {
     let mut world = world();
     dispense(&mut world, dispensing("D1", "2026-01-15T12:00:00+05:00")).unwrap();
     submit(&mut world, "2026-02-10T10:00:00+05:00");
@@ -877,9 +879,36 @@ fn a02_steps_are_dated_in_order() {
     let error = world
         .period(january(), PeriodCommand::ReceiveRegistry(command))
         .unwrap_err();
+    assert_eq!(error.rule(), "O-03");
+    let text = error.to_string();
+    assert!(
+        text.contains("its receipt at 2026-02-10T04:59:00Z"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the registry's submission at 2026-02-10T05:00:00Z"),
+        "{text}"
+    );
+}
+
+/// a step no O-rule names (an approval before the receipt) is still refused by the step
+/// order.
+#[test]
+fn a02_steps_are_dated_in_order() {
+    let mut world = world();
+    dispense(&mut world, dispensing("D1", "2026-01-15T12:00:00+05:00")).unwrap();
+    submit(&mut world, "2026-02-10T10:00:00+05:00");
+    receive_registry(&mut world, "2026-02-11T10:00:00+05:00");
+    let command = ApproveRegistry {
+        approved_at: at("2026-02-11T09:00:00+05:00"),
+        signature: signed_by(fund_bin()),
+    };
+    let error = world
+        .period(january(), PeriodCommand::ApproveRegistry(command))
+        .unwrap_err();
     assert_eq!(error.rule(), "A-02");
     assert!(
-        error.to_string().contains("receiving the registry"),
+        error.to_string().contains("approving the registry"),
         "{error}"
     );
 }

@@ -103,6 +103,11 @@ impl Contract {
             regions: u32::try_from(self.regions.len()).expect("small"),
             rule_set_version: 1,
             signature: signature(bin(99_034_000_001), DocumentHash::of(&self.id)),
+            registry_due: Some(ledger::domain::clock::MonthlyDue {
+                rule: ClockRule::RegistrySubmission,
+                due_day: 25,
+                calendar_version: ledger::domain::calendar::CalendarVersion(1),
+            }),
         };
         let contract_stream = self.contract_stream();
         sink(SampleEvent {

@@ -113,6 +113,37 @@ fn check_sale(
     Ok(())
 }
 
+/// Implements V-03 (S002 §18): one preferential prescription is written per drug name of the
+/// Reference Book, so a prescription stands for one drug. The text is ambiguous about what the ledger
+/// can check: it sees prescriptions only through dispensings, so it enforces the consequence it can
+/// see: a patient's prescription number is never cited for two different prescribed drugs (in this
+/// period or, through the writer's history, another).
+fn check_one_drug(
+    state: &KgPeriodState,
+    command: &RecordKgDispensing,
+    ctx: &KgPeriodContext<'_>,
+) -> Result<(), DomainError> {
+    let prescription = &command.prescription;
+    let pin = prescription.patient_pin.as_str();
+    let key = (pin.to_owned(), prescription.number.clone());
+    let earlier = state
+        .prescribed
+        .get(&key)
+        .cloned()
+        .or_else(|| ctx.history.prescribed_drug(pin, &prescription.number));
+    match earlier {
+        Some(drug_id) if drug_id != prescription.drug_id => Err(refuse(
+            &command.dispensing_id,
+            "V-03",
+            format!(
+                "prescription \"{}\" of patient {pin} was recorded for drug \"{drug_id}\"; one preferential prescription names one drug, not also \"{}\"",
+                prescription.number, prescription.drug_id
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Units already dispensed on the prescription, in this period and in others.
 fn prior_units(
     state: &KgPeriodState,
@@ -173,6 +204,7 @@ pub fn record(
         )
     })?;
     check_sale(state, &command, ctx)?;
+    check_one_drug(state, &command, ctx)?;
     let rule_set = ctx
         .decision
         .rule_set(Jurisdiction::KG, command.dispensed_at)?;
@@ -281,6 +313,13 @@ pub(super) fn apply_recorded(state: &mut KgPeriodState, recorded: &KgDispensingR
                 .expect("a patient's yearly compensation fits i64");
         })
         .or_insert(reimbursed);
+    state
+        .prescribed
+        .entry((
+            recorded.prescription.patient_pin.to_string(),
+            recorded.prescription.number.clone(),
+        ))
+        .or_insert_with(|| recorded.prescription.drug_id.clone());
     state
         .dispensings
         .insert(recorded.dispensing_id.clone(), recorded.clone());

@@ -12,8 +12,8 @@ use crate::domain::event::Event;
 use crate::domain::jurisdiction::Jurisdiction;
 use crate::domain::kg::recovery::{self, Debtor, Recoveries, RecoveryAssessed, RecoveryGround};
 use crate::domain::kg::{
-    DrugId, KgDispensing, KgPrescription, PriceBasis, ReferenceBookEntry, ReferenceBookPublished,
-    ReferenceBooks, decide_publish, evolve_books,
+    DrugId, KgDispensing, KgPrescription, PatientEligibility, PriceBasis, ReferenceBookEntry,
+    ReferenceBookPublished, ReferenceBooks, decide_publish, evolve_books,
 };
 use crate::domain::kg::{KgPolicy, PatientLimitSchedule};
 use crate::domain::money::{Currency, Money, Quantity, UnitPrice};
@@ -139,6 +139,11 @@ pub fn prescription() -> KgPrescription {
         drug_id: DrugId::new("MET-500-A").expect("valid drug id"),
         generic_group: "metformin-500-oral".to_owned(),
         course_dose_units: "60".parse::<Quantity>().expect("valid quantity"),
+        eligibility: Some(PatientEligibility {
+            insured: true,
+            phc_registered: true,
+            checked_on: date("2026-03-01"),
+        }),
     }
 }
 

@@ -169,13 +169,19 @@ fn p09_rejection_reopens_for_a_resubmission() {
     assert_eq!(report.submission, 2);
 }
 
-/// P-09: payments add up to the net payable and never pass it; A-02: steps come in order.
+/// P-09: payments add up to the net payable and never pass it; O-07: a report is not reviewed before
+/// it was submitted.
 #[test]
-fn p09_payments_up_to_the_net_and_a02_in_order() {
+fn p09_payments_up_to_the_net_and_o07_review_after_submission() {
     let world = world();
     let state = submitted(&world);
     let early = approve(&state, "2026-04-01");
-    assert_eq!(world.decide(&state, early).unwrap_err().rule(), "A-02");
+    let error = world.decide(&state, early).unwrap_err();
+    assert_eq!(error.rule(), "O-07", "{error}");
+    assert!(
+        error.to_string().contains("the report's submission at"),
+        "{error}"
+    );
     assert_eq!(
         world
             .decide(&state, pay(100, "2026-04-06"))
@@ -308,5 +314,81 @@ proptest::proptest! {
         proptest::prop_assert!(state.paid.minor <= approved.net_payable.minor);
         let refolded = events.iter().fold(KgPeriodState::default(), evolve);
         proptest::prop_assert_eq!(refolded, state);
+    }
+}
+
+mod order {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::time::Timestamp;
+
+    const MINUTE_MICROS: i64 = 60_000_000;
+
+    fn minutes_after(base: Timestamp, minutes: i64) -> Timestamp {
+        Timestamp::from_micros(base.micros() + minutes * MINUTE_MICROS)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// O-01, O-07, O-08 for the KG settlement: random orderings of the prescription, the sale,
+        /// the report, its approval and the payment; exactly the lawful prefix is recorded and the
+        /// first unlawful fact is refused with its rule, naming both instants.
+        #[test]
+        fn o01_o07_o08_only_lawful_kg_orderings_are_recorded(
+            written_days in prop_oneof![3 => -5i64..=0, 1 => 1i64..=3],
+            [submitted, reviewed, paid] in proptest::array::uniform3(0i64..4_320),
+        ) {
+            let world = world();
+            let mut sale = record("D-1");
+            sale.prescription.written_on = sale.dispensing.dispensed_on + chrono::Duration::days(written_days);
+            let result = world.decide(&KgPeriodState::default(), command(sale.clone()));
+            if written_days > 0 {
+                let error = result.expect_err("O-01");
+                prop_assert_eq!(error.rule(), "O-01", "{}", error);
+                let text = error.to_string();
+                prop_assert!(text.contains(&sale.dispensed_at.to_string()), "{text}");
+                prop_assert!(text.contains(&sale.prescription.written_on.to_string()), "{text}");
+                return Ok(());
+            }
+            let state = result.unwrap().iter().fold(KgPeriodState::default(), evolve);
+            let base = example::at("2026-04-01T00:00:00+06:00");
+            let submitted_at = minutes_after(base, submitted);
+            let report = KgPeriodCommand::SubmitPaymentReport(SubmitKgPaymentReport {
+                report_no: DocumentNumber::new("R-2026-03").unwrap(),
+                submitted_at,
+            });
+            let state = world.decide(&state, report).unwrap().iter().fold(state, evolve);
+            let approved_at = minutes_after(base, reviewed);
+            let mut approval = approve(&state, "2026-04-01");
+            if let KgPeriodCommand::ApprovePaymentReport(command) = &mut approval {
+                command.approved_at = approved_at;
+            }
+            let result = world.decide(&state, approval);
+            if approved_at < submitted_at {
+                let error = result.expect_err("O-07");
+                prop_assert_eq!(error.rule(), "O-07", "{}", error);
+                prop_assert!(error.to_string().contains(&submitted_at.to_string()), "{error}");
+                prop_assert!(error.to_string().contains(&approved_at.to_string()), "{error}");
+                return Ok(());
+            }
+            let state = result.unwrap().iter().fold(state, evolve);
+            let paid_at = minutes_after(base, paid);
+            let mut payment = pay(15_000, "2026-04-01");
+            if let KgPeriodCommand::PaySettlement(command) = &mut payment {
+                command.paid_at = paid_at;
+            }
+            let result = world.decide(&state, payment);
+            if paid_at < approved_at {
+                let error = result.expect_err("O-08");
+                prop_assert_eq!(error.rule(), "O-08", "{}", error);
+                prop_assert!(error.to_string().contains(&approved_at.to_string()), "{error}");
+                prop_assert!(error.to_string().contains(&paid_at.to_string()), "{error}");
+            } else {
+                let state = result.unwrap().iter().fold(state, evolve);
+                prop_assert_eq!(state.paid, som(15_000));
+            }
+        }
     }
 }

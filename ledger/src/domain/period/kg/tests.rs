@@ -193,6 +193,77 @@ impl KgDispensingHistory for Earlier {
     fn compensated(&self, _pin: &str, year: i32) -> Option<Money> {
         (year == 2026).then_some(self.compensated)
     }
+
+    fn prescribed_drug(&self, _pin: &str, number: &str) -> Option<crate::domain::kg::DrugId> {
+        (number == "RX-1").then(|| crate::domain::kg::DrugId::new("MET-500-A").unwrap())
+    }
+}
+
+/// E-08: a patient not insured under CHI, or not registered with a PHC organisation, or whose
+/// prescription carries no confirmation of either, gets no preferential dispensing; V-06: the status
+/// is confirmed before the prescription is written, not after.
+#[test]
+fn e08_v06_an_ineligible_patient_is_refused_by_the_engine() {
+    use crate::domain::kg::PatientEligibility;
+    let world = world();
+    let with = |eligibility: Option<PatientEligibility>| {
+        let mut sale = record("D-1");
+        sale.prescription.eligibility = eligibility;
+        world
+            .decide(&KgPeriodState::default(), command(sale))
+            .unwrap_err()
+    };
+    let checked = |insured, phc_registered, checked_on: &str| {
+        Some(PatientEligibility {
+            insured,
+            phc_registered,
+            checked_on: checked_on.parse().unwrap(),
+        })
+    };
+    let missing = with(None);
+    assert_eq!(missing.rule(), "E-08", "{missing}");
+    assert!(missing.to_string().contains("no confirmation"), "{missing}");
+    let uninsured = with(checked(false, true, "2026-03-01"));
+    assert_eq!(uninsured.rule(), "E-08");
+    assert!(
+        uninsured
+            .to_string()
+            .contains("not insured under CHI on 2026-03-01"),
+        "{uninsured}"
+    );
+    let unregistered = with(checked(true, false, "2026-03-01"));
+    assert!(unregistered.to_string().contains("PHC"), "{unregistered}");
+    let late = with(checked(true, true, "2026-03-02"));
+    assert_eq!(late.rule(), "V-06", "{late}");
+    assert!(late.to_string().contains("written on 2026-03-01"), "{late}");
+}
+
+/// V-03: one prescription names one drug: a second dispensing citing prescription RX-1 of the same
+/// patient for another drug is refused, in the same period and across periods (the writer's history).
+#[test]
+fn v03_a_prescription_number_never_stands_for_two_drugs() {
+    let mut world = world();
+    world.reference.policy.partial_dispensing =
+        crate::domain::kg::PartialDispensing::RemainderUntilExpiry;
+    let (state, _) = world.run(vec![command(record("D-1"))]);
+    let mut other = record("D-2");
+    other.prescription.drug_id = crate::domain::kg::DrugId::new("AML-5").unwrap();
+    let error = world.decide(&state, command(other.clone())).unwrap_err();
+    assert_eq!(error.rule(), "V-03", "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("recorded for drug \"MET-500-A\""),
+        "{error}"
+    );
+    world.history = Box::new(Earlier {
+        units: "10".parse().unwrap(),
+        compensated: som(0),
+    });
+    let error = world
+        .decide(&KgPeriodState::default(), command(other))
+        .unwrap_err();
+    assert_eq!(error.rule(), "V-03", "across periods: {error}");
 }
 
 /// with remainders allowed, the course dose counts units dispensed in another period; M-14:
@@ -278,6 +349,9 @@ fn c10_no_compensation_outside_the_contract() {
     sale.dispensed_at = example::at("2026-01-01T11:00:00+06:00");
     sale.dispensing.dispensed_on = "2026-01-01".parse().unwrap();
     sale.prescription.written_on = "2025-12-20".parse().unwrap();
+    if let Some(eligibility) = sale.prescription.eligibility.as_mut() {
+        eligibility.checked_on = sale.prescription.written_on;
+    }
     Given::new(KgPeriodState::default(), evolve, &[])
         .when(|state| world.decide(state, command(sale)))
         .then_expect_error("C-10");

@@ -1,15 +1,20 @@
-//! The deadline view (D-01…D-08, A-01, A-02, A-07, A-08): every clock instance a starting event
-//! carried a [`Deadline`] for, with its suspensions and stop. The status is computed when asked, as of
-//! a date, with the domain's [`Clock`] and the calendar version the due date was computed with, so the
-//! view never goes stale as days pass.
+//! The deadline view (D-01…D-13, A-01, A-02, A-07, A-08): every clock instance a starting event
+//! carried a [`Deadline`] for, with its suspensions, its stop and a recorded breach, plus the monthly
+//! clocks that run from the calendar (`monthly`: REGISTRY_SUBMISSION and KG_PAYMENT_REPORT of every
+//! month a contract is in force, from the day the month ends). The status is computed when asked, as
+//! of a date, with the domain's [`Clock`] and the calendar version the due date was computed with, so
+//! the view never goes stale as days pass.
 //!
 //! Keys: `d\0<stream>\0<rule>\0<start version>` → [`ClockInstance`]; `o\0<stream>\0<rule>` → the start
-//! version of the rule's open instance on that stream (a REGISTRY_REVIEW restarts after a rejection).
+//! version of the rule's open instance on that stream (a REGISTRY_REVIEW restarts after a rejection);
+//! the monthly clocks' keys are in `monthly`.
 //!
-//! Known gap: REGISTRY_SUBMISSION runs from the period's end, but the first event that carries its
-//! deadline is `RegistrySubmitted`, so an unsubmitted registry is not listed yet. Of the KG clocks only
-//! KG_REFUSAL is carried by an event (`KgContractApplicationReceived`); prescription validity and the
-//! dispute window are checked when a dispensing or claim is decided and carry no deadline.
+//! Of the KG clocks, KG_REFUSAL is carried by `KgContractApplicationReceived` and KG_PAYMENT_REPORT
+//! comes from the contract (D-13); prescription validity and the dispute window are checked when a
+//! dispensing or claim is decided and carry no deadline.
+
+mod facts;
+pub mod monthly;
 
 use ledger::domain::calendar::{CalendarSet, WorkingDays};
 use ledger::domain::clock::{Clock, ClockRule, ClockStatus, ClockTerm, Deadline};
@@ -27,14 +32,16 @@ use crate::store::ViewRead;
 use crate::view::{View, ViewError, ViewTxn};
 
 pub const NAME: &str = "deadlines";
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
-const FOLDED: [&str; 15] = [
+const FOLDED: [&str; 19] = [
     "ContractApplicationReceived",
     "KgContractApplicationReceived",
     "KgContractConcluded",
     "ContractConcluded",
     "ContractRefused",
+    "ContractRenewed",
+    "TerminationNoticeReceived",
     "RegistrySubmitted",
     "RegistryReceived",
     "RegistryApproved",
@@ -45,6 +52,8 @@ const FOLDED: [&str; 15] = [
     "PaymentClockResumed",
     "PaymentMade",
     "PaymentActSubmitted",
+    "KgPaymentReportSubmitted",
+    "DeadlineBreached",
 ];
 
 /// Every clock instance.
@@ -62,7 +71,9 @@ impl Party {
     /// The party a rule obliges: the holder submits registries and acts, the Fund does the rest.
     pub fn of(rule: ClockRule) -> Party {
         match rule {
-            ClockRule::RegistrySubmission | ClockRule::ActSubmission => Party::Pharmacy,
+            ClockRule::RegistrySubmission
+            | ClockRule::ActSubmission
+            | ClockRule::KgPaymentReport => Party::Pharmacy,
             _ => Party::Fund,
         }
     }
@@ -90,7 +101,17 @@ pub struct ClockInstance {
     pub stopped_by: Option<String>,
     /// PAYMENT: the act total; the clock stops when payments reach it.
     pub amount_due: Option<Money>,
+    /// The `DeadlineBreached` fact recorded for this clock, if any (issue #17).
+    pub breach: Option<Breach>,
     pub clock: Clock,
+}
+
+/// A breach recorded on the log for a clock (`DeadlineBreached`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breach {
+    pub breached_at: Timestamp,
+    pub observed_at: Timestamp,
+    pub event_id: EventId,
 }
 
 impl ClockInstance {
@@ -131,6 +152,9 @@ impl View for DeadlineView {
         }
         let event = decode_event(envelope)?;
         let stream = envelope.body.stream.as_str();
+        if facts::fold(txn, envelope, &event)? {
+            return Ok(());
+        }
         match &event {
             Event::PaymentClockSuspended(suspended) => {
                 return change_open(txn, stream, ClockRule::Payment, |instance| {
@@ -196,15 +220,7 @@ fn effect_of(event: &Event) -> Option<(Timestamp, Effect)> {
             vec![ClockRule::ContractReview, ClockRule::KgRefusal],
             None,
         ),
-        // D-02, A-06: the submission clock is judged on the first submission only.
-        Event::RegistrySubmitted(e) if e.submission == 1 => {
-            effect(e.submitted_at, vec![], Some(e.due))
-        }
-        Event::RegistryReceived(e) => effect(
-            e.received_at,
-            vec![ClockRule::RegistrySubmission],
-            Some(e.review),
-        ),
+        Event::RegistryReceived(e) => effect(e.received_at, vec![], Some(e.review)),
         Event::RegistryApproved(e) => effect(
             e.approved_at,
             vec![ClockRule::RegistryReview],
@@ -225,12 +241,12 @@ fn effect_of(event: &Event) -> Option<(Timestamp, Effect)> {
 
 /// The term that fixes the clock's day unit. A-07 configures ACT_SUBMISSION without a default; the
 /// view counts its days in working days (the due date itself comes from the event).
-fn term_of(rule: ClockRule) -> ClockTerm {
+pub(super) fn term_of(rule: ClockRule) -> ClockTerm {
     rule.term(&ledger::domain::clock::ClockPolicy::default())
         .unwrap_or(ClockTerm::WorkingDays(WorkingDays(0)))
 }
 
-fn start(
+pub(super) fn start(
     txn: &mut ViewTxn<'_>,
     envelope: &EventEnvelope,
     event: &Event,
@@ -259,6 +275,7 @@ fn start(
         started_by: envelope.body.event_id,
         stopped_by: None,
         amount_due,
+        breach: None,
         clock: Clock::start(
             envelope.body.jurisdiction,
             deadline,
@@ -283,12 +300,13 @@ fn subject(event: &Event) -> Option<(ContractId, Option<ReportingPeriod>)> {
         Event::RegistryApproved(e) => Some((e.contract_id.clone(), Some(e.period))),
         Event::PaymentActReceived(e) => Some((e.contract_id.clone(), Some(e.period))),
         Event::PaymentActSigned(e) => Some((e.contract_id.clone(), Some(e.period))),
+        Event::DeadlineBreached(e) => Some((e.contract_id.clone(), e.period)),
         _ => None,
     }
 }
 
 /// Stops the open instance of `rule` on `stream` when `done` says so; no open instance is no change.
-fn stop_open(
+pub(super) fn stop_open(
     txn: &mut ViewTxn<'_>,
     stream: &str,
     rule: ClockRule,
@@ -312,7 +330,7 @@ fn stop_open(
     Ok(())
 }
 
-fn change_open(
+pub(super) fn change_open(
     txn: &mut ViewTxn<'_>,
     stream: &str,
     rule: ClockRule,
@@ -328,7 +346,7 @@ fn change_open(
     txn.put_encoded(key, &instance)
 }
 
-fn open_instance(
+pub(super) fn open_instance(
     txn: &ViewTxn<'_>,
     stream: &str,
     rule: ClockRule,
@@ -365,7 +383,24 @@ fn open_key(stream: &str, rule: ClockRule) -> Vec<u8> {
     Key::new(b'o').push(stream).push(rule.name()).into_bytes()
 }
 
-/// Every clock instance, in (stream, rule, start) order.
+/// Every clock instance the log fixed: the stored clocks in (stream, rule, start) order, then the
+/// monthly clocks a submission or a breach fixed. Needs no calendar; the monthly clocks still
+/// running from the calendar alone are listed by [`as_of`].
 pub fn all<R: ViewRead>(reader: &ProjectorReader<R>) -> Result<Vec<ClockInstance>, QueryError> {
-    scan_values(reader, NAME, &[b'd', 0])
+    let mut instances: Vec<ClockInstance> = scan_values(reader, NAME, &[b'd', 0])?;
+    instances.extend(monthly::recorded(reader)?);
+    Ok(instances)
+}
+
+/// Every clock instance that exists on `as_of` (D-02, D-13: a month's clock from the day the month
+/// ends, whether or not a document arrived): [`all`] plus the monthly clocks derived from each
+/// contract's conclusion terms, computed on the calendar versions the contracts name.
+pub fn as_of<R: ViewRead>(
+    reader: &ProjectorReader<R>,
+    calendars: &CalendarSet,
+    as_of: chrono::NaiveDate,
+) -> Result<Vec<ClockInstance>, QueryError> {
+    let mut instances: Vec<ClockInstance> = scan_values(reader, NAME, &[b'd', 0])?;
+    instances.extend(monthly::as_of(reader, calendars, as_of)?);
+    Ok(instances)
 }
