@@ -4,10 +4,12 @@
 pub mod audit;
 pub mod cli;
 pub mod demo;
+pub mod files;
 pub mod handler;
 pub mod import;
 pub mod kg_context;
 pub mod project;
+pub mod pseudonym;
 pub mod render;
 pub mod serve;
 pub mod submit;
