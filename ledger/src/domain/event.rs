@@ -40,6 +40,7 @@ use super::period::kg::events::{
     KgPaymentReportSubmitted, KgSettlementPaid,
 };
 use super::prices::PriceListPublished;
+use super::seal::PeriodSealed;
 
 impl Event {
     /// The business time of the fact (the envelope's `occurred_at`): when it happened, not when it
@@ -233,6 +234,7 @@ events! {
     KgPaymentReportApproved = 1,
     KgPaymentReportRejected = 1,
     KgSettlementPaid = 1,
+    PeriodSealed = 1,
 }
 
 /// Lifts the per-module event enums of budgets, keys and the Kyrgyz policy into the one [`Event`].
