@@ -1,5 +1,11 @@
 //! History and export for regulators and analysts (issue #8): every event of a contract or a reporting
 //! period, and a verifiable export of a period with a manifest holding counts and the hash-chain heads.
+//! Issue #15 adds, in the submodules: the canonical JSON form (`jsonl`), RFC 6962 trees (`merkle`),
+//! period seals (`seal`), inclusion proofs (`proof`), Parquet (`parquet`) and audit packs (`pack`).
+
+pub mod jsonl;
+pub mod merkle;
+pub mod seal;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -95,6 +101,8 @@ pub enum AuditError {
     Log(#[from] LogError),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    #[error(transparent)]
+    Handler(#[from] crate::handler::HandlerError),
 }
 
 /// One line of `ledger history`: time, stream and version, event type, actor, cause, summary.

@@ -18,6 +18,7 @@ use sha2::Digest;
 
 use super::GlobalOpts;
 use super::batch::{Tally, Wording};
+use crate::audit::seal::SealedMonths;
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler};
 use crate::import::{self, Row, RowReject};
@@ -44,6 +45,8 @@ struct Inputs {
     keys: KeyRegistry,
     /// M-06 across periods: rebuilt from the log, then kept up with each chunk appended.
     index: UniquenessIndex,
+    /// SEAL-01: the sealed months, read from the log at start-up.
+    sealed: SealedMonths,
 }
 
 pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
@@ -57,13 +60,14 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
     let bar = ProgressBar::new(u64::try_from(rows.len()).unwrap_or(0));
     super::runtime()?.block_on(async {
         let spinner = super::batch::start_up_spinner();
-        let (keys, index) = load_writer_indexes(&log).await?;
+        let (keys, index, sealed) = load_writer_indexes(&log).await?;
         spinner.finish_and_clear();
         let inputs = Inputs {
             calendar: CalendarSet::embedded()?.latest(Jurisdiction::KZ)?,
             rules: rule_book()?,
             keys,
             index,
+            sealed,
         };
         for ((contract_id, _), group) in import::by_stream(rows) {
             import_stream(&*log, &inputs, &contract_id, group, &mut tally, &bar).await?;
@@ -128,6 +132,7 @@ async fn import_stream(
 ) -> anyhow::Result<()> {
     let period = rows[0].period;
     let stream_id = period_stream(contract_id, period);
+    let sealed = inputs.sealed.refusal(&stream_id, Jurisdiction::KZ);
     let (contract, _) = Handler::<ContractAggregate>::default()
         .load(log, &contract_stream(contract_id))
         .await?;
@@ -155,7 +160,16 @@ async fn import_stream(
     for row in rows {
         bar.inc(1);
         match classify(&mut state, &row, &context) {
-            Ok(true) => accepted.push(row),
+            // SEAL-01: a row already imported still counts as such; a new one is refused.
+            Ok(true) => match &sealed {
+                Some(refusal) => tally.rejects.push(RowReject {
+                    line: row.line,
+                    column: "dispensed_at".into(),
+                    rule: refusal.rule.clone(),
+                    message: refusal.message.clone(),
+                }),
+                None => accepted.push(row),
+            },
             Ok(false) => tally.already += 1,
             Err(reject) => tally.rejects.push(reject),
         }

@@ -28,6 +28,7 @@ use ledger::domain::period::{
     SubmitRegistry, SuspendPaymentClock,
 };
 use ledger::domain::prices::PublishPriceList;
+use ledger::domain::seal::SealPeriod;
 use ledger::domain::time::Timestamp;
 use ledger::log::{Actor, CommandId, StreamId, StreamVersion};
 use serde::{Deserialize, Serialize};
@@ -194,6 +195,7 @@ wire_commands! {
     AssessRecovery(RecoveryAssessed) => "AssessRecovery",
     FileKgDisputeClaim(FileKgDisputeClaim) => "FileKgDisputeClaim",
     ResolveKgDispute(ResolveKgDispute) => "ResolveKgDispute",
+    SealPeriod(SealPeriod) => "SealPeriod",
 }
 
 impl CommandEnvelope {
