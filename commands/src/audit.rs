@@ -5,6 +5,7 @@
 
 pub mod jsonl;
 pub mod merkle;
+pub mod proof;
 pub mod seal;
 
 use std::collections::BTreeMap;

@@ -231,3 +231,76 @@ impl Aggregate for SealAggregate {
         Ok(new_events(events, &command.meta))
     }
 }
+
+/// What `audit verify --period` finds of one jurisdiction's seal: none, or the check's outcome.
+pub enum SealCheck {
+    Unsealed,
+    Valid(String),
+    Invalid(String),
+}
+
+/// Re-derives a seal from the log and checks it: the content equals what the log holds now (the
+/// chain heads, the root, the export digest, the versions), the signature block is over that
+/// content, and the Fund's key registered at sealing accepts the signature (S-01…S-04).
+pub async fn verify_seal(
+    log: &dyn EventLog,
+    rules: &RuleBook,
+    keys: &ledger::domain::keys::KeyRegistry,
+    jurisdiction: Jurisdiction,
+    period: ReportingPeriod,
+) -> Result<SealCheck, AuditError> {
+    let stream_id = StreamId::new(seal::stream_id(jurisdiction, period)).expect("valid stream id");
+    let mut found = None;
+    for envelope in log
+        .read_stream(&stream_id, ledger::log::StreamVersion(1))
+        .await?
+    {
+        if let Event::PeriodSealed(sealed) = decode(&envelope)? {
+            found = Some(sealed);
+        }
+    }
+    let Some(sealed) = found else {
+        return Ok(SealCheck::Unsealed);
+    };
+    let observed = observe(log, rules, jurisdiction, period, sealed.seal.sealed_at).await?;
+    if observed.content != sealed.seal {
+        let stated = serde_json::to_value(&sealed.seal).expect("JSON");
+        let held = serde_json::to_value(&observed.content).expect("JSON");
+        let field = stated
+            .as_object()
+            .expect("an object")
+            .iter()
+            .find(|(name, value)| held.get(name.as_str()) != Some(value))
+            .map_or("(content)".to_owned(), |(name, _)| name.clone());
+        return Ok(SealCheck::Invalid(format!(
+            "{stream_id}: the log no longer holds what was sealed: {field} is {} in the seal but {} in the log",
+            stated[&field], held[&field]
+        )));
+    }
+    let hash = sealed.seal.document_hash();
+    if sealed.signature.document_hash != hash {
+        return Ok(SealCheck::Invalid(format!(
+            "{stream_id}: the signature is over another document than the seal"
+        )));
+    }
+    let bytes = hex::decode(&sealed.signature.signature_hex).unwrap_or_default();
+    if let Err(reason) = keys.check(
+        sealed.signature.signer,
+        &sealed.signature.key_id,
+        &hash.0,
+        &bytes,
+        sealed.seal.sealed_at,
+    ) {
+        return Ok(SealCheck::Invalid(format!(
+            "{stream_id}: the Fund's signature is refused: {reason}"
+        )));
+    }
+    Ok(SealCheck::Valid(format!(
+        "{stream_id}: ok ({} events, root {}, export {}, signed by BIN {} with key {})",
+        sealed.seal.events,
+        sealed.seal.merkle_root,
+        sealed.seal.export_sha256,
+        sealed.signature.signer,
+        sealed.signature.key_id
+    )))
+}
