@@ -5,6 +5,7 @@
 
 pub mod jsonl;
 pub mod merkle;
+pub mod parquet;
 pub mod proof;
 pub mod seal;
 
@@ -29,7 +30,8 @@ pub enum Selection {
 }
 
 impl Selection {
-    fn matches(&self, stream: &StreamId) -> bool {
+    /// Whether an event of `stream` is selected.
+    pub fn matches(&self, stream: &StreamId) -> bool {
         match self {
             Selection::Contract { contract_id } => {
                 stream.partition_key() == format!("contract/{contract_id}")
@@ -136,8 +138,45 @@ pub struct Manifest {
     pub events_by_type: BTreeMap<String, u64>,
     pub events_by_partition: BTreeMap<u32, u64>,
     pub chain_heads: BTreeMap<u32, ChainHead>,
-    /// SHA-256 of the export file's bytes.
+    /// SHA-256 of the export file's bytes (Parquet: of the `name sha256` lines of `files`).
     pub file_sha256: String,
+    /// The pseudonymization key's fingerprint when patient identifiers were pseudonymized (issue
+    /// #15 §5); never the key.
+    pub pseudonymized: Option<String>,
+    /// Each file of a multi-file export (Parquet) with its rows and SHA-256.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<parquet::WrittenFile>,
+}
+
+impl Manifest {
+    /// A manifest of `format` from an export's counts (events, by type, by partition) and the chain
+    /// heads it was read against; `selection` and `pseudonymized` are the caller's to fill.
+    pub fn new(
+        format: &str,
+        (events, events_by_type, events_by_partition): (
+            u64,
+            BTreeMap<String, u64>,
+            BTreeMap<u32, u64>,
+        ),
+        heads: BTreeMap<PartitionId, ChainHead>,
+        file_sha256: String,
+        files: Vec<parquet::WrittenFile>,
+    ) -> Manifest {
+        Manifest {
+            selection: String::new(),
+            format: format.to_owned(),
+            events,
+            events_by_type,
+            events_by_partition,
+            chain_heads: heads
+                .into_iter()
+                .map(|(partition, head)| (partition.0, head))
+                .collect(),
+            file_sha256,
+            pseudonymized: None,
+            files,
+        }
+    }
 }
 
 /// Counts and hashes what an export writes.
@@ -185,6 +224,11 @@ impl<W: Write> ExportWriter<W> {
             .entry(envelope.position.partition.0)
             .or_default() += 1;
         Ok(())
+    }
+
+    /// The writer underneath (after [`ExportWriter::finish`] flushed it).
+    pub fn into_inner(self) -> W {
+        self.inner
     }
 
     pub fn finish(mut self) -> std::io::Result<(String, Self)> {

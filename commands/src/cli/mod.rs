@@ -6,6 +6,7 @@ mod batch;
 mod bench;
 mod calendar;
 mod demo;
+mod export;
 mod history;
 mod import;
 #[cfg(feature = "kafka")]

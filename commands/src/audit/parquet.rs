@@ -1,0 +1,442 @@
+//! Parquet for analysts (issue #15 §4): one file per event type with typed columns (`columns`), and
+//! `registry_lines.parquet`, the Appendix 1 lines of every KZ period exported (the live dispensings of
+//! each period stream in line order, `period::registry::registry_lines`, as the registry shows them).
+//! Files are written through [`crate::files::AtomicFile`]: whole or absent.
+
+pub mod columns;
+mod registry;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use ledger::domain::event::Event;
+use ledger::log::EventEnvelope;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde_json::Value;
+
+use self::columns::{Column, Kind, Step, extract, payload_columns};
+use crate::files::AtomicFile;
+use crate::pseudonym::Pseudonymizer;
+
+/// Rows buffered per file before a record batch is written.
+pub const BATCH_ROWS: usize = 65_536;
+
+/// The DECIMAL columns' precision and scale (the domain allows six decimals, `DECIMAL_SCALE_MAX`).
+pub const DECIMAL_PRECISION: u8 = 38;
+pub const DECIMAL_SCALE: i8 = 6;
+
+/// Why a Parquet export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ParquetError {
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Parquet {
+        path: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("column {column} of {path}: {detail}")]
+    Value {
+        path: String,
+        column: String,
+        detail: String,
+    },
+}
+
+/// A file written: its name, rows and SHA-256.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WrittenFile {
+    pub file: String,
+    pub rows: u64,
+    pub sha256: String,
+}
+
+/// One column's builder.
+enum Builder {
+    Text(StringBuilder),
+    Int64(Int64Builder),
+    Bool(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Date(Date32Builder),
+    Decimal(Decimal128Builder),
+}
+
+impl Builder {
+    fn new(kind: Kind) -> Builder {
+        match kind {
+            Kind::Text | Kind::Json => Builder::Text(StringBuilder::new()),
+            Kind::Int64 => Builder::Int64(Int64Builder::new()),
+            Kind::Bool => Builder::Bool(BooleanBuilder::new()),
+            Kind::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::new()),
+            Kind::Date => Builder::Date(Date32Builder::new()),
+            Kind::Decimal => Builder::Decimal(Decimal128Builder::new()),
+        }
+    }
+
+    /// Appends `value` (None: null); `Err` says what is wrong with it.
+    fn append(&mut self, value: Option<&Value>) -> Result<(), String> {
+        let Some(value) = value else {
+            self.append_null();
+            return Ok(());
+        };
+        match self {
+            Builder::Text(builder) => match value {
+                Value::String(text) => builder.append_value(text),
+                other => builder.append_value(other.to_string()),
+            },
+            Builder::Int64(builder) => builder.append_value(
+                value
+                    .as_i64()
+                    .ok_or_else(|| format!("{value} is not a 64-bit integer"))?,
+            ),
+            Builder::Bool(builder) => {
+                builder.append_value(
+                    value
+                        .as_bool()
+                        .ok_or_else(|| format!("{value} is not a boolean"))?,
+                );
+            }
+            Builder::Timestamp(builder) => builder.append_value(timestamp_micros(value)?),
+            Builder::Date(builder) => builder.append_value(date_days(value)?),
+            Builder::Decimal(builder) => builder.append_value(decimal_units(value)?),
+        }
+        Ok(())
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Builder::Text(builder) => builder.append_null(),
+            Builder::Int64(builder) => builder.append_null(),
+            Builder::Bool(builder) => builder.append_null(),
+            Builder::Timestamp(builder) => builder.append_null(),
+            Builder::Date(builder) => builder.append_null(),
+            Builder::Decimal(builder) => builder.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Builder::Text(builder) => Arc::new(builder.finish()),
+            Builder::Int64(builder) => Arc::new(builder.finish()),
+            Builder::Bool(builder) => Arc::new(builder.finish()),
+            Builder::Timestamp(builder) => Arc::new(builder.finish().with_timezone("UTC")),
+            Builder::Date(builder) => Arc::new(builder.finish()),
+            Builder::Decimal(builder) => Arc::new(
+                builder
+                    .finish()
+                    .with_precision_and_scale(DECIMAL_PRECISION, DECIMAL_SCALE)
+                    .expect("a valid decimal type"),
+            ),
+        }
+    }
+}
+
+fn timestamp_micros(value: &Value) -> Result<i64, String> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| format!("{value} is not an instant"))?;
+    ledger::domain::time::Timestamp::parse_rfc3339(text)
+        .map(ledger::domain::time::Timestamp::micros)
+        .map_err(|error| format!("\"{text}\" is not RFC 3339: {error}"))
+}
+
+fn date_days(value: &Value) -> Result<i32, String> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| format!("{value} is not a date"))?;
+    let date: chrono::NaiveDate = text
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a date"))?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    i32::try_from((date - epoch).num_days()).map_err(|_| format!("\"{text}\" is out of range"))
+}
+
+/// A decimal string as an integer count of 10⁻⁶ (refused if it has more decimals: never rounded).
+fn decimal_units(value: &Value) -> Result<i128, String> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| format!("{value} is not a decimal string"))?;
+    let mut decimal: rust_decimal::Decimal = text
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a decimal"))?;
+    let scale = u32::try_from(DECIMAL_SCALE).expect("positive scale");
+    if decimal.normalize().scale() > scale {
+        return Err(format!("\"{text}\" has more than {scale} decimals"));
+    }
+    decimal.rescale(scale);
+    Ok(decimal.mantissa())
+}
+
+fn data_type(kind: Kind) -> DataType {
+    match kind {
+        Kind::Text | Kind::Json => DataType::Utf8,
+        Kind::Int64 => DataType::Int64,
+        Kind::Bool => DataType::Boolean,
+        Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        Kind::Date => DataType::Date32,
+        Kind::Decimal => DataType::Decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
+    }
+}
+
+/// A Parquet file being written: its columns, builders and writer.
+pub(crate) struct Table {
+    path: PathBuf,
+    columns: Vec<Column>,
+    schema: Arc<Schema>,
+    builders: Vec<Builder>,
+    buffered: usize,
+    rows: u64,
+    writer: ArrowWriter<AtomicFile>,
+}
+
+impl Table {
+    pub(crate) fn create(path: PathBuf, columns: Vec<Column>) -> Result<Table, ParquetError> {
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|column| Field::new(&column.name, data_type(column.kind), true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let file = AtomicFile::create(&path).map_err(|source| ParquetError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let writer = ArrowWriter::try_new(file, Arc::clone(&schema), Some(properties)).map_err(
+            |source| ParquetError::Parquet {
+                path: path.display().to_string(),
+                source,
+            },
+        )?;
+        let builders = columns
+            .iter()
+            .map(|column| Builder::new(column.kind))
+            .collect();
+        Ok(Table {
+            path,
+            columns,
+            schema,
+            builders,
+            buffered: 0,
+            rows: 0,
+            writer,
+        })
+    }
+
+    /// Appends one row: each column's value found in `row` by its path.
+    pub(crate) fn push(&mut self, row: &Value) -> Result<(), ParquetError> {
+        for (column, builder) in self.columns.iter().zip(&mut self.builders) {
+            let value = extract(row, &column.path);
+            builder
+                .append(value.as_ref())
+                .map_err(|detail| ParquetError::Value {
+                    path: self.path.display().to_string(),
+                    column: column.name.clone(),
+                    detail,
+                })?;
+        }
+        self.buffered += 1;
+        self.rows += 1;
+        if self.buffered >= BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ParquetError> {
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), arrays)
+            .expect("every column has one value per row");
+        self.buffered = 0;
+        self.writer
+            .write(&batch)
+            .map_err(|source| ParquetError::Parquet {
+                path: self.path.display().to_string(),
+                source,
+            })
+    }
+
+    /// Writes the rest, closes the Parquet file and commits it under its name.
+    pub(crate) fn finish(mut self) -> Result<WrittenFile, ParquetError> {
+        self.flush()?;
+        let path = self.path.display().to_string();
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|source| ParquetError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+        let committed = file.commit().map_err(|source| ParquetError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let bytes =
+            std::fs::read(&committed).map_err(|source| ParquetError::Io { path, source })?;
+        Ok(WrittenFile {
+            file: file_name(&committed),
+            rows: self.rows,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+        })
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned())
+}
+
+/// The envelope's columns, in front of every event type's payload columns.
+fn envelope_columns() -> Vec<Column> {
+    let column = |name: &str, kind| Column {
+        name: name.to_owned(),
+        kind,
+        path: vec![Step::Field(name.to_owned())],
+    };
+    vec![
+        column("partition", Kind::Int64),
+        column("offset", Kind::Int64),
+        column("event_id", Kind::Text),
+        column("stream", Kind::Text),
+        column("stream_version", Kind::Int64),
+        column("recorded_at", Kind::Timestamp),
+        column("occurred_at", Kind::Timestamp),
+        column("jurisdiction", Kind::Text),
+        column("actor", Kind::Text),
+        column("actor_role", Kind::Text),
+        column("command_id", Kind::Text),
+        column("schema_version", Kind::Int64),
+        column("hash", Kind::Text),
+    ]
+}
+
+/// The columns of `event_type`: the envelope's, then the payload's (prefixed `payload` where a
+/// name would clash).
+fn event_columns(event_type: &str) -> Vec<Column> {
+    let mut columns = envelope_columns();
+    let schema = Event::json_schemas()
+        .into_iter()
+        .find(|(name, _, _)| *name == event_type)
+        .map(|(_, _, schema)| serde_json::to_value(schema).expect("a schema is JSON"));
+    let payload = schema.map_or_else(
+        || {
+            vec![Column {
+                name: "payload".into(),
+                kind: Kind::Json,
+                path: vec![],
+            }]
+        },
+        |schema| payload_columns(&schema),
+    );
+    for mut column in payload {
+        if columns.iter().any(|taken| taken.name == column.name) {
+            column.name = format!("payload_{}", column.name);
+        }
+        column.path.insert(0, Step::Field("payload".into()));
+        columns.push(column);
+    }
+    columns
+}
+
+/// The export of a selection of events as Parquet files in one folder.
+pub struct ParquetExport {
+    dir: PathBuf,
+    pseudonymizer: Option<Pseudonymizer>,
+    tables: BTreeMap<String, Table>,
+    registry: registry::RegistryLines,
+}
+
+impl ParquetExport {
+    pub fn new(
+        dir: &Path,
+        pseudonymizer: Option<Pseudonymizer>,
+    ) -> Result<ParquetExport, ParquetError> {
+        Ok(ParquetExport {
+            dir: dir.to_path_buf(),
+            registry: registry::RegistryLines::create(dir, pseudonymizer.clone())?,
+            pseudonymizer,
+            tables: BTreeMap::new(),
+        })
+    }
+
+    /// Adds one event to its type's file (and its period's registry lines).
+    pub fn add(&mut self, envelope: &EventEnvelope) -> Result<(), ParquetError> {
+        let body = &envelope.body;
+        let event = Event::from_payload(&body.payload).ok();
+        let mut payload = match &event {
+            Some(event) => {
+                let value = serde_json::to_value(event).expect("events are JSON");
+                value.get(event.event_type()).cloned().unwrap_or(value)
+            }
+            None => serde_json::json!({ "undecodable": true }),
+        };
+        if let Some(pseudonymizer) = &self.pseudonymizer {
+            pseudonymizer.apply(&mut payload);
+        }
+        let row = serde_json::json!({
+            "partition": envelope.position.partition.0,
+            "offset": envelope.position.offset.0,
+            "event_id": body.event_id,
+            "stream": body.stream,
+            "stream_version": body.stream_version,
+            "recorded_at": body.recorded_at,
+            "occurred_at": body.occurred_at,
+            "jurisdiction": body.jurisdiction,
+            "actor": body.actor.id.to_string(),
+            "actor_role": body.actor.role.to_string(),
+            "command_id": body.command_id,
+            "schema_version": body.payload.schema_version,
+            "hash": envelope.hash.to_hex(),
+            "payload": payload,
+        });
+        let event_type = body.payload.event_type.clone();
+        if !self.tables.contains_key(&event_type) {
+            let path = self.dir.join(format!("{event_type}.parquet"));
+            let table = Table::create(path, event_columns(&event_type))?;
+            self.tables.insert(event_type.clone(), table);
+        }
+        self.tables
+            .get_mut(&event_type)
+            .expect("inserted above")
+            .push(&row)?;
+        if let Some(event) = event {
+            self.registry.fold(&body.stream, &event);
+        }
+        Ok(())
+    }
+
+    /// Ends a partition: the periods folded so far are complete (a stream lives on one partition),
+    /// so their registry lines are written and their state dropped.
+    pub fn end_partition(&mut self) -> Result<(), ParquetError> {
+        self.registry.flush_periods()
+    }
+
+    /// Writes everything and commits the files; returns them by name.
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>, ParquetError> {
+        self.registry.flush_periods()?;
+        let mut written = vec![self.registry.finish()?];
+        for (_, table) in std::mem::take(&mut self.tables) {
+            written.push(table.finish()?);
+        }
+        written.sort_by(|left, right| left.file.cmp(&right.file));
+        Ok(written)
+    }
+}
