@@ -5,6 +5,7 @@
 
 pub mod jsonl;
 pub mod merkle;
+pub mod pack;
 pub mod parquet;
 pub mod proof;
 pub mod seal;

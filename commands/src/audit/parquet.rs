@@ -16,14 +16,17 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use futures::StreamExt;
 use ledger::domain::event::Event;
-use ledger::log::EventEnvelope;
+use ledger::log::{ChainHash, EventEnvelope, EventLog, Offset, PartitionId, read_partition};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use self::columns::{Column, Kind, Step, extract, payload_columns};
+use super::{ChainHead, ExportWriter, Manifest};
 use crate::files::AtomicFile;
 use crate::pseudonym::Pseudonymizer;
 
@@ -294,7 +297,7 @@ impl Table {
         Ok(WrittenFile {
             file: file_name(&committed),
             rows: self.rows,
-            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            sha256: hex::encode(Sha256::digest(&bytes)),
         })
     }
 }
@@ -439,4 +442,58 @@ impl ParquetExport {
         written.sort_by(|left, right| left.file.cmp(&right.file));
         Ok(written)
     }
+}
+
+/// Reads every partition and writes the events `accept` takes as Parquet into `out`.
+pub async fn export(
+    log: &dyn EventLog,
+    out: &Path,
+    pseudonymizer: Option<Pseudonymizer>,
+    accept: &(dyn Fn(&EventEnvelope) -> bool + Sync),
+) -> anyhow::Result<Manifest> {
+    let mut export = ParquetExport::new(out, pseudonymizer)?;
+    let mut counts = ExportWriter::new(std::io::sink());
+    let mut heads = std::collections::BTreeMap::new();
+    for partition in 0..log.partitions() {
+        let mut records = read_partition(log, PartitionId(partition), Offset(0));
+        let mut head = ChainHead {
+            records: 0,
+            last_offset: None,
+            hash: ChainHash::GENESIS.to_hex(),
+        };
+        while let Some(envelope) = records.next().await {
+            let envelope = envelope?;
+            head = ChainHead {
+                records: head.records + 1,
+                last_offset: Some(envelope.position.offset.0),
+                hash: envelope.hash.to_hex(),
+            };
+            if accept(&envelope) {
+                export.add(&envelope)?;
+                counts.record(&envelope, "")?;
+            }
+        }
+        // A stream lives on one partition: at a partition's end its periods are complete.
+        export.end_partition()?;
+        heads.insert(PartitionId(partition), head);
+    }
+    let files = export.finish()?;
+    let (_, counts) = counts.finish()?;
+    let digest = files_digest(&files);
+    Ok(Manifest::new(
+        "parquet",
+        (counts.events, counts.by_type, counts.by_partition),
+        heads,
+        digest,
+        files,
+    ))
+}
+
+/// One SHA-256 over the files written: `name sha256` lines in name order.
+fn files_digest(files: &[WrittenFile]) -> String {
+    let mut digest = Sha256::new();
+    for file in files {
+        digest.update(format!("{} {}\n", file.file, file.sha256).as_bytes());
+    }
+    hex::encode(digest.finalize())
 }

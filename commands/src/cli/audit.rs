@@ -15,6 +15,7 @@ use ledger::log::{EventEnvelope, EventLog, Offset, PartitionId, read_partition};
 
 use super::{GlobalOpts, history, open};
 
+mod pack;
 mod proof;
 
 #[derive(Debug, clap::Subcommand)]
@@ -37,6 +38,19 @@ pub enum AuditCommand {
     },
     /// Check an inclusion proof file on its own (no log needed); exits 2 when any check fails.
     CheckProof { file: std::path::PathBuf },
+    /// Write a self-contained audit pack of a sealed month (raw records, JSON, Parquet, forms, seal,
+    /// keys, calendars, price lists and `verify.py`, an independent verifier).
+    Pack {
+        /// The sealed reporting month (YYYY-MM).
+        #[arg(long)]
+        period: String,
+        /// The folder to write (must be absent or empty).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Pseudonymize patients (keyed HMAC-SHA256); the raw records are then withheld.
+        #[arg(long, value_name = "KEYFILE")]
+        pseudonymize: Option<std::path::PathBuf>,
+    },
 }
 
 /// The signature a signed event carries, with the instant it was made.
@@ -65,6 +79,11 @@ pub fn run(command: AuditCommand, global: &GlobalOpts) -> anyhow::Result<ExitCod
         AuditCommand::Verify { period } => verify(period, global),
         AuditCommand::Prove { event, out } => proof::run_prove(&event, out.as_deref(), global),
         AuditCommand::CheckProof { file } => proof::run_check(&file),
+        AuditCommand::Pack {
+            period,
+            out,
+            pseudonymize,
+        } => pack::run(&period, out, pseudonymize.as_deref(), global),
     }
 }
 

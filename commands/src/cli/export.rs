@@ -6,14 +6,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use futures::StreamExt;
-use ledger::log::{ChainHash, EventEnvelope, EventLog, Offset, PartitionId, read_partition};
-use sha2::{Digest, Sha256};
+use ledger::log::{EventEnvelope, EventLog};
 
 use super::history::{ExportArgs, ExportFormat, csv_line, envelope_json, parse_period};
 use super::{GlobalOpts, UsageError, open};
-use crate::audit::parquet::{ParquetExport, WrittenFile};
-use crate::audit::{ChainHead, ExportWriter, Manifest, Selection, scan};
+use crate::audit::{ExportWriter, Manifest, Selection, scan};
 use crate::files::AtomicFile;
 use crate::pseudonym::Pseudonymizer;
 
@@ -124,62 +121,8 @@ pub async fn parquet(
     out: &Path,
     pseudonymizer: Option<Pseudonymizer>,
 ) -> anyhow::Result<Manifest> {
-    write_parquet(log, out, pseudonymizer, |envelope| {
+    crate::audit::parquet::export(log, out, pseudonymizer, &|envelope: &EventEnvelope| {
         selection.matches(&envelope.body.stream)
     })
     .await
-}
-
-/// Reads every partition and writes the events `accept` takes as Parquet into `out`.
-pub async fn write_parquet(
-    log: &dyn EventLog,
-    out: &Path,
-    pseudonymizer: Option<Pseudonymizer>,
-    accept: impl Fn(&EventEnvelope) -> bool,
-) -> anyhow::Result<Manifest> {
-    let mut export = ParquetExport::new(out, pseudonymizer)?;
-    let mut counts = ExportWriter::new(std::io::sink());
-    let mut heads = std::collections::BTreeMap::new();
-    for partition in 0..log.partitions() {
-        let mut records = read_partition(log, PartitionId(partition), Offset(0));
-        let mut head = ChainHead {
-            records: 0,
-            last_offset: None,
-            hash: ChainHash::GENESIS.to_hex(),
-        };
-        while let Some(envelope) = records.next().await {
-            let envelope = envelope?;
-            head = ChainHead {
-                records: head.records + 1,
-                last_offset: Some(envelope.position.offset.0),
-                hash: envelope.hash.to_hex(),
-            };
-            if accept(&envelope) {
-                export.add(&envelope)?;
-                counts.record(&envelope, "")?;
-            }
-        }
-        // A stream lives on one partition: at a partition's end its periods are complete.
-        export.end_partition()?;
-        heads.insert(PartitionId(partition), head);
-    }
-    let files = export.finish()?;
-    let (_, counts) = counts.finish()?;
-    let digest = files_digest(&files);
-    Ok(Manifest::new(
-        "parquet",
-        (counts.events, counts.by_type, counts.by_partition),
-        heads,
-        digest,
-        files,
-    ))
-}
-
-/// One SHA-256 over the files written: `name sha256` lines in name order.
-fn files_digest(files: &[WrittenFile]) -> String {
-    let mut digest = Sha256::new();
-    for file in files {
-        digest.update(format!("{} {}\n", file.file, file.sha256).as_bytes());
-    }
-    hex::encode(digest.finalize())
 }

@@ -6,7 +6,7 @@ mod batch;
 mod bench;
 mod calendar;
 mod demo;
-mod export;
+pub(crate) mod export;
 mod history;
 mod import;
 #[cfg(feature = "kafka")]

@@ -141,7 +141,7 @@ async fn replay_parquet(
         (None, Some(month)) => in_period(&envelope.body.stream, month),
         (None, None) => true,
     };
-    let mut manifest = super::export::write_parquet(log, &dir, pseudonymizer, accept).await?;
+    let mut manifest = crate::audit::parquet::export(log, &dir, pseudonymizer, &accept).await?;
     manifest.selection = match (&cut, &month) {
         (Some(_), _) => "replay cut".to_owned(),
         (None, Some(month)) => format!("replay of period {month}"),
