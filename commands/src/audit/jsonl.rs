@@ -3,8 +3,9 @@
 //! writer of that form is [`canonical_line`] (the CloudEvents form of the read side is to replace it
 //! there, under a new format name, so that older seals still name the form they were taken over).
 //!
-//! The line is the envelope's fields beside the payload decoded **as stored** (its own schema version,
-//! not upcast), serialised with object keys in byte order and no insignificant whitespace.
+//! The line is the envelope's fields in a fixed order, then the payload decoded **as stored** (its own
+//! schema version, not upcast) with its fields in declaration order, with no insignificant whitespace.
+//! It is written field by field rather than through a JSON value: an export writes millions of lines.
 
 use ledger::domain::event::Event;
 use ledger::domain::upcast::RegistrySubmittedV1;
@@ -12,58 +13,87 @@ use ledger::log::{EventEnvelope, Payload};
 
 use crate::pseudonym::Pseudonymizer;
 
-/// The decoded payload of the stored schema version, as JSON (an error message when it does not
-/// decode, so that an export never stops on one bad record; `audit verify` names such records).
-pub fn stored_payload(payload: &Payload) -> Result<serde_json::Value, String> {
+/// The payload decoded at its stored schema version, as compact JSON with the struct's fields in
+/// declaration order; an error message when it does not decode.
+fn stored_payload_json(payload: &Payload) -> Result<Vec<u8>, String> {
     if (payload.event_type.as_str(), payload.schema_version) == ("RegistrySubmitted", 1) {
         let v1: RegistrySubmittedV1 =
             ledger::codec::decode(&payload.data).map_err(|error| error.to_string())?;
-        return serde_json::to_value(v1).map_err(|error| error.to_string());
+        return serde_json::to_vec(&v1).map_err(|error| error.to_string());
     }
     let event = Event::from_payload(payload).map_err(|error| error.to_string())?;
-    let mut value = serde_json::to_value(&event).map_err(|error| error.to_string())?;
-    // `{"EventType": {...}}` → `{...}`: the type is already in the envelope.
-    if let serde_json::Value::Object(map) = &mut value
-        && let Some(inner) = map.remove(&payload.event_type)
-    {
-        return Ok(inner);
-    }
-    Ok(value)
+    let tagged = serde_json::to_vec(&event).map_err(|error| error.to_string())?;
+    // `{"EventType":{...}}` → `{...}`: the type is already in the envelope.
+    let prefix = format!("{{\"{}\":", payload.event_type);
+    assert!(
+        tagged.starts_with(prefix.as_bytes()) && tagged.ends_with(b"}"),
+        "an event serialises as its externally tagged variant"
+    );
+    Ok(tagged[prefix.len()..tagged.len() - 1].to_vec())
 }
 
-/// The canonical JSON object of one record.
+/// The decoded payload of the stored schema version as a JSON value (an error value when it does
+/// not decode, so that an export never stops on one bad record; `audit verify` names such records).
+pub fn stored_payload(payload: &Payload) -> serde_json::Value {
+    stored_payload_json(payload)
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|error| error.to_string()))
+        .unwrap_or_else(|error| serde_json::json!({ "undecodable": error }))
+}
+
+/// Appends `"name":value` (and a comma before every field but the first).
+fn field(out: &mut Vec<u8>, name: &str, value: &impl serde::Serialize) {
+    if out.len() > 1 {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *out, value).expect("envelope fields serialise");
+}
+
+/// One line of the canonical JSONL (without its newline): the envelope's fields in the documented
+/// order, then the payload with its fields in declaration order (docs/record-format.md).
+pub fn canonical_line(envelope: &EventEnvelope, pseudonymizer: Option<&Pseudonymizer>) -> String {
+    let body = &envelope.body;
+    let mut out = Vec::with_capacity(1536);
+    out.push(b'{');
+    field(&mut out, "partition", &envelope.position.partition.0);
+    field(&mut out, "offset", &envelope.position.offset.0);
+    field(&mut out, "hash", &envelope.hash.to_hex());
+    field(&mut out, "event_id", &body.event_id);
+    field(&mut out, "stream", &body.stream);
+    field(&mut out, "stream_version", &body.stream_version);
+    field(&mut out, "recorded_at", &body.recorded_at);
+    field(&mut out, "occurred_at", &body.occurred_at);
+    field(&mut out, "jurisdiction", &body.jurisdiction);
+    field(&mut out, "command_id", &body.command_id);
+    field(&mut out, "causation_id", &body.causation_id);
+    field(&mut out, "correlation_id", &body.correlation_id);
+    field(&mut out, "actor", &body.actor);
+    field(&mut out, "event_type", &body.payload.event_type);
+    field(&mut out, "schema_version", &body.payload.schema_version);
+    out.extend_from_slice(b",\"payload\":");
+    match (stored_payload_json(&body.payload), pseudonymizer) {
+        (Ok(json), None) => out.extend_from_slice(&json),
+        (Ok(json), Some(pseudonymizer)) => {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&json).expect("the payload's own JSON parses");
+            pseudonymizer.apply(&mut value);
+            serde_json::to_writer(&mut out, &value).expect("JSON serialises");
+        }
+        (Err(error), _) => {
+            serde_json::to_writer(&mut out, &serde_json::json!({ "undecodable": error }))
+                .expect("JSON serialises")
+        }
+    }
+    out.push(b'}');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The canonical JSON object of one record, as a value.
 pub fn canonical_value(
     envelope: &EventEnvelope,
     pseudonymizer: Option<&Pseudonymizer>,
 ) -> serde_json::Value {
-    let body = &envelope.body;
-    let mut payload = stored_payload(&body.payload)
-        .unwrap_or_else(|error| serde_json::json!({ "undecodable": error }));
-    if let Some(pseudonymizer) = pseudonymizer {
-        pseudonymizer.apply(&mut payload);
-    }
-    serde_json::json!({
-        "partition": envelope.position.partition.0,
-        "offset": envelope.position.offset.0,
-        "hash": envelope.hash.to_hex(),
-        "event_id": body.event_id,
-        "stream": body.stream,
-        "stream_version": body.stream_version,
-        "recorded_at": body.recorded_at,
-        "occurred_at": body.occurred_at,
-        "jurisdiction": body.jurisdiction,
-        "command_id": body.command_id,
-        "causation_id": body.causation_id,
-        "correlation_id": body.correlation_id,
-        "actor": body.actor,
-        "event_type": body.payload.event_type,
-        "schema_version": body.payload.schema_version,
-        "payload": payload,
-    })
-}
-
-/// One line of the canonical JSONL (without its newline). `serde_json`'s map keeps keys in byte
-/// order (the crate is built without `preserve_order`), so the text is canonical.
-pub fn canonical_line(envelope: &EventEnvelope, pseudonymizer: Option<&Pseudonymizer>) -> String {
-    canonical_value(envelope, pseudonymizer).to_string()
+    serde_json::from_str(&canonical_line(envelope, pseudonymizer)).expect("a canonical line parses")
 }

@@ -3,6 +3,7 @@
 //! each period stream in line order, `period::registry::registry_lines`, as the registry shows them).
 //! Files are written through [`crate::files::AtomicFile`]: whole or absent.
 
+mod builder;
 pub mod columns;
 mod registry;
 
@@ -10,12 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
-};
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{Field, Schema};
 use futures::StreamExt;
 use ledger::domain::event::Event;
 use ledger::log::{ChainHash, EventEnvelope, EventLog, Offset, PartitionId, read_partition};
@@ -25,6 +22,7 @@ use parquet::file::properties::WriterProperties;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use self::builder::{Builder, data_type};
 use self::columns::{Column, Kind, Step, extract, payload_columns};
 use super::{ChainHead, ExportWriter, Manifest};
 use crate::files::AtomicFile;
@@ -66,133 +64,6 @@ pub struct WrittenFile {
     pub file: String,
     pub rows: u64,
     pub sha256: String,
-}
-
-/// One column's builder.
-enum Builder {
-    Text(StringBuilder),
-    Int64(Int64Builder),
-    Bool(BooleanBuilder),
-    Timestamp(TimestampMicrosecondBuilder),
-    Date(Date32Builder),
-    Decimal(Decimal128Builder),
-}
-
-impl Builder {
-    fn new(kind: Kind) -> Builder {
-        match kind {
-            Kind::Text | Kind::Json => Builder::Text(StringBuilder::new()),
-            Kind::Int64 => Builder::Int64(Int64Builder::new()),
-            Kind::Bool => Builder::Bool(BooleanBuilder::new()),
-            Kind::Timestamp => Builder::Timestamp(TimestampMicrosecondBuilder::new()),
-            Kind::Date => Builder::Date(Date32Builder::new()),
-            Kind::Decimal => Builder::Decimal(Decimal128Builder::new()),
-        }
-    }
-
-    /// Appends `value` (None: null); `Err` says what is wrong with it.
-    fn append(&mut self, value: Option<&Value>) -> Result<(), String> {
-        let Some(value) = value else {
-            self.append_null();
-            return Ok(());
-        };
-        match self {
-            Builder::Text(builder) => match value {
-                Value::String(text) => builder.append_value(text),
-                other => builder.append_value(other.to_string()),
-            },
-            Builder::Int64(builder) => builder.append_value(
-                value
-                    .as_i64()
-                    .ok_or_else(|| format!("{value} is not a 64-bit integer"))?,
-            ),
-            Builder::Bool(builder) => {
-                builder.append_value(
-                    value
-                        .as_bool()
-                        .ok_or_else(|| format!("{value} is not a boolean"))?,
-                );
-            }
-            Builder::Timestamp(builder) => builder.append_value(timestamp_micros(value)?),
-            Builder::Date(builder) => builder.append_value(date_days(value)?),
-            Builder::Decimal(builder) => builder.append_value(decimal_units(value)?),
-        }
-        Ok(())
-    }
-
-    fn append_null(&mut self) {
-        match self {
-            Builder::Text(builder) => builder.append_null(),
-            Builder::Int64(builder) => builder.append_null(),
-            Builder::Bool(builder) => builder.append_null(),
-            Builder::Timestamp(builder) => builder.append_null(),
-            Builder::Date(builder) => builder.append_null(),
-            Builder::Decimal(builder) => builder.append_null(),
-        }
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            Builder::Text(builder) => Arc::new(builder.finish()),
-            Builder::Int64(builder) => Arc::new(builder.finish()),
-            Builder::Bool(builder) => Arc::new(builder.finish()),
-            Builder::Timestamp(builder) => Arc::new(builder.finish().with_timezone("UTC")),
-            Builder::Date(builder) => Arc::new(builder.finish()),
-            Builder::Decimal(builder) => Arc::new(
-                builder
-                    .finish()
-                    .with_precision_and_scale(DECIMAL_PRECISION, DECIMAL_SCALE)
-                    .expect("a valid decimal type"),
-            ),
-        }
-    }
-}
-
-fn timestamp_micros(value: &Value) -> Result<i64, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| format!("{value} is not an instant"))?;
-    ledger::domain::time::Timestamp::parse_rfc3339(text)
-        .map(ledger::domain::time::Timestamp::micros)
-        .map_err(|error| format!("\"{text}\" is not RFC 3339: {error}"))
-}
-
-fn date_days(value: &Value) -> Result<i32, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| format!("{value} is not a date"))?;
-    let date: chrono::NaiveDate = text
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a date"))?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-    i32::try_from((date - epoch).num_days()).map_err(|_| format!("\"{text}\" is out of range"))
-}
-
-/// A decimal string as an integer count of 10⁻⁶ (refused if it has more decimals: never rounded).
-fn decimal_units(value: &Value) -> Result<i128, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| format!("{value} is not a decimal string"))?;
-    let mut decimal: rust_decimal::Decimal = text
-        .parse()
-        .map_err(|_| format!("\"{text}\" is not a decimal"))?;
-    let scale = u32::try_from(DECIMAL_SCALE).expect("positive scale");
-    if decimal.normalize().scale() > scale {
-        return Err(format!("\"{text}\" has more than {scale} decimals"));
-    }
-    decimal.rescale(scale);
-    Ok(decimal.mantissa())
-}
-
-fn data_type(kind: Kind) -> DataType {
-    match kind {
-        Kind::Text | Kind::Json => DataType::Utf8,
-        Kind::Int64 => DataType::Int64,
-        Kind::Bool => DataType::Boolean,
-        Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        Kind::Date => DataType::Date32,
-        Kind::Decimal => DataType::Decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
-    }
 }
 
 /// A Parquet file being written: its columns, builders and writer.
@@ -246,7 +117,7 @@ impl Table {
         for (column, builder) in self.columns.iter().zip(&mut self.builders) {
             let value = extract(row, &column.path);
             builder
-                .append(value.as_ref())
+                .append(value.as_deref())
                 .map_err(|detail| ParquetError::Value {
                     path: self.path.display().to_string(),
                     column: column.name.clone(),
@@ -385,10 +256,10 @@ impl ParquetExport {
         let body = &envelope.body;
         let event = Event::from_payload(&body.payload).ok();
         let mut payload = match &event {
-            Some(event) => {
-                let value = serde_json::to_value(event).expect("events are JSON");
-                value.get(event.event_type()).cloned().unwrap_or(value)
-            }
+            Some(event) => match serde_json::to_value(event).expect("events are JSON") {
+                Value::Object(mut map) => map.remove(event.event_type()).unwrap_or_default(),
+                other => other,
+            },
             None => serde_json::json!({ "undecodable": true }),
         };
         if let Some(pseudonymizer) = &self.pseudonymizer {

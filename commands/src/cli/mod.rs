@@ -7,6 +7,7 @@ mod bench;
 mod calendar;
 mod demo;
 pub(crate) mod export;
+mod export_bench;
 mod history;
 mod import;
 #[cfg(feature = "kafka")]
