@@ -83,36 +83,9 @@ fn kz_events(pack: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn verify_py_passes_a_clean_pack_and_catches_each_alteration() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    small_demo(&data_dir, 5);
-    let clean = dir.path().join("pack");
-    pack(&data_dir, &clean, &[]);
-    let python = python_venv(dir.path(), &[]);
-
-    let (code, report) = verify(&python, &clean);
-    assert_eq!(code, Some(0), "{report}");
-    assert!(!report.contains("FAIL"), "{report}");
-    for check in [
-        "KZ seal signature",
-        "KZ merkle root",
-        "KZ records = json",
-        "KZ export digest",
-        "KG merkle root",
-    ] {
-        assert!(
-            report
-                .lines()
-                .any(|line| line.starts_with("ok") && line.contains(check)),
-            "{check}:\n{report}"
-        );
-    }
-    assert!(report.contains("form: Appendix 1 lines"), "{report}");
-
-    // One byte of a raw record.
-    let flipped = tampered(&clean, dir.path(), "flipped");
+/// One byte of a raw record flipped.
+fn flip_a_record_byte(clean: &Path, dir: &Path) -> PathBuf {
+    let flipped = tampered(clean, dir, "flipped");
     let records = std::fs::read_dir(flipped.join("KZ/records"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -122,10 +95,12 @@ fn verify_py_passes_a_clean_pack_and_catches_each_alteration() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
     std::fs::write(&records, bytes).unwrap();
-    assert_caught(&python, &flipped, "records");
+    flipped
+}
 
-    // One amount in the JSON.
-    let edited = tampered(&clean, dir.path(), "edited");
+/// One amount of the JSON changed by 1 tenge.
+fn edit_an_amount(clean: &Path, dir: &Path) -> PathBuf {
+    let edited = tampered(clean, dir, "edited");
     let mut events = kz_events(&edited);
     let dispensing = events
         .iter_mut()
@@ -137,11 +112,12 @@ fn verify_py_passes_a_clean_pack_and_catches_each_alteration() {
     dispensing["payload"]["amounts"]["fund"]["minor"] = (fund + 100).into();
     let text: String = events.iter().map(|event| format!("{event}\n")).collect();
     std::fs::write(edited.join("KZ/events.jsonl"), text).unwrap();
-    assert_caught(&python, &edited, "KZ records = json");
-    assert_caught(&python, &edited, "KZ export digest");
+    edited
+}
 
-    // Two lines of an Appendix 1 form.
-    let swapped = tampered(&clean, dir.path(), "swapped");
+/// The first two lines of an Appendix 1 form swapped.
+fn swap_form_lines(clean: &Path, dir: &Path) -> PathBuf {
+    let swapped = tampered(clean, dir, "swapped");
     let form = std::fs::read_dir(swapped.join("forms"))
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -155,20 +131,22 @@ fn verify_py_passes_a_clean_pack_and_catches_each_alteration() {
         .collect();
     lines.swap(1, 2);
     std::fs::write(&form, lines.join("\n") + "\n").unwrap();
-    assert_caught(&python, &swapped, "form");
+    swapped
+}
 
-    // Pseudonymized: verifiable where it can be, and no patient IIN in clear in any text file.
-    let iins: Vec<String> = kz_events(&clean)
+/// A pseudonymized pack verifies what it can and holds no patient IIN of `clean` in any file.
+fn check_pseudonymized(data_dir: &Path, python: &Path, clean: &Path, dir: &Path) {
+    let iins: Vec<String> = kz_events(clean)
         .iter()
         .filter(|event| event["event_type"] == "DispensingRecorded")
         .map(|event| event["payload"]["patient_iin"].as_str().unwrap().to_owned())
         .collect();
     assert!(!iins.is_empty());
-    let key = dir.path().join("key");
+    let key = dir.join("key");
     std::fs::write(&key, [7u8; 40]).unwrap();
-    let anon = dir.path().join("anon");
-    pack(&data_dir, &anon, &["--pseudonymize", key.to_str().unwrap()]);
-    let (code, report) = verify(&python, &anon);
+    let anon = dir.join("anon");
+    pack(data_dir, &anon, &["--pseudonymize", key.to_str().unwrap()]);
+    let (code, report) = verify(python, &anon);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("skip KZ records = json"), "{report}");
     let mut stack = vec![anon.clone()];
@@ -197,4 +175,39 @@ fn verify_py_passes_a_clean_pack_and_catches_each_alteration() {
         !anon.join("KZ/records/0.bin").exists(),
         "raw records are withheld"
     );
+}
+
+#[test]
+fn verify_py_passes_a_clean_pack_and_catches_each_alteration() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    small_demo(&data_dir, 5);
+    let clean = dir.path().join("pack");
+    pack(&data_dir, &clean, &[]);
+    let python = python_venv(dir.path(), &[]);
+
+    let (code, report) = verify(&python, &clean);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(!report.contains("FAIL"), "{report}");
+    let checks = [
+        "KZ seal signature",
+        "KZ merkle root",
+        "KZ records = json",
+        "KZ export digest",
+        "KG merkle root",
+    ];
+    for check in checks {
+        let passed = report
+            .lines()
+            .any(|line| line.starts_with("ok") && line.contains(check));
+        assert!(passed, "{check}:\n{report}");
+    }
+    assert!(report.contains("form: Appendix 1 lines"), "{report}");
+
+    assert_caught(&python, &flip_a_record_byte(&clean, dir.path()), "records");
+    let edited = edit_an_amount(&clean, dir.path());
+    assert_caught(&python, &edited, "KZ records = json");
+    assert_caught(&python, &edited, "KZ export digest");
+    assert_caught(&python, &swap_form_lines(&clean, dir.path()), "form");
+    check_pseudonymized(&data_dir, &python, &clean, dir.path());
 }

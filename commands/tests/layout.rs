@@ -63,31 +63,7 @@ fn declared_fields() -> BTreeMap<String, Vec<Vec<String>>> {
                 }
                 let body = braced(&after[open..]);
                 if is_enum {
-                    let variants: Vec<String> = split_top(body)
-                        .iter()
-                        .map(|variant| {
-                            let variant = strip_attributes(variant);
-                            variant
-                                .chars()
-                                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                                .collect()
-                        })
-                        .collect();
-                    found
-                        .entry(format!("enum {name}"))
-                        .or_default()
-                        .push(variants);
-                    for variant in split_top(body) {
-                        let variant = strip_attributes(&variant);
-                        if let Some(brace) = variant.find('{') {
-                            let variant_name = variant[..brace].trim().to_owned();
-                            let fields = field_names(braced(&variant[brace..]));
-                            found
-                                .entry(format!("{name}::{variant_name}"))
-                                .or_default()
-                                .push(fields);
-                        }
-                    }
+                    record_enum(&mut found, &name, body);
                 } else {
                     found.entry(name).or_default().push(field_names(body));
                 }
@@ -95,6 +71,35 @@ fn declared_fields() -> BTreeMap<String, Vec<Vec<String>>> {
         }
     }
     found
+}
+
+/// The variants of `enum name` in order, and the fields of its struct variants.
+fn record_enum(found: &mut BTreeMap<String, Vec<Vec<String>>>, name: &str, body: &str) {
+    let variants: Vec<String> = split_top(body)
+        .iter()
+        .map(|variant| {
+            let variant = strip_attributes(variant);
+            variant
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect()
+        })
+        .collect();
+    found
+        .entry(format!("enum {name}"))
+        .or_default()
+        .push(variants);
+    for variant in split_top(body) {
+        let variant = strip_attributes(&variant);
+        if let Some(brace) = variant.find('{') {
+            let variant_name = variant[..brace].trim().to_owned();
+            let fields = field_names(braced(&variant[brace..]));
+            found
+                .entry(format!("{name}::{variant_name}"))
+                .or_default()
+                .push(fields);
+        }
+    }
 }
 
 /// The text inside the braces that `text` starts with.

@@ -5,11 +5,12 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{ledger, python_venv, small_demo};
 use ledger::domain::jurisdiction::Jurisdiction;
+use ledger_commands::demo::world::World;
 
 /// Reads the Parquet folder and prints what the test compares, as JSON.
 const SUMS_PY: &str = r#"
@@ -105,16 +106,16 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-#[test]
-fn parquet_exports_add_up_to_appendix_1_and_pseudonyms_hide_every_iin() {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    let world = small_demo(&data_dir, 11);
-    let python_exe = python_venv(dir.path(), &["pyarrow"]);
-
-    let clear = dir.path().join("clear");
+/// The clear export: typed columns, M-07 on every line, and every contract's sums equal to its
+/// Appendix 1 from the views. Returns what pyarrow found.
+fn check_clear(
+    data_dir: &Path,
+    python_exe: &Path,
+    clear: &Path,
+    world: &World,
+) -> serde_json::Value {
     run(
-        &data_dir,
+        data_dir,
         &[
             "export",
             "--period",
@@ -126,7 +127,7 @@ fn parquet_exports_add_up_to_appendix_1_and_pseudonyms_hide_every_iin() {
         ],
     );
     let found: serde_json::Value =
-        serde_json::from_str(&python(&python_exe, SUMS_PY, &clear)).unwrap();
+        serde_json::from_str(&python(python_exe, SUMS_PY, clear)).unwrap();
     assert_eq!(
         found["bad_m07"], 0,
         "M-07: col 17 = col 15 + col 16 on every line"
@@ -147,6 +148,11 @@ fn parquet_exports_add_up_to_appendix_1_and_pseudonyms_hide_every_iin() {
         "date32[day]"
     );
 
+    check_views(data_dir, &found, world);
+    found
+}
+
+fn check_views(data_dir: &Path, found: &serde_json::Value, world: &World) {
     let mut compared = 0;
     let mut fund_total = 0;
     for holder in world
@@ -155,7 +161,7 @@ fn parquet_exports_add_up_to_appendix_1_and_pseudonyms_hide_every_iin() {
         .filter(|holder| holder.jurisdiction == Jurisdiction::KZ)
     {
         let shown = ledger(
-            &data_dir,
+            data_dir,
             &[
                 "registry",
                 "show",
@@ -198,6 +204,55 @@ fn parquet_exports_add_up_to_appendix_1_and_pseudonyms_hide_every_iin() {
     }
     assert!(compared >= 3, "registries compared: {compared}");
     assert!(found["dispensing_fund"].as_i64().unwrap() >= fund_total);
+}
+
+/// The pseudonymized Parquet and JSONL exports and a pseudonymized Parquet replay under `anon`.
+fn pseudonymized_exports(data_dir: &Path, anon: &Path, key: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (parquet, jsonl, replay) = (
+        anon.join("parquet"),
+        anon.join("jsonl"),
+        anon.join("replay"),
+    );
+    let key_arg = key.to_str().unwrap();
+    for (format, out) in [("parquet", &parquet), ("jsonl", &jsonl)] {
+        let out = out.to_str().unwrap();
+        let args = [
+            "export",
+            "--period",
+            "2026-01",
+            "--format",
+            format,
+            "--pseudonymize",
+            key_arg,
+            "--out",
+            out,
+        ];
+        run(data_dir, &args);
+    }
+    let into = replay.to_str().unwrap();
+    let args = [
+        "replay",
+        "--period",
+        "2026-01",
+        "--into",
+        into,
+        "--format",
+        "parquet",
+        "--pseudonymize",
+        key_arg,
+    ];
+    run(data_dir, &args);
+    (parquet, jsonl, replay)
+}
+
+#[test]
+fn parquet_exports_add_up_to_appendix_1_and_pseudonyms_hide_every_iin() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let world = small_demo(&data_dir, 11);
+    let python_exe = python_venv(dir.path(), &["pyarrow"]);
+    let clear = dir.path().join("clear");
+    let found = check_clear(&data_dir, &python_exe, &clear, &world);
 
     let iins: Vec<String> = found["iins"]
         .as_array()
@@ -212,53 +267,8 @@ fn parquet_exports_add_up_to_appendix_1_and_pseudonyms_hide_every_iin() {
 
     let key = dir.path().join("pseudonym.key");
     std::fs::write(&key, [0x42u8; 32]).unwrap();
-    let key_arg = key.to_str().unwrap();
     let anon = dir.path().join("anon");
-    let parquet = anon.join("parquet");
-    let jsonl = anon.join("jsonl");
-    let replay = anon.join("replay");
-    run(
-        &data_dir,
-        &[
-            "export",
-            "--period",
-            "2026-01",
-            "--format",
-            "parquet",
-            "--pseudonymize",
-            key_arg,
-            "--out",
-            parquet.to_str().unwrap(),
-        ],
-    );
-    run(
-        &data_dir,
-        &[
-            "export",
-            "--period",
-            "2026-01",
-            "--format",
-            "jsonl",
-            "--pseudonymize",
-            key_arg,
-            "--out",
-            jsonl.to_str().unwrap(),
-        ],
-    );
-    run(
-        &data_dir,
-        &[
-            "replay",
-            "--period",
-            "2026-01",
-            "--into",
-            replay.to_str().unwrap(),
-            "--format",
-            "parquet",
-            "--pseudonymize",
-            key_arg,
-        ],
-    );
+    let (parquet, jsonl, replay) = pseudonymized_exports(&data_dir, &anon, &key);
     // The replay's views are the system's own (sled); its Parquet files are what leaves.
     let text = [&parquet, &jsonl, &replay.join("parquet")]
         .iter()
