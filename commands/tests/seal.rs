@@ -196,11 +196,31 @@ fn check_writer_refusals(data_dir: &Path, dir: &Path) {
     assert!(rejects.contains("seal/KZ/2026-01"), "{rejects}");
 }
 
+/// SEAL-01 in the import: a new January row is refused with the rule.
+fn check_import_refusal(data_dir: &Path, dir: &Path, world: &ledger_commands::demo::world::World) {
+    use ledger_commands::demo::dispense::generate;
+    use ledger_commands::import;
+    let holder = &world.contracts[0];
+    let january = ledger::domain::values::ReportingPeriod::month(2026, 1).unwrap();
+    let dispensing = generate(world, holder, january, 900_000).unwrap();
+    let file = dir.join("january.csv");
+    let mut writer = csv::Writer::from_path(&file).unwrap();
+    writer.write_record(import::HEADER).unwrap();
+    writer
+        .write_record(import::to_row(&holder.contract_id, &dispensing, "0"))
+        .unwrap();
+    writer.flush().unwrap();
+    let output = ledger(data_dir, &["import", "dispensings", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let rejects = std::fs::read_to_string(dir.join("january.rejects.csv")).unwrap();
+    assert!(rejects.contains("SEAL-01"), "{rejects}");
+}
+
 #[test]
 fn the_demo_seals_january_and_the_seal_proofs_and_refusals_hold() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    small_demo(&data_dir, 7);
+    let world = small_demo(&data_dir, 7);
 
     let verify = ledger(&data_dir, &["audit", "verify", "--period", "2026-01"]);
     let report = text(&verify);
@@ -210,6 +230,7 @@ fn the_demo_seals_january_and_the_seal_proofs_and_refusals_hold() {
 
     check_proofs(&data_dir, dir.path());
     check_writer_refusals(&data_dir, dir.path());
+    check_import_refusal(&data_dir, dir.path(), &world);
 
     // The refusals appended nothing: the seals still hold.
     let verify = ledger(&data_dir, &["audit", "verify", "--period", "2026-01"]);

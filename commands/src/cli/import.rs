@@ -159,17 +159,20 @@ async fn import_stream(
     let mut accepted = Vec::new();
     for row in rows {
         bar.inc(1);
+        // SEAL-01: a row of a sealed month is refused unless it was imported before the seal.
+        if let Some(refusal) = &sealed
+            && !state.dispensings.contains_key(&row.command.dispensing_id)
+        {
+            tally.rejects.push(RowReject {
+                line: row.line,
+                column: "dispensed_at".into(),
+                rule: refusal.rule.clone(),
+                message: refusal.message.clone(),
+            });
+            continue;
+        }
         match classify(&mut state, &row, &context) {
-            // SEAL-01: a row already imported still counts as such; a new one is refused.
-            Ok(true) => match &sealed {
-                Some(refusal) => tally.rejects.push(RowReject {
-                    line: row.line,
-                    column: "dispensed_at".into(),
-                    rule: refusal.rule.clone(),
-                    message: refusal.message.clone(),
-                }),
-                None => accepted.push(row),
-            },
+            Ok(true) => accepted.push(row),
             Ok(false) => tally.already += 1,
             Err(reject) => tally.rejects.push(reject),
         }
