@@ -45,11 +45,9 @@ fn envelopes(config: SampleConfig) -> Vec<Vec<EventEnvelope>> {
             command_id: CommandId(uuid::Uuid::from_u128(u128::from(n))),
             causation_id: None,
             correlation_id: uuid::Uuid::nil(),
-            actor: Actor {
-                id: ActorId::System("bench".into()),
-                role: ActorRole::System,
-            },
+            actor: Actor::new(ActorId::System("bench".into()), ActorRole::System),
             payload: sample.event.to_payload().expect("encodes"),
+            command_digest: None,
         };
         let offset = Offset(u64::try_from(slot.len()).expect("small"));
         slot.push(EventEnvelope {

@@ -322,15 +322,13 @@ fn event(number: u64, template: &[u8]) -> NewEvent {
         jurisdiction: Jurisdiction::KZ,
         causation_id: None,
         correlation_id: Uuid::from_u64_pair(1, 1),
-        actor: Actor {
-            id: ActorId::System("bench".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("bench".to_owned()), ActorRole::System),
         payload: Payload {
             event_type: "BenchEvent".to_owned(),
             schema_version: 1,
             data: template.to_vec(),
         },
+        command_digest: None,
     }
 }
 

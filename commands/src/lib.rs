@@ -2,6 +2,7 @@
 //! `indicatif` and the tokio runtime directly.
 
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod files;

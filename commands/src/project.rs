@@ -169,11 +169,9 @@ fn sample_new_event(
         jurisdiction: ledger::domain::jurisdiction::Jurisdiction::KZ,
         causation_id: None,
         correlation_id: uuid::Uuid::nil(),
-        actor: Actor {
-            id: ActorId::System("sample".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("sample".to_owned()), ActorRole::System),
         payload: event.to_payload()?,
+        command_digest: None,
     })
 }
 

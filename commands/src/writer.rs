@@ -18,7 +18,9 @@ use ledger::domain::period::kg::{KgPeriodCommand, KgPeriodContext, KgPeriodState
 use ledger::domain::period::{self, PeriodCommand, PeriodContext, PeriodState};
 use ledger::domain::prices::{self, PriceListState, PublishPriceList};
 use ledger::domain::time::Timestamp;
-use ledger::log::{Actor, AppendOutcome, CommandId, EventEnvelope, EventId, EventLog, NewEvent};
+use ledger::log::{
+    Actor, AppendOutcome, CommandDigest, CommandId, EventEnvelope, EventId, EventLog, NewEvent,
+};
 use uuid::Uuid;
 
 use crate::handler::{Aggregate, HandlerError};
@@ -32,6 +34,9 @@ pub struct CommandMeta {
     pub jurisdiction: Jurisdiction,
     pub actor: Actor,
     pub correlation_id: Uuid,
+    /// The digest of the command's canonical content, stamped on its events (issue #13); none where
+    /// the command id is itself derived from the content (import rows, the demo).
+    pub digest: Option<CommandDigest>,
 }
 
 /// Wraps domain events as log events carrying the command's metadata. Event ids are UUID v7 of the
@@ -47,6 +52,7 @@ pub fn new_events(events: Vec<Event>, meta: &CommandMeta) -> Vec<NewEvent> {
             correlation_id: meta.correlation_id,
             actor: meta.actor.clone(),
             payload: event.to_payload().expect("domain events always encode"),
+            command_digest: meta.digest,
         })
         .collect()
 }

@@ -295,6 +295,7 @@ fn new_event_like(envelope: &ledger::log::EventEnvelope) -> NewEvent {
         correlation_id: body.correlation_id,
         actor: body.actor.clone(),
         payload: body.payload.clone(),
+        command_digest: None,
     }
 }
 

@@ -63,15 +63,13 @@ impl Aggregate for Counter {
             jurisdiction: Jurisdiction::KZ,
             causation_id: None,
             correlation_id: Uuid::nil(),
-            actor: Actor {
-                id: ActorId::System("test".into()),
-                role: ActorRole::System,
-            },
+            actor: Actor::new(ActorId::System("test".into()), ActorRole::System),
             payload: Payload {
                 event_type: "Added".into(),
                 schema_version: 1,
                 data: amount.to_le_bytes().to_vec(),
             },
+            command_digest: None,
         }])
     }
 }

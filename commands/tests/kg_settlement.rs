@@ -36,11 +36,12 @@ fn command(id: u128, single: KgPeriodCommand) -> Command<Vec<KgPeriodCommand>> {
             command_id: CommandId(Uuid::from_u128(id)),
             at: single.at(),
             jurisdiction: Jurisdiction::KG,
-            actor: Actor {
-                id: ActorId::Kyrgyz("01234567890123".into()),
-                role: ActorRole::Pharmacy,
-            },
+            actor: Actor::new(
+                ActorId::Kyrgyz("01234567890123".into()),
+                ActorRole::Pharmacy,
+            ),
             correlation_id: Uuid::from_u128(id),
+            digest: None,
         },
         command: vec![single],
     }
@@ -174,11 +175,9 @@ async fn reference_book_is_published_through_the_handler() {
             command_id: CommandId(Uuid::from_u128(id)),
             at: example::at("2025-12-20T10:00:00+06:00"),
             jurisdiction: Jurisdiction::KG,
-            actor: Actor {
-                id: ActorId::System("mhif".into()),
-                role: ActorRole::System,
-            },
+            actor: Actor::new(ActorId::System("mhif".into()), ActorRole::System),
             correlation_id: Uuid::from_u128(id),
+            digest: None,
         },
         command: example::book(),
     };

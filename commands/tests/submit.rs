@@ -24,10 +24,10 @@ fn envelope(contract_id: &str, dispensing: RecordDispensing) -> CommandEnvelope 
     CommandEnvelope {
         command_id: CommandId::derived("submit-test", dispensing.dispensing_id.as_str()),
         stream: StreamId::new(format!("period/{contract_id}/2026-02")).unwrap(),
-        actor: Actor {
-            id: ActorId::Organisation(dispensing.dispenser_bin),
-            role: ActorRole::Pharmacy,
-        },
+        actor: Actor::new(
+            ActorId::Organisation(dispensing.dispenser_bin),
+            ActorRole::Pharmacy,
+        ),
         jurisdiction: Jurisdiction::KZ,
         occurred_at: Some(dispensing.dispensed_at),
         correlation_id: None,

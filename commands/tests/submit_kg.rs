@@ -53,10 +53,7 @@ fn envelope(name: &str, stream: &str, role: ActorRole, command: WireCommand) -> 
     CommandEnvelope {
         command_id: CommandId::derived("submit-kg-test", name),
         stream: StreamId::new(stream).unwrap(),
-        actor: Actor {
-            id: ActorId::Kyrgyz(PHARMACY_TIN.into()),
-            role,
-        },
+        actor: Actor::new(ActorId::Kyrgyz(PHARMACY_TIN.into()), role),
         jurisdiction: Jurisdiction::KG,
         occurred_at: None,
         correlation_id: None,

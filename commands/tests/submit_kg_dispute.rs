@@ -337,10 +337,10 @@ async fn a15_claim_on_another_stream_or_jurisdiction_is_refused() {
     let apply = CommandEnvelope {
         command_id: CommandId::derived("submit-kg-dispute-test", "kz-apply"),
         stream: StreamId::new("contract/C-1").unwrap(),
-        actor: Actor {
-            id: ActorId::Organisation(testkit::holder_bin()),
-            role: ActorRole::Pharmacy,
-        },
+        actor: Actor::new(
+            ActorId::Organisation(testkit::holder_bin()),
+            ActorRole::Pharmacy,
+        ),
         jurisdiction: Jurisdiction::KZ,
         command: WireCommand::ReceiveApplication(kz_contract),
         ..example_command("ReceiveKgContractApplication")

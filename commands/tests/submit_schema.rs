@@ -127,10 +127,7 @@ mod round_trip {
             let envelope = CommandEnvelope {
                 command_id: CommandId::derived("round-trip", &format!("{contract}/{index}")),
                 stream: StreamId::new(format!("period/{}/2026-03", holder.contract_id)).unwrap(),
-                actor: Actor {
-                    id: ActorId::Organisation(dispensing.dispenser_bin),
-                    role: ActorRole::Pharmacy,
-                },
+                actor: Actor::new(ActorId::Organisation(dispensing.dispenser_bin), ActorRole::Pharmacy),
                 jurisdiction: Jurisdiction::KZ,
                 occurred_at: Some(dispensing.dispensed_at),
                 correlation_id: None,

@@ -3,6 +3,11 @@
 //! Wire form: one format-version byte, then bincode 2 (`=2.0.1`, standard configuration: little endian,
 //! variable-length integers). bincode is pinned because 3.0 on crates.io is an empty release. A new
 //! format version gets a new byte and a branch in [`decode`]; old bytes stay readable forever.
+//!
+//! The byte also names a *layout revision* of a value whose shape changed while the encoding did not:
+//! the record envelope is written with [`encode_layout_into`] under byte 2 since its second layout
+//! (`ledger::log::envelope`, docs/schema-evolution.md), and its reader picks the layout by the byte
+//! ([`layout_of`], [`decode_layout`]). Event payloads version themselves (`Payload.schema_version`).
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -60,14 +65,49 @@ pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), Cod
     Ok(())
 }
 
+/// Appends the encoding of `value` under the layout byte `layout` (bincode 2, as [`encode_into`]).
+pub fn encode_layout_into<T: Serialize>(
+    value: &T,
+    layout: u8,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    out.push(layout);
+    bincode::serde::encode_into_std_write(value, out, config()).map_err(|error| {
+        CodecError::Encode {
+            type_name: std::any::type_name::<T>(),
+            detail: error.to_string(),
+        }
+    })?;
+    Ok(())
+}
+
+/// The layout byte of encoded bytes.
+pub fn layout_of(bytes: &[u8]) -> Result<u8, CodecError> {
+    bytes.first().copied().ok_or(CodecError::Empty)
+}
+
+/// Decodes bytes written by [`encode_layout_into`] under `layout`; another byte is an error.
+pub fn decode_layout<T: DeserializeOwned>(bytes: &[u8], layout: u8) -> Result<T, CodecError> {
+    let (&found, body) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if found != layout {
+        return Err(CodecError::UnknownVersion { found });
+    }
+    decode_body(body)
+}
+
 /// Decodes bytes produced by [`encode`]. Unknown versions, garbage and trailing bytes are errors,
 /// never panics.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let type_name = std::any::type_name::<T>();
     let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
     if version != FORMAT_VERSION {
         return Err(CodecError::UnknownVersion { found: version });
     }
+    decode_body(body)
+}
+
+/// Decodes the bincode part of an encoding (after its format byte).
+fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    let type_name = std::any::type_name::<T>();
     let (value, read) =
         bincode::serde::decode_from_slice::<T, _>(body, config()).map_err(|error| {
             CodecError::Malformed {

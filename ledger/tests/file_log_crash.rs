@@ -27,15 +27,13 @@ fn event(number: u64) -> NewEvent {
         jurisdiction: Jurisdiction::KG,
         causation_id: None,
         correlation_id: Uuid::from_u64_pair(9, number),
-        actor: Actor {
-            id: ActorId::System("crash-test".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("crash-test".to_owned()), ActorRole::System),
         payload: Payload {
             event_type: "CrashTestEvent".to_owned(),
             schema_version: 1,
             data: vec![7; 200],
         },
+        command_digest: None,
     }
 }
 

@@ -54,15 +54,13 @@ fn sample_event(seed: u64) -> NewEvent {
         jurisdiction: Jurisdiction::KZ,
         causation_id: None,
         correlation_id: Uuid::from_u64_pair(7, seed),
-        actor: Actor {
-            id: ActorId::System("kafka-test".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("kafka-test".to_owned()), ActorRole::System),
         payload: Payload {
             event_type: "KafkaTestEvent".to_owned(),
             schema_version: 3,
             data: seed.to_le_bytes().repeat(4),
         },
+        command_digest: None,
     }
 }
 

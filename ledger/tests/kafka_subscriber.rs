@@ -116,15 +116,16 @@ fn event(seed: u64, event_type: &str) -> NewEvent {
         jurisdiction: Jurisdiction::KG,
         causation_id: None,
         correlation_id: Uuid::from_u64_pair(9, seed),
-        actor: Actor {
-            id: ActorId::System("subscriber-test".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(
+            ActorId::System("subscriber-test".to_owned()),
+            ActorRole::System,
+        ),
         payload: Payload {
             event_type: event_type.to_owned(),
             schema_version: 1,
             data: vec![1, 2, 3],
         },
+        command_digest: None,
     }
 }
 

@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use ledger::domain::ident::Bin;
+use ledger::domain::ident::{Bin, Iin};
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::time::Timestamp;
+use ledger::log::envelope::ENVELOPE_LAYOUT;
 use ledger::log::{
-    Actor, ActorId, ActorRole, ChainHash, CommandId, EnvelopeBody, EventEnvelope, EventId, Offset,
-    PartitionId, Payload, Position, StreamId, StreamVersion,
+    Actor, ActorId, ActorRole, ChainHash, CommandDigest, CommandId, EnvelopeBody, EventEnvelope,
+    EventId, Offset, PartitionId, Payload, Position, StreamId, StreamVersion,
 };
 use uuid::Uuid;
 
@@ -56,9 +57,11 @@ fn pretty_json(value: &impl serde::Serialize) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// The canonical envelope used by the golden record.
+/// The canonical envelope used by the golden records: the v1 record's content, which the v2 record
+/// extends with a person and a command digest.
 fn canonical_body() -> EnvelopeBody {
     let at = Timestamp::parse_rfc3339("2026-02-03T04:05:06Z").expect("valid instant");
+    let bin = "900101300007".parse::<Bin>().expect("valid BIN");
     EnvelopeBody {
         event_id: EventId(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)),
         stream: StreamId::new("period/C-1/2026-01").expect("valid stream"),
@@ -69,15 +72,28 @@ fn canonical_body() -> EnvelopeBody {
         command_id: CommandId(Uuid::from_u128(2)),
         causation_id: Some(Uuid::from_u128(3)),
         correlation_id: Uuid::from_u128(4),
-        actor: Actor {
-            id: ActorId::Organisation("900101300007".parse::<Bin>().expect("valid BIN")),
-            role: ActorRole::Pharmacy,
-        },
+        actor: Actor::new(ActorId::Organisation(bin), ActorRole::Pharmacy),
         payload: Payload {
             event_type: "Example".into(),
             schema_version: 1,
             data: vec![1, 2, 3],
         },
+        command_digest: None,
+    }
+}
+
+/// The v2 canonical record: a person acted for the pharmacy, and the command bound its digest.
+fn canonical_body_v2() -> EnvelopeBody {
+    let mut body = canonical_body();
+    body.actor.person = Some("900101300007".parse::<Iin>().expect("valid IIN"));
+    body.command_digest = Some(CommandDigest::of(b"canonical command"));
+    body
+}
+
+fn position_zero() -> Position {
+    Position {
+        partition: PartitionId(0),
+        offset: Offset(0),
     }
 }
 
@@ -89,27 +105,48 @@ fn envelope_schema_matches_checked_in() {
 
 #[test]
 fn envelope_golden_record_decodes() {
-    let body = canonical_body();
+    let body = canonical_body_v2();
     let (bytes, hash) = EventEnvelope::seal(&body, &ChainHash::GENESIS).expect("seal");
-    check_golden("golden/envelope/v1.bin", &bytes);
-    check_golden("golden/envelope/v1.json", &pretty_json(&body));
+    assert_eq!(
+        bytes[0], ENVELOPE_LAYOUT,
+        "records are written in the current layout"
+    );
+    check_golden("golden/envelope/v2.bin", &bytes);
+    check_golden("golden/envelope/v2.json", &pretty_json(&body));
     let stored =
-        std::fs::read(schemas_dir().join("golden/envelope/v1.bin")).expect("golden record");
-    let position = Position {
-        partition: PartitionId(0),
-        offset: Offset(0),
-    };
-    let decoded = EventEnvelope::decode(position, &stored).expect("the checked-in record decodes");
+        std::fs::read(schemas_dir().join("golden/envelope/v2.bin")).expect("golden record");
+    let decoded =
+        EventEnvelope::decode(position_zero(), &stored).expect("the checked-in record decodes");
     assert_eq!(decoded.body, body);
     assert_eq!(decoded.hash, hash);
     assert_eq!(
         EventEnvelope::verify_link(&ChainHash::GENESIS, &stored),
         Some(hash)
     );
-    let json = std::fs::read(schemas_dir().join("golden/envelope/v1.json")).expect("golden JSON");
+    let json = std::fs::read(schemas_dir().join("golden/envelope/v2.json")).expect("golden JSON");
     let from_json: EnvelopeBody =
         serde_json::from_slice(&json).expect("the checked-in JSON decodes");
     assert_eq!(from_json, body);
+}
+
+/// The frozen v1 record (format byte 1, written before issue #13) still decodes, upcast to no person
+/// and no digest, and its hash link still verifies over its stored bytes.
+#[test]
+fn envelope_v1_record_upcasts() {
+    let stored = std::fs::read(schemas_dir().join("golden/envelope/v1.bin")).expect("v1 record");
+    assert_eq!(stored[0], 1, "the v1 record keeps its layout byte");
+    let decoded = EventEnvelope::decode(position_zero(), &stored).expect("the v1 record decodes");
+    assert_eq!(decoded.body, canonical_body());
+    assert_eq!(decoded.body.actor.person, None);
+    assert_eq!(decoded.body.command_digest, None);
+    assert_eq!(
+        EventEnvelope::verify_link(&ChainHash::GENESIS, &stored),
+        Some(decoded.hash)
+    );
+    // Re-sealing the upcast body writes the v2 layout, which is another record: history is never
+    // rewritten, so the stored bytes are what the chain covers.
+    let (resealed, _) = EventEnvelope::seal(&decoded.body, &ChainHash::GENESIS).expect("seal");
+    assert_ne!(resealed, stored);
 }
 
 /// Every event struct's JSON Schema at its current version, and the frozen older versions, equal the

@@ -40,11 +40,9 @@ fn envelope(event: Event, version: u64) -> EventEnvelope {
         command_id: CommandId(uuid::Uuid::from_u128(u128::from(version))),
         causation_id: None,
         correlation_id: uuid::Uuid::nil(),
-        actor: Actor {
-            id: ActorId::System("test".into()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("test".into()), ActorRole::System),
         payload: event.to_payload().expect("encodes"),
+        command_digest: None,
     };
     EventEnvelope {
         position: Position {

@@ -236,11 +236,9 @@ async fn append_chunk(
         command_id,
         at: chunk[chunk.len() - 1].command.dispensed_at,
         jurisdiction: Jurisdiction::KZ,
-        actor: ledger::log::Actor {
-            id: ActorId::Organisation(holder),
-            role: ActorRole::Pharmacy,
-        },
+        actor: ledger::log::Actor::new(ActorId::Organisation(holder), ActorRole::Pharmacy),
         correlation_id: command_id.0,
+        digest: None,
     };
     let command = Command {
         meta,

@@ -216,14 +216,12 @@ fn bench_event(seed: u64, payload_bytes: usize) -> NewEvent {
         jurisdiction: Jurisdiction::KZ,
         causation_id: None,
         correlation_id: uuid::Uuid::from_u64_pair(0xbe7c, seed),
-        actor: Actor {
-            id: ActorId::System("bench-kafka".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("bench-kafka".to_owned()), ActorRole::System),
         payload: Payload {
             event_type: "BenchEvent".to_owned(),
             schema_version: 1,
             data,
         },
+        command_digest: None,
     }
 }

@@ -152,21 +152,16 @@ impl Engine {
             jurisdiction,
             actor,
             correlation_id: self.correlation,
+            digest: None,
         }
     }
 
     pub fn fund_actor(&self) -> Actor {
-        Actor {
-            id: ActorId::Organisation(self.fund_bin),
-            role: ActorRole::Fund,
-        }
+        Actor::new(ActorId::Organisation(self.fund_bin), ActorRole::Fund)
     }
 
     pub fn pharmacy_actor(bin: Bin) -> Actor {
-        Actor {
-            id: ActorId::Organisation(bin),
-            role: ActorRole::Pharmacy,
-        }
+        Actor::new(ActorId::Organisation(bin), ActorRole::Pharmacy)
     }
 
     /// Appends reference events that have no aggregate of their own (published calendars).

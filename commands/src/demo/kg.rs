@@ -65,17 +65,14 @@ fn value<T, E: std::fmt::Display>(result: Result<T, E>) -> anyhow::Result<T> {
 
 /// The MHIF (the KG Fund), identified by its taxpayer number.
 pub fn mhif_actor(world: &World) -> Actor {
-    Actor {
-        id: ActorId::Kyrgyz(world.mhif_tin.to_string()),
-        role: ActorRole::Fund,
-    }
+    Actor::new(ActorId::Kyrgyz(world.mhif_tin.to_string()), ActorRole::Fund)
 }
 
 fn pharmacy_actor(pharmacy: &KgPharmacy) -> Actor {
-    Actor {
-        id: ActorId::Kyrgyz(pharmacy.tin.to_string()),
-        role: ActorRole::Pharmacy,
-    }
+    Actor::new(
+        ActorId::Kyrgyz(pharmacy.tin.to_string()),
+        ActorRole::Pharmacy,
+    )
 }
 
 /// units per package of the demo's drugs (the book stores prices per unit; the package size

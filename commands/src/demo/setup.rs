@@ -45,10 +45,10 @@ pub async fn publish_calendars(engine: &Engine, at: Timestamp) -> anyhow::Result
             .cloned()
             .map(Event::CalendarPublished)
             .collect();
-        let publisher = Actor {
-            id: ActorId::System("calendar-publisher".into()),
-            role: ActorRole::Publisher,
-        };
+        let publisher = Actor::new(
+            ActorId::System("calendar-publisher".into()),
+            ActorRole::Publisher,
+        );
         let meta = engine.meta(
             &format!("reference/calendar/{jurisdiction}"),
             at,

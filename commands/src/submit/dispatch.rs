@@ -180,6 +180,7 @@ impl Dispatcher {
             jurisdiction: envelope.jurisdiction,
             actor: envelope.actor.clone(),
             correlation_id: envelope.correlation_id.unwrap_or(envelope.command_id.0),
+            digest: None,
         };
         if let Target::Seal(command) = target {
             return Ok(self.seal(&envelope.stream, meta, command).await?);

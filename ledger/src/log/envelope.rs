@@ -7,6 +7,11 @@
 //!
 //! The position is not part of the hashed bytes: the log assigns it, and it is known from where the
 //! record sits.
+//!
+//! Layouts: the codec's format byte in front of the body names the envelope's layout. Byte 1 is the
+//! first layout ([`EnvelopeBodyV1`], frozen); byte 2 ([`ENVELOPE_LAYOUT`], issue #13) adds the person
+//! who acted (`actor.person`, an IIN from a certificate or token) and the command's content digest
+//! (`command_digest`). Old records keep their bytes and hash links; readers upcast them.
 
 use std::fmt;
 
@@ -15,7 +20,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::LogError;
-use super::ids::{CommandId, EventId, Position, StreamId, StreamVersion};
+use super::ids::{CommandDigest, CommandId, EventId, Position, StreamId, StreamVersion};
 use crate::codec;
 use crate::domain::ident::{Bin, Iin};
 use crate::domain::jurisdiction::Jurisdiction;
@@ -63,11 +68,41 @@ impl fmt::Debug for ChainHash {
     }
 }
 
-/// Who caused an event.
+/// The layout byte of records written now (see the module documentation).
+pub const ENVELOPE_LAYOUT: u8 = 2;
+
+/// Who caused an event: the organisation (or system) and the role it acted in, and the person who
+/// acted for it when one is known (DESIGN §8: from the certificate or token, never from a body).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Actor {
     pub id: ActorId,
     pub role: ActorRole,
+    /// The person (IIN) who acted for the organisation, as authenticated; none for systems and for
+    /// records written before the envelope's second layout. (`default` lets JSON written without it
+    /// still parse; bincode reads every field in order whatever the attribute says.)
+    #[serde(default)]
+    pub person: Option<Iin>,
+}
+
+impl Actor {
+    /// An actor with no person named (a system, or an organisation acting through a system).
+    pub fn new(id: ActorId, role: ActorRole) -> Actor {
+        Actor {
+            id,
+            role,
+            person: None,
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} as {}", self.id, self.role)?;
+        if let Some(person) = &self.person {
+            write!(f, " (IIN {person})")?;
+        }
+        Ok(())
+    }
 }
 
 /// The identity of an actor: an organisation (BIN), a person (IIN), a Kyrgyz organisation or person
@@ -106,6 +141,9 @@ pub enum ActorRole {
     Regulator,
     /// An automated process of the ledger itself.
     System,
+    /// An operator administering the ledger on its data directory (issue #13; DESIGN §8: local CLI
+    /// paths act as a named operator). Appended last, so the first layout's role numbers still hold.
+    Operator,
 }
 
 impl fmt::Display for ActorRole {
@@ -181,6 +219,9 @@ pub struct NewEvent {
     pub correlation_id: Uuid,
     pub actor: Actor,
     pub payload: Payload,
+    /// The digest of the command's canonical content, when the writer bound one (see
+    /// [`CommandDigest`]).
+    pub command_digest: Option<CommandDigest>,
 }
 
 /// The hashed part of a record: everything except where it sits and its own chain link.
@@ -202,6 +243,10 @@ pub struct EnvelopeBody {
     pub correlation_id: Uuid,
     pub actor: Actor,
     pub payload: Payload,
+    /// The digest of the command's canonical content, when its writer bound one; the same on every
+    /// event of a command.
+    #[serde(default)]
+    pub command_digest: Option<CommandDigest>,
 }
 
 impl EnvelopeBody {
@@ -224,6 +269,63 @@ impl EnvelopeBody {
             correlation_id: event.correlation_id,
             actor: event.actor,
             payload: event.payload,
+            command_digest: event.command_digest,
+        }
+    }
+
+    /// Appends the record encoding of the body: the layout byte, then bincode.
+    pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), LogError> {
+        Ok(codec::encode_layout_into(self, ENVELOPE_LAYOUT, out)?)
+    }
+
+    /// Decodes a record body of any layout, upcasting older ones.
+    pub fn decode(bytes: &[u8]) -> Result<EnvelopeBody, codec::CodecError> {
+        match codec::layout_of(bytes)? {
+            1 => codec::decode_layout::<EnvelopeBodyV1>(bytes, 1).map(EnvelopeBody::from),
+            _ => codec::decode_layout::<EnvelopeBody>(bytes, ENVELOPE_LAYOUT),
+        }
+    }
+}
+
+/// The first layout of the actor (format byte 1), frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorV1 {
+    pub id: ActorId,
+    pub role: ActorRole,
+}
+
+/// The first layout of the record body (format byte 1), frozen: no person, no command digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeBodyV1 {
+    pub event_id: EventId,
+    pub stream: StreamId,
+    pub stream_version: StreamVersion,
+    pub recorded_at: Timestamp,
+    pub occurred_at: Timestamp,
+    pub jurisdiction: Jurisdiction,
+    pub command_id: CommandId,
+    pub causation_id: Option<Uuid>,
+    pub correlation_id: Uuid,
+    pub actor: ActorV1,
+    pub payload: Payload,
+}
+
+/// Old records name no person and bound no digest.
+impl From<EnvelopeBodyV1> for EnvelopeBody {
+    fn from(old: EnvelopeBodyV1) -> EnvelopeBody {
+        EnvelopeBody {
+            event_id: old.event_id,
+            stream: old.stream,
+            stream_version: old.stream_version,
+            recorded_at: old.recorded_at,
+            occurred_at: old.occurred_at,
+            jurisdiction: old.jurisdiction,
+            command_id: old.command_id,
+            causation_id: old.causation_id,
+            correlation_id: old.correlation_id,
+            actor: Actor::new(old.actor.id, old.actor.role),
+            payload: old.payload,
+            command_digest: None,
         }
     }
 }
@@ -244,7 +346,8 @@ impl EventEnvelope {
         body: &EnvelopeBody,
         previous: &ChainHash,
     ) -> Result<(Vec<u8>, ChainHash), LogError> {
-        let mut bytes = codec::encode(body)?;
+        let mut bytes = Vec::with_capacity(256);
+        body.encode_into(&mut bytes)?;
         let hash = previous.link(&bytes);
         bytes.extend_from_slice(&hash.0);
         Ok((bytes, hash))
@@ -267,7 +370,7 @@ impl EventEnvelope {
                 bytes.len()
             ),
         })?;
-        let body = codec::decode::<EnvelopeBody>(body).map_err(|error| LogError::Corrupt {
+        let body = EnvelopeBody::decode(body).map_err(|error| LogError::Corrupt {
             position,
             detail: error.to_string(),
         })?;
@@ -305,12 +408,14 @@ mod tests {
             actor: Actor {
                 id: ActorId::Organisation("900101300007".parse::<Bin>().unwrap()),
                 role: ActorRole::Fund,
+                person: Some("900101300007".parse().unwrap()),
             },
             payload: Payload {
                 event_type: "X".into(),
                 schema_version: 1,
                 data: vec![0xAB; 40],
             },
+            command_digest: Some(CommandDigest::of(b"content")),
         }
     }
 

@@ -309,6 +309,85 @@ uuid_id!(
     "The unique id of an event (UUID v7, time-ordered)."
 );
 
+/// The SHA-256 of a command's canonical content, kept on every event the command appended, so that a
+/// command id reused for other content is told apart from a retry, after a restart and on every
+/// backend (issue #13: idempotency keys that cannot lose a command). What "canonical content" is
+/// belongs to the writer that computes it (`commands::submit` for JSON commands); the log only stores
+/// and compares it.
+///
+/// Binary encodings carry the 32 bytes; JSON carries 64 lower-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CommandDigest(pub [u8; 32]);
+
+impl schemars::JsonSchema for CommandDigest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommandDigest".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "SHA-256 of the command's canonical content, 64 lower-case hex digits.",
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$"
+        })
+    }
+}
+
+impl Serialize for CommandDigest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            CommandDigest::try_from(text).map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 32]>::deserialize(deserializer).map(CommandDigest)
+        }
+    }
+}
+
+impl CommandDigest {
+    /// The digest of `content`.
+    pub fn of(content: &[u8]) -> CommandDigest {
+        use sha2::Digest;
+        CommandDigest(sha2::Sha256::digest(content).into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for CommandDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for CommandDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommandDigest({})", &self.to_hex()[..16])
+    }
+}
+
+impl TryFrom<String> for CommandDigest {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(&text, &mut bytes)
+            .map_err(|_| format!("\"{text}\" is not 64 lower-case hex digits"))?;
+        Ok(CommandDigest(bytes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

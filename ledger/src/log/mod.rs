@@ -18,7 +18,8 @@ pub use envelope::{
 };
 pub use error::LogError;
 pub use ids::{
-    CommandId, EventId, Offset, PartitionId, Position, StreamId, StreamVersion, partition_of,
+    CommandDigest, CommandId, EventId, Offset, PartitionId, Position, StreamId, StreamVersion,
+    partition_of,
 };
 
 use std::time::Duration;

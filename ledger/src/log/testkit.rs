@@ -35,15 +35,13 @@ pub fn sample_event(seed: u64, payload_bytes: usize) -> NewEvent {
         jurisdiction: Jurisdiction::KZ,
         causation_id: None,
         correlation_id: Uuid::from_u64_pair(7, seed),
-        actor: Actor {
-            id: ActorId::System("testkit".to_owned()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("testkit".to_owned()), ActorRole::System),
         payload: Payload {
             event_type: "TestkitEvent".to_owned(),
             schema_version: 1,
             data,
         },
+        command_digest: None,
     }
 }
 

@@ -125,15 +125,13 @@ pub fn envelope(
         command_id: CommandId::derived("projector-tests", &name),
         causation_id: None,
         correlation_id: event_id.0,
-        actor: Actor {
-            id: ActorId::System("simulation".into()),
-            role: ActorRole::System,
-        },
+        actor: Actor::new(ActorId::System("simulation".into()), ActorRole::System),
         payload: Payload {
             event_type: SYNTHETIC.into(),
             schema_version: 1,
             data: op.encode(),
         },
+        command_digest: None,
     };
     EventEnvelope {
         position,

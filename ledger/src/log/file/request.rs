@@ -5,7 +5,6 @@ use tokio::sync::oneshot;
 
 use super::frame;
 use super::writer::BATCH_BYTES_MAX;
-use crate::codec;
 use crate::domain::time::Timestamp;
 use crate::log::envelope::{EnvelopeBody, PAYLOAD_BYTES_MAX};
 use crate::log::error::LogError;
@@ -119,7 +118,7 @@ pub fn encode(
         check_payload(&stream, &event.payload)?;
         version = version.next();
         let body = EnvelopeBody::new(event, stream, version, request.command_id, recorded_at);
-        let body_bytes = bodies.push(|out| codec::encode_into(&body, out))?;
+        let body_bytes = bodies.push(|out| body.encode_into(out))?;
         if body_bytes + 32 > frame::RECORD_BYTES_MAX {
             return Err(LogError::Invalid(format!(
                 "event {} for stream \"{}\" encodes to {body_bytes} bytes, more than the {} a record \
