@@ -8,6 +8,7 @@ pub mod merkle;
 pub mod pack;
 pub mod parquet;
 pub mod proof;
+pub mod raw;
 pub mod seal;
 
 use std::collections::BTreeMap;

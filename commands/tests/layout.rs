@@ -250,6 +250,10 @@ impl Builder {
             if target == "Timestamp" {
                 return json!("timestamp");
             }
+            // `CommandDigest`: 32 bytes in binary (a fixed array, no length), hex in JSON.
+            if target == "CommandDigest" {
+                return json!("hash32");
+            }
             if !self.types.contains_key(&target) {
                 self.types.insert(target.clone(), Value::Null);
                 let converted = self.convert(&defs[&target], defs, &target);
@@ -357,6 +361,36 @@ impl Builder {
     }
 }
 
+/// The envelope's first layout (format byte 1, `ledger::log::envelope::EnvelopeBodyV1`, frozen): the
+/// current one without `command_digest`, and an actor without `person`.
+fn add_first_envelope_layout(types: &mut BTreeMap<String, Value>) {
+    let without = |layout: &Value, name: &str| -> Vec<Value> {
+        let fields = layout["struct"].as_array().expect("a struct");
+        assert!(
+            fields.iter().any(|field| field[0] == name),
+            "the current layout has {name}"
+        );
+        fields
+            .iter()
+            .filter(|field| field[0] != name)
+            .cloned()
+            .collect()
+    };
+    let actor = without(&types["Actor"], "person");
+    let body: Vec<Value> = without(&types["EnvelopeBody"], "command_digest")
+        .into_iter()
+        .map(|field| {
+            if field[0] == "actor" {
+                json!(["actor", { "ref": "ActorV1" }])
+            } else {
+                field
+            }
+        })
+        .collect();
+    types.insert("ActorV1".into(), json!({ "struct": actor }));
+    types.insert("EnvelopeBodyV1".into(), json!({ "struct": body }));
+}
+
 fn integer(format: &Value, name: &str) -> &'static str {
     match format.as_str() {
         Some("uint8") => "u8",
@@ -382,6 +416,7 @@ fn layout() -> Value {
         "Payload".into(),
         json!({ "struct": [["event_type", "string"], ["schema_version", "u16"], ["data", "bytes"]] }),
     );
+    add_first_envelope_layout(&mut builder.types);
     let mut events = BTreeMap::new();
     for (name, version, schema) in Event::json_schemas() {
         builder.add_root(name, &schema);
@@ -400,7 +435,7 @@ fn layout() -> Value {
     }
     json!({
         "format": "ledger-record-layout-v1",
-        "envelope": { "1": "EnvelopeBody" },
+        "envelope": { "1": "EnvelopeBodyV1", "2": "EnvelopeBody" },
         "events": events,
         "types": builder.types,
     })

@@ -70,6 +70,7 @@ pub fn canonical_line(envelope: &EventEnvelope, pseudonymizer: Option<&Pseudonym
     field(&mut out, "causation_id", &body.causation_id);
     field(&mut out, "correlation_id", &body.correlation_id);
     field(&mut out, "actor", &body.actor);
+    field(&mut out, "command_digest", &body.command_digest);
     field(&mut out, "event_type", &body.payload.event_type);
     field(&mut out, "schema_version", &body.payload.schema_version);
     out.extend_from_slice(b",\"payload\":");

@@ -133,7 +133,7 @@ impl Part {
             written.push(records.index.commit()?);
         }
         if let Some(seal) = &self.seal {
-            let (bytes, _) = EventEnvelope::seal(&seal.body, &self.seal_previous)?;
+            let bytes = stored_bytes(seal, &self.seal_previous)?;
             written.push(write_file(self.dir.join("seal.bin"), bytes)?);
             let value = canonical_value(seal, None);
             let text = serde_json::to_string_pretty(&serde_json::json!({
@@ -144,6 +144,16 @@ impl Part {
         }
         Ok(written)
     }
+}
+
+/// A record's bytes as stored (`audit::raw`), or an error naming it.
+fn stored_bytes(envelope: &EventEnvelope, previous: &ChainHash) -> anyhow::Result<Vec<u8>> {
+    super::raw::record_bytes(envelope, previous)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the record at {} does not re-encode to its stored chain hash under any layout this build knows",
+            envelope.position
+        )
+    })
 }
 
 /// The reference and key events a pack carries as JSON, by file name.

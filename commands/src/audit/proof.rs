@@ -249,7 +249,7 @@ fn record_check(proof: &InclusionProof) -> Result<String, String> {
 /// The record decodes to the event the proof names, on a stream of the sealed period.
 fn content_check(proof: &InclusionProof) -> Result<String, String> {
     let record = hex::decode(&proof.record_hex).map_err(|_| "record_hex is not hex".to_owned())?;
-    let body: EnvelopeBody = ledger::codec::decode(&record)
+    let body = EnvelopeBody::decode(&record)
         .map_err(|error| format!("the record does not decode: {error}"))?;
     let stream_month = period_month(&body.stream);
     let expected_month = proof.seal.period.key();
