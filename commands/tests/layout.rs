@@ -247,12 +247,8 @@ impl Builder {
     fn convert(&mut self, schema: &Value, defs: &Map<String, Value>, name: &str) -> Value {
         if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
             let target = reference.trim_start_matches("#/$defs/").to_owned();
-            if target == "Timestamp" {
-                return json!("timestamp");
-            }
-            // `CommandDigest`: 32 bytes in binary (a fixed array, no length), hex in JSON.
-            if target == "CommandDigest" {
-                return json!("hash32");
+            if let Some(primitive) = primitive(&target) {
+                return json!(primitive);
             }
             if !self.types.contains_key(&target) {
                 self.types.insert(target.clone(), Value::Null);
@@ -358,6 +354,16 @@ impl Builder {
         self.types.insert(name.to_owned(), Value::Null);
         let converted = self.convert(&value, &defs, name);
         self.types.insert(name.to_owned(), converted);
+    }
+}
+
+/// The named types whose binary form is not what their JSON Schema says: `Timestamp` (an `i64` of
+/// microseconds, RFC 3339 text in JSON) and `CommandDigest` (32 bytes, no length; hex in JSON).
+fn primitive(name: &str) -> Option<&'static str> {
+    match name {
+        "Timestamp" => Some("timestamp"),
+        "CommandDigest" => Some("hash32"),
+        _ => None,
     }
 }
 
