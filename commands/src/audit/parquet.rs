@@ -5,6 +5,7 @@
 
 mod builder;
 pub mod columns;
+mod flatten;
 mod registry;
 
 use std::collections::BTreeMap;
@@ -19,11 +20,11 @@ use ledger::log::{ChainHash, EventEnvelope, EventLog, Offset, PartitionId, read_
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use self::builder::{Builder, data_type};
-use self::columns::{Column, Kind, Step, extract, payload_columns};
+use self::columns::{Column, Kind, Step, payload_columns};
+use self::flatten::{Flatten, Leaf};
 use super::{ChainHead, ExportWriter, Manifest};
 use crate::files::AtomicFile;
 use crate::pseudonym::Pseudonymizer;
@@ -70,6 +71,10 @@ pub struct WrittenFile {
 pub(crate) struct Table {
     path: PathBuf,
     columns: Vec<Column>,
+    /// Column by its key (the `_`-joined name the flattener gives a payload leaf).
+    keys: std::collections::HashMap<String, usize>,
+    /// Which columns got a value in the row being pushed.
+    seen: Vec<bool>,
     schema: Arc<Schema>,
     builders: Vec<Builder>,
     buffered: usize,
@@ -101,8 +106,15 @@ impl Table {
             .iter()
             .map(|column| Builder::new(column.kind))
             .collect();
+        let keys = columns
+            .iter()
+            .enumerate()
+            .map(|(index, column)| (column_key(column), index))
+            .collect();
         Ok(Table {
             path,
+            seen: vec![false; columns.len()],
+            keys,
             columns,
             schema,
             builders,
@@ -112,18 +124,68 @@ impl Table {
         })
     }
 
-    /// Appends one row: each column's value found in `row` by its path.
-    pub(crate) fn push(&mut self, row: &Value) -> Result<(), ParquetError> {
-        for (column, builder) in self.columns.iter().zip(&mut self.builders) {
-            let value = extract(row, &column.path);
-            builder
-                .append(value.as_deref())
-                .map_err(|detail| ParquetError::Value {
-                    path: self.path.display().to_string(),
-                    column: column.name.clone(),
-                    detail,
-                })?;
+    /// Appends one row given as one leaf per column, in column order.
+    pub(crate) fn push_leaves(&mut self, leaves: &[Leaf<'_>]) -> Result<(), ParquetError> {
+        assert_eq!(leaves.len(), self.columns.len(), "one leaf per column");
+        for (index, leaf) in leaves.iter().enumerate() {
+            self.append(index, leaf)?;
         }
+        self.end_row()
+    }
+
+    /// Appends one event row: the envelope's leaves (the first columns, in order), then every leaf
+    /// of the event's payload into the column of its key; columns without a value get a null.
+    pub(crate) fn push_event(
+        &mut self,
+        envelope: &[Leaf<'_>],
+        event: Option<&Event>,
+        pseudonymizer: Option<&Pseudonymizer>,
+    ) -> Result<(), ParquetError> {
+        self.seen.clear();
+        self.seen.resize(self.columns.len(), false);
+        for (index, leaf) in envelope.iter().enumerate() {
+            self.append(index, leaf)?;
+            self.seen[index] = true;
+        }
+        if let Some(event) = event {
+            let mut failure = None;
+            let mut sink = |key: &str, leaf: Leaf<'_>| {
+                let Some(&index) = self.keys.get(key) else {
+                    return;
+                };
+                if self.seen[index] || failure.is_some() {
+                    return;
+                }
+                self.seen[index] = true;
+                let leaf = pseudonymize(key, leaf, pseudonymizer);
+                if let Err(error) =
+                    append_to(&mut self.builders, &self.columns, &self.path, index, &leaf)
+                {
+                    failure = Some(error);
+                }
+            };
+            Flatten::event(event, &mut sink).map_err(|error| ParquetError::Value {
+                path: self.path.display().to_string(),
+                column: "(event)".into(),
+                detail: error.to_string(),
+            })?;
+            if let Some(error) = failure {
+                return Err(error);
+            }
+        }
+        for index in 0..self.columns.len() {
+            if !self.seen[index] {
+                self.append(index, &Leaf::Null)?;
+            }
+        }
+        self.end_row()
+    }
+
+    fn append(&mut self, index: usize, leaf: &Leaf<'_>) -> Result<(), ParquetError> {
+        append_to(&mut self.builders, &self.columns, &self.path, index, leaf)
+    }
+
+    fn end_row(&mut self) -> Result<(), ParquetError> {
         self.buffered += 1;
         self.rows += 1;
         if self.buffered >= BATCH_ROWS {
@@ -170,6 +232,57 @@ impl Table {
             rows: self.rows,
             sha256: hex::encode(Sha256::digest(&bytes)),
         })
+    }
+}
+
+/// The flattener's key of a column: its payload path joined with `_` (the name before a clash with
+/// an envelope column renamed it), `@name` for an envelope column.
+fn column_key(column: &Column) -> String {
+    match column.path.first() {
+        Some(Step::Field(first)) if first == "payload" => column.path[1..]
+            .iter()
+            .filter_map(|step| match step {
+                Step::Field(name) | Step::Variant(name) => Some(name.as_str()),
+                Step::Tag => None,
+            })
+            .collect::<Vec<_>>()
+            .join("_"),
+        _ => format!("@{}", column.name),
+    }
+}
+
+/// Appends `leaf` to column `index`, naming the column and file on a bad value.
+fn append_to(
+    builders: &mut [Builder],
+    columns: &[Column],
+    path: &Path,
+    index: usize,
+    leaf: &Leaf<'_>,
+) -> Result<(), ParquetError> {
+    builders[index]
+        .append(leaf)
+        .map_err(|detail| ParquetError::Value {
+            path: path.display().to_string(),
+            column: columns[index].name.clone(),
+            detail,
+        })
+}
+
+/// Issue #15 §5: a patient's IIN or PIN becomes its pseudonym; a patient's name is dropped.
+fn pseudonymize<'l>(key: &str, leaf: Leaf<'l>, pseudonymizer: Option<&Pseudonymizer>) -> Leaf<'l> {
+    let Some(pseudonymizer) = pseudonymizer else {
+        return leaf;
+    };
+    let field = key.rsplit('_').take(2).collect::<Vec<_>>();
+    let scheme = match field.as_slice() {
+        ["iin", "patient"] => "KZ-IIN",
+        ["pin", "patient"] => "KG-PIN",
+        ["name", "patient"] => return Leaf::Null,
+        _ => return leaf,
+    };
+    match leaf {
+        Leaf::Str(value) => Leaf::Str(pseudonymizer.pseudonym(scheme, &value).into()),
+        other => other,
     }
 }
 
@@ -256,43 +369,38 @@ impl ParquetExport {
     pub fn add(&mut self, envelope: &EventEnvelope) -> Result<(), ParquetError> {
         let body = &envelope.body;
         let event = Event::from_payload(&body.payload).ok();
-        let mut payload = match &event {
-            Some(event) => match serde_json::to_value(event).expect("events are JSON") {
-                Value::Object(mut map) => map.remove(event.event_type()).unwrap_or_default(),
-                other => other,
-            },
-            None => serde_json::json!({ "undecodable": true }),
-        };
-        if let Some(pseudonymizer) = &self.pseudonymizer {
-            pseudonymizer.apply(&mut payload);
-        }
-        let row = serde_json::json!({
-            "partition": envelope.position.partition.0,
-            "offset": envelope.position.offset.0,
-            "event_id": body.event_id,
-            "stream": body.stream,
-            "stream_version": body.stream_version,
-            "recorded_at": body.recorded_at,
-            "occurred_at": body.occurred_at,
-            "jurisdiction": body.jurisdiction,
-            "actor": body.actor.id.to_string(),
-            "actor_role": body.actor.role.to_string(),
-            "actor_person": body.actor.person.map(|person| person.to_string()),
-            "command_id": body.command_id,
-            "schema_version": body.payload.schema_version,
-            "hash": envelope.hash.to_hex(),
-            "payload": payload,
-        });
-        let event_type = body.payload.event_type.clone();
-        if !self.tables.contains_key(&event_type) {
+        let event_type = body.payload.event_type.as_str();
+        if !self.tables.contains_key(event_type) {
             let path = self.dir.join(format!("{event_type}.parquet"));
-            let table = Table::create(path, event_columns(&event_type))?;
-            self.tables.insert(event_type.clone(), table);
+            let table = Table::create(path, event_columns(event_type))?;
+            self.tables.insert(event_type.to_owned(), table);
         }
+        let envelope_leaves = [
+            Leaf::U64(u64::from(envelope.position.partition.0)),
+            Leaf::U64(envelope.position.offset.0),
+            Leaf::Str(body.event_id.0.to_string().into()),
+            Leaf::Str(body.stream.as_str().into()),
+            Leaf::U64(body.stream_version.0),
+            Leaf::I64(body.recorded_at.micros()),
+            Leaf::I64(body.occurred_at.micros()),
+            Leaf::Str(body.jurisdiction.to_string().into()),
+            Leaf::Str(body.actor.id.to_string().into()),
+            Leaf::Str(body.actor.role.to_string().into()),
+            body.actor
+                .person
+                .map_or(Leaf::Null, |person| Leaf::Str(person.to_string().into())),
+            Leaf::Str(body.command_id.0.to_string().into()),
+            Leaf::U64(u64::from(body.payload.schema_version)),
+            Leaf::Str(envelope.hash.to_hex().into()),
+        ];
         self.tables
-            .get_mut(&event_type)
+            .get_mut(event_type)
             .expect("inserted above")
-            .push(&row)?;
+            .push_event(
+                &envelope_leaves,
+                event.as_ref(),
+                self.pseudonymizer.as_ref(),
+            )?;
         if let Some(event) = event {
             self.registry.fold(&body.stream, &event);
         }

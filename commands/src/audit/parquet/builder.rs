@@ -10,9 +10,9 @@ use arrow_array::builder::{
     TimestampMicrosecondBuilder,
 };
 use arrow_schema::{DataType, TimeUnit};
-use serde_json::Value;
 
 use super::columns::Kind;
+use super::flatten::Leaf;
 use super::{DECIMAL_PRECISION, DECIMAL_SCALE};
 
 /// One column's builder.
@@ -37,37 +37,30 @@ impl Builder {
         }
     }
 
-    /// Appends `value` (None: null); `Err` says what is wrong with it.
-    pub(super) fn append(&mut self, value: Option<&Value>) -> Result<(), String> {
-        let Some(value) = value else {
+    /// Appends one leaf value (`Leaf::Null`: null); `Err` says what is wrong with it.
+    pub(super) fn append(&mut self, leaf: &Leaf<'_>) -> Result<(), String> {
+        if *leaf == Leaf::Null {
             self.append_null();
             return Ok(());
-        };
+        }
         match self {
-            Builder::Text(builder) => match value {
-                Value::String(text) => builder.append_value(text),
-                other => builder.append_value(other.to_string()),
+            Builder::Text(builder) => builder.append_value(text(leaf)),
+            Builder::Int64(builder) => builder.append_value(integer(leaf)?),
+            Builder::Bool(builder) => match leaf {
+                Leaf::Bool(value) => builder.append_value(*value),
+                other => return Err(format!("{other:?} is not a boolean")),
             },
-            Builder::Int64(builder) => builder.append_value(
-                value
-                    .as_i64()
-                    .ok_or_else(|| format!("{value} is not a 64-bit integer"))?,
-            ),
-            Builder::Bool(builder) => {
-                builder.append_value(
-                    value
-                        .as_bool()
-                        .ok_or_else(|| format!("{value} is not a boolean"))?,
-                );
-            }
-            Builder::Timestamp(builder) => builder.append_value(timestamp_micros(value)?),
-            Builder::Date(builder) => builder.append_value(date_days(value)?),
-            Builder::Decimal(builder) => builder.append_value(decimal_units(value)?),
+            Builder::Timestamp(builder) => builder.append_value(match leaf {
+                Leaf::I64(micros) => *micros,
+                other => timestamp_micros(&text(other))?,
+            }),
+            Builder::Date(builder) => builder.append_value(date_days(&text(leaf))?),
+            Builder::Decimal(builder) => builder.append_value(decimal_units(&text(leaf))?),
         }
         Ok(())
     }
 
-    fn append_null(&mut self) {
+    pub(super) fn append_null(&mut self) {
         match self {
             Builder::Text(builder) => builder.append_null(),
             Builder::Int64(builder) => builder.append_null(),
@@ -95,10 +88,27 @@ impl Builder {
     }
 }
 
-fn timestamp_micros(value: &Value) -> Result<i64, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| format!("{value} is not an instant"))?;
+/// A leaf as text (a JSON list as its text, a number in decimal).
+fn text<'l>(leaf: &'l Leaf<'_>) -> std::borrow::Cow<'l, str> {
+    match leaf {
+        Leaf::Str(text) => std::borrow::Cow::Borrowed(text.as_ref()),
+        Leaf::Json(text) => std::borrow::Cow::Borrowed(text.as_str()),
+        Leaf::I64(value) => std::borrow::Cow::Owned(value.to_string()),
+        Leaf::U64(value) => std::borrow::Cow::Owned(value.to_string()),
+        Leaf::Bool(value) => std::borrow::Cow::Owned(value.to_string()),
+        Leaf::Null => std::borrow::Cow::Borrowed(""),
+    }
+}
+
+fn integer(leaf: &Leaf<'_>) -> Result<i64, String> {
+    match leaf {
+        Leaf::I64(value) => Ok(*value),
+        Leaf::U64(value) => i64::try_from(*value).map_err(|_| format!("{value} exceeds INT64")),
+        other => Err(format!("{other:?} is not an integer")),
+    }
+}
+
+fn timestamp_micros(text: &str) -> Result<i64, String> {
     if let Some(micros) = utc_micros(text) {
         return Ok(micros);
     }
@@ -148,10 +158,7 @@ fn utc_micros(text: &str) -> Option<i64> {
     Some((days * 86_400 + seconds) * 1_000_000 + fraction)
 }
 
-fn date_days(value: &Value) -> Result<i32, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| format!("{value} is not a date"))?;
+fn date_days(text: &str) -> Result<i32, String> {
     let date: chrono::NaiveDate = text
         .parse()
         .map_err(|_| format!("\"{text}\" is not a date"))?;
@@ -160,10 +167,7 @@ fn date_days(value: &Value) -> Result<i32, String> {
 }
 
 /// A decimal string as an integer count of 10⁻⁶ (refused if it has more decimals: never rounded).
-fn decimal_units(value: &Value) -> Result<i128, String> {
-    let text = value
-        .as_str()
-        .ok_or_else(|| format!("{value} is not a decimal string"))?;
+fn decimal_units(text: &str) -> Result<i128, String> {
     let mut decimal: rust_decimal::Decimal = text
         .parse()
         .map_err(|_| format!("\"{text}\" is not a decimal"))?;
@@ -210,11 +214,7 @@ mod tests {
             let date: chrono::NaiveDate = text.parse().unwrap();
             let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
             let expected = i32::try_from((date - epoch).num_days()).unwrap();
-            assert_eq!(
-                date_days(&Value::String(text.into())),
-                Ok(expected),
-                "{text}"
-            );
+            assert_eq!(date_days(text), Ok(expected), "{text}");
         }
     }
 }

@@ -8,8 +8,6 @@
 //! enum is a text column with the variant's name plus the flattened fields of each variant
 //! (`product_Drug_inn`); lists (act rows, rejected lines) are JSON text.
 
-use std::borrow::Cow;
-
 use serde_json::{Map, Value};
 
 /// The kind of values a column holds.
@@ -183,28 +181,6 @@ fn tagged(
     }
 }
 
-/// The value of `column` in an event's JSON (None when absent or null); a tag is the variant's name.
-pub fn extract<'v>(value: &'v Value, path: &[Step]) -> Option<Cow<'v, Value>> {
-    let mut current = value;
-    for (index, step) in path.iter().enumerate() {
-        match step {
-            Step::Field(name) | Step::Variant(name) => current = current.get(name)?,
-            Step::Tag => {
-                debug_assert_eq!(index + 1, path.len(), "a tag is the last step");
-                return match current {
-                    Value::String(_) => Some(Cow::Borrowed(current)),
-                    Value::Object(map) => map
-                        .keys()
-                        .next()
-                        .map(|key| Cow::Owned(Value::String(key.clone()))),
-                    _ => None,
-                };
-            }
-        }
-    }
-    (!current.is_null()).then_some(Cow::Borrowed(current))
-}
-
 #[cfg(test)]
 mod tests {
     use ledger::domain::event::Event;
@@ -247,40 +223,5 @@ mod tests {
         let mut unique = names.clone();
         unique.dedup();
         assert_eq!(names.len(), unique.len(), "{names:?}");
-    }
-
-    #[test]
-    fn values_are_found_through_fields_variants_and_tags() {
-        let value = serde_json::json!({
-            "product": {"Drug": {"inn": "Metformin", "dose_form": "500 mg"}},
-            "amounts": {"fund": {"minor": 120, "currency": "KZT"}},
-            "patient_region": null,
-            "reason": "BUDGET_TRANSFER_LATE"
-        });
-        let field = |names: &[&str]| {
-            names
-                .iter()
-                .map(|name| Step::Field((*name).into()))
-                .collect::<Vec<_>>()
-        };
-        let found = |path: &[Step]| extract(&value, path).map(Cow::into_owned);
-        assert_eq!(
-            found(&field(&["amounts", "fund", "minor"])),
-            Some(120.into())
-        );
-        assert_eq!(found(&field(&["patient_region"])), None);
-        let mut tag = field(&["product"]);
-        tag.push(Step::Tag);
-        assert_eq!(found(&tag), Some("Drug".into()));
-        let mut inn = field(&["product"]);
-        inn.push(Step::Variant("Drug".into()));
-        inn.push(Step::Field("inn".into()));
-        assert_eq!(found(&inn), Some("Metformin".into()));
-        let mut device = field(&["product"]);
-        device.push(Step::Variant("Device".into()));
-        assert_eq!(found(&device), None);
-        let mut unit = field(&["reason"]);
-        unit.push(Step::Tag);
-        assert_eq!(found(&unit), Some("BUDGET_TRANSFER_LATE".into()));
     }
 }

@@ -11,9 +11,9 @@ use ledger::domain::event::Event;
 use ledger::domain::period::{self, PeriodState};
 use ledger::domain::prices::ProductKey;
 use ledger::log::StreamId;
-use serde_json::{Value, json};
 
 use super::columns::{Column, Kind, Step};
+use super::flatten::Leaf;
 use super::{ParquetError, Table, WrittenFile};
 use crate::pseudonym::Pseudonymizer;
 
@@ -54,6 +54,14 @@ fn columns() -> Vec<Column> {
     .collect()
 }
 
+/// A value's wire text (`KZ:710000000`, `OSMS`), as the events' JSON writes it.
+fn wire(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        other => format!("{other:?}"),
+    }
+}
+
 /// The KZ period streams folded so far and the lines file.
 pub(super) struct RegistryLines {
     table: Table,
@@ -86,9 +94,13 @@ impl RegistryLines {
         if !kz_period_event || stream.category() != "period" {
             return;
         }
-        let state = self.periods.remove(stream).unwrap_or_default();
-        self.periods
-            .insert(stream.clone(), period::evolve(state, event));
+        match self.periods.get_mut(stream) {
+            Some(state) => *state = period::evolve(std::mem::take(state), event),
+            None => {
+                let state = period::evolve(PeriodState::default(), event);
+                self.periods.insert(stream.clone(), state);
+            }
+        }
     }
 
     /// Writes the lines of every folded period, in stream order, and forgets them.
@@ -112,35 +124,33 @@ impl RegistryLines {
                     }
                     None => line.patient_iin.to_string(),
                 };
-                let row: Value = json!({
-                    "contract_id": contract_id,
-                    "period": month,
-                    "line_no": line.line_no,
-                    "dispenser_name": line.dispenser_name.to_string(),
-                    "dispenser_bin": line.dispenser_bin.to_string(),
-                    "region": line.region,
-                    "icd10": line.icd10.to_string(),
-                    "patient_iin": patient_iin,
-                    "prescription_number": line.prescription.number.to_string(),
-                    "prescription_date": line.prescription.written_on,
-                    "inn": inn,
-                    "trade_name": line.trade_name.to_string(),
-                    "dose_form": dose_form,
-                    "unit": line.unit.to_string(),
-                    "limit_unit_price": line.limit_unit_price,
-                    "fiscal_receipt": format!(
-                        "{}:{}",
-                        line.fiscal_receipt.rnm(),
-                        line.fiscal_receipt.fiscal_sign()
-                    ),
-                    "marking_code": line.marking_code.to_string(),
-                    "fund_minor": line.fund_amount.minor,
-                    "patient_minor": line.patient_amount.minor,
-                    "total_minor": line.total_amount.minor,
-                    "currency": line.fund_amount.currency,
-                    "programme": line.programme,
-                });
-                self.table.push(&row)?;
+                let text = |value: String| Leaf::Str(value.into());
+                let receipt = &line.fiscal_receipt;
+                let row = [
+                    text(contract_id.clone()),
+                    text(month.clone()),
+                    Leaf::U64(u64::from(line.line_no)),
+                    text(line.dispenser_name.to_string()),
+                    text(line.dispenser_bin.to_string()),
+                    text(wire(&line.region)),
+                    text(line.icd10.to_string()),
+                    text(patient_iin),
+                    text(line.prescription.number.to_string()),
+                    text(line.prescription.written_on.to_string()),
+                    text(inn),
+                    text(line.trade_name.to_string()),
+                    text(dose_form),
+                    text(line.unit.to_string()),
+                    text(line.limit_unit_price.to_string()),
+                    text(format!("{}:{}", receipt.rnm(), receipt.fiscal_sign())),
+                    text(line.marking_code.to_string()),
+                    Leaf::I64(line.fund_amount.minor),
+                    Leaf::I64(line.patient_amount.minor),
+                    Leaf::I64(line.total_amount.minor),
+                    text(line.fund_amount.currency.to_string()),
+                    text(wire(&line.programme)),
+                ];
+                self.table.push_leaves(&row)?;
             }
         }
         Ok(())
