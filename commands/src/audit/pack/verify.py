@@ -16,6 +16,7 @@ import datetime
 import decimal
 import hashlib
 import json
+import mmap
 import os
 import sys
 import uuid
@@ -188,15 +189,18 @@ def leaf_hash(data):
     return hashlib.sha256(b"\x00" + data).digest()
 
 
-def merkle_root(hashes):
-    if not hashes:
+def merkle_root(hashes, low=0, high=None):
+    """RFC 6962 MTH over leaf hashes[low:high] (split at the largest power of two below the size)."""
+    high = len(hashes) if high is None else high
+    size = high - low
+    if size == 0:
         return hashlib.sha256(b"").digest()
-    if len(hashes) == 1:
-        return hashes[0]
+    if size == 1:
+        return hashes[low]
     k = 1
-    while k * 2 < len(hashes):
+    while k * 2 < size:
         k *= 2
-    return hashlib.sha256(b"\x01" + merkle_root(hashes[:k]) + merkle_root(hashes[k:])).digest()
+    return hashlib.sha256(b"\x01" + merkle_root(hashes, low, low + k) + merkle_root(hashes, low + k, high)).digest()
 
 
 P = 2**255 - 19
@@ -359,70 +363,120 @@ def check_seal(pack, layout, jurisdiction, keys, report):
     return seal
 
 
-def check_records(pack, layout, jurisdiction, seal, pseudonymized, report):
-    """The hash chain over the raw bytes, the seal's partition heads and the Merkle root."""
+def records_of(pack, jurisdiction, partition, pseudonymized):
+    """Yields (partition, index entry, raw record or None), reading the `.bin` through mmap."""
+    folder = os.path.join(pack, jurisdiction, "records")
+    data = None
+    if not pseudonymized:
+        file = open(os.path.join(folder, f"{partition}.bin"), "rb")
+        data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if os.path.getsize(file.name) else b""
+    with open(os.path.join(folder, f"{partition}.index.jsonl"), encoding="utf-8") as index:
+        for line in index:
+            entry = json.loads(line)
+            record = None if data is None else data[entry["start"]:entry["start"] + entry["length"]]
+            yield partition, entry, record
+
+
+def check_records(pack, jurisdiction, seal, pseudonymized, report):
+    """The hash chain over the raw bytes, the seal's partition heads and the Merkle root. Streams one
+    record at a time; keeps only the 32-byte leaves."""
     folder = os.path.join(pack, jurisdiction, "records")
     heads = {head["partition"]: head for head in seal["partitions"]}
-    leaves, records = [], []
+    leaves = []
     partitions = sorted(int(name.split(".")[0]) for name in os.listdir(folder) if name.endswith(".index.jsonl"))
     report.check(f"{jurisdiction} partitions", partitions == sorted(heads),
                  f"{partitions} as sealed", f"{partitions}, the seal names {sorted(heads)}")
     for partition in partitions:
-        index = read_jsonl(os.path.join(folder, f"{partition}.index.jsonl"))
-        data = None if pseudonymized else open(os.path.join(folder, f"{partition}.bin"), "rb").read()
-        broken, previous_entry = [], None
-        for entry in index:
-            if data is not None:
-                record = data[entry["start"]:entry["start"] + entry["length"]]
+        broken, previous_entry, count = [], None, 0
+        for _, entry, record in records_of(pack, jurisdiction, partition, pseudonymized):
+            if record is not None:
                 computed = hashlib.sha256(bytes.fromhex(entry["previous_hash"]) + record[:-32]).digest()
                 if computed != record[-32:] or record[-32:].hex() != entry["hash"]:
                     broken.append(entry["offset"])
-                records.append((partition, entry["offset"], record))
             if previous_entry and entry["offset"] == previous_entry["offset"] + 1 \
                     and entry["previous_hash"] != previous_entry["hash"]:
                 broken.append(entry["offset"])
-            leaves.append(bytes.fromhex(entry["hash"]))
-            previous_entry = entry
+            leaves.append(leaf_hash(bytes.fromhex(entry["hash"])))
+            previous_entry, count = entry, count + 1
         head = heads.get(partition, {})
-        last = index[-1] if index else {}
+        last = previous_entry or {}
         at_head = last.get("offset") == head.get("head_offset") and last.get("hash") == head.get("chain_head") \
-            and len(index) == head.get("events")
-        what = "chain links" if data is not None else "chain links (raw records withheld: index only)"
+            and count == head.get("events")
+        what = "chain links" if not pseudonymized else "chain links (raw records withheld: index only)"
         report.check(f"{jurisdiction} partition {partition} records", not broken and at_head,
-                     f"{len(index)} records, {what} intact, ending at the sealed head {head.get('chain_head', '')[:16]}…",
+                     f"{count} records, {what} intact, ending at the sealed head {head.get('chain_head', '')[:16]}…",
                      f"broken at offsets {broken[:5]}" if broken else "does not end at the sealed chain head")
-    root = merkle_root([leaf_hash(leaf) for leaf in leaves]).hex()
+    root = merkle_root(leaves).hex()
     report.check(f"{jurisdiction} merkle root", root == seal["merkle_root"] and len(leaves) == seal["events"],
                  f"{len(leaves)} leaves, root {root}", f"root {root} over {len(leaves)} leaves, sealed "
                  f"{seal['merkle_root']} over {seal['events']}")
-    return records
+    return partitions
 
 
-def check_events(pack, layout, jurisdiction, seal, records, pseudonymized, report):
-    """The JSON lines equal the decoded raw records, and their digest is the sealed export digest."""
+class Registries:
+    """What Appendix 1 needs of a jurisdiction's events, kept per period stream as compact tuples."""
+
+    def __init__(self):
+        self.streams = {}
+
+    def add(self, event):
+        if not event["stream"].startswith("period/"):
+            return
+        stream = self.streams.setdefault(event["stream"], {"recorded": {}, "reversed": set(), "submitted": None})
+        payload = event["payload"]
+        if event["event_type"] == "DispensingRecorded":
+            receipt, amounts = payload["fiscal_receipt"], payload["amounts"]
+            stream["recorded"][payload["dispensing_id"]] = (
+                micros(payload["dispensed_at"]), payload["dispensing_id"], payload["quantity"],
+                payload["limit_unit_price"], payload["trade_name_unit_price"],
+                (amounts["fund"]["minor"], amounts["patient"]["minor"], amounts["total"]["minor"]),
+                payload["patient_iin"], f"{receipt['rnm']}:{receipt['fiscal_sign']}", payload["marking_code"])
+        elif event["event_type"] == "DispensingReversed":
+            stream["reversed"].add(payload["dispensing_id"])
+        elif event["event_type"] == "RegistrySubmitted":
+            stream["submitted"] = payload
+
+
+def check_events(pack, layout, jurisdiction, seal, partitions, pseudonymized, report):
+    """The JSON lines equal the decoded raw records (one pair at a time), and their digest is the
+    sealed export digest. Returns the registries' inputs."""
+    registries = Registries()
     path = os.path.join(pack, jurisdiction, "events.jsonl")
-    events = read_jsonl(path)
+    digest = hashlib.sha256()
+    records = (pair for partition in partitions
+               for pair in records_of(pack, jurisdiction, partition, pseudonymized))
+    differing, lines, missing = [], 0, 0
+    with open(path, "rb") as file:
+        for raw_line in file:
+            digest.update(raw_line)
+            event = json.loads(raw_line)
+            lines += 1
+            registries.add(event)
+            if pseudonymized:
+                continue
+            partition, entry, record = next(records, (None, None, None))
+            if entry is None:
+                missing += 1
+                continue
+            try:
+                decoded = canonical_from_record(layout, record, partition, entry["offset"])
+            except (ValueError, KeyError, UnicodeDecodeError) as error:
+                differing.append(f"{partition}:{entry['offset']} ({error})")
+                continue
+            if decoded != event:
+                differing.append(f"{partition}:{entry['offset']}")
     if pseudonymized:
         report.line("skip", f"{jurisdiction} export digest", "pseudonymized pack: the sealed export holds clear IINs")
         report.line("skip", f"{jurisdiction} records = json", "pseudonymized pack: raw records withheld")
-        return events
-    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+        return registries
+    digest = digest.hexdigest()
     report.check(f"{jurisdiction} export digest", digest == seal["export_sha256"],
                  f"SHA-256 {digest} as sealed", f"SHA-256 {digest}, sealed {seal['export_sha256']}")
-    differing = []
-    for (partition, offset, record), event in zip(records, events):
-        try:
-            decoded = canonical_from_record(layout, record, partition, offset)
-        except (ValueError, KeyError, UnicodeDecodeError) as error:
-            differing.append(f"{partition}:{offset} ({error})")
-            continue
-        if decoded != event:
-            differing.append(f"{partition}:{offset}")
-    same_count = len(records) == len(events)
-    report.check(f"{jurisdiction} records = json", not differing and same_count,
-                 f"{len(events)} records decode to exactly their JSON lines",
-                 f"differ at {differing[:5]}" if differing else f"{len(records)} records, {len(events)} lines")
-    return events
+    extra = sum(1 for _ in records)
+    report.check(f"{jurisdiction} records = json", not differing and not missing and not extra,
+                 f"{lines} records decode to exactly their JSON lines",
+                 f"differ at {differing[:5]}" if differing else f"{missing} lines without a record, {extra} records without a line")
+    return registries
 
 
 def half_up_minor(amount):
@@ -434,40 +488,20 @@ def plain(minor):
     return f"{sign}{abs(minor) // 100}.{abs(minor) % 100:02d}"
 
 
-def check_registries(pack, period, events, report):
+def check_registries(pack, period, registries, report):
     """M-03, M-04, M-07: every Appendix 1 line and total recomputed from the events, against the forms."""
-    streams = {}
-    for event in events:
-        if event["stream"].startswith("period/"):
-            streams.setdefault(event["stream"], []).append(event)
-    for stream, stream_events in sorted(streams.items()):
-        recorded, reversed_ids, submitted = {}, set(), None
-        for event in stream_events:
-            payload = event["payload"]
-            if event["event_type"] == "DispensingRecorded":
-                recorded[payload["dispensing_id"]] = payload
-            elif event["event_type"] == "DispensingReversed":
-                reversed_ids.add(payload["dispensing_id"])
-            elif event["event_type"] == "RegistrySubmitted":
-                submitted = payload
-        live = sorted((p for i, p in recorded.items() if i not in reversed_ids),
-                      key=lambda p: (micros(p["dispensed_at"]), p["dispensing_id"]))
-        wrong = []
-        lines = []
-        for number, line in enumerate(live, start=1):
-            quantity = decimal.Decimal(line["quantity"])
-            limit = decimal.Decimal(line["limit_unit_price"])
-            trade = decimal.Decimal(line["trade_name_unit_price"])
+    for stream, state in sorted(registries.streams.items()):
+        submitted = state["submitted"]
+        live = sorted(line for key, line in state["recorded"].items() if key not in state["reversed"])
+        wrong, lines = [], []
+        for number, (_, _, quantity, limit, trade, amounts, patient_iin, receipt, marking) in enumerate(live, start=1):
+            quantity, limit, trade = decimal.Decimal(quantity), decimal.Decimal(limit), decimal.Decimal(trade)
             fund = half_up_minor(quantity * min(limit, trade))
             total = half_up_minor(quantity * trade)
             patient = total - fund
-            amounts = line["amounts"]
-            if (amounts["fund"]["minor"], amounts["patient"]["minor"], amounts["total"]["minor"]) != (fund, patient, total) \
-                    or patient < 0:
+            if amounts != (fund, patient, total) or patient < 0:
                 wrong.append(number)
-            receipt = line["fiscal_receipt"]
-            lines.append([str(number), line["patient_iin"], f"{receipt['rnm']}:{receipt['fiscal_sign']}",
-                          line["marking_code"], plain(fund), plain(patient), plain(total)])
+            lines.append([str(number), patient_iin, receipt, marking, plain(fund), plain(patient), plain(total)])
         sums = [sum(int(round(decimal.Decimal(row[i]) * 100)) for row in lines) for i in (4, 5, 6)]
         name = f"registry {stream}"
         totals_ok = submitted is None or (
@@ -502,10 +536,10 @@ def verify_pack(pack):
             report.line("skip", f"{jurisdiction}", "no seal in this pack (no events of the period)")
             continue
         seal = check_seal(pack, layout, jurisdiction, keys, report)
-        records = check_records(pack, layout, jurisdiction, seal, pseudonymized, report)
-        events = check_events(pack, layout, jurisdiction, seal, records, pseudonymized, report)
+        partitions = check_records(pack, jurisdiction, seal, pseudonymized, report)
+        registries = check_events(pack, layout, jurisdiction, seal, partitions, pseudonymized, report)
         if jurisdiction == "KZ":
-            check_registries(pack, manifest["period"], events, report)
+            check_registries(pack, manifest["period"], registries, report)
     print(f"verify: {'FAILED' if report.failed else 'ok'} ({report.failed} failed)")
     return 1 if report.failed else 0
 
