@@ -32,14 +32,6 @@ fn stored_payload_json(payload: &Payload) -> Result<Vec<u8>, String> {
     Ok(tagged[prefix.len()..tagged.len() - 1].to_vec())
 }
 
-/// The decoded payload of the stored schema version as a JSON value (an error value when it does
-/// not decode, so that an export never stops on one bad record; `audit verify` names such records).
-pub fn stored_payload(payload: &Payload) -> serde_json::Value {
-    stored_payload_json(payload)
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|error| error.to_string()))
-        .unwrap_or_else(|error| serde_json::json!({ "undecodable": error }))
-}
-
 /// Appends `"name":value` (and a comma before every field but the first).
 fn field(out: &mut Vec<u8>, name: &str, value: &impl serde::Serialize) {
     if out.len() > 1 {
