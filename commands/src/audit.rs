@@ -1,5 +1,15 @@
 //! History and export for regulators and analysts (issue #8): every event of a contract or a reporting
 //! period, and a verifiable export of a period with a manifest holding counts and the hash-chain heads.
+//! Issue #15 adds, in the submodules: the canonical JSON form (`jsonl`), RFC 6962 trees (`merkle`),
+//! period seals (`seal`), inclusion proofs (`proof`), Parquet (`parquet`) and audit packs (`pack`).
+
+pub mod jsonl;
+pub mod merkle;
+pub mod pack;
+pub mod parquet;
+pub mod proof;
+pub mod raw;
+pub mod seal;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -25,7 +35,8 @@ pub enum Selection {
 }
 
 impl Selection {
-    fn matches(&self, stream: &StreamId) -> bool {
+    /// Whether an event of `stream` is selected.
+    pub fn matches(&self, stream: &StreamId) -> bool {
         match self {
             Selection::Contract { contract_id } => {
                 stream.partition_key() == format!("contract/{contract_id}")
@@ -100,6 +111,8 @@ pub enum AuditError {
     Log(#[from] LogError),
     #[error("cannot write output: {0}")]
     Output(#[source] std::io::Error),
+    #[error(transparent)]
+    Handler(#[from] crate::handler::HandlerError),
 }
 
 /// One line of `ledger history`: time, stream and version, event type, actor, cause, summary.
@@ -132,8 +145,45 @@ pub struct Manifest {
     pub events_by_type: BTreeMap<String, u64>,
     pub events_by_partition: BTreeMap<u32, u64>,
     pub chain_heads: BTreeMap<u32, ChainHead>,
-    /// SHA-256 of the export file's bytes.
+    /// SHA-256 of the export file's bytes (Parquet: of the `name sha256` lines of `files`).
     pub file_sha256: String,
+    /// The pseudonymization key's fingerprint when patient identifiers were pseudonymized (issue
+    /// #15 §5); never the key.
+    pub pseudonymized: Option<String>,
+    /// Each file of a multi-file export (Parquet) with its rows and SHA-256.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<parquet::WrittenFile>,
+}
+
+impl Manifest {
+    /// A manifest of `format` from an export's counts (events, by type, by partition) and the chain
+    /// heads it was read against; `selection` and `pseudonymized` are the caller's to fill.
+    pub fn new(
+        format: &str,
+        (events, events_by_type, events_by_partition): (
+            u64,
+            BTreeMap<String, u64>,
+            BTreeMap<u32, u64>,
+        ),
+        heads: BTreeMap<PartitionId, ChainHead>,
+        file_sha256: String,
+        files: Vec<parquet::WrittenFile>,
+    ) -> Manifest {
+        Manifest {
+            selection: String::new(),
+            format: format.to_owned(),
+            events,
+            events_by_type,
+            events_by_partition,
+            chain_heads: heads
+                .into_iter()
+                .map(|(partition, head)| (partition.0, head))
+                .collect(),
+            file_sha256,
+            pseudonymized: None,
+            files,
+        }
+    }
 }
 
 /// Counts and hashes what an export writes.
@@ -181,6 +231,11 @@ impl<W: Write> ExportWriter<W> {
             .entry(envelope.position.partition.0)
             .or_default() += 1;
         Ok(())
+    }
+
+    /// The writer underneath (after [`ExportWriter::finish`] flushed it).
+    pub fn into_inner(self) -> W {
+        self.inner
     }
 
     pub fn finish(mut self) -> std::io::Result<(String, Self)> {

@@ -14,6 +14,7 @@ use ledger::domain::period::{PeriodCommand, PeriodState, ReimbursedIndex};
 use ledger::domain::values::ReportingPeriod;
 use ledger::log::{AppendOutcome, EventLog, Offset, PartitionId, read_partition};
 
+use crate::audit::seal::SealedMonths;
 use crate::handler::HandlerError;
 
 /// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3, M-06): the
@@ -240,9 +241,13 @@ impl UniquenessIndex {
 /// log.
 pub async fn load_writer_indexes(
     log: &Arc<dyn EventLog>,
-) -> Result<(KeyRegistry, UniquenessIndex), HandlerError> {
+) -> Result<(KeyRegistry, UniquenessIndex, SealedMonths), HandlerError> {
     let started = std::time::Instant::now();
-    let found = Arc::new((Mutex::new(KeyRegistry::new()), UniquenessIndex::default()));
+    let found = Arc::new((
+        Mutex::new(KeyRegistry::new()),
+        UniquenessIndex::default(),
+        Mutex::new(SealedMonths::default()),
+    ));
     // One task per partition: decoding the dispensings is most of the start-up time, and partitions
     // are independent (a stream lives on one, and the index ends the same in any partition order: at
     // most one live dispensing holds a key).
@@ -257,7 +262,7 @@ pub async fn load_writer_indexes(
             )))
         })??;
     }
-    let (registry, index) = Arc::into_inner(found).expect("every scan has finished");
+    let (registry, index, sealed) = Arc::into_inner(found).expect("every scan has finished");
     let (dispensings, keys) = index.size();
     tracing::info!(
         dispensings,
@@ -265,13 +270,17 @@ pub async fn load_writer_indexes(
         elapsed_ms = started.elapsed().as_millis(),
         "writer indexes loaded from the log"
     );
-    Ok((registry.into_inner().expect("key registry lock"), index))
+    Ok((
+        registry.into_inner().expect("key registry lock"),
+        index,
+        sealed.into_inner().expect("sealed months lock"),
+    ))
 }
 
 async fn scan_partition(
     log: &dyn EventLog,
     partition: PartitionId,
-    (registry, index): &(Mutex<KeyRegistry>, UniquenessIndex),
+    (registry, index, sealed): &(Mutex<KeyRegistry>, UniquenessIndex, Mutex<SealedMonths>),
 ) -> Result<(), HandlerError> {
     let mut records = read_partition(log, partition, Offset(0));
     while let Some(record) = records.next().await {
@@ -281,6 +290,11 @@ async fn scan_partition(
                 if let Ok(event) = KeyEvent::try_from(&crate::writer::decode(&envelope)?) {
                     registry.lock().expect("key registry lock").apply(&event);
                 }
+            }
+            // SEAL-01: the months sealed so far (`seal/<jurisdiction>/<YYYY-MM>`).
+            "seal" => {
+                let event = crate::writer::decode(&envelope)?;
+                sealed.lock().expect("sealed months lock").apply(&event);
             }
             "period" if UNIQUENESS_EVENTS.contains(&envelope.body.payload.event_type.as_str()) => {
                 index.apply(&crate::writer::decode(&envelope)?);

@@ -117,6 +117,7 @@ fn may(command_type: &str, who: Who) -> bool {
         "ResumePaymentClock",
         "MakePayment",
         "RecordDeadlineBreach",
+        "SealPeriod",
         "PublishPriceList",
         "AllocateBudget",
         "TransferBudgetToFund",

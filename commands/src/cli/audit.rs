@@ -15,13 +15,41 @@ use ledger::log::{EventEnvelope, EventLog, Offset, PartitionId, read_partition};
 
 use super::{GlobalOpts, history, open};
 
+mod pack;
+mod proof;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
     /// Verify CRCs, the hash chain and every document signature; exits 2 on the first inconsistency.
     Verify {
-        /// Check the signatures of one reporting month only (YYYY-MM); the chain is always checked whole.
+        /// Check the signatures of one reporting month only (YYYY-MM), and its seals (KZ and KG)
+        /// against the log; the chain is always checked whole.
         #[arg(long)]
         period: Option<String>,
+    },
+    /// Print the inclusion proof of one event against its sealed period's Merkle root (JSON).
+    Prove {
+        /// The event id (UUID).
+        #[arg(long)]
+        event: String,
+        /// Write the proof to this file instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Check an inclusion proof file on its own (no log needed); exits 2 when any check fails.
+    CheckProof { file: std::path::PathBuf },
+    /// Write a self-contained audit pack of a sealed month (raw records, JSON, Parquet, forms, seal,
+    /// keys, calendars, price lists and `verify.py`, an independent verifier).
+    Pack {
+        /// The sealed reporting month (YYYY-MM).
+        #[arg(long)]
+        period: String,
+        /// The folder to write (must be absent or empty).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Pseudonymize patients (keyed HMAC-SHA256); the raw records are then withheld.
+        #[arg(long, value_name = "KEYFILE")]
+        pseudonymize: Option<std::path::PathBuf>,
     },
 }
 
@@ -47,7 +75,19 @@ fn signature_of(event: &Event) -> Option<(&Signature, Timestamp, &'static str)> 
 }
 
 pub fn run(command: AuditCommand, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-    let AuditCommand::Verify { period } = command;
+    match command {
+        AuditCommand::Verify { period } => verify(period, global),
+        AuditCommand::Prove { event, out } => proof::run_prove(&event, out.as_deref(), global),
+        AuditCommand::CheckProof { file } => proof::run_check(&file),
+        AuditCommand::Pack {
+            period,
+            out,
+            pseudonymize,
+        } => pack::run(&period, out, pseudonymize.as_deref(), global),
+    }
+}
+
+fn verify(period: Option<String>, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let period = period.as_deref().map(history::parse_period).transpose()?;
     let runtime = super::runtime()?;
     let log = if global.log.is_some() {
@@ -73,6 +113,12 @@ pub fn run(command: AuditCommand, global: &GlobalOpts) -> anyhow::Result<ExitCod
                 println!("partition {partition}: signatures ok: {count} documents");
             }
             let total: u64 = counts.values().sum();
+            if let Some(period) = &period
+                && !runtime.block_on(proof::verify_seals(&*log, period))?
+            {
+                println!("audit: FAILED: a seal of {period} does not match the log");
+                return Ok(ExitCode::from(2));
+            }
             println!("audit: ok (hash chain intact, {total} document signatures valid)");
             Ok(ExitCode::SUCCESS)
         }
@@ -110,7 +156,7 @@ async fn verify_chain(log: &dyn EventLog) -> anyhow::Result<ExitCode> {
 }
 
 /// Every key event of the log, folded into one registry (validity is judged by time, not log order).
-async fn key_registry(log: &dyn EventLog) -> anyhow::Result<KeyRegistry> {
+pub(super) async fn key_registry(log: &dyn EventLog) -> anyhow::Result<KeyRegistry> {
     let mut registry = KeyRegistry::new();
     for partition in 0..log.partitions() {
         let mut records = read_partition(log, PartitionId(partition), Offset(0));

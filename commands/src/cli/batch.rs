@@ -73,8 +73,9 @@ pub fn finish(
 }
 
 fn write_rejects(path: &Path, place: &str, rejects: &[RowReject]) -> anyhow::Result<()> {
-    let mut writer =
-        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let file = crate::files::AtomicFile::create(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut writer = csv::Writer::from_writer(file);
     writer.write_record(["line", place, "rule", "message"])?;
     for reject in rejects {
         writer.write_record([
@@ -84,6 +85,10 @@ fn write_rejects(path: &Path, place: &str, rejects: &[RowReject]) -> anyhow::Res
             reject.message.clone(),
         ])?;
     }
-    writer.flush()?;
+    let file = writer
+        .into_inner()
+        .map_err(|error| anyhow::anyhow!("cannot write {}: {}", path.display(), error.error()))?;
+    file.commit()
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

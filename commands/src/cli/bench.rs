@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// Projection of a generated national month into all views beside a raw read-and-decode
     /// baseline; the last line is `project: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     Project(super::project_bench::ProjectBenchArgs),
+    /// Parquet and canonical-JSONL export of a generated national month beside a raw read-and-decode
+    /// baseline; the last line is `export: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    Export(super::export_bench::ExportBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +63,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "kafka")]
         BenchCommand::Kafka(args) => super::kafka_bench::run(args),
         BenchCommand::Project(args) => super::project_bench::run(args),
+        BenchCommand::Export(args) => super::export_bench::run(args),
     }
 }
 

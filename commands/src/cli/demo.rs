@@ -109,7 +109,7 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     print!("{}", summary::render(&summary));
     println!("  data directory: {}", global.data_dir.display());
     if let Some(path) = &args.summary_json {
-        std::fs::write(path, serde_json::to_string_pretty(&summary)? + "\n")
+        crate::files::write_file(path, serde_json::to_string_pretty(&summary)? + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("  summary JSON: {}", path.display());
     }
@@ -172,6 +172,7 @@ async fn project_and_export(
 
 fn write(base: &std::path::Path, suffix: &str, text: &str) -> anyhow::Result<String> {
     let path = std::path::PathBuf::from(format!("{}-{suffix}", base.display()));
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::files::write_file(&path, text)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path.display().to_string())
 }

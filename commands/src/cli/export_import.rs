@@ -16,6 +16,7 @@ use ledger::domain::values::DispensingId;
 use ledger::log::EventLog;
 
 use crate::audit::{ExportWriter, Manifest, Selection, scan};
+use crate::files::AtomicFile;
 use crate::import::{HEADER, recorded_row};
 
 /// Writes `<out>/dispensings.csv` and `<out>/manifest.json`; returns the rows written.
@@ -25,9 +26,9 @@ pub async fn export(log: &dyn EventLog, period: &str, out: &Path) -> anyhow::Res
     };
     let reversed = reversed(log, &selection).await?;
     let path = out.join("dispensings.csv");
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    let mut writer = ExportWriter::new(std::io::BufWriter::new(file));
+    let file =
+        AtomicFile::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut writer = ExportWriter::new(file);
     writer
         .header(&HEADER.join(","))
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -62,21 +63,20 @@ pub async fn export(log: &dyn EventLog, period: &str, out: &Path) -> anyhow::Res
     if let Some(failure) = failure {
         anyhow::bail!("cannot export {period} in the import layout: {failure}");
     }
-    let (file_sha256, writer) = writer.finish()?;
-    let manifest = Manifest {
-        selection: format!("period {period}, live dispensings in the import layout"),
-        format: "import-csv".to_owned(),
-        events: writer.events,
-        events_by_type: writer.by_type,
-        events_by_partition: writer.by_partition,
-        chain_heads: heads
-            .into_iter()
-            .map(|(partition, head)| (partition.0, head))
-            .collect(),
-        file_sha256,
-    };
+    let (file_sha256, mut writer) = writer.finish()?;
+    let counts = (
+        writer.events,
+        std::mem::take(&mut writer.by_type),
+        std::mem::take(&mut writer.by_partition),
+    );
+    writer
+        .into_inner()
+        .commit()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut manifest = Manifest::new("import-csv", counts, heads, file_sha256, Vec::new());
+    manifest.selection = format!("period {period}, live dispensings in the import layout");
     let manifest_path = out.join("manifest.json");
-    std::fs::write(
+    crate::files::write_file(
         &manifest_path,
         serde_json::to_string_pretty(&manifest)? + "\n",
     )

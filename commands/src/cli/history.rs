@@ -5,12 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use ledger::domain::time::Timestamp;
 use ledger::log::EventEnvelope;
 
 use super::{GlobalOpts, UsageError, open};
-use crate::audit::{ExportWriter, Manifest, Selection, history_line, scan};
+use crate::audit::{Selection, history_line, scan};
 
 /// `--format json` prints each event as its CloudEvent (the public form, as on the Kafka topic
 /// `<prefix>.events.json`), one per line.
@@ -40,6 +39,8 @@ pub enum ExportFormat {
     Csv,
     /// The period's live dispensings in the layout `ledger import dispensings` reads.
     ImportCsv,
+    /// One Parquet file per event type, typed columns, plus `registry_lines.parquet` (docs/analysis.md).
+    Parquet,
 }
 
 #[derive(Debug, clap::Args)]
@@ -49,9 +50,14 @@ pub struct ExportArgs {
     pub period: String,
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: ExportFormat,
-    /// Output directory: gets `events.<format>` and `manifest.json`.
+    /// Output directory: gets `events.<format>` (Parquet: `<EventType>.parquet` and
+    /// `registry_lines.parquet`) and `manifest.json`.
     #[arg(long, default_value = "export")]
     pub out: PathBuf,
+    /// Replace patient IINs/PINs by keyed pseudonyms (HMAC-SHA256 under the key in this file) and
+    /// drop patient names; the manifest records the key's fingerprint.
+    #[arg(long, value_name = "KEYFILE")]
+    pub pseudonymize: Option<PathBuf>,
 }
 
 fn selection(args: &HistoryArgs) -> anyhow::Result<Selection> {
@@ -198,69 +204,10 @@ pub fn run_history(args: HistoryArgs, global: &GlobalOpts) -> anyhow::Result<Exi
 }
 
 pub fn run_export(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
-    let period = parse_period(&args.period)?;
-    let selection = Selection::Period {
-        period: period.clone(),
-    };
-    let runtime = super::runtime()?;
-    let log = open::read_only(&runtime, global)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let extension = match args.format {
-        ExportFormat::Jsonl => "jsonl",
-        ExportFormat::Csv => "csv",
-        ExportFormat::ImportCsv => {
-            let rows = runtime.block_on(super::export_import::export(&*log, &period, &args.out))?;
-            println!(
-                "exported {rows} dispensings of {period} in the import layout to {}",
-                args.out.join("dispensings.csv").display()
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
-    };
-    let path = args.out.join(format!("events.{extension}"));
-    let file = std::fs::File::create(&path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    let mut writer = ExportWriter::new(std::io::BufWriter::new(file));
-    if args.format == ExportFormat::Csv {
-        writer.header("position,stream,version,event_type,schema_version,occurred_at,recorded_at,actor,command_id,hash")?;
-    }
-    let heads = runtime.block_on(scan(&*log, &selection, None, |envelope| {
-        let line = match args.format {
-            ExportFormat::Jsonl => envelope_json(envelope).to_string(),
-            ExportFormat::Csv | ExportFormat::ImportCsv => csv_line(envelope),
-        };
-        writer.record(envelope, &line)
-    }))?;
-    let (file_sha256, writer) = writer.finish()?;
-    let manifest = Manifest {
-        selection: format!("period {period}"),
-        format: extension.to_owned(),
-        events: writer.events,
-        events_by_type: writer.by_type,
-        events_by_partition: writer.by_partition,
-        chain_heads: heads
-            .into_iter()
-            .map(|(partition, head)| (partition.0, head))
-            .collect(),
-        file_sha256,
-    };
-    let manifest_path = args.out.join("manifest.json");
-    std::fs::write(
-        &manifest_path,
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )
-    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
-    println!(
-        "exported {} events of {period} to {} (manifest {})",
-        manifest.events,
-        path.display(),
-        manifest_path.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    super::export::run(args, global)
 }
 
-fn csv_line(envelope: &EventEnvelope) -> String {
+pub(super) fn csv_line(envelope: &EventEnvelope) -> String {
     let body = &envelope.body;
     let mut out = csv::WriterBuilder::new()
         .has_headers(false)

@@ -20,6 +20,7 @@ use sha2::Digest;
 use super::GlobalOpts;
 use super::batch::{Tally, Wording};
 use super::trust::LocalTrustArgs;
+use crate::audit::seal::SealedMonths;
 use crate::auth::policy::Request;
 use crate::auth::{Organisation, Policy, Principal, time};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
@@ -74,6 +75,8 @@ struct Inputs {
     /// M-06 across periods: rebuilt from the log, then kept up with each chunk appended.
     index: UniquenessIndex,
     strict_prices: bool,
+    /// SEAL-01: the sealed months, read from the log at start-up.
+    sealed: SealedMonths,
 }
 
 pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
@@ -96,7 +99,7 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
     let bar = ProgressBar::new(u64::try_from(rows.len()).unwrap_or(0));
     super::runtime()?.block_on(async {
         let spinner = super::batch::start_up_spinner();
-        let (keys, index) = load_writer_indexes(&log).await?;
+        let (keys, index, sealed) = load_writer_indexes(&log).await?;
         spinner.finish_and_clear();
         let inputs = Inputs {
             principal,
@@ -108,6 +111,7 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
             keys,
             index,
             strict_prices,
+            sealed,
         };
         let mut counts = (&mut tally, &mut findings);
         for ((contract_id, _), group) in import::by_stream(rows) {
@@ -215,6 +219,7 @@ async fn import_stream(
 ) -> anyhow::Result<()> {
     let period = rows[0].period;
     let stream_id = period_stream(contract_id, period);
+    let sealed = inputs.sealed.refusal(&stream_id, Jurisdiction::KZ);
     let (contract, _) = Handler::<ContractAggregate>::default()
         .load(log, &contract_stream(contract_id))
         .await?;
@@ -261,6 +266,18 @@ async fn import_stream(
         );
         if let Err(refusal) = timely {
             tally.rejects.push(row_reject(&row, refusal));
+            continue;
+        }
+        // SEAL-01: a row of a sealed month is refused unless it was imported before the seal.
+        if let Some(refusal) = &sealed
+            && !state.dispensings.contains_key(&row.command.dispensing_id)
+        {
+            tally.rejects.push(RowReject {
+                line: row.line,
+                column: "dispensed_at".into(),
+                rule: refusal.rule.clone(),
+                message: refusal.message.clone(),
+            });
             continue;
         }
         match classify(&mut state, &row, &context, inputs.strict_prices) {

@@ -6,6 +6,8 @@ mod batch;
 mod bench;
 mod calendar;
 mod demo;
+pub(crate) mod export;
+mod export_bench;
 mod export_import;
 mod history;
 mod import;

@@ -30,6 +30,21 @@ pub struct ReplayArgs {
     /// The directory to build the views in; must be empty or absent, and not the live views.
     #[arg(long)]
     pub into: PathBuf,
+    /// `parquet`: also write the replayed events as Parquet into `<into>/parquet/` (one file per
+    /// event type and `registry_lines.parquet`, with a manifest; docs/analysis.md).
+    #[arg(long, value_enum, default_value = "views")]
+    pub format: ReplayFormat,
+    /// With `--format parquet`: replace patient IINs/PINs by keyed pseudonyms (HMAC-SHA256 under the
+    /// key in this file).
+    #[arg(long, value_name = "KEYFILE", requires = "format")]
+    pub pseudonymize: Option<PathBuf>,
+}
+
+/// What a replay writes besides the views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayFormat {
+    Views,
+    Parquet,
 }
 
 /// A parsed `--until`.
@@ -96,7 +111,53 @@ pub fn run(args: ReplayArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         (None, None) => unreachable!("clap requires --until or --period"),
     };
     println!("{report}; views in {}", args.into.display());
+    if args.format == ReplayFormat::Parquet {
+        let pseudonymizer = super::export::pseudonymizer(args.pseudonymize.as_deref())?;
+        let cut = args.until.as_deref().map(parse_cut).transpose()?;
+        let month = args.period.clone();
+        runtime.block_on(replay_parquet(&*log, &args.into, cut, month, pseudonymizer))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The replayed events as Parquet in `<into>/parquet/`, with a manifest.
+async fn replay_parquet(
+    log: &dyn EventLog,
+    into: &Path,
+    cut: Option<Cut>,
+    month: Option<String>,
+    pseudonymizer: Option<crate::pseudonym::Pseudonymizer>,
+) -> anyhow::Result<()> {
+    let dir = into.join("parquet");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let fingerprint = pseudonymizer
+        .as_ref()
+        .map(crate::pseudonym::Pseudonymizer::fingerprint);
+    let accept = |envelope: &ledger::log::EventEnvelope| match (&cut, &month) {
+        (Some(Cut::Positions(positions)), _) => positions
+            .get(&envelope.position.partition)
+            .is_some_and(|last| envelope.position.offset <= *last),
+        (Some(Cut::Time(until)), _) => envelope.body.recorded_at <= *until,
+        (None, Some(month)) => in_period(&envelope.body.stream, month),
+        (None, None) => true,
+    };
+    let mut manifest = crate::audit::parquet::export(log, &dir, pseudonymizer, &accept).await?;
+    manifest.selection = match (&cut, &month) {
+        (Some(_), _) => "replay cut".to_owned(),
+        (None, Some(month)) => format!("replay of period {month}"),
+        (None, None) => "replay".to_owned(),
+    };
+    manifest.pseudonymized = fingerprint;
+    let path = dir.join("manifest.json");
+    crate::files::write_file(&path, serde_json::to_string_pretty(&manifest)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "parquet: {} events in {} files in {}",
+        manifest.events,
+        manifest.files.len(),
+        dir.display()
+    );
+    Ok(())
 }
 
 /// The streams a period replay needs: the month's period streams and every contract stream (their

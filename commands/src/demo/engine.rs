@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::kg::dispense::KgRefusals;
 use super::signing::{CaptureHash, Signers};
+use crate::audit::seal::{SealAggregate, SealedMonths};
 use crate::handler::{Aggregate, Handled, Handler};
 use crate::kg_context::KgPeriodCache;
 pub use crate::uniqueness::UniquenessIndex;
@@ -66,6 +67,9 @@ pub struct Engine {
     pub key_rings: Handler<KeyAggregate>,
     pub budgets: Handler<BudgetAggregate>,
     pub index: UniquenessIndex,
+    /// The seal streams and the months sealed so far (SEAL-01).
+    pub seals: Handler<SealAggregate>,
+    pub sealed: Mutex<SealedMonths>,
 }
 
 pub fn stream(text: String) -> StreamId {
@@ -142,6 +146,8 @@ impl Engine {
             key_rings: Handler::default(),
             budgets: Handler::default(),
             index: UniquenessIndex::default(),
+            seals: Handler::default(),
+            sealed: Mutex::new(SealedMonths::default()),
         })
     }
 
@@ -455,6 +461,11 @@ impl Engine {
         signer: Option<Bin>,
     ) -> anyhow::Result<Result<(), DomainError>> {
         let stream_id = period_stream(contract_id, period);
+        if let Err(refused) =
+            super::seal::check_unsealed(self, &stream_id, Jurisdiction::KZ, meta.command_id).await?
+        {
+            return Ok(Err(refused));
+        }
         let (contract, prices) = self.period_inputs(contract_id).await?;
         let signature = match signer {
             None => None,

@@ -7,6 +7,7 @@ pub mod dispense;
 pub mod engine;
 pub mod kg;
 pub mod lifecycle;
+pub mod seal;
 pub mod setup;
 pub mod signing;
 pub mod summary;
@@ -208,6 +209,9 @@ async fn close_periods(
             progress.advance(1);
         }
         kg::settle::settle_month(engine, world, *period, first).await?;
+        // Issue #15 §1: the month's acts and settlements are paid; the Fund seals it.
+        seal::seal_month(engine, Jurisdiction::KZ, *period).await?;
+        seal::seal_month(engine, Jurisdiction::KG, *period).await?;
     }
     progress.finish_phase();
     Ok(())

@@ -2,6 +2,8 @@
 //! data decisions are made against, and the key registry the signature checks consult (DESIGN §3: one
 //! writer per stream; this process is that writer).
 
+mod seal;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +31,7 @@ use super::Refusal;
 use super::dispute::{self, KgDisputeCommand};
 use super::route::{REFERENCE_BOOK_STREAM, Target, jurisdiction_refusal, recovery_stream, route};
 use super::wire::CommandEnvelope;
+use crate::audit::seal::{SealAggregate, SealedMonths};
 use crate::auth::{Policy, Principal};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler, HandlerError, LockTable};
@@ -107,6 +110,11 @@ pub struct Dispatcher {
     index: UniquenessIndex,
     /// Held from a dispensing's decision through its append and index update (M-06 across contracts).
     key_locks: LockTable<String>,
+    /// SEAL-01: the sealed months. Every command holds it shared from its seal check through its
+    /// append; a seal holds it exclusively from reading the log through its append, so no period
+    /// event lands between what the Fund signed and the seal.
+    sealed: tokio::sync::RwLock<SealedMonths>,
+    seals: Handler<SealAggregate>,
     /// One lock per stream, held from the duplicate and `expected_version` checks through the append,
     /// so that no other command of this writer lands in between.
     /// One lock per partition key (a contract with its periods, or a stream of its own): a contract's
@@ -132,7 +140,7 @@ impl Dispatcher {
         for jurisdiction in [Jurisdiction::KZ, Jurisdiction::KG] {
             calendars.insert(jurisdiction, set.latest(jurisdiction)?);
         }
-        let (keys, index) = load_writer_indexes(&log).await?;
+        let (keys, index, sealed) = load_writer_indexes(&log).await?;
         Ok(Dispatcher {
             log,
             calendars,
@@ -154,6 +162,8 @@ impl Dispatcher {
             kg_policy: KgPolicy::default(),
             index,
             key_locks: LockTable::default(),
+            sealed: tokio::sync::RwLock::new(sealed),
+            seals: Handler::default(),
             locks: LockTable::default(),
             policy,
             skew: crate::auth::time::SKEW_DEFAULT,
@@ -242,7 +252,15 @@ impl Dispatcher {
             correlation_id: envelope.correlation_id.unwrap_or(envelope.command_id.0),
             digest: Some(admitted.digest),
         };
+        if let Target::Seal(command) = target {
+            return Ok(self.seal(&envelope.stream, meta, command).await?);
+        }
+        let sealed = self.sealed.read().await;
+        if let Some(refusal) = sealed.refusal(&envelope.stream, envelope.jurisdiction) {
+            return Ok(Outcome::Refused(refusal));
+        }
         let handled = self.execute(&envelope.stream, meta, target).await;
+        drop(sealed);
         match handled {
             Err(HandlerError::Contended { stream, attempts }) => Err(SubmitError::Conflict {
                 stream,

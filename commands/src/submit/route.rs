@@ -15,6 +15,7 @@ use ledger::domain::period::PeriodCommand;
 use ledger::domain::period::kg::KgPeriodCommand;
 use ledger::domain::prices::PublishPriceList;
 use ledger::domain::region::Programme;
+use ledger::domain::seal::{self, SealPeriod};
 use ledger::domain::values::ReportingPeriod;
 
 use super::Refusal;
@@ -57,6 +58,8 @@ pub enum Target {
         dispute_id: String,
         command: KgDisputeCommand,
     },
+    /// The Fund's seal of a month, `seal/<jurisdiction>/<YYYY-MM>` (issue #15, SEAL-01…SEAL-04).
+    Seal(SealPeriod),
 }
 
 /// The stream of the KG Reference Book (one for the programme).
@@ -81,6 +84,7 @@ pub fn route(envelope: &CommandEnvelope) -> Result<Target, Refusal> {
             Some(command.jurisdiction)
         }
         Target::PriceList(command) => Some(command.jurisdiction),
+        Target::Seal(command) => Some(command.seal.jurisdiction),
         Target::Budget { id, .. } => Some(id.jurisdiction()),
         Target::KgContract(_)
         | Target::KgPeriod { .. }
@@ -160,6 +164,13 @@ fn target(envelope: &CommandEnvelope) -> Result<Target, Refusal> {
         }
         WireCommand::RegisterSigningKey(command) => {
             key(&segments, envelope, KeyCommand::Register(command))
+        }
+        WireCommand::SealPeriod(command) => {
+            let expected = seal::stream_id(command.seal.jurisdiction, command.seal.period);
+            if envelope.stream.as_str() != expected {
+                return Err(stream_refusal(envelope, &expected));
+            }
+            Ok(Target::Seal(command))
         }
         WireCommand::RevokeSigningKey(command) => {
             key(&segments, envelope, KeyCommand::Revoke(command))

@@ -29,6 +29,7 @@ use ledger::domain::period::{
     SubmitRegistry, SuspendPaymentClock,
 };
 use ledger::domain::prices::PublishPriceList;
+use ledger::domain::seal::SealPeriod;
 use ledger::domain::time::Timestamp;
 use ledger::log::{Actor, CommandId, StreamId, StreamVersion};
 use serde::{Deserialize, Serialize};
@@ -199,6 +200,7 @@ wire_commands! {
     FileKgDisputeClaim(FileKgDisputeClaim) => "FileKgDisputeClaim",
     ResolveKgDispute(ResolveKgDispute) => "ResolveKgDispute",
     RecordDeadlineBreach(RecordDeadlineBreach) => "RecordDeadlineBreach",
+    SealPeriod(SealPeriod) => "SealPeriod",
 }
 
 impl CommandEnvelope {

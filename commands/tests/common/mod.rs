@@ -79,3 +79,36 @@ pub fn recorded(data_dir: &Path, stream: &str) -> usize {
         .filter(|record| record.body.payload.event_type == "DispensingRecorded")
         .count()
 }
+
+/// A fresh virtual environment in `dir` (python3.11 -m venv) with `packages` from PyPI installed;
+/// returns its `python`.
+#[allow(dead_code)] // used by the Parquet and audit pack tests
+pub fn python_venv(dir: &Path, packages: &[&str]) -> std::path::PathBuf {
+    let venv = dir.join("venv");
+    let status = Command::new("python3.11")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .expect("python3.11 runs");
+    assert!(status.success(), "python3.11 -m venv failed");
+    let python = venv.join("bin/python");
+    if !packages.is_empty() {
+        let output = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(packages)
+            .output()
+            .expect("pip runs");
+        assert!(
+            output.status.success(),
+            "pip install {packages:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    python
+}

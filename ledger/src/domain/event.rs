@@ -41,6 +41,7 @@ use super::period::kg::events::{
     KgPaymentReportSubmitted, KgSettlementPaid,
 };
 use super::prices::PriceListPublished;
+use super::seal::PeriodSealed;
 
 impl Event {
     /// The business time of the fact (the envelope's `occurred_at`): when it happened, not when it
@@ -236,6 +237,7 @@ events! {
     KgPaymentReportRejected = 1,
     KgSettlementPaid = 1,
     DeadlineBreached = 1,
+    PeriodSealed = 1,
 }
 
 /// Lifts the per-module event enums of budgets, keys and the Kyrgyz policy into the one [`Event`].

@@ -22,6 +22,7 @@ pub mod period;
 pub mod prices;
 pub mod region;
 pub mod rules;
+pub mod seal;
 pub mod signature;
 pub mod testkit;
 pub mod time;

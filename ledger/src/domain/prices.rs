@@ -121,6 +121,15 @@ impl PriceListState {
             })
     }
 
+    /// the version in force on `date` (the latest whose `effective_from` is on or before it).
+    pub fn version_on(&self, date: NaiveDate) -> Option<u32> {
+        self.versions
+            .values()
+            .filter(|list| list.effective_from <= date)
+            .max_by_key(|list| (list.effective_from, list.version))
+            .map(|list| list.version)
+    }
+
     pub fn latest_version(&self) -> Option<u32> {
         self.versions.keys().next_back().copied()
     }

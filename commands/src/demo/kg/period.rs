@@ -89,6 +89,16 @@ impl<'a> KgMonth<'a> {
         let engine = self.engine;
         let at = commands.first().expect("a non-empty batch").at();
         let meta = engine.meta(step, at, Jurisdiction::KG, actor);
+        if let Err(refused) = crate::demo::seal::check_unsealed(
+            engine,
+            &self.stream(),
+            Jurisdiction::KG,
+            meta.command_id,
+        )
+        .await?
+        {
+            return Ok(Err(refused));
+        }
         let keys = engine.keys.lock().expect("key registry lock").clone();
         let decision = engine.kg_decision(&keys);
         let assessed = assessed_recoveries(engine, self.pharmacy).await?;

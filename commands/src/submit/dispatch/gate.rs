@@ -97,6 +97,7 @@ impl Dispatcher {
             | Target::KgPeriod { contract_id, .. }
             | Target::KgDispute { contract_id, .. } => Some(contract_id.as_str()),
             Target::PriceList(_)
+            | Target::Seal(_)
             | Target::Budget { .. }
             | Target::ReferenceBook(_)
             | Target::Recovery(_) => return Ok(None),

@@ -1,0 +1,136 @@
+//! `ledger export --period P [--format jsonl|csv|parquet] [--pseudonymize KEYFILE]` (issue #8, #15 §4,
+//! §5): a period's events plus a manifest of counts, chain heads and SHA-256. Every file is written
+//! whole or not at all (`crate::files`).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ledger::log::{EventEnvelope, EventLog};
+
+use super::history::{ExportArgs, ExportFormat, csv_line, envelope_json, parse_period};
+use super::{GlobalOpts, UsageError, open};
+use crate::audit::{ExportWriter, Manifest, Selection, scan};
+use crate::files::AtomicFile;
+use crate::pseudonym::Pseudonymizer;
+
+/// Reads `--pseudonymize KEYFILE`, refusing an unusable key as bad input.
+pub fn pseudonymizer(path: Option<&Path>) -> anyhow::Result<Option<Pseudonymizer>> {
+    path.map(|path| {
+        Pseudonymizer::from_key_file(path).map_err(|error| UsageError(error.to_string()).into())
+    })
+    .transpose()
+}
+
+pub fn run(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
+    let period = parse_period(&args.period)?;
+    let pseudonymizer = pseudonymizer(args.pseudonymize.as_deref())?;
+    let selection = Selection::Period {
+        period: period.clone(),
+    };
+    let runtime = super::runtime()?;
+    let log = open::read_only(&runtime, global)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    if args.format == ExportFormat::ImportCsv {
+        let rows = runtime.block_on(super::export_import::export(&*log, &period, &args.out))?;
+        println!(
+            "exported {rows} dispensings of {period} in the import layout to {}",
+            args.out.join("dispensings.csv").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut manifest = match args.format {
+        ExportFormat::Parquet => {
+            runtime.block_on(parquet(&*log, &selection, &args.out, pseudonymizer.clone()))?
+        }
+        format => runtime.block_on(text(
+            &*log,
+            &selection,
+            &args.out,
+            format,
+            pseudonymizer.as_ref(),
+        ))?,
+    };
+    manifest.selection = format!("period {period}");
+    manifest.pseudonymized = pseudonymizer.as_ref().map(Pseudonymizer::fingerprint);
+    let manifest_path = args.out.join("manifest.json");
+    crate::files::write_file(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    println!(
+        "exported {} events of {period} as {} to {} (manifest {})",
+        manifest.events,
+        manifest.format,
+        args.out.display(),
+        manifest_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// JSONL or CSV: one file, `events.<format>`.
+async fn text(
+    log: &dyn EventLog,
+    selection: &Selection,
+    out: &Path,
+    format: ExportFormat,
+    pseudonymizer: Option<&Pseudonymizer>,
+) -> anyhow::Result<Manifest> {
+    let extension = match format {
+        ExportFormat::Csv => "csv",
+        _ => "jsonl",
+    };
+    let path = out.join(format!("events.{extension}"));
+    let file =
+        AtomicFile::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut writer = ExportWriter::new(file);
+    if format == ExportFormat::Csv {
+        writer.header("position,stream,version,event_type,schema_version,occurred_at,recorded_at,actor,command_id,hash")?;
+    }
+    let heads = scan(log, selection, None, |envelope| {
+        let line = match format {
+            ExportFormat::Csv => csv_line(envelope),
+            _ => {
+                let mut value = envelope_json(envelope);
+                if let Some(pseudonymizer) = pseudonymizer {
+                    pseudonymizer.apply(&mut value);
+                }
+                value.to_string()
+            }
+        };
+        writer.record(envelope, &line)
+    })
+    .await?;
+    let (file_sha256, mut writer) = writer.finish()?;
+    let counts = (
+        writer.events,
+        std::mem::take(&mut writer.by_type),
+        std::mem::take(&mut writer.by_partition),
+    );
+    writer
+        .into_inner()
+        .commit()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Manifest::new(
+        extension,
+        counts,
+        heads,
+        file_sha256,
+        Vec::new(),
+    ))
+}
+
+/// Parquet: one file per event type and `registry_lines.parquet`, of the events `selection` takes.
+pub async fn parquet(
+    log: &dyn EventLog,
+    selection: &Selection,
+    out: &Path,
+    pseudonymizer: Option<Pseudonymizer>,
+) -> anyhow::Result<Manifest> {
+    crate::audit::parquet::export(log, out, pseudonymizer, &|envelope: &EventEnvelope| {
+        selection.matches(&envelope.body.stream)
+    })
+    .await
+}
