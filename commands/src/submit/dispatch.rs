@@ -2,7 +2,10 @@
 //! data decisions are made against, and the key registry the signature checks consult (DESIGN §3: one
 //! writer per stream; this process is that writer).
 
+mod batch;
 mod seal;
+
+pub use batch::{Answer, COMMANDS_PER_CALL_MAX, Submission};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -198,7 +201,19 @@ impl Dispatcher {
         envelope: &CommandEnvelope,
     ) -> Result<Outcome, SubmitError> {
         let outcome = self.decide(principal, envelope).await;
-        match &outcome {
+        self.log_answer(principal, envelope, &outcome);
+        outcome
+    }
+
+    /// Logs a refusal or a failure with the principal, the command id and the rule; identifiers in
+    /// the message are masked (issue #13 §6).
+    fn log_answer(
+        &self,
+        principal: &Principal,
+        envelope: &CommandEnvelope,
+        outcome: &Result<Outcome, SubmitError>,
+    ) {
+        match outcome {
             Ok(answer) => {
                 if let Some(refusal) = answer.refusal() {
                     tracing::info!(
@@ -214,7 +229,6 @@ impl Dispatcher {
                 tracing::info!(%principal, command_id = %envelope.command_id, error = %crate::auth::mask::mask_identifiers(&failure.to_string()), "command failed");
             }
         }
-        outcome
     }
 
     async fn decide(
