@@ -45,6 +45,12 @@ pub struct AppendArgs {
     /// Events per append (one command).
     #[arg(long, default_value_t = 1)]
     events_per_append: u32,
+    /// Commands per call: 1 appends each command on its own (`append`); more hands that many
+    /// commands, each on its own stream, to one `append_many`, as `serve` and `submit` do with a
+    /// batch. `--concurrency` counts commands, so `--concurrency / --commands-per-call` calls are in
+    /// flight.
+    #[arg(long, default_value_t = 1)]
+    commands_per_call: u32,
     /// Bytes of each event's synthetic payload.
     #[arg(long, default_value_t = 300)]
     payload_bytes: u32,
@@ -69,11 +75,24 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
 
 fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
     let tasks = args.tasks.unwrap_or(args.concurrency);
-    if args.events == 0 || args.concurrency == 0 || args.events_per_append == 0 || tasks == 0 {
+    if args.events == 0
+        || args.concurrency == 0
+        || args.events_per_append == 0
+        || args.commands_per_call == 0
+        || tasks == 0
+    {
         return Err(UsageError(
-            "--events, --concurrency, --tasks and --events-per-append must be at least 1"
+            "--events, --concurrency, --tasks, --events-per-append and --commands-per-call must be \
+             at least 1"
                 .to_owned(),
         )
+        .into());
+    }
+    if args.commands_per_call > args.concurrency {
+        return Err(UsageError(format!(
+            "--commands-per-call {} is more than --concurrency {}: a call's commands are in flight",
+            args.commands_per_call, args.concurrency
+        ))
         .into());
     }
     if tasks > args.concurrency {
@@ -92,6 +111,7 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrency,
         tasks,
         events_per_append: args.events_per_append,
+        commands_per_call: args.commands_per_call,
         payload_bytes: args.payload_bytes,
         partitions: args.partitions,
         dir: dir.clone(),
@@ -120,10 +140,11 @@ fn print_report(config: &AppendConfig, report: &AppendReport) -> std::io::Result
     let stats = report.ledger.stats;
     writeln!(
         out,
-        "ledger: {} events ({} B payload, {} per append, {} in flight over {} tasks, {} partitions) in {:.3?}",
+        "ledger: {} events ({} B payload, {} per append, {} commands per call, {} in flight over {} tasks, {} partitions) in {:.3?}",
         report.ledger.events,
         config.payload_bytes,
         config.events_per_append,
+        config.commands_per_call,
         config.concurrency,
         config.tasks,
         config.partitions,
