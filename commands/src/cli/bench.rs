@@ -21,6 +21,10 @@ pub enum BenchCommand {
     /// last line is `kafka: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     #[cfg(feature = "kafka")]
     Kafka(super::kafka_bench::KafkaArgs),
+    /// One-dispensing commands over HTTPS keep-alive from many connections to the writer service
+    /// (one contract, then eight), beside the same bodies posted to a server that only reads and
+    /// answers; the last line is `serve: ledger=<commands/s> raw=<requests/s> ratio=<ledger/raw>`.
+    Serve(super::serve_bench::ServeBenchArgs),
     /// Projection of a generated national month into all views beside a raw read-and-decode
     /// baseline; the last line is `project: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     Project(super::project_bench::ProjectBenchArgs),
@@ -68,6 +72,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Append(args) => append(args),
         #[cfg(feature = "kafka")]
         BenchCommand::Kafka(args) => super::kafka_bench::run(args),
+        BenchCommand::Serve(args) => super::serve_bench::run(args),
         BenchCommand::Project(args) => super::project_bench::run(args),
         BenchCommand::Export(args) => super::export_bench::run(args),
     }

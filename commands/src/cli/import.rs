@@ -119,22 +119,7 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
             strict_prices,
             sealed,
         };
-        let mut counts = (&mut tally, &mut findings);
-        let mut chunks = Vec::new();
-        for ((contract_id, _), group) in import::by_stream(rows) {
-            chunks.extend(
-                import_stream(&*log, &inputs, &contract_id, group, &mut counts, &bar).await?,
-            );
-            let events: usize = chunks
-                .iter()
-                .map(|(chunk, _): &(AppendRequest, u64)| chunk.events.len())
-                .sum();
-            if events >= EVENTS_PER_CALL {
-                counts.0.appended += append_chunks(&*log, std::mem::take(&mut chunks)).await?;
-            }
-        }
-        counts.0.appended += append_chunks(&*log, chunks).await?;
-        anyhow::Ok(())
+        import_all(&*log, &inputs, rows, (&mut tally, &mut findings), &bar).await
     })?;
     bar.finish_and_clear();
     let wording = Wording {
@@ -159,6 +144,31 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
         }
     );
     Ok(code)
+}
+
+/// Validates the rows stream by stream and appends the new ones, the chunks of several streams in
+/// one `append_many` (issue #16 §2).
+async fn import_all(
+    log: &dyn EventLog,
+    inputs: &Inputs,
+    rows: Vec<Row>,
+    (tally, findings): (&mut Tally, &mut Findings),
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let mut counts = (tally, findings);
+    let mut chunks = Vec::new();
+    for ((contract_id, _), group) in import::by_stream(rows) {
+        chunks.extend(import_stream(log, inputs, &contract_id, group, &mut counts, bar).await?);
+        let events: usize = chunks
+            .iter()
+            .map(|(chunk, _): &(AppendRequest, u64)| chunk.events.len())
+            .sum();
+        if events >= EVENTS_PER_CALL {
+            counts.0.appended += append_chunks(log, std::mem::take(&mut chunks)).await?;
+        }
+    }
+    counts.0.appended += append_chunks(log, chunks).await?;
+    Ok(())
 }
 
 /// The warnings file: written on every run (empty after a clean one), like the rejects file.
@@ -272,6 +282,42 @@ async fn import_stream(
         period,
         index: &inputs.index,
     };
+    let counts = (&mut **tally, &mut **findings);
+    let accepted = accept_rows(
+        inputs,
+        &mut state,
+        &context,
+        sealed.as_ref(),
+        rows,
+        counts,
+        bar,
+    );
+    let mut expected = version;
+    let mut chunks = Vec::new();
+    for chunk in accepted.chunks(CHUNK_ROWS) {
+        let target = ChunkTarget {
+            stream_id: &stream_id,
+            actor: &actor,
+        };
+        let request = chunk_request(target, expected, chunk);
+        let count = u64::try_from(request.events.len()).expect("fits");
+        expected = ledger::log::StreamVersion(expected.0 + count);
+        chunks.push((request, u64::try_from(chunk.len()).expect("small chunk")));
+    }
+    Ok(chunks)
+}
+
+/// The new, valid rows of one stream with their events (the state advances through them, their M-06
+/// keys go into the index); the rest are counted as already imported or refused with their rule.
+fn accept_rows(
+    inputs: &Inputs,
+    state: &mut PeriodState,
+    context: &PeriodContext<'_>,
+    sealed: Option<&Refusal>,
+    rows: Vec<Row>,
+    (tally, findings): (&mut Tally, &mut Findings),
+    bar: &ProgressBar,
+) -> Vec<(Row, Vec<Event>)> {
     let mut accepted = Vec::new();
     let now = crate::handler::now();
     for row in rows {
@@ -289,7 +335,7 @@ async fn import_stream(
             continue;
         }
         // SEAL-01: a row of a sealed month is refused unless it was imported before the seal.
-        if let Some(refusal) = &sealed
+        if let Some(refusal) = sealed
             && !state.dispensings.contains_key(&row.command.dispensing_id)
         {
             tally.rejects.push(RowReject {
@@ -300,7 +346,7 @@ async fn import_stream(
             });
             continue;
         }
-        match classify(&mut state, &row, &context, inputs.strict_prices) {
+        match classify(state, &row, context, inputs.strict_prices) {
             Ok((events, warning)) => {
                 findings.warnings.extend(warning);
                 if events.is_empty() {
@@ -315,19 +361,7 @@ async fn import_stream(
             Err(reject) => tally.rejects.push(reject),
         }
     }
-    let mut expected = version;
-    let mut chunks = Vec::new();
-    for chunk in accepted.chunks(CHUNK_ROWS) {
-        let target = ChunkTarget {
-            stream_id: &stream_id,
-            actor: &actor,
-        };
-        let request = chunk_request(target, expected, chunk);
-        let count = u64::try_from(request.events.len()).expect("fits");
-        expected = ledger::log::StreamVersion(expected.0 + count);
-        chunks.push((request, u64::try_from(chunk.len()).expect("small chunk")));
-    }
-    Ok(chunks)
+    accepted
 }
 
 /// `Ok((events, _))`: new and valid, with the events it records (the state advances through them);

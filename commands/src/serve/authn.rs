@@ -61,11 +61,11 @@ impl Authenticator {
 
     /// Charges an admitted request's principal for `commands` more commands (the rest of a batch),
     /// or refuses the request with 429.
-    pub fn charge(&self, principal: &Principal, commands: u32) -> Result<(), Response> {
+    pub fn charge(&self, principal: &Principal, commands: u32) -> Result<(), Box<Response>> {
         let key = format!("{}|{:?}", principal.organisation, principal.person);
         self.limiter
             .charge(&key, Instant::now(), commands)
-            .map_err(|throttled| throttled_response(principal, throttled))
+            .map_err(|throttled| Box::new(throttled_response(principal, throttled)))
     }
 
     async fn principal(

@@ -306,14 +306,14 @@ async fn post_batch(
     };
     let commands = match batch_commands(&body) {
         Ok(commands) => commands,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let count = u32::try_from(commands.len()).expect("at most COMMANDS_PER_CALL_MAX");
     if let Err(refused) = state
         .authenticator
         .charge(&principal, count.saturating_sub(1))
     {
-        return refused;
+        return *refused;
     }
     let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(commands.len());
     let mut envelopes = Vec::with_capacity(commands.len());
@@ -359,17 +359,17 @@ async fn post_batch(
 }
 
 /// The commands of a batch body, or the 400 answer.
-fn batch_commands(body: &[u8]) -> Result<Vec<serde_json::Value>, Response> {
+fn batch_commands(body: &[u8]) -> Result<Vec<serde_json::Value>, Box<Response>> {
     let request: BatchRequest = serde_json::from_slice(body).map_err(|failure| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             "JSON",
             Some("commands".into()),
             format!("a batch is {{\"commands\": [command, ...]}}: {failure}"),
-        )
+        ))
     })?;
     if request.commands.is_empty() || request.commands.len() > COMMANDS_PER_CALL_MAX {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "BATCH_SIZE",
             Some("commands".into()),
@@ -377,7 +377,7 @@ fn batch_commands(body: &[u8]) -> Result<Vec<serde_json::Value>, Response> {
                 "the batch holds {} commands; a batch holds 1 to {COMMANDS_PER_CALL_MAX}",
                 request.commands.len()
             ),
-        ));
+        )));
     }
     Ok(request.commands)
 }

@@ -226,18 +226,7 @@ impl<'d, 'a> Run<'d, 'a> {
                 .await;
             return Ok(Some(repeated));
         }
-        if let Some(expected) = envelope.expected_version {
-            let actual = match self.drafts.version(&envelope.stream) {
-                Some(version) => version,
-                None => dispatcher.log.stream_version(&envelope.stream).await?,
-            };
-            if actual != expected {
-                return Err(SubmitError::Conflict {
-                    stream: envelope.stream.clone(),
-                    detail: format!("expected version {expected}, but the stream is at {actual}"),
-                });
-            }
-        }
+        self.check_expected(envelope).await?;
         if let Some(refusal) = sealed.refusal(&envelope.stream, envelope.jurisdiction) {
             return Ok(Some(Ok(Outcome::Refused(refusal))));
         }
@@ -275,21 +264,13 @@ impl<'d, 'a> Run<'d, 'a> {
             .await?;
         Ok(match decided {
             Speculated::Decided { expected, events } => {
-                let taken = taken_keys(&events);
-                self.pending_keys.extend(keys);
-                self.seen.insert(envelope.command_id);
-                self.pending.push(Pending {
+                let pending = Pending {
                     slot,
                     envelope,
                     digest: admitted.digest,
-                    taken,
-                });
-                self.requests.push(AppendRequest {
-                    stream: envelope.stream.clone(),
-                    expected,
-                    command_id: envelope.command_id,
-                    events,
-                });
+                    taken: taken_keys(&events),
+                };
+                self.pend(pending, keys, expected, events);
                 None
             }
             Speculated::Rejected(error) => Some(Ok(Outcome::Refused(Refusal {
@@ -298,6 +279,46 @@ impl<'d, 'a> Run<'d, 'a> {
                 message: error.to_string(),
             }))),
         })
+    }
+
+    /// The optimistic check of a command that names the version it expects its stream at, against
+    /// the run's draft of the stream (or the log when the run has not touched it).
+    async fn check_expected(&self, envelope: &CommandEnvelope) -> Result<(), SubmitError> {
+        let Some(expected) = envelope.expected_version else {
+            return Ok(());
+        };
+        let actual = match self.drafts.version(&envelope.stream) {
+            Some(version) => version,
+            None => self.dispatcher.log.stream_version(&envelope.stream).await?,
+        };
+        if actual == expected {
+            Ok(())
+        } else {
+            Err(SubmitError::Conflict {
+                stream: envelope.stream.clone(),
+                detail: format!("expected version {expected}, but the stream is at {actual}"),
+            })
+        }
+    }
+
+    /// Queues a decided dispensing for the run's append.
+    fn pend(
+        &mut self,
+        pending: Pending<'a>,
+        keys: Vec<String>,
+        expected: ledger::log::StreamVersion,
+        events: Vec<ledger::log::NewEvent>,
+    ) {
+        let envelope = pending.envelope;
+        self.pending_keys.extend(keys);
+        self.seen.insert(envelope.command_id);
+        self.pending.push(pending);
+        self.requests.push(AppendRequest {
+            stream: envelope.stream.clone(),
+            expected,
+            command_id: envelope.command_id,
+            events,
+        });
     }
 
     /// Decides `command` on the draft of `stream`, under the run's contract, prices and keys.
