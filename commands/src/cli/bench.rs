@@ -17,8 +17,9 @@ pub enum BenchCommand {
     /// the same bytes with the same fsync cadence. The last line is
     /// `append: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     Append(AppendArgs),
-    /// Appends through the ledger's Kafka backend beside raw rdkafka produce of the same bytes; the
-    /// last line is `kafka: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    /// Appends through the ledger's Kafka backend beside the best raw rdkafka produce of the same
+    /// bytes with the same guarantees (≥ 10,000 records per transaction); the last line is
+    /// `kafka: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     #[cfg(feature = "kafka")]
     Kafka(super::kafka_bench::KafkaArgs),
     /// One-dispensing commands over HTTPS keep-alive from many connections to the writer service

@@ -53,12 +53,41 @@ pub struct ServeBenchArgs {
     dir: Option<PathBuf>,
 }
 
-/// One shape's two halves.
+/// One shape's two halves: wall time and the process's CPU time (user + system) for each.
 struct Shape {
     name: &'static str,
     commands: u64,
     ledger: Duration,
     raw: Duration,
+    ledger_cpu: Option<Duration>,
+    raw_cpu: Option<Duration>,
+}
+
+/// The CPU time (user + system) this process has used so far, from `/proc/self/stat` (Linux; `None`
+/// elsewhere). Shows whether a half was bound by the CPU or waited (for the disk, for locks).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// How long `half` took in wall time, and the CPU time the process used meanwhile.
+async fn timed(
+    half: impl std::future::Future<Output = anyhow::Result<Duration>>,
+) -> anyhow::Result<(Duration, Option<Duration>)> {
+    let before = cpu_time();
+    let wall = half.await?;
+    let cpu = cpu_time()
+        .zip(before)
+        .map(|(after, before)| after.saturating_sub(before));
+    Ok((wall, cpu))
+}
+
+fn seconds(cpu: Option<Duration>) -> String {
+    cpu.map_or_else(|| "?".into(), |cpu| format!("{:.2}", cpu.as_secs_f64()))
 }
 
 pub fn run(args: ServeBenchArgs) -> anyhow::Result<ExitCode> {
@@ -77,9 +106,13 @@ pub fn run(args: ServeBenchArgs) -> anyhow::Result<ExitCode> {
     let (mut commands, mut ledger, mut raw) = (0, Duration::ZERO, Duration::ZERO);
     for shape in &shapes {
         println!(
-            "serve: {}: {}",
+            "serve: {}: {} (ledger {:.2} s, {} CPU-s; raw {:.2} s, {} CPU-s)",
             shape.name,
-            line(shape.commands, shape.ledger, shape.raw)
+            line(shape.commands, shape.ledger, shape.raw),
+            shape.ledger.as_secs_f64(),
+            seconds(shape.ledger_cpu),
+            shape.raw.as_secs_f64(),
+            seconds(shape.raw_cpu),
         );
         commands += shape.commands;
         ledger += shape.ledger;
@@ -134,13 +167,29 @@ async fn measure(args: &ServeBenchArgs, dir: &Path) -> anyhow::Result<Vec<Shape>
     for (name, contracts, month) in [("one contract", 1, 2), ("eight contracts", 8, 3)] {
         let period = ReportingPeriod::month(2026, month)?;
         let bodies = bodies(&world, contracts, period, args.commands)?;
-        let ledger = post_all(ledger_address, &pki, &bodies, args.connections, true).await?;
-        let raw = post_all(raw_address, &pki, &bodies, args.connections, false).await?;
+        let (ledger, ledger_cpu) = timed(post_all(
+            ledger_address,
+            &pki,
+            &bodies,
+            args.connections,
+            true,
+        ))
+        .await?;
+        let (raw, raw_cpu) = timed(post_all(
+            raw_address,
+            &pki,
+            &bodies,
+            args.connections,
+            false,
+        ))
+        .await?;
         shapes.push(Shape {
             name,
             commands: args.commands,
             ledger,
             raw,
+            ledger_cpu,
+            raw_cpu,
         });
     }
     drop(log);
@@ -289,13 +338,20 @@ async fn post_all(
     let connections = usize::try_from(connections)
         .expect("fits")
         .min(bodies.len());
+    // Connect (TCP and TLS handshakes) before the clock starts: the bench measures requests on
+    // open keep-alive connections, not handshakes.
+    let mut clients = Vec::with_capacity(connections);
+    for first in 0..connections {
+        let config = Arc::clone(&pki.clients[bodies[first].0]);
+        clients.push(Client::connect(address, config).await?);
+    }
     let started = Instant::now();
-    let tasks: Vec<_> = (0..connections)
-        .map(|first| {
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(first, mut client)| {
             let bodies = Arc::clone(&bodies);
-            let config = Arc::clone(&pki.clients[bodies[first].0]);
             tokio::spawn(async move {
-                let mut client = Client::connect(address, config).await?;
                 for (_, body) in bodies.iter().skip(first).step_by(connections) {
                     let (status, answer) = client.post(body).await?;
                     anyhow::ensure!(
