@@ -39,6 +39,9 @@ pub struct ReadArgs {
     /// analysts.
     #[arg(long, env = "LEDGER_PSEUDONYM_KEY", value_name = "FILE")]
     pub pseudonym_key: Option<PathBuf>,
+    /// The longest a request waits for the views to apply its `min_position` (`wait` is capped).
+    #[arg(long, default_value_t = crate::read::params::WAIT_SECONDS_MAX)]
+    pub wait_max_seconds: u64,
     /// Seconds between heartbeats on an idle event feed.
     #[arg(long, default_value_t = 15)]
     pub heartbeat_seconds: u64,
@@ -69,6 +72,7 @@ pub fn run(args: ReadArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
             authenticator: args.trust.authenticator().await?,
             forms: Forms::new(super::public::form(global), pseudonymizer),
             heartbeat: Duration::from_secs(args.heartbeat_seconds.max(1)),
+            wait_max: Duration::from_secs(args.wait_max_seconds),
             stopping: stopping.clone(),
             metrics: crate::read::metrics::ReadMetrics::default(),
         });

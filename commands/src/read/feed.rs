@@ -26,6 +26,7 @@ use axum::response::Response;
 use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
 use ledger::domain::event::Event;
+use ledger::domain::values::ContractId;
 use ledger::log::{EventEnvelope, LogError, Offset, PartitionId, StreamId};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -123,7 +124,7 @@ impl Filter {
         }
         let contract = params.take("contract")?;
         if let Some(contract_id) = &contract {
-            StreamId::new(format!("contract/{contract_id}")).map_err(|error| {
+            ContractId::new(contract_id.as_str()).map_err(|error| {
                 bad_request(
                     "contract",
                     format!("query parameter contract={contract_id:?}: {error}"),

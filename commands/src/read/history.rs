@@ -132,7 +132,7 @@ fn selection(params: &mut Params) -> Result<Selection, Response> {
     let stream = params.take("stream")?;
     match (contract, period, stream) {
         (Some(contract_id), None, None) => {
-            StreamId::new(format!("contract/{contract_id}")).map_err(|error| {
+            ledger::domain::values::ContractId::new(contract_id.as_str()).map_err(|error| {
                 bad_request(
                     "contract",
                     format!("query parameter contract={contract_id:?}: {error}"),

@@ -35,7 +35,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use ledger::log::EventLog;
 use ledger::public::CloudEvents;
 use projector::{ProjectorReader, SledReader};
@@ -93,6 +93,8 @@ pub struct ReadState {
     pub forms: Forms,
     /// How often an idle feed sends a heartbeat.
     pub heartbeat: Duration,
+    /// The longest a request waits for its `min_position` (`wait` is capped at it).
+    pub wait_max: Duration,
     /// Turns true when the service stops: open feeds end.
     pub stopping: watch::Receiver<bool>,
     pub metrics: metrics::ReadMetrics,
@@ -121,7 +123,7 @@ impl ReadState {
         let (principal, permit) = self.authenticator.authenticate(&identity, headers).await?;
         let wanted = MinPosition::take(params, self.progress.partitions())?;
         if !wanted.positions.is_empty() {
-            let timeout = Duration::from_secs(wanted.wait_seconds);
+            let timeout = Duration::from_secs(wanted.wait_seconds).min(self.wait_max);
             if !self.progress.wait_applied(&wanted.positions, timeout).await {
                 let checkpoint = self.progress.current();
                 let positions: Vec<String> =
@@ -133,7 +135,7 @@ impl ReadState {
                     format!(
                         "the views have not applied {} within {} s (checkpoint {}); retry, or wait longer with ?wait=",
                         positions.join(","),
-                        wanted.wait_seconds,
+                        timeout.as_secs(),
                         checkpoint.header()
                     ),
                 );
@@ -158,20 +160,43 @@ pub fn with_checkpoint(mut response: Response, checkpoint: &Checkpoint) -> Respo
     response
 }
 
+/// The paths the reader serves (`schemas/openapi.json` describes each; a test compares them).
+pub const ROUTES: [&str; 11] = [
+    "/v1/events",
+    "/v1/contracts",
+    "/v1/contracts/{contract}",
+    "/v1/registries/{contract}/{period}",
+    "/v1/acts/{contract}/{period}",
+    "/v1/deadlines",
+    "/v1/budgets/{country}/{year}",
+    "/v1/history",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
+
 /// The routes of the reader service.
 pub fn router(state: Arc<ReadState>) -> Router {
-    Router::new()
-        .route("/v1/events", get(feed::events))
-        .route("/v1/contracts", get(query::contracts))
-        .route("/v1/contracts/{contract}", get(query::contract))
-        .route("/v1/registries/{contract}/{period}", get(query::registry))
-        .route("/v1/acts/{contract}/{period}", get(query::act))
-        .route("/v1/deadlines", get(query::deadlines))
-        .route("/v1/budgets/{country}/{year}", get(query::budgets))
-        .route("/v1/history", get(history::history))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::reader))
+    let handlers: [MethodRouter<Arc<ReadState>>; ROUTES.len()] = [
+        get(feed::events),
+        get(query::contracts),
+        get(query::contract),
+        get(query::registry),
+        get(query::act),
+        get(query::deadlines),
+        get(query::budgets),
+        get(history::history),
+        get(|| async { "ok\n" }),
+        get(readyz),
+        get(metrics::reader),
+    ];
+    let routes = ROUTES
+        .iter()
+        .zip(handlers)
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        });
+    routes
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),

@@ -157,13 +157,16 @@ impl Accepted {
     }
 }
 
+/// The paths the writer serves (`schemas/openapi.json` describes each; a test compares them).
+pub const ROUTES: [&str; 4] = ["/v1/commands", "/healthz", "/readyz", "/metrics"];
+
 /// The routes of the writer service.
 pub fn router(state: Arc<ServeState>) -> Router {
     Router::new()
-        .route("/v1/commands", post(post_command))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(serve_metrics))
+        .route(ROUTES[0], post(post_command))
+        .route(ROUTES[1], get(|| async { "ok\n" }))
+        .route(ROUTES[2], get(readyz))
+        .route(ROUTES[3], get(serve_metrics))
         .layer(DefaultBodyLimit::max(COMMAND_BYTES_MAX))
         .with_state(state)
 }

@@ -42,8 +42,8 @@ pub enum PartyArg {
 }
 
 /// One clock as printed.
-#[derive(Serialize)]
-struct Row<'a> {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Row<'a> {
     rule: &'static str,
     party: &'static str,
     contract: &'a str,
@@ -233,7 +233,7 @@ fn status_text(status: &ClockStatus) -> String {
 }
 
 /// One overdue clock as the contracts view lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OverdueClock {
     pub rule: &'static str,
     pub period: Option<String>,
