@@ -112,7 +112,8 @@ def main():
         command += ["--header", f"Authorization: Bearer {config['token']}"]
     for path in config["include"]:
         command += ["--include-path", path]
-    result = subprocess.run(command, capture_output=True, text=True)
+    # In `out`: schemathesis keeps its example database in the working directory.
+    result = subprocess.run(command, capture_output=True, text=True, cwd=out)
     print(result.stdout[-20000:])
     print(result.stderr[-5000:], file=sys.stderr)
     sys.exit(result.returncode)
