@@ -220,3 +220,86 @@ fn analysts_read_the_feed_with_patients_pseudonymized() {
         .collect();
     assert_eq!(patients.len(), pseudonyms.len());
 }
+
+/// The Rust subscriber of docs/subscribing.md: `ureq` (a dependency of the ledger already), a client
+/// certificate, the feed read line by line, resumable with the last `id:`.
+mod example {
+    use std::io::BufRead;
+
+    /// Follows `url` (`…/v1/events`) from `last_event_id`, calling `apply` with each event's feed
+    /// position and its CloudEvent until `apply` says stop; returns the position to resume from.
+    pub fn follow(
+        url: &str,
+        pem: (&[u8], &[u8], &[u8]), // the CA, the client certificate, its key
+        last_event_id: Option<&str>,
+        mut apply: impl FnMut(&str, serde_json::Value) -> bool,
+    ) -> Result<Option<String>, Box<dyn std::error::Error>> {
+        use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
+        let (ca, cert, key) = pem;
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::new_with_certs(&[Certificate::from_pem(ca)?]))
+            .client_cert(Some(ClientCert::new_with_certs(
+                &[Certificate::from_pem(cert)?],
+                PrivateKey::from_pem(key)?,
+            )))
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder().tls_config(tls).build().into();
+        let mut request = agent.get(url).header("Accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.call()?;
+        let lines = std::io::BufReader::new(response.into_body().into_reader()).lines();
+        let (mut id, mut resume) = (None, last_event_id.map(str::to_owned));
+        for line in lines {
+            let line = line?;
+            if let Some(value) = line.strip_prefix("id: ") {
+                id = Some(value.to_owned());
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                resume = id.take();
+                // Apply idempotently per (subject, sequence), then store `resume` with your state.
+                if !apply(
+                    resume.as_deref().unwrap_or_default(),
+                    serde_json::from_str(data)?,
+                ) {
+                    break;
+                }
+            }
+        }
+        Ok(resume)
+    }
+}
+
+#[test]
+fn the_rust_example_follows_and_resumes_the_feed() {
+    let world = World::new();
+    let reader = world.reader(&world.dir.path().join("read-views"), &[]);
+    let url = format!("https://localhost:{}/v1/events", reader.port());
+    let read = |name: &str| std::fs::read(world.pki(name)).unwrap();
+    let (ca, cert, key) = (
+        read("ca.pem"),
+        read("clients/fund.pem"),
+        read("clients/fund-key.pem"),
+    );
+    let total = log_event_ids(&world.data()).len();
+    let mut seen = Vec::new();
+    let first = example::follow(&url, (&ca, &cert, &key), None, |_, event| {
+        seen.push(event["id"].as_str().unwrap().to_owned());
+        seen.len() < total / 3
+    })
+    .unwrap();
+    let resumed = example::follow(&url, (&ca, &cert, &key), first.as_deref(), |_, event| {
+        seen.push(event["id"].as_str().unwrap().to_owned());
+        seen.len() < total
+    })
+    .unwrap();
+    assert!(resumed.is_some());
+    let unique: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(
+        (seen.len(), unique.len()),
+        (total, total),
+        "each event once"
+    );
+    let logged = log_event_ids(&world.data());
+    assert_eq!(unique, logged.iter().collect());
+}
