@@ -31,7 +31,7 @@ use ledger::log::{EventEnvelope, LogError, Offset, PartitionId, StreamId};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::access::{EventGate, Viewer};
-use super::follow::tail;
+use super::follow::{records, tail};
 use super::params::{CONSISTENCY_PARAMETERS, Params, bad_request};
 use super::{ReadState, with_checkpoint};
 use crate::audit::Selection;
@@ -296,11 +296,8 @@ async fn open(
     let tails: Vec<_> = partitions
         .iter()
         .map(|&partition| {
-            tail(
-                Arc::clone(&state.log),
-                PartitionId(partition),
-                cursor.from(partition),
-            )
+            let from = cursor.from(partition);
+            records(tail(Arc::clone(&state.log), PartitionId(partition), from))
         })
         .collect();
     let feed = Feed {

@@ -24,31 +24,49 @@ pub const REFRESH_EVERY: Duration = Duration::from_millis(100);
 /// How long a tail waits for the next record before asking again.
 const TAIL_WAIT: Duration = Duration::from_millis(500);
 
+/// What a tail yields: a record, or word that it has read everything the partition holds now.
+/// (Records are the common case and are moved on at once: not worth a box each.)
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Tailed {
+    Record(EventEnvelope),
+    /// The partition has no more records for now (the tail waits for the next append).
+    Idle(PartitionId),
+}
+
 /// Every record of `partition` from `from` on, catching up first and then following new appends
-/// as they become visible; ends only on an error or when dropped. Owns its handle on the log, so
-/// it can live in a response body.
+/// as they become visible, with an [`Tailed::Idle`] whenever it has read all there is; ends only on
+/// an error or when dropped. Owns its handle on the log, so it can live in a response body.
 pub fn tail(
     log: Arc<dyn EventLog>,
     partition: PartitionId,
     from: Offset,
-) -> BoxStream<'static, Result<EventEnvelope, LogError>> {
-    let state = (log, from, VecDeque::<EventEnvelope>::new(), false);
+) -> BoxStream<'static, Result<Tailed, LogError>> {
+    let state = (log, from, VecDeque::<EventEnvelope>::new(), Step::Read);
     Box::pin(futures::stream::unfold(
         state,
-        move |(log, mut next, mut buffered, failed)| async move {
-            if failed {
-                return None;
+        move |(log, mut next, mut buffered, step)| async move {
+            match step {
+                Step::Failed => return None,
+                Step::Wait => {
+                    if let Err(error) = log.wait_for(partition, next, TAIL_WAIT).await {
+                        return Some((Err(error), (log, next, buffered, Step::Failed)));
+                    }
+                }
+                Step::Read => {}
             }
             loop {
                 if let Some(envelope) = buffered.pop_front() {
-                    return Some((Ok(envelope), (log, next, buffered, false)));
+                    return Some((
+                        Ok(Tailed::Record(envelope)),
+                        (log, next, buffered, Step::Read),
+                    ));
                 }
                 match log.read_batch(partition, next, READ_BATCH_RECORDS).await {
-                    Err(error) => return Some((Err(error), (log, next, buffered, true))),
+                    Err(error) => return Some((Err(error), (log, next, buffered, Step::Failed))),
                     Ok(batch) if batch.is_empty() => {
-                        if let Err(error) = log.wait_for(partition, next, TAIL_WAIT).await {
-                            return Some((Err(error), (log, next, buffered, true)));
-                        }
+                        let idle = Ok(Tailed::Idle(partition));
+                        return Some((idle, (log, next, buffered, Step::Wait)));
                     }
                     Ok(batch) => {
                         next = batch.last().expect("non-empty").position.offset.next();
@@ -58,6 +76,27 @@ pub fn tail(
             }
         },
     ))
+}
+
+/// What a tail does next.
+enum Step {
+    Read,
+    /// It found nothing: wait for the next append before reading again.
+    Wait,
+    Failed,
+}
+
+/// The records of a tail, without its idle marks.
+pub fn records(
+    tailed: BoxStream<'static, Result<Tailed, LogError>>,
+) -> BoxStream<'static, Result<EventEnvelope, LogError>> {
+    Box::pin(tailed.filter_map(|item| {
+        std::future::ready(match item {
+            Ok(Tailed::Record(envelope)) => Some(Ok(envelope)),
+            Ok(Tailed::Idle(_)) => None,
+            Err(error) => Some(Err(error)),
+        })
+    }))
 }
 
 /// The checkpoint of every partition of `projector` (the lowest over its views).
@@ -70,7 +109,8 @@ pub fn checkpoint_of(projector: &Projector<SledStore>, partitions: u32) -> Check
 }
 
 /// Follows every partition of `log` into `projector` until `stop`, publishing each new checkpoint;
-/// marks the progress ready once every partition reached the end it had when this started.
+/// marks the progress ready once every partition has been read to its end once (on Kafka the end
+/// may be a transaction marker, which no checkpoint passes, so readiness is "read all there was").
 pub async fn follow(
     mut projector: Projector<SledStore>,
     log: Arc<dyn EventLog>,
@@ -78,15 +118,7 @@ pub async fn follow(
     stop: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let partitions = log.partitions();
-    let mut ends = Vec::new();
-    for partition in 0..partitions {
-        ends.push(log.end_offset(PartitionId(partition)).await?);
-    }
-    let caught_up =
-        |checkpoint: &Checkpoint| checkpoint.0.iter().zip(&ends).all(|(at, end)| at >= end);
-    if caught_up(&progress.current()) {
-        progress.set_ready();
-    }
+    let mut idle = vec![false; usize::try_from(partitions).expect("u32 fits in usize")];
     let tails = (0..partitions).map(|partition| {
         let partition = PartitionId(partition);
         tail(
@@ -102,21 +134,26 @@ pub async fn follow(
         let mut failure = None;
         for item in chunk {
             match item {
-                Ok(envelope) => batch.push(envelope),
+                Ok(Tailed::Record(envelope)) => batch.push(envelope),
+                Ok(Tailed::Idle(partition)) => {
+                    idle[usize::try_from(partition.0).expect("u32 fits in usize")] = true;
+                }
                 Err(error) => {
                     failure = Some(error);
                     break;
                 }
             }
         }
-        projector
-            .step(&batch)
-            .context("the reader's views stopped")?;
+        if !batch.is_empty() {
+            projector
+                .step(&batch)
+                .context("the reader's views stopped")?;
+        }
         if let Some(error) = failure {
             return Err(error).context("the reader cannot read the log");
         }
         let checkpoint = checkpoint_of(&projector, partitions);
-        if !progress.is_ready() && caught_up(&checkpoint) {
+        if !progress.is_ready() && idle.iter().all(|idle| *idle) {
             tracing::info!(checkpoint = %checkpoint.header(), "views caught up");
             progress.set_ready();
         }

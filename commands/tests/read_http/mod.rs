@@ -22,14 +22,45 @@ pub const FUND: &str = "900101300007";
 /// A data directory with a small demo in it and the development PKI of the demo's world.
 pub struct World {
     pub dir: tempfile::TempDir,
+    /// `--log URL` when the log is on Kafka.
+    pub log: Option<String>,
 }
 
 impl World {
     /// `ledger demo` (50 dispensings, seed 2026) and `ledger pki dev` for its world.
     pub fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        crate::common::small_demo(&data, 2026);
+        crate::common::small_demo(&dir.path().join("data"), 2026);
+        World::pki_for(dir, None)
+    }
+
+    /// The same on the Kafka log `url` (the data directory holds only views).
+    pub fn on_kafka(url: &str) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let output = crate::common::ledger(
+            &dir.path().join("data"),
+            &[
+                "--log",
+                url,
+                "demo",
+                "--dispensings",
+                "50",
+                "--kg-dispensings",
+                "120",
+                "--no-sync",
+                "--seed",
+                "2026",
+            ],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        World::pki_for(dir, Some(url.to_owned()))
+    }
+
+    fn pki_for(dir: tempfile::TempDir, log: Option<String>) -> World {
         let output = Command::new(env!("CARGO_BIN_EXE_ledger"))
             .args(["pki", "dev", "--seed", "2026", "--fund-bin", FUND, "--out"])
             .arg(dir.path().join("pki"))
@@ -41,7 +72,29 @@ impl World {
             String::from_utf8_lossy(&output.stderr)
         );
         std::fs::write(dir.path().join("pseudonym.key"), [42u8; 32]).unwrap();
-        World { dir }
+        World { dir, log }
+    }
+
+    /// `--log URL` for a command, when the log is on Kafka.
+    pub fn log_args(&self) -> Vec<String> {
+        self.log
+            .iter()
+            .flat_map(|url| ["--log".to_owned(), url.clone()])
+            .collect()
+    }
+
+    /// Runs `ledger ARGS…` on this world's log; panics unless it succeeds.
+    pub fn cli(&self, args: &[&str]) -> Vec<u8> {
+        let mut all: Vec<String> = self.log_args();
+        all.extend(args.iter().map(|arg| (*arg).to_owned()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let output = crate::common::ledger(&self.data(), &all);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
     }
 
     pub fn data(&self) -> PathBuf {
@@ -117,6 +170,7 @@ impl World {
         command
             .arg("--data-dir")
             .arg(self.data())
+            .args(self.log_args())
             .args(["read", "--listen", "127.0.0.1:0", "--views"])
             .arg(views)
             .arg("--pseudonym-key")
@@ -134,6 +188,7 @@ impl World {
         command
             .arg("--data-dir")
             .arg(self.data())
+            .args(self.log_args())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(self.trust_args());
         let service = Service::start(command);
