@@ -9,6 +9,7 @@ mod demo;
 pub(crate) mod export;
 mod export_bench;
 mod export_import;
+mod feed_bench;
 mod history;
 mod import;
 #[cfg(feature = "kafka")]
