@@ -228,6 +228,14 @@ fn acts_answer_what_act_show_prints() {
     check_form(&world, &reader, "act", "acts");
 }
 
+/// What `ledger deadlines --as-of AS_OF EXTRA… --format json` prints.
+fn printed_deadlines(world: &World, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec!["deadlines", "--as-of", AS_OF];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--format", "json"]);
+    cli(world, &args)
+}
+
 #[test]
 fn deadlines_answer_what_ledger_deadlines_prints() {
     let world = World::new();
@@ -238,18 +246,7 @@ fn deadlines_answer_what_ledger_deadlines_prints() {
         &format!("/v1/deadlines?as_of={AS_OF}&party=pharmacy"),
         &[],
     );
-    let printed = cli(
-        &world,
-        &[
-            "deadlines",
-            "--as-of",
-            AS_OF,
-            "--party",
-            "pharmacy",
-            "--format",
-            "json",
-        ],
-    );
+    let printed = printed_deadlines(&world, &["--party", "pharmacy"]);
     assert_eq!(answer.text(), String::from_utf8(printed).unwrap());
     let overdue = as_fund(
         &world,
@@ -257,19 +254,7 @@ fn deadlines_answer_what_ledger_deadlines_prints() {
         &format!("/v1/deadlines?as_of={AS_OF}&overdue=true&within=5"),
         &[],
     );
-    let printed = cli(
-        &world,
-        &[
-            "deadlines",
-            "--as-of",
-            AS_OF,
-            "--overdue",
-            "--within",
-            "5",
-            "--format",
-            "json",
-        ],
-    );
+    let printed = printed_deadlines(&world, &["--overdue", "--within", "5"]);
     assert_eq!(overdue.body, printed);
     // A pharmacy sees the clocks of its own contract: what the CLI prints for it.
     let own = get(
@@ -279,19 +264,10 @@ fn deadlines_answer_what_ledger_deadlines_prints() {
         &[],
     )
     .unwrap();
-    let printed = cli(
-        &world,
-        &[
-            "deadlines",
-            "--as-of",
-            AS_OF,
-            "--contract",
-            "KZ-004",
-            "--format",
-            "json",
-        ],
+    assert_eq!(
+        own.body,
+        printed_deadlines(&world, &["--contract", "KZ-004"])
     );
-    assert_eq!(own.body, printed);
     let other = get(
         &world.client(Some("KZ-004")),
         &reader.address,
@@ -451,48 +427,10 @@ fn history_answers_what_ledger_history_prints() {
     assert_eq!(two.status, 400);
 }
 
-/// Read-your-writes (issue #14 §3): the positions a write answers with, given as `min_position`,
-/// make the next read wait until the views applied them.
-#[test]
-fn a_read_with_min_position_sees_the_write_it_names() {
-    let world = World::new();
-    let reader = start(&world);
-    let writer = world.writer();
-    let pharmacy = world.client(Some("KZ-001"));
-    let dispensing = std::fs::read_to_string(world.pki("dispensing.json")).unwrap();
-    let posted = request(
-        &pharmacy,
-        &writer.address,
-        "POST",
-        "/v1/commands",
-        &[("Content-Type", "application/json")],
-        &dispensing,
-    )
-    .unwrap();
-    assert_eq!(posted.status, 201, "{}", posted.text());
-    let positions: Vec<String> = posted.json()["positions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|position| format!("{}:{}", position["partition"], position["offset"]))
-        .collect();
-    let path = format!(
-        "/v1/registries/KZ-001/2026-02?min_position={}&wait=30",
-        positions.join(",")
-    );
-    let answer = get(&pharmacy, &reader.address, &path, &[]).unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    let marking_code =
-        serde_json::from_str::<serde_json::Value>(&dispensing).unwrap()["command"]["marking_code"]
-            .clone();
-    assert!(
-        answer.text().contains(marking_code.as_str().unwrap()),
-        "the new dispensing is in the registry: {}",
-        answer.text()
-    );
-    // The checkpoint covers the write.
+/// The answer's `X-Ledger-Checkpoint` covers every `partition:offset` of `positions`.
+fn assert_covers(answer: &Answer, positions: &[String]) {
     let checkpoint = answer.header("x-ledger-checkpoint").unwrap().to_owned();
-    for position in &positions {
+    for position in positions {
         let (partition, offset) = position.split_once(':').unwrap();
         let next: u64 = checkpoint
             .split(',')
@@ -505,27 +443,11 @@ fn a_read_with_min_position_sees_the_write_it_names() {
             "{checkpoint} covers {position}"
         );
     }
-    // A position far ahead is not reached: 503 after the wait, naming it.
-    let ahead = get(
-        &pharmacy,
-        &reader.address,
-        "/v1/contracts?min_position=0:999999&wait=1",
-        &[],
-    )
-    .unwrap();
-    assert_eq!(ahead.status, 503, "{}", ahead.text());
-    assert_eq!(ahead.json()["rule"], "NOT_CAUGHT_UP");
-    let nowhere = get(
-        &pharmacy,
-        &reader.address,
-        "/v1/contracts?min_position=99:1",
-        &[],
-    )
-    .unwrap();
-    assert_eq!(
-        (nowhere.status, nowhere.json()["field"].as_str()),
-        (400, Some("min_position"))
-    );
+}
+
+/// After one appended command: a refused one, then `/metrics` of both services.
+fn both_services_report_metrics(world: &World, writer: &Service, reader: &Service) {
+    let pharmacy = world.client(Some("KZ-001"));
     // Both services report in Prometheus text: the writer its appends and refusals, the reader its lag.
     let refused = request(
         &pharmacy,
@@ -576,4 +498,68 @@ fn a_read_with_min_position_sees_the_write_it_names() {
             .status,
         403
     );
+}
+
+/// Read-your-writes (issue #14 §3): the positions a write answers with, given as `min_position`,
+/// make the next read wait until the views applied them.
+#[test]
+fn a_read_with_min_position_sees_the_write_it_names() {
+    let world = World::new();
+    let reader = start(&world);
+    let writer = world.writer();
+    let pharmacy = world.client(Some("KZ-001"));
+    let dispensing = std::fs::read_to_string(world.pki("dispensing.json")).unwrap();
+    let posted = request(
+        &pharmacy,
+        &writer.address,
+        "POST",
+        "/v1/commands",
+        &[("Content-Type", "application/json")],
+        &dispensing,
+    )
+    .unwrap();
+    assert_eq!(posted.status, 201, "{}", posted.text());
+    let positions: Vec<String> = posted.json()["positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|position| format!("{}:{}", position["partition"], position["offset"]))
+        .collect();
+    let path = format!(
+        "/v1/registries/KZ-001/2026-02?min_position={}&wait=30",
+        positions.join(",")
+    );
+    let answer = get(&pharmacy, &reader.address, &path, &[]).unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let marking_code =
+        serde_json::from_str::<serde_json::Value>(&dispensing).unwrap()["command"]["marking_code"]
+            .clone();
+    assert!(
+        answer.text().contains(marking_code.as_str().unwrap()),
+        "the new dispensing is in the registry: {}",
+        answer.text()
+    );
+    assert_covers(&answer, &positions);
+    // A position far ahead is not reached: 503 after the wait, naming it.
+    let ahead = get(
+        &pharmacy,
+        &reader.address,
+        "/v1/contracts?min_position=0:999999&wait=1",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(ahead.status, 503, "{}", ahead.text());
+    assert_eq!(ahead.json()["rule"], "NOT_CAUGHT_UP");
+    let nowhere = get(
+        &pharmacy,
+        &reader.address,
+        "/v1/contracts?min_position=99:1",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (nowhere.status, nowhere.json()["field"].as_str()),
+        (400, Some("min_position"))
+    );
+    both_services_report_metrics(&world, &writer, &reader);
 }
