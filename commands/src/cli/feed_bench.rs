@@ -12,6 +12,11 @@
 //! event (~1 KB) and of ~20 attributes, a few µs more; SSE adds framing, TLS and a loopback copy. So
 //! SSE should deliver about half the raw rate or better on one core each (the target, ≥ 0.5).
 //!
+//! Measured (release, 207,909 events, load ~5): JSON topic 0.41–0.43, SSE 0.23–0.28 of raw. The
+//! estimate above was wrong: rendering the CloudEvent alone costs ~8 µs per event against ~3.3 µs
+//! for the raw pass, so a feed that renders per event cannot pass ~0.42 here; see
+//! docs/subscribing.md ("Benchmark") for the next steps.
+//!
 //! The last line is exactly `feed: ledger=<SSE events/s> raw=<events/s> ratio=<ledger/raw>`.
 
 use std::io::{BufRead, BufReader, Write};
