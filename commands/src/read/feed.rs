@@ -23,8 +23,8 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
-use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
+use futures::{FutureExt, StreamExt};
 use ledger::domain::event::Event;
 use ledger::domain::values::ContractId;
 use ledger::log::{EventEnvelope, LogError, Offset, PartitionId, StreamId};
@@ -48,6 +48,11 @@ pub enum FeedFormat {
     Sse,
     Ndjson,
 }
+
+/// The most bytes of frames one chunk of a feed carries. Frames of events already read are sent
+/// together (one write, one run of TLS records) instead of one chunk per event; a chunk never waits
+/// for an event that is not there yet, so a live feed still sends each event as it comes.
+pub const CHUNK_BYTES: usize = 64 * 1024;
 
 /// Where a feed stands: per partition, the offset of the last event read (sent or filtered out).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -307,6 +312,7 @@ async fn open(
         format,
         cursor,
         events: futures::stream::select_all(tails),
+        deferred: None,
         _permit: admitted.permit,
     };
     let content_type = match format {
@@ -362,6 +368,8 @@ struct Feed {
     format: FeedFormat,
     cursor: Cursor,
     events: SelectAll<BoxStream<'static, Result<EventEnvelope, LogError>>>,
+    /// What ended a chunk early (the log's end or an error), handled once the chunk is sent.
+    deferred: Option<Wake>,
     /// The principal's place in flight: a feed counts against its concurrency limit while open.
     _permit: OwnedSemaphorePermit,
 }
@@ -379,6 +387,8 @@ enum Wake {
     Stop,
     Event(Option<Result<EventEnvelope, LogError>>),
     Heartbeat,
+    /// An event could not be framed.
+    Failed(anyhow::Error),
 }
 
 impl Feed {
@@ -404,10 +414,13 @@ impl Feed {
     ) -> Option<Result<Bytes, std::io::Error>> {
         let mut stopping = self.state.stopping.clone();
         loop {
-            let wake = tokio::select! {
-                _ = stopping.wait_for(|stopping| *stopping) => Wake::Stop,
-                item = self.events.next() => Wake::Event(item),
-                _ = heartbeat.tick() => Wake::Heartbeat,
+            let wake = match self.deferred.take() {
+                Some(wake) => wake,
+                None => tokio::select! {
+                    _ = stopping.wait_for(|stopping| *stopping) => Wake::Stop,
+                    item = self.events.next() => Wake::Event(item),
+                    _ = heartbeat.tick() => Wake::Heartbeat,
+                },
             };
             match wake {
                 Wake::Stop | Wake::Event(None) => return None,
@@ -421,25 +434,56 @@ impl Feed {
                     tracing::error!(%error, "the feed cannot read the log");
                     return Some(Err(std::io::Error::other(error)));
                 }
+                Wake::Failed(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "the feed stopped");
+                    return Some(Err(std::io::Error::other(error)));
+                }
                 Wake::Event(Some(Ok(envelope))) => match self.frame(&envelope).await {
                     Ok(None) => {}
-                    Ok(Some(bytes)) => {
+                    Ok(Some(mut chunk)) => {
                         heartbeat.reset();
                         self.state.metrics.event_sent();
-                        return Some(Ok(bytes));
+                        self.gather(&mut chunk).await;
+                        return Some(Ok(Bytes::from(chunk)));
                     }
-                    Err(error) => {
-                        tracing::error!(error = %format!("{error:#}"), "the feed stopped");
-                        return Some(Err(std::io::Error::other(error)));
-                    }
+                    Err(error) => self.deferred = Some(Wake::Failed(error)),
                 },
+            }
+        }
+    }
+
+    /// Appends to `chunk` the frames of the events already read, up to [`CHUNK_BYTES`]; stops at the
+    /// first event not yet there. An end or an error is kept for after the chunk is sent, so the
+    /// client gets every frame before it (each frame carries its own resume position).
+    async fn gather(&mut self, chunk: &mut Vec<u8>) {
+        while chunk.len() < CHUNK_BYTES {
+            let Some(item) = self.events.next().now_or_never() else {
+                return;
+            };
+            let envelope = match item {
+                Some(Ok(envelope)) => envelope,
+                other => {
+                    self.deferred = Some(Wake::Event(other));
+                    return;
+                }
+            };
+            match self.frame(&envelope).await {
+                Ok(None) => {}
+                Ok(Some(frame)) => {
+                    self.state.metrics.event_sent();
+                    chunk.extend_from_slice(&frame);
+                }
+                Err(error) => {
+                    self.deferred = Some(Wake::Failed(error));
+                    return;
+                }
             }
         }
     }
 
     /// The bytes of `envelope` for this feed, or `None` when it is filtered out or not the
     /// principal's to see. Either way the cursor moves past it.
-    async fn frame(&mut self, envelope: &EventEnvelope) -> anyhow::Result<Option<Bytes>> {
+    async fn frame(&mut self, envelope: &EventEnvelope) -> anyhow::Result<Option<Vec<u8>>> {
         let position = envelope.position;
         let previous = self
             .cursor
@@ -476,7 +520,7 @@ impl Feed {
                 bytes.push(b'\n');
             }
         }
-        Ok(Some(Bytes::from(bytes)))
+        Ok(Some(bytes))
     }
 }
 
