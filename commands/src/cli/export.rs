@@ -75,7 +75,10 @@ pub fn run(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
 /// The form of `--format jsonl` (issue #14 §6, DESIGN §9): the one public form, the CloudEvent of
 /// `ledger::public` that `history --format json` prints and the JSON topic carries; with
 /// `--pseudonymize`, its `data` with patient identifiers replaced by their pseudonyms.
-fn jsonl_form(global: &GlobalOpts, pseudonymizer: Option<&Pseudonymizer>) -> CloudEvents {
+pub(crate) fn jsonl_form(
+    global: &GlobalOpts,
+    pseudonymizer: Option<&Pseudonymizer>,
+) -> CloudEvents {
     let form = super::public::form(global);
     match pseudonymizer {
         Some(pseudonymizer) => form.with_data_map(Arc::new(pseudonymizer.clone())),
