@@ -228,14 +228,14 @@ impl Policy {
             .map(|rule| rule.to_string())
             .collect();
         let allowed = if allowing.is_empty() {
-            "no rule allows it to anyone".to_owned()
+            "the policy allows it to no one".to_owned()
         } else {
-            format!("it is allowed by {}", allowing.join("; "))
+            format!("the policy allows it only by {}", allowing.join("; "))
         };
         Denial {
             rule: DENY_RULE,
             message: format!(
-                "{principal} may not issue {} on \"{}\": {}, and {allowed}",
+                "{principal} may not issue {} on \"{}\": {}; {allowed}",
                 request.command_type,
                 request.stream,
                 if acting.is_empty() {

@@ -156,9 +156,9 @@ impl Policy {
             .map(ReadRule::describe)
             .collect();
         let allowed = if allowing.is_empty() {
-            "no rule allows it to anyone".to_owned()
+            "the policy allows it to no one".to_owned()
         } else {
-            format!("it is allowed by {}", allowing.join("; "))
+            format!("the policy allows it only by {}", allowing.join("; "))
         };
         let holds = if acting.is_empty() {
             "it holds no role here".to_owned()
@@ -168,7 +168,7 @@ impl Policy {
         Denial {
             rule: DENY_RULE,
             message: format!(
-                "{principal} may not read {} \"{}\": {holds}, and {allowed}",
+                "{principal} may not read {} \"{}\": {holds}; {allowed}",
                 read.resource, read.target
             ),
         }
