@@ -306,6 +306,10 @@ async fn a_request_that_is_not_a_batch_is_refused_whole() {
             let (status, body) = post_batch(&app, Some(&pharmacy), json!([])).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
             assert_eq!(body["rule"], "JSON");
+            let not_objects = json!({"commands": [{}, 7]});
+            let (status, body) = post_batch(&app, Some(&pharmacy), not_objects).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(body["field"], "commands[1]", "{body}");
             let (status, body) = post_batch(&app, Some(&pharmacy), one).await;
             assert_eq!(statuses(&body), [400], "{status} {body}");
         })

@@ -32,6 +32,10 @@ pub enum BenchCommand {
     /// Parquet and canonical-JSONL export of a generated national month beside a raw read-and-decode
     /// baseline; the last line is `export: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     Export(super::export_bench::ExportBenchArgs),
+    /// Events delivered by the reader's SSE feed over TLS, and rendered as JSON-topic records, beside
+    /// a raw read-and-decode baseline; the last line is
+    /// `feed: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    Feed(super::feed_bench::FeedBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +80,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Serve(args) => super::serve_bench::run(args),
         BenchCommand::Project(args) => super::project_bench::run(args),
         BenchCommand::Export(args) => super::export_bench::run(args),
+        BenchCommand::Feed(args) => super::feed_bench::run(args),
     }
 }
 

@@ -14,8 +14,10 @@
 //!   command in order, `status` and `body` being what `POST /v1/commands` would have answered for it
 //!   (201/200/400/403/409/422). The request as a whole is 401 without a principal, 429 when its
 //!   principal's rate cannot take all its commands (a batch of N costs N requests), 400 when it is not
-//!   such an object or holds more commands than allowed.
+//!   such an object, an element is not a JSON object, or it holds no or more commands than allowed.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the log is open and answers.
+//! - `GET /metrics`: Prometheus text (`metrics`): commands by outcome, events appended, refusals by
+//!   rule, transaction and fsync latency; for principals with a `[[read]]` rule for `metrics`.
 //!
 //! The listener is bound before the log is opened (the writer reads every key stream at start), so
 //! that liveness answers at once and readiness tells when commands are taken.
@@ -26,6 +28,7 @@
 
 pub mod authn;
 pub mod listener;
+pub mod metrics;
 
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
@@ -84,6 +87,11 @@ pub struct ServeState {
     jobs: OnceLock<mpsc::Sender<Job>>,
     authenticator: Authenticator,
     body_timeout: Duration,
+    metrics: metrics::WriterMetrics,
+    /// Who may read `/metrics` (the service's policy); `/metrics` is 503 until it is set.
+    read_policy: OnceLock<crate::auth::Policy>,
+    /// The embedded log, whose fsync latency `/metrics` shows.
+    file_log: OnceLock<Arc<ledger::log::file::FileLog>>,
 }
 
 impl ServeState {
@@ -101,6 +109,21 @@ impl ServeState {
             jobs: OnceLock::new(),
             authenticator,
             body_timeout,
+            metrics: metrics::WriterMetrics::default(),
+            read_policy: OnceLock::new(),
+            file_log: OnceLock::new(),
+        }
+    }
+
+    /// The policy that decides who reads `/metrics`, and the embedded log whose fsyncs it times.
+    pub fn observe(
+        &self,
+        policy: crate::auth::Policy,
+        file_log: Option<Arc<ledger::log::file::FileLog>>,
+    ) {
+        assert!(self.read_policy.set(policy).is_ok(), "observed once");
+        if let Some(file_log) = file_log {
+            assert!(self.file_log.set(file_log).is_ok(), "observed once");
         }
     }
 
@@ -185,13 +208,23 @@ impl Accepted {
     }
 }
 
+/// The paths the writer serves (`schemas/openapi.json` describes each; a test compares them).
+pub const ROUTES: [&str; 5] = [
+    "/v1/commands",
+    "/v1/commands:batch",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
+
 /// The routes of the writer service.
 pub fn router(state: Arc<ServeState>) -> Router {
     Router::new()
-        .route("/v1/commands", post(post_command))
-        .route("/v1/commands:batch", post(post_batch))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+        .route(ROUTES[0], post(post_command))
+        .route(ROUTES[1], post(post_batch))
+        .route(ROUTES[2], get(|| async { "ok\n" }))
+        .route(ROUTES[3], get(readyz))
+        .route(ROUTES[4], get(serve_metrics))
         .layer(DefaultBodyLimit::max(COMMAND_BYTES_MAX))
         .with_state(state)
 }
@@ -233,21 +266,28 @@ async fn post_command(
         .unwrap_or_default();
     let (principal, _permit) = match state.authenticator.authenticate(&identity, &headers).await {
         Ok(admitted) => admitted,
-        Err(refused) => return refused,
+        Err(refused) => {
+            state.metrics.refusal(refused_rule(&refused));
+            return refused;
+        }
     };
     let body = match read_body(body, state.body_timeout).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => {
+            state.metrics.refusal(refused_rule(&refused));
+            return refused;
+        }
     };
     let envelope = match CommandEnvelope::parse(&body) {
         Ok(envelope) => envelope,
         Err(shape) => {
             let refusal = Refusal::shape(shape);
+            state.metrics.refusal(&refusal.rule);
             return (StatusCode::BAD_REQUEST, axum::Json(refusal)).into_response();
         }
     };
     let command_id = envelope.command_id;
-    let Some(mut answers) = decide(jobs, principal, vec![envelope]).await else {
+    let Some(mut answers) = decide(&state, jobs, principal, vec![envelope]).await else {
         return not_ready();
     };
     let (status, body) = answered(command_id, answers.pop().expect("one answer per command"));
@@ -255,7 +295,9 @@ async fn post_command(
 }
 
 /// Hands one request's commands to the writer and waits for their answers (`None`: not ready).
+/// Counts each answer in the writer's metrics.
 async fn decide(
+    state: &ServeState,
     jobs: &mpsc::Sender<Job>,
     principal: Principal,
     envelopes: Vec<CommandEnvelope>,
@@ -266,8 +308,14 @@ async fn decide(
         envelopes,
         reply,
     };
+    let started = std::time::Instant::now();
     jobs.send(job).await.ok()?;
-    answers.await.ok()
+    let answers = answers.await.ok()?;
+    let elapsed = started.elapsed();
+    for answer in &answers {
+        state.metrics.command(answer, elapsed);
+    }
+    Some(answers)
 }
 
 /// A batch request: the commands, in order.
@@ -298,37 +346,31 @@ async fn post_batch(
         .unwrap_or_default();
     let (principal, _permit) = match state.authenticator.authenticate(&identity, &headers).await {
         Ok(admitted) => admitted,
-        Err(refused) => return refused,
+        Err(refused) => {
+            state.metrics.refusal(refused_rule(&refused));
+            return refused;
+        }
+    };
+    let refused = |response: Response| {
+        state.metrics.refusal(refused_rule(&response));
+        response
     };
     let body = match read_limited(body, state.body_timeout, BATCH_BYTES_MAX).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(response) => return refused(response),
     };
     let commands = match batch_commands(&body) {
         Ok(commands) => commands,
-        Err(refused) => return *refused,
+        Err(response) => return refused(*response),
     };
     let count = u32::try_from(commands.len()).expect("at most COMMANDS_PER_CALL_MAX");
-    if let Err(refused) = state
+    if let Err(response) = state
         .authenticator
         .charge(&principal, count.saturating_sub(1))
     {
-        return *refused;
+        return refused(*response);
     }
-    let mut results: Vec<Option<BatchResult>> = Vec::with_capacity(commands.len());
-    let mut envelopes = Vec::with_capacity(commands.len());
-    for value in commands {
-        match CommandEnvelope::from_value(value) {
-            Ok(envelope) => {
-                results.push(None);
-                envelopes.push(envelope);
-            }
-            Err(shape) => results.push(Some(BatchResult {
-                status: StatusCode::BAD_REQUEST.as_u16(),
-                body: Answered::Refused(Refusal::shape(shape)),
-            })),
-        }
-    }
+    let (results, envelopes) = read_envelopes(&state, commands);
     let ids: Vec<CommandId> = envelopes
         .iter()
         .map(|envelope| envelope.command_id)
@@ -336,7 +378,7 @@ async fn post_batch(
     let answers = if envelopes.is_empty() {
         Vec::new()
     } else {
-        match decide(jobs, principal, envelopes).await {
+        match decide(&state, jobs, principal, envelopes).await {
             Some(answers) => answers,
             None => return not_ready(),
         }
@@ -358,6 +400,33 @@ async fn post_batch(
     axum::Json(serde_json::json!({ "results": results })).into_response()
 }
 
+/// The batch's commands as envelopes, and a slot per command: `None` for one to decide, the 400
+/// answer for one that is not a command.
+fn read_envelopes(
+    state: &ServeState,
+    commands: Vec<serde_json::Value>,
+) -> (Vec<Option<BatchResult>>, Vec<CommandEnvelope>) {
+    let mut results = Vec::with_capacity(commands.len());
+    let mut envelopes = Vec::with_capacity(commands.len());
+    for value in commands {
+        match CommandEnvelope::from_value(value) {
+            Ok(envelope) => {
+                results.push(None);
+                envelopes.push(envelope);
+            }
+            Err(shape) => {
+                let refusal = Refusal::shape(shape);
+                state.metrics.refusal(&refusal.rule);
+                results.push(Some(BatchResult {
+                    status: StatusCode::BAD_REQUEST.as_u16(),
+                    body: Answered::Refused(refusal),
+                }));
+            }
+        }
+    }
+    (results, envelopes)
+}
+
 /// The commands of a batch body, or the 400 answer.
 fn batch_commands(body: &[u8]) -> Result<Vec<serde_json::Value>, Box<Response>> {
     let request: BatchRequest = serde_json::from_slice(body).map_err(|failure| {
@@ -368,6 +437,14 @@ fn batch_commands(body: &[u8]) -> Result<Vec<serde_json::Value>, Box<Response>> 
             format!("a batch is {{\"commands\": [command, ...]}}: {failure}"),
         ))
     })?;
+    if let Some(index) = request.commands.iter().position(|item| !item.is_object()) {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "JSON",
+            Some(format!("commands[{index}]")),
+            "every element of a batch is a command, a JSON object".into(),
+        )));
+    }
     if request.commands.is_empty() || request.commands.len() > COMMANDS_PER_CALL_MAX {
         return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
@@ -457,6 +534,45 @@ fn answered(command_id: CommandId, result: Result<Outcome, SubmitError>) -> (Sta
             )
         }
     }
+}
+
+/// The rule a refusal before the writer names (for the refusal counters).
+fn refused_rule(response: &Response) -> &'static str {
+    match response.status() {
+        StatusCode::UNAUTHORIZED => authn::UNAUTHENTICATED_RULE,
+        StatusCode::TOO_MANY_REQUESTS => authn::RATE_LIMITED_RULE,
+        StatusCode::REQUEST_TIMEOUT => "BODY_TIMEOUT",
+        // A batch body that is no batch (its answer names `JSON` or `BATCH_SIZE`).
+        StatusCode::BAD_REQUEST => "BATCH",
+        _ => "BODY",
+    }
+}
+
+async fn serve_metrics(
+    State(state): State<Arc<ServeState>>,
+    identity: Option<axum::Extension<ConnectionIdentity>>,
+    headers: HeaderMap,
+) -> Response {
+    let identity = identity
+        .map(|axum::Extension(identity)| identity)
+        .unwrap_or_default();
+    let (principal, _permit) = match state.authenticator.authenticate(&identity, &headers).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    let Some(policy) = state.read_policy.get() else {
+        return not_ready();
+    };
+    let read = crate::auth::read_policy::ReadRequest {
+        resource: "metrics",
+        target: "/metrics",
+        owner: None,
+    };
+    if let Err(denial) = policy.authorize_read(&principal, &read) {
+        return error(StatusCode::FORBIDDEN, denial.rule, None, denial.message);
+    }
+    let fsync = state.file_log.get().map(|log| log.sync_latency());
+    state.metrics.exposition(fsync).into_response()
 }
 
 async fn readyz(State(state): State<Arc<ServeState>>) -> Response {

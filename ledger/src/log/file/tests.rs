@@ -675,6 +675,10 @@ fn append_many_beyond_one_writer_batch() {
         let stream = StreamId::new("contract/M-0").unwrap();
         assert_eq!(log.stream_version(&stream).await.unwrap(), last);
         let records: u64 = log.commit_stats().records;
-        assert_eq!(records, u64::try_from(count).unwrap(), "every event appended once");
+        assert_eq!(
+            records,
+            u64::try_from(count).unwrap(),
+            "every event appended once"
+        );
     });
 }
