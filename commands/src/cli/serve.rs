@@ -170,9 +170,11 @@ pub fn run(args: ServeArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
             shutdown_signal(),
         ));
         let opened = super::open::writer(global, FileLogOptions::default()).await?;
-        let dispatcher = Dispatcher::open(opened.log(), args.fund_bin, policy)
-            .await?
-            .with_skew(Duration::from_secs(args.trust.max_skew_seconds));
+        let state_dir = super::open::writer_state_dir(global);
+        let dispatcher =
+            Dispatcher::open_with_state(opened.log(), args.fund_bin, policy, Some(&state_dir))
+                .await?
+                .with_skew(Duration::from_secs(args.trust.max_skew_seconds));
         state.ready(dispatcher);
         tracing::info!("ready");
         server.await.context("the HTTP server task failed")??;

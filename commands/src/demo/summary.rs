@@ -114,6 +114,30 @@ fn period_summary(state: &PeriodState, period: ReportingPeriod) -> PeriodSummary
     }
 }
 
+/// What the summary keeps of a closed KZ period once its state is dropped (DESIGN §10).
+#[derive(Debug, Clone)]
+pub struct Retired {
+    pub summary: PeriodSummary,
+    first_submission_late: Option<bool>,
+    review: Option<Deadline>,
+    approved_at: Option<Timestamp>,
+    signing: Option<Deadline>,
+    signed_at: Option<Timestamp>,
+}
+
+impl Retired {
+    pub fn of(state: &PeriodState, period: ReportingPeriod) -> Retired {
+        Retired {
+            summary: period_summary(state, period),
+            first_submission_late: state.first_submission_late,
+            review: state.review,
+            approved_at: state.approved.as_ref().map(|approved| approved.approved_at),
+            signing: state.signing,
+            signed_at: state.signed.as_ref().map(|signed| signed.signed_at),
+        }
+    }
+}
+
 fn count(counts: &mut ClockCounts, deadline: Option<&Deadline>, met_at: Option<Timestamp>) {
     match (deadline, met_at) {
         (Some(deadline), Some(at)) if local_date(Jurisdiction::KZ, at) <= deadline.due => {
@@ -125,22 +149,22 @@ fn count(counts: &mut ClockCounts, deadline: Option<&Deadline>, met_at: Option<T
     }
 }
 
-fn clocks(state: &PeriodState, all: &mut std::collections::BTreeMap<String, ClockCounts>) {
+fn clocks(period: &Retired, all: &mut std::collections::BTreeMap<String, ClockCounts>) {
     let submission = all.entry("REGISTRY_SUBMISSION".into()).or_default();
-    match state.first_submission_late {
+    match period.first_submission_late {
         Some(false) => submission.met_on_time += 1,
         Some(true) => submission.met_late += 1,
         None => submission.open += 1,
     }
     count(
         all.entry("REGISTRY_REVIEW".into()).or_default(),
-        state.review.as_ref(),
-        state.approved.as_ref().map(|a| a.approved_at),
+        period.review.as_ref(),
+        period.approved_at,
     );
     count(
         all.entry("ACT_SIGNING".into()).or_default(),
-        state.signing.as_ref(),
-        state.signed.as_ref().map(|s| s.signed_at),
+        period.signing.as_ref(),
+        period.signed_at,
     );
 }
 
@@ -162,10 +186,16 @@ pub async fn load_states(
             .load(&*engine.log, &contract_stream(&holder.contract_id))
             .await?;
         for period in periods {
-            engine
-                .periods
-                .load(&*engine.log, &period_stream(&holder.contract_id, *period))
-                .await?;
+            // A re-run appends nothing and so closes nothing: its periods are read from the log.
+            let stream_id = period_stream(&holder.contract_id, *period);
+            let retired = engine
+                .retired
+                .lock()
+                .expect("retired periods lock")
+                .contains_key(&stream_id);
+            if !retired {
+                engine.retire_period(&holder.contract_id, *period).await?;
+            }
         }
     }
     let years: std::collections::BTreeSet<i32> = periods
@@ -218,11 +248,14 @@ pub fn build(
         let mut summaries = Vec::new();
         for period in periods {
             let stream_id = period_stream(&holder.contract_id, *period);
-            if let Some(summary) = engine.periods.peek(&stream_id, |state| {
-                clocks(state, &mut all_clocks);
-                period_summary(state, *period)
-            }) {
-                summaries.push(summary);
+            if let Some(retired) = engine
+                .retired
+                .lock()
+                .expect("retired periods lock")
+                .get(&stream_id)
+            {
+                clocks(retired, &mut all_clocks);
+                summaries.push(retired.summary.clone());
             }
         }
         contracts.push(ContractSummary {
