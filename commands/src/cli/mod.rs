@@ -21,6 +21,7 @@ mod project_bench;
 mod public;
 mod replay;
 mod serve;
+mod startup_bench;
 mod submit;
 mod trust;
 pub(crate) mod views;
