@@ -244,3 +244,24 @@ impl<W: Write> ExportWriter<W> {
         Ok((digest, self))
     }
 }
+
+impl ExportWriter<crate::files::AtomicFile> {
+    /// Finishes a one-file export: flushes, puts the file in place whole (`AtomicFile::commit`) and
+    /// returns its manifest of `format` over the chain `heads` it was read against.
+    pub fn commit(
+        self,
+        format: &str,
+        heads: BTreeMap<PartitionId, ChainHead>,
+    ) -> std::io::Result<Manifest> {
+        let (file_sha256, writer) = self.finish()?;
+        let counts = (writer.events, writer.by_type, writer.by_partition);
+        writer.inner.commit()?;
+        Ok(Manifest::new(
+            format,
+            counts,
+            heads,
+            file_sha256,
+            Vec::new(),
+        ))
+    }
+}

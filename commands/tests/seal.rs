@@ -6,9 +6,11 @@
 
 mod common;
 
+use chrono::Datelike;
+
 use std::path::Path;
 
-use common::{ledger, small_demo, submit};
+use common::{FUND_BIN, ledger, small_demo, submit};
 use ledger::domain::event::Event;
 use ledger::log::file::FileLog;
 use ledger::log::{EventLog, StreamId, StreamVersion};
@@ -67,8 +69,11 @@ fn first_dispensing_id(data_dir: &Path) -> String {
     String::from_utf8_lossy(&history.stdout)
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
-        .find(|event| event["event_type"] == "DispensingRecorded" && event["jurisdiction"] == "KZ")
-        .expect("a KZ dispensing in January")["event_id"]
+        .find(|event| {
+            let kind = event["type"].as_str().unwrap_or("");
+            kind.contains(".DispensingRecorded.v") && event["jurisdiction"] == "KZ"
+        })
+        .expect("a KZ dispensing in January")["id"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -156,12 +161,17 @@ fn check_writer_refusals(data_dir: &Path, dir: &Path) {
         &sealed["seal"],
         &sealed["signature"],
     );
+    // SEAL-03: the current month, sealed now (not in the future: that is TIME-01, issue #13).
+    let now = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let first = now.date_naive().with_day(1).unwrap();
+    let last = (first + chrono::Months::new(1)).pred_opt().unwrap();
     let mut early = sealed["seal"].clone();
-    early["period"] = serde_json::json!({"first_day": "2026-12-01", "last_day": "2026-12-31"});
-    early["sealed_at"] = "2026-12-20T05:00:00Z".into();
+    early["period"] =
+        serde_json::json!({"first_day": first.to_string(), "last_day": last.to_string()});
+    early["sealed_at"] = now.format("%Y-%m-%dT%H:%M:%SZ").to_string().into();
     let early = seal_command(
         "0190a000-0000-7000-8000-0000000005e3",
-        "seal/KZ/2026-12",
+        &format!("seal/KZ/{}", first.format("%Y-%m")),
         &early,
         &sealed["signature"],
     );
@@ -210,7 +220,16 @@ fn check_import_refusal(data_dir: &Path, dir: &Path, world: &ledger_commands::de
         .write_record(import::to_row(&holder.contract_id, &dispensing, "0"))
         .unwrap();
     writer.flush().unwrap();
-    let output = ledger(data_dir, &["import", "dispensings", file.to_str().unwrap()]);
+    let output = ledger(
+        data_dir,
+        &[
+            "import",
+            "dispensings",
+            file.to_str().unwrap(),
+            "--fund-bin",
+            FUND_BIN,
+        ],
+    );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let rejects = std::fs::read_to_string(dir.join("january.rejects.csv")).unwrap();
     assert!(rejects.contains("SEAL-01"), "{rejects}");

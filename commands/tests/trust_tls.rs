@@ -13,7 +13,7 @@
 
 mod serve_http;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,7 +29,7 @@ use ledger_commands::pki::{
     jwks, localhost,
 };
 
-use serve_http::stop;
+use serve_http::{address_of, stop};
 
 const FUND: &str = "900101300007";
 /// The holder of `KZ-001` in the examples (`schemas/commands/examples/*.json`).
@@ -272,16 +272,7 @@ fn start(data_dir: &Path, pki: &Pki) -> (Running, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|rest| rest.strip_suffix(" (https)"))
-        .unwrap_or_else(|| panic!("the first line names the HTTPS address: {line:?}"))
-        .to_owned();
+    let address = address_of(&mut child);
     (Running(Some(child)), address)
 }
 
@@ -398,17 +389,49 @@ fn applications(data_dir: &Path) {
     );
 }
 
+/// A running writer over HTTPS on a log where the holders of KZ-001 and KG-1 have applied.
+struct Setup {
+    pki: Pki,
+    _data: tempfile::TempDir,
+    data_dir: PathBuf,
+    child: Running,
+    address: String,
+    /// A client that presents no certificate.
+    anonymous: Arc<rustls::ClientConfig>,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        let pki = Pki::new();
+        let data = tempfile::tempdir().unwrap();
+        let data_dir = data.path().join("data");
+        applications(&data_dir);
+        let (child, address) = start(&data_dir, &pki);
+        let anonymous = pki.client(None);
+        wait_ready(&anonymous, &address);
+        Setup {
+            pki,
+            _data: data,
+            data_dir,
+            child,
+            address,
+            anonymous,
+        }
+    }
+}
+
 /// Issue #13's matrix: every command type × every kind of principal through the real HTTPS server,
 /// each answer as the table says, and nothing appended for a refusal.
 #[test]
 fn every_command_type_by_every_principal() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().join("data");
-    applications(&data_dir);
-    let (child, address) = start(&data_dir, &pki);
-    let anonymous = pki.client(None);
-    wait_ready(&anonymous, &address);
+    let Setup {
+        pki,
+        _data,
+        data_dir,
+        child,
+        address,
+        anonymous: _,
+    } = Setup::start();
     let clients: Vec<(Who, Arc<rustls::ClientConfig>)> = EVERYONE
         .iter()
         .map(|&who| (who, pki.client(Some(&pki.certificate(who.organisation())))))
@@ -538,13 +561,14 @@ fn assert_unauthenticated(pki: &Pki, address: &str, body: &str) {
 /// person it names.
 #[test]
 fn certificates_and_tokens_are_checked_over_the_wire() {
-    let pki = Pki::new();
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().join("data");
-    applications(&data_dir);
-    let (child, address) = start(&data_dir, &pki);
-    let anonymous = pki.client(None);
-    wait_ready(&anonymous, &address);
+    let Setup {
+        pki,
+        _data,
+        data_dir,
+        child,
+        address,
+        anonymous,
+    } = Setup::start();
     let before = records(&data_dir);
     let examples = examples();
     let allocation = &examples

@@ -123,12 +123,13 @@ fn history_breach(data_dir: &Path) -> serde_json::Value {
     ));
     let line = text
         .lines()
-        .find(|line| line.contains("\"DeadlineBreached\""))
+        .find(|line| line.contains(".DeadlineBreached.v"))
         .expect("the breach is in the history");
     let value: serde_json::Value = serde_json::from_str(line).unwrap();
-    assert_eq!(value["actor"]["id"]["System"], "deadline-watcher");
-    assert_eq!(value["actor"]["role"], "System");
-    let payload = value["payload"].clone();
+    // The watcher acts as the local operator (the Fund's BIN), in the role the policy gives it for
+    // this command (issue #13).
+    assert_eq!(value["actor"], format!("Fund:BIN:{FUND_BIN}"));
+    let payload = value["data"].clone();
     let event: Event = serde_json::from_value(serde_json::json!({ "DeadlineBreached": payload }))
         .expect("the printed payload is the event's JSON");
     assert!(matches!(event, Event::DeadlineBreached(_)));
@@ -142,7 +143,6 @@ fn refused_under_another_id(dir: &Path, data_dir: &Path) {
     let command = serde_json::json!({
         "command_id": "0191b0c2-7a2e-7d4c-9d1e-2f00000000aa",
         "stream": FEBRUARY,
-        "actor": { "id": { "System": "deadline-watcher" }, "role": "System" },
         "jurisdiction": "KZ",
         "command": {
             "type": "RecordDeadlineBreach",

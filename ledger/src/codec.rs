@@ -55,14 +55,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 
 /// Appends the encoding of `value` to `out` (format-version byte + bincode).
 pub fn encode_into<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    out.push(FORMAT_VERSION);
-    bincode::serde::encode_into_std_write(value, out, config()).map_err(|error| {
-        CodecError::Encode {
-            type_name: std::any::type_name::<T>(),
-            detail: error.to_string(),
-        }
-    })?;
-    Ok(())
+    encode_layout_into(value, FORMAT_VERSION, out)
 }
 
 /// Appends the encoding of `value` under the layout byte `layout` (bincode 2, as [`encode_into`]).

@@ -103,23 +103,9 @@ async fn text(
         writer.record(envelope, &line)
     })
     .await?;
-    let (file_sha256, mut writer) = writer.finish()?;
-    let counts = (
-        writer.events,
-        std::mem::take(&mut writer.by_type),
-        std::mem::take(&mut writer.by_partition),
-    );
     writer
-        .into_inner()
-        .commit()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(Manifest::new(
-        extension,
-        counts,
-        heads,
-        file_sha256,
-        Vec::new(),
-    ))
+        .commit(extension, heads)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Parquet: one file per event type and `registry_lines.parquet`, of the events `selection` takes.

@@ -15,7 +15,7 @@ use ledger::domain::event::Event;
 use ledger::domain::values::DispensingId;
 use ledger::log::EventLog;
 
-use crate::audit::{ExportWriter, Manifest, Selection, scan};
+use crate::audit::{ExportWriter, Selection, scan};
 use crate::files::AtomicFile;
 use crate::import::{HEADER, recorded_row};
 
@@ -63,17 +63,9 @@ pub async fn export(log: &dyn EventLog, period: &str, out: &Path) -> anyhow::Res
     if let Some(failure) = failure {
         anyhow::bail!("cannot export {period} in the import layout: {failure}");
     }
-    let (file_sha256, mut writer) = writer.finish()?;
-    let counts = (
-        writer.events,
-        std::mem::take(&mut writer.by_type),
-        std::mem::take(&mut writer.by_partition),
-    );
-    writer
-        .into_inner()
-        .commit()
+    let mut manifest = writer
+        .commit("import-csv", heads)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    let mut manifest = Manifest::new("import-csv", counts, heads, file_sha256, Vec::new());
     manifest.selection = format!("period {period}, live dispensings in the import layout");
     let manifest_path = out.join("manifest.json");
     crate::files::write_file(

@@ -208,6 +208,36 @@ fn read(file: &Path) -> anyhow::Result<(Vec<Row>, Tally)> {
     Ok((rows, tally))
 }
 
+/// The refusal of a row at the edge, before the domain: a dispensing in the writer's future or of a
+/// month not begun (TIME-01, TIME-02), or a new row of a sealed month (SEAL-01; a row imported before
+/// the seal still answers as already imported).
+fn edge_refusal(
+    inputs: &Inputs,
+    row: &Row,
+    sealed: Option<&Refusal>,
+    state: &PeriodState,
+    now: ledger::domain::time::Timestamp,
+) -> Option<RowReject> {
+    let timely = time::check_dispensing(
+        "dispensed_at",
+        row.command.dispensed_at,
+        row.period,
+        Jurisdiction::KZ,
+        now,
+        inputs.skew,
+    );
+    if let Err(refusal) = timely {
+        return Some(row_reject(row, refusal));
+    }
+    let sealed = sealed.filter(|_| !state.dispensings.contains_key(&row.command.dispensing_id))?;
+    Some(RowReject {
+        line: row.line,
+        column: "dispensed_at".into(),
+        rule: sealed.rule.clone(),
+        message: sealed.message.clone(),
+    })
+}
+
 /// Validates each row against the period as it stands and appends the new ones in chunks.
 async fn import_stream(
     log: &dyn EventLog,
@@ -256,28 +286,8 @@ async fn import_stream(
     let now = crate::handler::now();
     for row in rows {
         bar.inc(1);
-        let timely = time::check_dispensing(
-            "dispensed_at",
-            row.command.dispensed_at,
-            row.period,
-            Jurisdiction::KZ,
-            now,
-            inputs.skew,
-        );
-        if let Err(refusal) = timely {
-            tally.rejects.push(row_reject(&row, refusal));
-            continue;
-        }
-        // SEAL-01: a row of a sealed month is refused unless it was imported before the seal.
-        if let Some(refusal) = &sealed
-            && !state.dispensings.contains_key(&row.command.dispensing_id)
-        {
-            tally.rejects.push(RowReject {
-                line: row.line,
-                column: "dispensed_at".into(),
-                rule: refusal.rule.clone(),
-                message: refusal.message.clone(),
-            });
+        if let Some(reject) = edge_refusal(inputs, &row, sealed.as_ref(), &state, now) {
+            tally.rejects.push(reject);
             continue;
         }
         match classify(&mut state, &row, &context, inputs.strict_prices) {

@@ -107,17 +107,21 @@ pub fn start(data_dir: &Path, global: &[&str]) -> (Child, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    let address = address_of(&mut child);
+    (child, address)
+}
+
+/// The address a started service prints on its first line (`listening on ADDR (http|https)`).
+pub fn address_of(child: &mut Child) -> String {
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let address = line
-        .trim()
-        .trim_end_matches(" (http)")
+    line.trim()
         .strip_prefix("listening on ")
+        .and_then(|rest| rest.split_once(" (").map(|(address, _)| address))
         .unwrap_or_else(|| panic!("the first line names the address: {line:?}"))
-        .to_owned();
-    (child, address)
+        .to_owned()
 }
 
 /// Waits until `/readyz` answers 200 (the log is open), for at most a minute.
