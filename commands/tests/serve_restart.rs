@@ -163,27 +163,59 @@ fn load(
         .collect()
 }
 
+/// Writes the JWKS the server trusts to `jwks_file`; returns a token of the contract's pharmacy.
+fn pharmacy_token(jwks_file: &Path, world: &World) -> String {
+    let signer = TokenSigner::es256("serve-restart").unwrap();
+    std::fs::write(jwks_file, serde_json::to_string(&jwks(&[&signer])).unwrap()).unwrap();
+    let claims = TokenClaims::new(
+        DEV_ISSUER,
+        DEV_AUDIENCE,
+        "pharmacy",
+        Organisation::Kz(world.contracts[CONTRACT].holder.bin),
+        Validity::days_from_now(1),
+    );
+    signer.sign(&claims).unwrap()
+}
+
+/// A March dispensing (number `index`) of the pack `first` took in February is refused under M-06,
+/// naming `first`.
+fn assert_pack_refused(
+    world: &World,
+    server: &Server,
+    token: &str,
+    index: u64,
+    first: &ledger::domain::period::events::DispensingRecorded,
+) {
+    let holder = &world.contracts[CONTRACT];
+    let march = ReportingPeriod::month(2026, 3).unwrap();
+    let mut again = generate(world, holder, march, index).unwrap();
+    again.marking_code = first.marking_code.clone();
+    let body = envelope(&holder.contract_id, "2026-03", again);
+    let (status, answer) = http(&server.address, token, "POST", "/v1/commands", &body).unwrap();
+    assert_eq!(
+        status, 422,
+        "pack of {} paid again: {answer}",
+        first.dispensing_id
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["rule"], "M-06", "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains(first.dispensing_id.as_str()),
+        "the refusal names the first dispensing: {answer}"
+    );
+}
+
 #[test]
 fn a_writer_killed_mid_load_still_enforces_m06_after_its_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let world = Arc::new(small_demo(&data_dir, SEED));
     let holder = &world.contracts[CONTRACT];
-    let signer = TokenSigner::es256("serve-restart").unwrap();
     let jwks_file = dir.path().join("jwks.json");
-    std::fs::write(
-        &jwks_file,
-        serde_json::to_string(&jwks(&[&signer])).unwrap(),
-    )
-    .unwrap();
-    let claims = TokenClaims::new(
-        DEV_ISSUER,
-        DEV_AUDIENCE,
-        "pharmacy",
-        Organisation::Kz(holder.holder.bin),
-        Validity::days_from_now(1),
-    );
-    let token = signer.sign(&claims).unwrap();
+    let token = pharmacy_token(&jwks_file, &world);
 
     let mut server = start(&data_dir, &jwks_file);
     wait_ready(&server, &token);
@@ -218,25 +250,7 @@ fn a_writer_killed_mid_load_still_enforces_m06_after_its_restart() {
     let march = ReportingPeriod::month(2026, 3).unwrap();
     // The newest dispensings first: they are the ones the killed writer had not yet checkpointed.
     for (index, first) in (0u64..).zip(february.iter().rev().take(40)) {
-        let mut again = generate(&world, holder, march, 10_000 + index).unwrap();
-        again.marking_code = first.marking_code.clone();
-        let body = envelope(&holder.contract_id, "2026-03", again);
-        let (status, answer) =
-            http(&server.address, &token, "POST", "/v1/commands", &body).unwrap();
-        assert_eq!(
-            status, 422,
-            "pack of {} paid again: {answer}",
-            first.dispensing_id
-        );
-        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
-        assert_eq!(answer["rule"], "M-06", "{answer}");
-        assert!(
-            answer["message"]
-                .as_str()
-                .unwrap()
-                .contains(first.dispensing_id.as_str()),
-            "the refusal names the first dispensing: {answer}"
-        );
+        assert_pack_refused(&world, &server, &token, 10_000 + index, first);
     }
     let fresh = generate(&world, holder, march, 20_000).unwrap();
     let fresh_id: DispensingId = fresh.dispensing_id.clone();

@@ -158,7 +158,9 @@ fn check_holders(loaded: &Loaded, events: &[SampleEvent]) {
 fn entries_beside_runs(loaded: &Loaded) -> Vec<projector::Entry> {
     let mut entries = loaded.state.entries().unwrap();
     entries.retain(|entry| {
-        !entry.keyspace.starts_with("m06/") && !(entry.keyspace == "_meta" && entry.key == b"runs")
+        let run = entry.keyspace.starts_with("m06/");
+        let manifest = entry.keyspace == "_meta" && entry.key == b"runs";
+        !(run || manifest)
     });
     entries
 }
