@@ -136,16 +136,19 @@ pub async fn run(
     progress.advance(1);
     progress.finish_phase();
     let started = Instant::now();
+    let mut month_elapsed = Vec::new();
     for period in &periods {
         progress.phase(
             &format!("dispensings {}", period.key()),
             options.dispensings,
         );
+        let month_started = Instant::now();
         dispense::dispense_month(&engine, &world, *period, options.dispensings, &|count| {
             progress.advance(count)
         })
         .await?;
         engine.catch_up_state().await?;
+        month_elapsed.push(month_started.elapsed());
         progress.finish_phase();
     }
     let dispensing_elapsed = started.elapsed();
@@ -160,6 +163,7 @@ pub async fn run(
         world,
         summary::Timing {
             dispensing_elapsed,
+            month_elapsed,
             kg_elapsed,
             kg_recorded,
             total_elapsed: started.elapsed(),

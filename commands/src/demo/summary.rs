@@ -18,9 +18,11 @@ use super::kg::summary::KgSummary;
 use super::world::World;
 
 /// How long the phases took.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Timing {
     pub dispensing_elapsed: Duration,
+    /// Each month's dispensing phase, its catch-up of the writer's state included (issue #16 §5).
+    pub month_elapsed: Vec<Duration>,
     /// The KG sales phase (issue #17) and the sales it recorded.
     pub kg_elapsed: Duration,
     pub kg_recorded: u64,
@@ -67,6 +69,19 @@ pub struct BudgetSummary {
     pub balance: Money,
 }
 
+/// One month's dispensing phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthRate {
+    pub period: String,
+    pub dispensings_per_second: u64,
+    pub elapsed_ms: u64,
+}
+
+/// `count` per second over `elapsed`.
+fn per_second(count: u64, elapsed: Duration) -> u64 {
+    u64::try_from(u128::from(count) * 1000 / elapsed.as_millis().max(1)).unwrap_or(u64::MAX)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoSummary {
     pub seed: u64,
@@ -74,6 +89,8 @@ pub struct DemoSummary {
     pub dispensings_per_month: u64,
     pub events_written: u64,
     pub dispensing_events_per_second: u64,
+    /// Each month's dispensing rate (issue #16 §5: a later month is as fast as the first).
+    pub month_rates: Vec<MonthRate>,
     /// KG sales drawn per month (`--kg-dispensings`), the KG phase's rate of recorded sales and its
     /// duration: timings stay out of `kg`, which compares equal across backends.
     pub kg_dispensings_per_month: u64,
@@ -266,20 +283,24 @@ pub fn build(
         });
     }
     let dispensed = dispensings * u64::try_from(periods.len()).expect("month count fits");
-    let per_second =
-        u64::try_from(u128::from(dispensed) * 1000 / timing.dispensing_elapsed.as_millis().max(1))
-            .unwrap_or(u64::MAX);
-    let kg_per_second =
-        u64::try_from(u128::from(timing.kg_recorded) * 1000 / timing.kg_elapsed.as_millis().max(1))
-            .unwrap_or(u64::MAX);
+    let month_rates = periods
+        .iter()
+        .zip(&timing.month_elapsed)
+        .map(|(period, elapsed)| MonthRate {
+            period: period.key(),
+            dispensings_per_second: per_second(dispensings, *elapsed),
+            elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        })
+        .collect();
     DemoSummary {
         seed: engine.seed,
         months: periods.iter().map(|period| period.key()).collect(),
         dispensings_per_month: dispensings,
         events_written,
-        dispensing_events_per_second: per_second,
+        dispensing_events_per_second: per_second(dispensed, timing.dispensing_elapsed),
+        month_rates,
         kg_dispensings_per_month: options.kg_dispensings,
-        kg_dispensings_per_second: kg_per_second,
+        kg_dispensings_per_second: per_second(timing.kg_recorded, timing.kg_elapsed),
         kg_elapsed_ms: u64::try_from(timing.kg_elapsed.as_millis()).unwrap_or(u64::MAX),
         elapsed_ms: u64::try_from(timing.total_elapsed.as_millis()).unwrap_or(u64::MAX),
         contracts,
@@ -347,6 +368,7 @@ pub fn render(summary: &DemoSummary) -> String {
         summary.elapsed_ms / 1000,
         summary.elapsed_ms % 1000
     );
+    render_month_rates(&mut out, summary);
     render_kg_rate(&mut out, summary);
     let _ = writeln!(
         out,
@@ -399,6 +421,28 @@ pub fn render(summary: &DemoSummary) -> String {
     super::kg::summary::render(&mut out, &summary.kg);
     render_exports(&mut out, &summary.exports);
     out
+}
+
+/// Issue #16 §5: each month's dispensing rate, and the last month's against the first.
+fn render_month_rates(out: &mut String, summary: &DemoSummary) {
+    use std::fmt::Write;
+    let (Some(first), Some(last)) = (summary.month_rates.first(), summary.month_rates.last())
+    else {
+        return;
+    };
+    let rates: Vec<String> = summary
+        .month_rates
+        .iter()
+        .map(|month| format!("{} {}/s", month.period, month.dispensings_per_second))
+        .collect();
+    let _ = writeln!(out, "  dispensings per month: {}", rates.join(", "));
+    if summary.month_rates.len() > 1 {
+        let _ = writeln!(
+            out,
+            "  last month at {}% of the first",
+            last.dispensings_per_second * 100 / first.dispensings_per_second.max(1)
+        );
+    }
 }
 
 /// Issue #17: the KG phase's own rate.
