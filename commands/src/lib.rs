@@ -12,6 +12,7 @@ pub mod kg_context;
 pub mod pki;
 pub mod project;
 pub mod pseudonym;
+pub mod read;
 pub mod render;
 pub mod serve;
 pub mod submit;

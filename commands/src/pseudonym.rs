@@ -114,6 +114,13 @@ impl Pseudonymizer {
     }
 }
 
+/// The public form's hook (DESIGN §9): CloudEvents for analysts carry pseudonyms in `data`.
+impl ledger::public::DataMap for Pseudonymizer {
+    fn map(&self, _event_type: &str, data: &mut serde_json::Value) {
+        self.apply(data);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,25 @@ fn the_document_describes_what_the_writer_produces() {
     assert_eq!(schema["$id"], CLOUD_EVENT_SCHEMA_ID);
 }
 
+/// The feed channel is the reader's route, carrying the one public form.
+#[test]
+fn the_feed_channel_is_the_reader_route() {
+    let document = document();
+    let feed = &document["channels"]["feed"];
+    assert_eq!(text(&feed["address"]), ledger_commands::read::ROUTES[0]);
+    assert_eq!(text(&document["servers"]["reader"]["protocol"]), "https");
+    let message = &document["components"]["messages"]["sseEvent"];
+    assert_eq!(text(&message["contentType"]), CONTENT_TYPE);
+    assert_eq!(
+        text(&message["payload"]["schema"]["$ref"]),
+        text(&document["components"]["messages"]["cloudEvent"]["payload"]["schema"]["$ref"])
+    );
+    let description = text(&feed["description"]);
+    assert!(description.contains(ledger_commands::read::feed::SSE));
+    assert!(description.contains(ledger_commands::read::feed::NDJSON));
+    assert!(description.contains("Last-Event-ID"));
+}
+
 fn run(python: &PathBuf, script: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
     let output = Command::new(python)
         .arg(python::scripts().join(script))

@@ -1,7 +1,7 @@
 //! The audit pack (issue #15 §3) with the real binary: a pack of the demo's sealed January is checked
 //! by its own `verify.py` in a fresh virtual environment (every check passes); then one byte flipped
-//! in a raw record, one amount edited in the JSON and two lines swapped in an Appendix 1 form are each
-//! caught by the check that covers them. A pseudonymized pack still verifies what it can and holds no
+//! in a raw record, one amount edited in the JSON (canonical, then CloudEvent) and two lines swapped
+//! in an Appendix 1 form are each caught by the check that covers them. A pseudonymized pack still verifies what it can and holds no
 //! patient IIN in clear.
 
 mod common;
@@ -115,6 +115,33 @@ fn edit_an_amount(clean: &Path, dir: &Path) -> PathBuf {
     edited
 }
 
+/// One amount of the public form (`events.cloudevents.jsonl`) changed by 1 tenge.
+fn edit_a_cloudevent(clean: &Path, dir: &Path) -> PathBuf {
+    let edited = tampered(clean, dir, "edited-cloudevent");
+    let path = edited.join("KZ/events.cloudevents.jsonl");
+    let mut events: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let dispensing = events
+        .iter_mut()
+        .find(|event| {
+            event["type"]
+                .as_str()
+                .unwrap()
+                .contains(".DispensingRecorded.")
+        })
+        .unwrap();
+    let fund = dispensing["data"]["amounts"]["fund"]["minor"]
+        .as_i64()
+        .unwrap();
+    dispensing["data"]["amounts"]["fund"]["minor"] = (fund + 100).into();
+    let text: String = events.iter().map(|event| format!("{event}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    edited
+}
+
 /// The first two lines of an Appendix 1 form swapped.
 fn swap_form_lines(clean: &Path, dir: &Path) -> PathBuf {
     let swapped = tampered(clean, dir, "swapped");
@@ -149,6 +176,7 @@ fn check_pseudonymized(data_dir: &Path, python: &Path, clean: &Path, dir: &Path)
     let (code, report) = verify(python, &anon);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("skip KZ records = json"), "{report}");
+    assert!(report.contains("ok   KZ cloudevents = json"), "{report}");
     let mut stack = vec![anon.clone()];
     while let Some(path) = stack.pop() {
         if path.is_dir() {
@@ -194,7 +222,9 @@ fn verify_py_passes_a_clean_pack_and_catches_each_alteration() {
         "KZ merkle root",
         "KZ records = json",
         "KZ export digest",
+        "KZ cloudevents = json",
         "KG merkle root",
+        "KG cloudevents = json",
     ];
     for check in checks {
         let passed = report
@@ -209,5 +239,10 @@ fn verify_py_passes_a_clean_pack_and_catches_each_alteration() {
     assert_caught(&python, &edited, "KZ records = json");
     assert_caught(&python, &edited, "KZ export digest");
     assert_caught(&python, &swap_form_lines(&clean, dir.path()), "form");
+    assert_caught(
+        &python,
+        &edit_a_cloudevent(&clean, dir.path()),
+        "KZ cloudevents = json",
+    );
     check_pseudonymized(&data_dir, &python, &clean, dir.path());
 }

@@ -2,7 +2,9 @@
 //! archive and check years later without this project. Per jurisdiction sealed for the month
 //! (`KZ/`, `KG/`): the period's raw records exactly as stored (`records/<partition>.bin`) with an
 //! offsets index, the same events as canonical JSON (`events.jsonl`, the form the seal's export
-//! digest is taken over), and the seal (`seal.bin`, `seal.json`). Beside them: the events as Parquet,
+//! digest is taken over) and in the one public form (`events.cloudevents.jsonl`, the CloudEvents of
+//! `ledger::public`, as the feeds and `export --format jsonl` write them), and the seal (`seal.bin`,
+//! `seal.json`). Beside them: the events as Parquet,
 //! the Appendix 1 and 2 forms of every contract, the signing keys, the calendars and price lists,
 //! the record format (`record-format.md`, `layout.json`) and `verify.py`, an independent verifier in
 //! plain Python 3. `manifest.json` lists every file with its SHA-256. Layout: docs/audit-pack.md.
@@ -18,6 +20,7 @@ use futures::StreamExt;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::values::ReportingPeriod;
 use ledger::log::{ChainHash, EventEnvelope, EventLog, Offset, PartitionId, read_partition};
+use ledger::public::CloudEvents;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -41,6 +44,9 @@ pub struct PackOptions {
     /// Pseudonymize patients (issue #15 §5): the raw records, which hold them in clear, are then
     /// withheld (their hashes stay in the index, so the Merkle root can still be checked).
     pub pseudonymizer: Option<Pseudonymizer>,
+    /// The public form of `events.cloudevents.jsonl` (the deployment's `source`; with the
+    /// pseudonymizer as its data map when patients are pseudonymized).
+    pub form: CloudEvents,
 }
 
 /// One partition's records file and index.
@@ -55,6 +61,8 @@ struct Part {
     dir: PathBuf,
     records: BTreeMap<u32, Records>,
     events: AtomicFile,
+    /// The same events in the one public form (DESIGN §9).
+    cloudevents: AtomicFile,
     count: u64,
     seal: Option<EventEnvelope>,
     seal_previous: ChainHash,
@@ -67,6 +75,7 @@ impl Part {
             .with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Part {
             events: AtomicFile::create(dir.join("events.jsonl"))?,
+            cloudevents: AtomicFile::create(dir.join("events.cloudevents.jsonl"))?,
             dir,
             records: BTreeMap::new(),
             count: 0,
@@ -75,13 +84,15 @@ impl Part {
         })
     }
 
-    /// Adds one record of the period: its exact bytes, its index line and its canonical JSON.
+    /// Adds one record of the period: its exact bytes, its index line, its canonical JSON and its
+    /// CloudEvent.
     fn add(
         &mut self,
         envelope: &EventEnvelope,
         previous: &ChainHash,
-        pseudonymizer: Option<&Pseudonymizer>,
+        options: &PackOptions,
     ) -> anyhow::Result<()> {
+        let pseudonymizer = options.pseudonymizer.as_ref();
         let partition = envelope.position.partition.0;
         if !self.records.contains_key(&partition) {
             let base = self.dir.join("records").join(partition.to_string());
@@ -119,13 +130,19 @@ impl Part {
         }
         writeln!(records.index, "{line}")?;
         writeln!(self.events, "{}", canonical_line(envelope, pseudonymizer))?;
+        let public = options
+            .form
+            .to_bytes(envelope)
+            .with_context(|| format!("the record at {} has no public form", envelope.position))?;
+        self.cloudevents.write_all(&public)?;
+        self.cloudevents.write_all(b"\n")?;
         self.count += 1;
         Ok(())
     }
 
     /// Commits every file; returns their paths.
     fn finish(self) -> anyhow::Result<Vec<PathBuf>> {
-        let mut written = vec![self.events.commit()?];
+        let mut written = vec![self.events.commit()?, self.cloudevents.commit()?];
         for (_, records) in self.records {
             if let Some(bin) = records.bin {
                 written.push(bin.commit()?);
@@ -212,7 +229,7 @@ async fn scan(
                 .get_mut(&body.jurisdiction)
                 .expect("both jurisdictions");
             if in_seal(&envelope, body.jurisdiction, &month) {
-                part.add(&envelope, &previous, options.pseudonymizer.as_ref())?;
+                part.add(&envelope, &previous, options)?;
                 if body.jurisdiction == Jurisdiction::KZ {
                     let contract = body.stream.as_str().split('/').nth(1).unwrap_or("");
                     contracts.insert(contract.to_owned());

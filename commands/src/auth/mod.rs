@@ -3,7 +3,8 @@
 //!
 //! - [`principal`]: who asks, from a client certificate, a bearer token, or `--as` for local
 //!   administration; never from a request body.
-//! - [`policy`]: which roles may issue which command types on which streams, as data.
+//! - [`policy`]: which roles may issue which command types on which streams, as data; and
+//!   [`read_policy`]: which roles may read what (the reader service, issue #14), in the same file.
 //! - [`tls`] and [`token`]: the two real ways to authenticate over HTTP (mTLS with Kazakh NCA-style
 //!   subjects; JWTs from an OpenID Connect provider's JWKS).
 //! - [`limits`]: per-principal rate and concurrency limits.
@@ -15,6 +16,7 @@ pub mod limits;
 pub mod mask;
 pub mod policy;
 pub mod principal;
+pub mod read_policy;
 pub mod time;
 pub mod tls;
 pub mod token;

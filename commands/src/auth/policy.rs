@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::Role;
 use super::principal::{Channel, Organisation, Principal};
+use super::read_policy::{ReadRule, check_read_rule};
 use crate::submit::wire::WireCommand;
 
 /// The policy compiled into the binary: `deploy/policy.toml`.
@@ -22,9 +23,11 @@ pub const DENY_RULE: &str = "POLICY-DENY";
 /// The loaded policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    organisations: BTreeMap<Organisation, BTreeSet<Role>>,
+    pub(super) organisations: BTreeMap<Organisation, BTreeSet<Role>>,
     local_operator: Organisation,
     rules: Vec<AllowRule>,
+    /// The read rules (`[[read]]`, issue #14): see `super::read_policy`.
+    pub(super) reads: Vec<ReadRule>,
 }
 
 /// One rule of the policy.
@@ -59,6 +62,8 @@ struct PolicyFile {
     local: LocalSection,
     #[serde(default)]
     allow: Vec<AllowRule>,
+    #[serde(default)]
+    read: Vec<ReadRule>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,12 +112,21 @@ impl Policy {
     }
 
     /// Parses a policy and checks it: known command types, unique rule ids, and no command for the
-    /// roles that never write (Regulator, Analyst).
+    /// roles that never write (Regulator, Analyst); read rules name known resources and never show
+    /// analysts patients in clear.
     pub fn parse(text: &str, fund: Organisation) -> anyhow::Result<Policy> {
         let file: PolicyFile = toml::from_str(text)?;
         let mut ids = BTreeSet::new();
         for rule in &file.allow {
             check_rule(rule)?;
+            anyhow::ensure!(
+                ids.insert(rule.id.clone()),
+                "rule \"{}\" is defined twice",
+                rule.id
+            );
+        }
+        for rule in &file.read {
+            check_read_rule(rule)?;
             anyhow::ensure!(
                 ids.insert(rule.id.clone()),
                 "rule \"{}\" is defined twice",
@@ -134,6 +148,7 @@ impl Policy {
             organisations,
             local_operator: file.local.operator.unwrap_or(fund),
             rules: file.allow,
+            reads: file.read,
         })
     }
 
@@ -213,14 +228,14 @@ impl Policy {
             .map(|rule| rule.to_string())
             .collect();
         let allowed = if allowing.is_empty() {
-            "no rule allows it to anyone".to_owned()
+            "the policy allows it to no one".to_owned()
         } else {
-            format!("it is allowed by {}", allowing.join("; "))
+            format!("the policy allows it only by {}", allowing.join("; "))
         };
         Denial {
             rule: DENY_RULE,
             message: format!(
-                "{principal} may not issue {} on \"{}\": {}, and {allowed}",
+                "{principal} may not issue {} on \"{}\": {}; {allowed}",
                 request.command_type,
                 request.stream,
                 if acting.is_empty() {
@@ -283,7 +298,7 @@ fn check_rule(rule: &AllowRule) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn list(roles: &BTreeSet<Role>) -> String {
+pub(super) fn list(roles: &BTreeSet<Role>) -> String {
     if roles.is_empty() {
         return "no role".to_owned();
     }

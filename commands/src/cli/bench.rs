@@ -31,6 +31,10 @@ pub enum BenchCommand {
     /// state from the log and then from the checkpoint; the last line is
     /// `startup: events=<n> ready_ms=<ms> rss_mb=<mb>`.
     Startup(super::startup_bench::StartupBenchArgs),
+    /// Events delivered by the reader's SSE feed over TLS, and rendered as JSON-topic records, beside
+    /// a raw read-and-decode baseline; the last line is
+    /// `feed: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    Feed(super::feed_bench::FeedBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +73,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Project(args) => super::project_bench::run(args),
         BenchCommand::Export(args) => super::export_bench::run(args),
         BenchCommand::Startup(args) => super::startup_bench::run(args),
+        BenchCommand::Feed(args) => super::feed_bench::run(args),
     }
 }
 

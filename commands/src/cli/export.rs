@@ -4,11 +4,13 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use ledger::log::{EventEnvelope, EventLog};
+use ledger::public::CloudEvents;
 
-use super::history::{ExportArgs, ExportFormat, csv_line, envelope_json, parse_period};
+use super::history::{ExportArgs, ExportFormat, csv_line, parse_period};
 use super::{GlobalOpts, UsageError, open};
 use crate::audit::{ExportWriter, Manifest, Selection, scan};
 use crate::files::AtomicFile;
@@ -49,7 +51,7 @@ pub fn run(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
             &selection,
             &args.out,
             format,
-            pseudonymizer.as_ref(),
+            &jsonl_form(global, pseudonymizer.as_ref()),
         ))?,
     };
     manifest.selection = format!("period {period}");
@@ -70,13 +72,27 @@ pub fn run(args: ExportArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The form of `--format jsonl` (issue #14 §6, DESIGN §9): the one public form, the CloudEvent of
+/// `ledger::public` that `history --format json` prints and the JSON topic carries; with
+/// `--pseudonymize`, its `data` with patient identifiers replaced by their pseudonyms.
+pub(crate) fn jsonl_form(
+    global: &GlobalOpts,
+    pseudonymizer: Option<&Pseudonymizer>,
+) -> CloudEvents {
+    let form = super::public::form(global);
+    match pseudonymizer {
+        Some(pseudonymizer) => form.with_data_map(Arc::new(pseudonymizer.clone())),
+        None => form,
+    }
+}
+
 /// JSONL or CSV: one file, `events.<format>`.
 async fn text(
     log: &dyn EventLog,
     selection: &Selection,
     out: &Path,
     format: ExportFormat,
-    pseudonymizer: Option<&Pseudonymizer>,
+    form: &CloudEvents,
 ) -> anyhow::Result<Manifest> {
     let extension = match format {
         ExportFormat::Csv => "csv",
@@ -89,20 +105,29 @@ async fn text(
     if format == ExportFormat::Csv {
         writer.header("position,stream,version,event_type,schema_version,occurred_at,recorded_at,actor,command_id,hash")?;
     }
-    let heads = scan(log, selection, None, |envelope| {
+    // A record without a public form stops the scan, and nothing is written; the error names it.
+    let mut unrendered = None;
+    let scanned = scan(log, selection, None, |envelope| {
         let line = match format {
             ExportFormat::Csv => csv_line(envelope),
             _ => {
-                let mut value = envelope_json(envelope);
-                if let Some(pseudonymizer) = pseudonymizer {
-                    pseudonymizer.apply(&mut value);
-                }
-                value.to_string()
+                let mut line = Vec::with_capacity(1536);
+                super::public::write_line(&mut line, form, envelope).map_err(|error| {
+                    let stop = std::io::Error::other(error.to_string());
+                    unrendered = Some(error);
+                    stop
+                })?;
+                line.pop(); // `record` adds the newline
+                String::from_utf8(line).expect("serde_json writes UTF-8")
             }
         };
         writer.record(envelope, &line)
     })
-    .await?;
+    .await;
+    if let Some(error) = unrendered {
+        return Err(error);
+    }
+    let heads = scanned?;
     writer
         .commit(extension, heads)
         .with_context(|| format!("cannot write {}", path.display()))

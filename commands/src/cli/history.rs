@@ -146,28 +146,6 @@ fn decoded_payload(envelope: &EventEnvelope) -> Result<serde_json::Value, String
     Ok(value)
 }
 
-/// The envelope with its decoded payload as one JSON object (the export and `--format json` form).
-pub fn envelope_json(envelope: &EventEnvelope) -> serde_json::Value {
-    let body = &envelope.body;
-    serde_json::json!({
-        "position": envelope.position.to_string(),
-        "hash": envelope.hash.to_hex(),
-        "event_id": body.event_id,
-        "stream": body.stream,
-        "stream_version": body.stream_version,
-        "recorded_at": body.recorded_at,
-        "occurred_at": body.occurred_at,
-        "jurisdiction": body.jurisdiction,
-        "command_id": body.command_id,
-        "causation_id": body.causation_id,
-        "correlation_id": body.correlation_id,
-        "actor": body.actor,
-        "event_type": body.payload.event_type,
-        "schema_version": body.payload.schema_version,
-        "payload": decoded_payload(envelope).unwrap_or_else(|error| serde_json::json!({ "undecodable": error })),
-    })
-}
-
 pub fn run_history(args: HistoryArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let selection = selection(&args)?;
     let until = parse_until(args.until.as_deref())?;

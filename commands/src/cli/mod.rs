@@ -9,6 +9,7 @@ mod demo;
 pub(crate) mod export;
 mod export_bench;
 mod export_import;
+mod feed_bench;
 mod history;
 mod import;
 #[cfg(feature = "kafka")]
@@ -19,12 +20,13 @@ mod pki;
 mod project;
 mod project_bench;
 mod public;
+mod read;
 mod replay;
 mod serve;
 mod startup_bench;
 mod submit;
 mod trust;
-pub(crate) mod views;
+pub mod views;
 mod watch;
 
 use std::path::PathBuf;
@@ -135,6 +137,8 @@ pub enum Command {
     Submit(submit::SubmitArgs),
     /// The writer service: JSON commands over HTTP (POST /v1/commands).
     Serve(serve::ServeArgs),
+    /// The reader service: the event feed (SSE, NDJSON) and the views over HTTP(S), by policy.
+    Read(read::ReadArgs),
     /// A development PKI: CA, certificates, CRL, JWKS and tokens for the demo (like mkcert).
     #[command(subcommand)]
     Pki(pki::PkiCommand),
@@ -164,6 +168,7 @@ pub fn main() -> ExitCode {
         Command::Bench(command) => bench::run(command),
         Command::Submit(args) => submit::run(args, &cli.global),
         Command::Serve(args) => serve::run(args, &cli.global),
+        Command::Read(args) => read::run(args, &cli.global),
         Command::Pki(command) => pki::run(command),
         Command::Watch(args) => watch::run(args, &cli.global),
     };

@@ -103,6 +103,11 @@ pub async fn reader(global: &GlobalOpts) -> anyhow::Result<Arc<dyn EventLog>> {
         .log())
 }
 
+/// Opens the log for reading only, keeping the embedded log's concrete handle (to refresh it).
+pub async fn reading(global: &GlobalOpts) -> anyhow::Result<Opened> {
+    open(global, "reader", FileLogOptions::default()).await
+}
+
 /// Opens the log as its one writer (embedded: takes the data directory's lock and creates the log if
 /// missing; Kafka: claims the transactional id, fencing any previous writer).
 pub async fn writer(global: &GlobalOpts, options: FileLogOptions) -> anyhow::Result<Opened> {

@@ -119,7 +119,7 @@ async fn measure(
 }
 
 /// Reads every partition and decodes every payload, writing nothing.
-async fn raw_pass(log: &dyn EventLog) -> anyhow::Result<u64> {
+pub(super) async fn raw_pass(log: &dyn EventLog) -> anyhow::Result<u64> {
     let bar = progress_bar();
     bar.set_message("raw");
     let mut events = 0u64;

@@ -83,7 +83,7 @@ pub struct ServiceTrustArgs {
 
 impl ServiceTrustArgs {
     /// Checks the transport against the address: plain HTTP only on loopback or when asked for.
-    fn check_transport(&self, listen: SocketAddr) -> anyhow::Result<()> {
+    pub(crate) fn check_transport(&self, listen: SocketAddr) -> anyhow::Result<()> {
         if self.tls_cert.is_none() {
             anyhow::ensure!(
                 listen.ip().is_loopback() || self.insecure_plaintext,
@@ -104,7 +104,7 @@ impl ServiceTrustArgs {
         Ok(())
     }
 
-    fn tls(&self) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    pub(crate) fn tls(&self) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(None);
         };
@@ -117,7 +117,7 @@ impl ServiceTrustArgs {
         server_config(&files).map(Some)
     }
 
-    async fn authenticator(&self) -> anyhow::Result<Authenticator> {
+    pub(crate) async fn authenticator(&self) -> anyhow::Result<Authenticator> {
         let tokens = match (&self.jwks, &self.jwt_issuer, &self.jwt_audience) {
             (Some(jwks), Some(issuer), Some(audience)) => {
                 let source: JwksSource = jwks.parse().map_err(super::UsageError)?;
@@ -133,7 +133,7 @@ impl ServiceTrustArgs {
         Ok(Authenticator::new(tokens, self.client_ca.is_some(), limits))
     }
 
-    fn read_timeout(&self) -> Duration {
+    pub(crate) fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_seconds)
     }
 }
@@ -170,6 +170,11 @@ pub fn run(args: ServeArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
             shutdown_signal(),
         ));
         let opened = super::open::writer(global, FileLogOptions::default()).await?;
+        let file_log = match &opened {
+            super::open::Opened::File(log) => Some(Arc::clone(log)),
+            super::open::Opened::Other(_) => None,
+        };
+        state.observe(policy.clone(), file_log);
         let state_dir = super::open::writer_state_dir(global);
         let dispatcher =
             Dispatcher::open_with_state(opened.log(), args.fund_bin, policy, Some(&state_dir))

@@ -2,8 +2,9 @@
 //! `ledger budget`, `ledger contracts`. Each catches the views up from the log first (with a progress
 //! bar), then answers. Bad input exits 2 with a one-line message.
 
+pub(crate) mod answers;
 pub(crate) mod convert;
-mod deadlines;
+pub(crate) mod deadlines;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -11,13 +12,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use ledger::domain::values::{ContractId, ReportingPeriod};
-use projector::views::{act, budgets, contracts, registry};
 use projector::{FlushPolicy, Projector, SledStore};
 use serde::Serialize;
 
 use super::{GlobalOpts, UsageError, open};
 use crate::project::{Projected, catch_up_views, views_dir};
-use crate::render;
 
 pub use deadlines::{DeadlinesArgs, OverdueClock, run_deadlines};
 
@@ -151,18 +150,12 @@ pub fn run_registry(command: RegistryCommand, global: &GlobalOpts) -> anyhow::Re
     let contract_id = parse_contract(&args.contract)?;
     let period = parse_month(&args.period)?;
     let projected = open_views(global, &args.source)?;
-    let Some(registry) = registry::read(&projected.reader(), &contract_id, period)? else {
+    let answer = answers::registry(&projected.reader(), &contract_id, period, args.format, None)?;
+    let Some(text) = answer else {
         return Err(UsageError(format!(
             "no registry for contract \"{contract_id}\" in period {period}: no dispensing or submission recorded"
         ))
         .into());
-    };
-    let form = convert::registry_form(&registry);
-    let text = match args.format {
-        FormFormat::Table => render::registry_table(&form),
-        FormFormat::Csv => render::registry_csv(&form),
-        FormFormat::Html => render::registry_html(&form),
-        FormFormat::Json => json(&convert::RegistryJson::new(&registry, &form))?,
     };
     print(&text)
 }
@@ -172,20 +165,11 @@ pub fn run_act(command: ActCommand, global: &GlobalOpts) -> anyhow::Result<ExitC
     let contract_id = parse_contract(&args.contract)?;
     let period = parse_month(&args.period)?;
     let projected = open_views(global, &args.source)?;
-    let reader = projected.reader();
-    let Some(act) = act::read(&reader, &contract_id, period)? else {
+    let Some(text) = answers::act(&projected.reader(), &contract_id, period, args.format)? else {
         return Err(UsageError(format!(
             "no payment act for contract \"{contract_id}\" in period {period}: none was sent"
         ))
         .into());
-    };
-    let holder = registry::read_holder(&reader, &contract_id)?;
-    let form = convert::act_form(&act, &holder);
-    let text = match args.format {
-        FormFormat::Table => convert::act_table(&act, &form),
-        FormFormat::Csv => render::act_csv(&form),
-        FormFormat::Html => render::act_html(&form),
-        FormFormat::Json => json(&convert::ActJson::new(&act, &form))?,
     };
     print(&text)
 }
@@ -202,27 +186,13 @@ pub fn run_budget(args: BudgetArgs, global: &GlobalOpts) -> anyhow::Result<ExitC
         .filter(|year| (1990..=2100).contains(year))
         .ok_or_else(|| UsageError(format!("--year {:?} is not a fiscal year YYYY", args.year)))?;
     let projected = open_views(global, &args.source)?;
-    let reader = projected.reader();
-    let mut selected = Vec::new();
-    for line in budgets::lines(&reader, &country, year)? {
-        let region_ok = args
-            .region
-            .as_deref()
-            .is_none_or(|region| line.region.code() == region);
-        let programme_ok = args
-            .programme
-            .as_deref()
-            .is_none_or(|programme| line.programme.eq_ignore_ascii_case(programme));
-        if region_ok && programme_ok {
-            let history = budgets::history(&reader, &line)?;
-            selected.push(convert::BudgetJson { line, history });
-        }
-    }
-    let text = match args.format {
-        super::Format::Json => json(&selected)?,
-        super::Format::Text => convert::budget_text(&country, year, &selected),
+    let query = answers::BudgetQuery {
+        country,
+        year,
+        region: args.region,
+        programme: args.programme,
     };
-    print(&text)
+    print(&answers::budget(&projected.reader(), &query, args.format)?)
 }
 
 pub fn run_contracts(args: ContractsArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
@@ -235,27 +205,7 @@ pub fn run_contracts(args: ContractsArgs, global: &GlobalOpts) -> anyhow::Result
         })
         .transpose()?;
     let projected = open_views(global, &args.source)?;
-    let reader = projected.reader();
-    let records = contracts::all(&reader)?;
-    let overdue = match as_of {
-        Some(as_of) => deadlines::overdue_by_contract(&reader, as_of)?,
-        None => std::collections::BTreeMap::new(),
-    };
-    let overdue_of = |record: &contracts::ContractRecord| {
-        overdue
-            .get(record.contract_id.as_str())
-            .cloned()
-            .unwrap_or_default()
-    };
-    let text = match args.format {
-        super::Format::Json => json(
-            &records
-                .iter()
-                .map(|record| convert::ContractJson::new(record, overdue_of(record)))
-                .collect::<Vec<_>>(),
-        )?,
-        super::Format::Text => convert::contracts_text(&records, &overdue),
-    };
+    let text = answers::contracts(&projected.reader(), as_of, args.format, &|_| true)?;
     print(&text)
 }
 

@@ -37,7 +37,7 @@ pub const APPENDIX2_HEADERS: [&str; 5] = [
 ];
 
 /// The contract and period a form is drawn up for (the header of both appendices).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FormHeader {
     /// The document's own number and date («№ ___ от «__» ___ 20__ года»).
     pub document_number: String,
@@ -53,7 +53,7 @@ pub struct FormHeader {
 }
 
 /// One line of Appendix 1, columns 1–17.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RegistryLine {
     pub number: u32,
     pub dispenser_name: String,
@@ -80,7 +80,7 @@ pub struct RegistryLine {
 }
 
 /// Appendix 1: the summary registry of one contract and period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RegistryForm {
     pub header: FormHeader,
     pub status: String,
@@ -89,7 +89,7 @@ pub struct RegistryForm {
 
 /// Footer totals of Appendix 1: Σ15 is the payable cost of the service, Σ16 and Σ17 are shown
 /// for information.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RegistryTotals {
     pub fund: Money,
     pub patient: Money,
@@ -115,7 +115,7 @@ impl RegistryForm {
 }
 
 /// One row of Appendix 2: one region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ActRow {
     pub number: u32,
     pub region: String,
@@ -127,7 +127,7 @@ pub struct ActRow {
 }
 
 /// Appendix 2: the payment act of one contract and period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ActForm {
     pub header: FormHeader,
     pub status: String,

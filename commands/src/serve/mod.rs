@@ -10,12 +10,15 @@
 //!   a domain refusal; 429 past the principal's rate or concurrency limit (`Retry-After`); 400 on bad
 //!   JSON; 408 when the body is not sent in time; 503 while the log is still opening.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the log is open and answers.
+//! - `GET /metrics`: Prometheus text (`metrics`): commands by outcome, events appended, refusals by
+//!   rule, transaction and fsync latency; for principals with a `[[read]]` rule for `metrics`.
 //!
 //! The listener is bound before the log is opened (the writer reads every key stream at start), so
 //! that liveness answers at once and readiness tells when commands are taken.
 
 pub mod authn;
 pub mod listener;
+pub mod metrics;
 
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
@@ -62,6 +65,11 @@ pub struct ServeState {
     jobs: OnceLock<mpsc::Sender<Job>>,
     authenticator: Authenticator,
     body_timeout: Duration,
+    metrics: metrics::WriterMetrics,
+    /// Who may read `/metrics` (the service's policy); `/metrics` is 503 until it is set.
+    read_policy: OnceLock<crate::auth::Policy>,
+    /// The embedded log, whose fsync latency `/metrics` shows.
+    file_log: OnceLock<Arc<ledger::log::file::FileLog>>,
 }
 
 impl ServeState {
@@ -79,6 +87,21 @@ impl ServeState {
             jobs: OnceLock::new(),
             authenticator,
             body_timeout,
+            metrics: metrics::WriterMetrics::default(),
+            read_policy: OnceLock::new(),
+            file_log: OnceLock::new(),
+        }
+    }
+
+    /// The policy that decides who reads `/metrics`, and the embedded log whose fsyncs it times.
+    pub fn observe(
+        &self,
+        policy: crate::auth::Policy,
+        file_log: Option<Arc<ledger::log::file::FileLog>>,
+    ) {
+        assert!(self.read_policy.set(policy).is_ok(), "observed once");
+        if let Some(file_log) = file_log {
+            assert!(self.file_log.set(file_log).is_ok(), "observed once");
         }
     }
 
@@ -134,12 +157,16 @@ impl Accepted {
     }
 }
 
+/// The paths the writer serves (`schemas/openapi.json` describes each; a test compares them).
+pub const ROUTES: [&str; 4] = ["/v1/commands", "/healthz", "/readyz", "/metrics"];
+
 /// The routes of the writer service.
 pub fn router(state: Arc<ServeState>) -> Router {
     Router::new()
-        .route("/v1/commands", post(post_command))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+        .route(ROUTES[0], post(post_command))
+        .route(ROUTES[1], get(|| async { "ok\n" }))
+        .route(ROUTES[2], get(readyz))
+        .route(ROUTES[3], get(serve_metrics))
         .layer(DefaultBodyLimit::max(COMMAND_BYTES_MAX))
         .with_state(state)
 }
@@ -181,16 +208,23 @@ async fn post_command(
         .unwrap_or_default();
     let (principal, _permit) = match state.authenticator.authenticate(&identity, &headers).await {
         Ok(admitted) => admitted,
-        Err(refused) => return refused,
+        Err(refused) => {
+            state.metrics.refusal(refused_rule(&refused));
+            return refused;
+        }
     };
     let body = match read_body(body, state.body_timeout).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(refused) => {
+            state.metrics.refusal(refused_rule(&refused));
+            return refused;
+        }
     };
     let envelope = match CommandEnvelope::parse(&body) {
         Ok(envelope) => envelope,
         Err(shape) => {
             let refusal = Refusal::shape(shape);
+            state.metrics.refusal(&refusal.rule);
             return (StatusCode::BAD_REQUEST, axum::Json(refusal)).into_response();
         }
     };
@@ -201,12 +235,14 @@ async fn post_command(
         envelope,
         reply,
     };
+    let started = std::time::Instant::now();
     if jobs.send(job).await.is_err() {
         return not_ready();
     }
     let Ok(result) = result.await else {
         return not_ready();
     };
+    state.metrics.command(&result, started.elapsed());
     answer(command_id, result)
 }
 
@@ -261,6 +297,43 @@ fn answer(command_id: CommandId, result: Result<Outcome, SubmitError>) -> Respon
             )
         }
     }
+}
+
+/// The rule a refusal before the writer names (for the refusal counters).
+fn refused_rule(response: &Response) -> &'static str {
+    match response.status() {
+        StatusCode::UNAUTHORIZED => authn::UNAUTHENTICATED_RULE,
+        StatusCode::TOO_MANY_REQUESTS => authn::RATE_LIMITED_RULE,
+        StatusCode::REQUEST_TIMEOUT => "BODY_TIMEOUT",
+        _ => "BODY",
+    }
+}
+
+async fn serve_metrics(
+    State(state): State<Arc<ServeState>>,
+    identity: Option<axum::Extension<ConnectionIdentity>>,
+    headers: HeaderMap,
+) -> Response {
+    let identity = identity
+        .map(|axum::Extension(identity)| identity)
+        .unwrap_or_default();
+    let (principal, _permit) = match state.authenticator.authenticate(&identity, &headers).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    let Some(policy) = state.read_policy.get() else {
+        return not_ready();
+    };
+    let read = crate::auth::read_policy::ReadRequest {
+        resource: "metrics",
+        target: "/metrics",
+        owner: None,
+    };
+    if let Err(denial) = policy.authorize_read(&principal, &read) {
+        return error(StatusCode::FORBIDDEN, denial.rule, None, denial.message);
+    }
+    let fsync = state.file_log.get().map(|log| log.sync_latency());
+    state.metrics.exposition(fsync).into_response()
 }
 
 async fn readyz(State(state): State<Arc<ServeState>>) -> Response {

@@ -21,11 +21,21 @@ pub fn schemas() -> PathBuf {
 
 /// The venv's python, after installing `tests/python/requirements.txt` if it is not yet there.
 pub fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("py-venv");
+    venv("py-venv", "requirements.txt")
+}
+
+/// The venv of the HTTP tools (`tests/python/requirements-http.txt`: an OpenAPI validator and
+/// schemathesis, which pins its own jsonschema).
+pub fn python_http() -> PathBuf {
+    venv("py-venv-http", "requirements-http.txt")
+}
+
+fn venv(name: &str, requirements: &str) -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let output = Command::new("bash")
         .arg(repository().join("scripts/pyvenv.sh"))
         .arg(&venv)
-        .arg(scripts().join("requirements.txt"))
+        .arg(scripts().join(requirements))
         .output()
         .expect("run scripts/pyvenv.sh");
     assert!(

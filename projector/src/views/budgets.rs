@@ -32,7 +32,7 @@ pub const VERSION: u32 = 1;
 pub struct BudgetView;
 
 /// The figures of one line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BudgetLine {
     pub jurisdiction: String,
     pub fiscal_year: i32,
@@ -55,7 +55,7 @@ pub struct BudgetLine {
 }
 
 /// One change of a line, linked to its event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BudgetChange {
     pub event_id: EventId,
     pub event_type: String,

@@ -45,7 +45,7 @@ const FOLDED: [&str; 13] = [
 /// Every contract.
 pub struct ContractView;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ContractStatus {
     /// Application received, under review (D-01).
@@ -75,7 +75,7 @@ impl ContractStatus {
 }
 
 /// A termination ground found (C-04), with the event that recorded it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroundDetected {
     pub ground: TerminationGround,
     pub finding: RuleFinding,
@@ -84,7 +84,7 @@ pub struct GroundDetected {
 }
 
 /// One contract as folded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContractRecord {
     pub contract_id: String,
     pub jurisdiction: Option<Jurisdiction>,

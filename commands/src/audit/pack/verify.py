@@ -297,6 +297,14 @@ def read_jsonl(path):
         return [json.loads(line) for line in file if line.strip()]
 
 
+def iter_jsonl(path):
+    """The objects of a JSON-lines file, one at a time (a national month does not fit in memory)."""
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            if line.strip():
+                yield json.loads(line)
+
+
 def micros(text):
     instant = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     delta = instant - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -479,6 +487,68 @@ def check_events(pack, layout, jurisdiction, seal, partitions, pseudonymized, re
     return registries
 
 
+def cloudevent_differences(event, line):
+    """How a CloudEvent line (the one public form, docs/subscribing.md) departs from the canonical
+    line of the same record; `data` is compared when the CloudEvent carries the stored schema version
+    (an older record's `data` is upcast to the current version, so only its attributes are compared).
+    Returns (differences, upcast)."""
+    expected = {
+        "specversion": "1.0",
+        "id": event["event_id"],
+        "subject": event["stream"],
+        "time": event["recorded_at"],
+        "occurredat": event["occurred_at"],
+        "sequence": "%020d" % event["stream_version"],
+        "partition": event["partition"],
+        "offset": str(event["offset"]),
+        "chainhash": event["hash"],
+        "jurisdiction": event["jurisdiction"],
+        "commandid": event["command_id"],
+        "correlationid": event["correlation_id"],
+        "causationid": event["causation_id"],
+        "commanddigest": event["command_digest"],
+        "actorperson": event["actor"].get("person"),
+    }
+    differences = [name for name, value in expected.items() if line.get(name) != value]
+    role, _, rest = line.get("actor", "").partition(":")
+    _, _, actor_id = rest.partition(":")
+    if role != event["actor"]["role"] or [actor_id] != list(event["actor"]["id"].values()):
+        differences.append("actor")
+    prefix, _, version = line.get("type", "").rpartition(".v")
+    if not prefix.endswith("." + event["event_type"]) or not version.isdigit():
+        differences.append("type")
+    elif int(version) == event["schema_version"]:
+        if line.get("data") != event["payload"]:
+            differences.append("data")
+        return differences, False
+    return differences, True
+
+
+def check_cloudevents(pack, jurisdiction, report):
+    """`events.cloudevents.jsonl` says what `events.jsonl` says (which the records check ties to the
+    raw bytes): the same events, in the same order, one line each."""
+    path = os.path.join(pack, jurisdiction, "events.cloudevents.jsonl")
+    if not os.path.exists(path):
+        report.line("FAIL", f"{jurisdiction} cloudevents = json", "events.cloudevents.jsonl is missing")
+        return
+    canonical = iter_jsonl(os.path.join(pack, jurisdiction, "events.jsonl"))
+    differing, lines, upcast, missing = [], 0, 0, 0
+    for line in iter_jsonl(path):
+        lines += 1
+        event = next(canonical, None)
+        if event is None:
+            missing += 1
+            continue
+        differences, was_upcast = cloudevent_differences(event, line)
+        upcast += was_upcast
+        if differences:
+            differing.append(f"{event['partition']}:{event['offset']} {differences}")
+    extra = sum(1 for _ in canonical)
+    report.check(f"{jurisdiction} cloudevents = json", not differing and not missing and not extra,
+                 f"{lines} CloudEvents carry their records' attributes and data ({upcast} upcast: attributes only)",
+                 f"differ at {differing[:5]}" if differing else f"{missing} CloudEvents without a JSON line, {extra} JSON lines without a CloudEvent")
+
+
 def half_up_minor(amount):
     return int((amount * 100).quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_UP))
 
@@ -538,6 +608,7 @@ def verify_pack(pack):
         seal = check_seal(pack, layout, jurisdiction, keys, report)
         partitions = check_records(pack, jurisdiction, seal, pseudonymized, report)
         registries = check_events(pack, layout, jurisdiction, seal, partitions, pseudonymized, report)
+        check_cloudevents(pack, jurisdiction, report)
         if jurisdiction == "KZ":
             check_registries(pack, manifest["period"], registries, report)
     print(f"verify: {'FAILED' if report.failed else 'ok'} ({report.failed} failed)")

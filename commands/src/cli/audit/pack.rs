@@ -22,10 +22,12 @@ pub fn run(
         ))
         .into());
     }
+    let pseudonymizer = export::pseudonymizer(pseudonymize)?;
     let options = PackOptions {
         period,
         out,
-        pseudonymizer: export::pseudonymizer(pseudonymize)?,
+        form: export::jsonl_form(global, pseudonymizer.as_ref()),
+        pseudonymizer,
     };
     let runtime = super::super::runtime()?;
     let log = open::read_only(&runtime, global)?;

@@ -181,7 +181,7 @@ pub fn act_table(act: &Act, form: &ActForm) -> String {
     out
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct RegistryJson<'a> {
     pub form: &'a RegistryForm,
     pub totals: forms::RegistryTotals,
@@ -202,7 +202,7 @@ impl<'a> RegistryJson<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct ActJson<'a> {
     pub form: &'a ActForm,
     pub total: Money,
@@ -236,7 +236,7 @@ impl<'a> ActJson<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct BudgetJson {
     pub line: BudgetLine,
     pub history: Vec<BudgetChange>,
@@ -289,7 +289,7 @@ fn nonzero(label: &str, amount: Money) -> String {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct ContractJson<'a> {
     pub record: &'a ContractRecord,
     pub network_by_region: std::collections::BTreeMap<&'static str, u32>,

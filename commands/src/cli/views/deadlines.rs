@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use ledger::domain::calendar::{CalendarSet, WorkingCalendar, WorkingDays, deadline_end};
 use ledger::domain::clock::ClockStatus;
+use ledger::domain::values::ContractId;
 use projector::views::deadlines::{self, ClockInstance, Party};
 use serde::Serialize;
 
@@ -41,8 +42,8 @@ pub enum PartyArg {
 }
 
 /// One clock as printed.
-#[derive(Serialize)]
-struct Row<'a> {
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct Row<'a> {
     rule: &'static str,
     party: &'static str,
     contract: &'a str,
@@ -63,26 +64,57 @@ pub fn run_deadlines(args: DeadlinesArgs, global: &GlobalOpts) -> anyhow::Result
         .parse()
         .map_err(|_| UsageError(format!("--as-of {:?} is not a date YYYY-MM-DD", args.as_of)))?;
     let contract = args.contract.as_deref().map(parse_contract).transpose()?;
-    let calendars = CalendarSet::embedded()?;
+    let query = DeadlineQuery {
+        as_of,
+        overdue: args.overdue,
+        within: args.within,
+        contract,
+        party: args.party.map(party_of),
+    };
     let projected = super::open_views(global, &args.source)?;
+    print(&answer(&projected.reader(), &query, args.format, &|_| {
+        true
+    })?)
+}
+
+/// Which clocks `ledger deadlines` (and `GET /v1/deadlines`) lists.
+#[derive(Debug, Clone)]
+pub struct DeadlineQuery {
+    /// The status is computed for the end of this local day.
+    pub as_of: NaiveDate,
+    /// Only clocks past their due date and not stopped.
+    pub overdue: bool,
+    /// Only running clocks due within this many working days after `as_of`.
+    pub within: Option<u32>,
+    pub contract: Option<ContractId>,
+    /// Only clocks that oblige this party.
+    pub party: Option<Party>,
+}
+
+/// The clocks `query` selects of the contracts `visible` accepts (by contract id), as printed.
+pub fn answer<R: projector::ViewRead>(
+    reader: &projector::ProjectorReader<R>,
+    query: &DeadlineQuery,
+    format: Format,
+    visible: &dyn Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let as_of = query.as_of;
+    let calendars = CalendarSet::embedded()?;
     // D-02, D-13: the monthly clocks exist from the day a month ends, before any document.
-    let instances = deadlines::as_of(&projected.reader(), &calendars, as_of)?;
+    let instances = deadlines::as_of(reader, &calendars, as_of)?;
     let mut rows = Vec::new();
     for instance in &instances {
-        if contract
+        let other_contract = query
+            .contract
             .as_ref()
-            .is_some_and(|contract| *contract != instance.contract_id)
-        {
-            continue;
-        }
-        if args
-            .party
-            .is_some_and(|party| party_of(party) != instance.party)
-        {
-            continue;
-        }
+            .is_some_and(|contract| *contract != instance.contract_id);
+        let other_party = query.party.is_some_and(|party| party != instance.party);
         // A clock that starts after the date does not exist yet as of it.
-        if instance.deadline().started_on > as_of {
+        if other_contract
+            || other_party
+            || instance.deadline().started_on > as_of
+            || !visible(instance.contract_id.as_str())
+        {
             continue;
         }
         let status = instance
@@ -94,21 +126,20 @@ pub fn run_deadlines(args: DeadlinesArgs, global: &GlobalOpts) -> anyhow::Result
                     instance.contract_id
                 )
             })?;
-        if args.overdue && !matches!(status, ClockStatus::Overdue { .. }) {
+        if query.overdue && !matches!(status, ClockStatus::Overdue { .. }) {
             continue;
         }
-        if let Some(within) = args.within
+        if let Some(within) = query.within
             && !due_within(&calendars, instance, &status, as_of, within)?
         {
             continue;
         }
         rows.push(row(instance, status));
     }
-    let text = match args.format {
+    Ok(match format {
         Format::Json => json(&rows)?,
         Format::Text => text(&rows, as_of),
-    };
-    print(&text)
+    })
 }
 
 fn party_of(party: PartyArg) -> Party {
@@ -202,7 +233,7 @@ fn status_text(status: &ClockStatus) -> String {
 }
 
 /// One overdue clock as the contracts view lists it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OverdueClock {
     pub rule: &'static str,
     pub period: Option<String>,

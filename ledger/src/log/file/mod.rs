@@ -8,6 +8,7 @@
 
 mod frame;
 mod index;
+pub mod latency;
 mod layout;
 mod read;
 mod request;
@@ -117,6 +118,8 @@ struct Counters {
     fsyncs: AtomicU64,
     records: AtomicU64,
     bytes: AtomicU64,
+    /// How long each sync round's fsyncs took (`/metrics`).
+    sync_latency: latency::LatencyHistogram,
 }
 
 /// What one [`FileLog::refresh`] found.
@@ -321,6 +324,11 @@ impl FileLog {
             records: counters.records.load(Ordering::Relaxed),
             bytes: counters.bytes.load(Ordering::Relaxed),
         }
+    }
+
+    /// How long the sync rounds' fsyncs took since open (empty with [`Durability::NoSync`]).
+    pub fn sync_latency(&self) -> latency::LatencySnapshot {
+        self.shared.counters.sync_latency.snapshot()
     }
 
     /// Sizes and chain heads of every partition, as far as written (a read-only log: as opened).

@@ -151,7 +151,10 @@ fn sync_files(shared: &Shared, pool: &SyncPool, jobs: &[SyncJob]) -> Result<(), 
         return Ok(());
     }
     if shared.options.durability == Durability::FsyncPerBatch {
-        if let Err(error) = pool.sync_all(&files) {
+        let started = std::time::Instant::now();
+        let synced = pool.sync_all(&files);
+        shared.counters.sync_latency.observe(started.elapsed());
+        if let Err(error) = synced {
             let detail =
                 format!("the log stopped after a failed fsync: {error}; reopen the log to recover");
             tracing::error!(%error, "event log fsync failed; log stopped");

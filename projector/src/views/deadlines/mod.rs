@@ -60,7 +60,7 @@ const FOLDED: [&str; 19] = [
 pub struct DeadlineView;
 
 /// Who must act before the deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Party {
     Fund,
