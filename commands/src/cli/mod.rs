@@ -23,6 +23,7 @@ mod public;
 mod read;
 mod replay;
 mod serve;
+mod startup_bench;
 mod submit;
 mod trust;
 pub mod views;
