@@ -68,6 +68,9 @@ pub enum HandlerError {
         version: StreamVersion,
         detail: String,
     },
+    /// The writer's own state (`writer_state`) could not be read or written.
+    #[error("the writer state failed: {0}")]
+    State(#[from] projector::StoreError),
 }
 
 /// The result of handling one command.
@@ -190,6 +193,15 @@ impl<A: Aggregate> Handler<A> {
     pub fn peek<R>(&self, stream: &StreamId, read: impl FnOnce(&A::State) -> R) -> Option<R> {
         let cache = self.cache.lock().expect("handler cache lock");
         cache.get(stream).map(|cached| read(&cached.state))
+    }
+
+    /// Drops the cached state of `stream` (DESIGN §10: the writer's memory is bounded by open work):
+    /// the next command on it folds it again from the log.
+    pub fn evict(&self, stream: &StreamId) {
+        self.cache
+            .lock()
+            .expect("handler cache lock")
+            .remove(stream);
     }
 
     /// Takes the stream's state out of the cache and brings it up to date with the log. The caller

@@ -19,3 +19,4 @@ pub mod submit;
 pub mod uniqueness;
 pub mod watch;
 pub mod writer;
+pub mod writer_state;

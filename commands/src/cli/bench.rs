@@ -32,6 +32,10 @@ pub enum BenchCommand {
     /// Parquet and canonical-JSONL export of a generated national month beside a raw read-and-decode
     /// baseline; the last line is `export: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     Export(super::export_bench::ExportBenchArgs),
+    /// The writer's time from start to ready and its peak RSS on a log of N events, rebuilding its
+    /// state from the log and then from the checkpoint; the last line is
+    /// `startup: events=<n> ready_ms=<ms> rss_mb=<mb>`.
+    Startup(super::startup_bench::StartupBenchArgs),
     /// Events delivered by the reader's SSE feed over TLS, and rendered as JSON-topic records, beside
     /// a raw read-and-decode baseline; the last line is
     /// `feed: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
@@ -80,6 +84,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Serve(args) => super::serve_bench::run(args),
         BenchCommand::Project(args) => super::project_bench::run(args),
         BenchCommand::Export(args) => super::export_bench::run(args),
+        BenchCommand::Startup(args) => super::startup_bench::run(args),
         BenchCommand::Feed(args) => super::feed_bench::run(args),
     }
 }

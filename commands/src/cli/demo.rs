@@ -72,6 +72,7 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         kg_dispensings: args
             .kg_dispensings
             .unwrap_or_else(|| DemoOptions::default_kg_dispensings(args.dispensings)),
+        state_dir: Some(super::open::writer_state_dir(global)),
         ..DemoOptions::default()
     };
     let durability = if args.no_sync {

@@ -321,7 +321,7 @@ async fn import_stream(
         rows,
         counts,
         bar,
-    );
+    )?;
     let mut expected = version;
     let mut chunks = Vec::new();
     for chunk in accepted.chunks(CHUNK_ROWS) {
@@ -347,7 +347,7 @@ fn accept_rows(
     rows: Vec<Row>,
     (tally, findings): (&mut Tally, &mut Findings),
     bar: &ProgressBar,
-) -> Vec<(Row, Vec<Event>)> {
+) -> anyhow::Result<Vec<(Row, Vec<Event>)>> {
     let mut accepted = Vec::new();
     let now = crate::handler::now();
     for row in rows {
@@ -363,7 +363,7 @@ fn accept_rows(
                     tally.already += 1;
                 } else {
                     for event in &events {
-                        inputs.index.apply(event);
+                        inputs.index.apply(event)?;
                     }
                     accepted.push((row, events));
                 }
@@ -371,7 +371,7 @@ fn accept_rows(
             Err(reject) => tally.rejects.push(reject),
         }
     }
-    accepted
+    Ok(accepted)
 }
 
 /// `Ok((events, _))`: new and valid, with the events it records (the state advances through them);

@@ -24,6 +24,7 @@ mod read;
 mod replay;
 mod serve;
 mod serve_bench;
+mod startup_bench;
 mod submit;
 mod trust;
 pub mod views;

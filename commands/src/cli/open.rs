@@ -122,3 +122,21 @@ pub fn read_only(
 ) -> anyhow::Result<Arc<dyn EventLog>> {
     runtime.block_on(reader(global))
 }
+
+/// Where the writer keeps its own state (issue #16 §1): `<data-dir>/writer-state` for the embedded
+/// log; for Kafka, a directory named after the log's URL, so that a store is only read against the
+/// log it was built from.
+pub fn writer_state_dir(global: &GlobalOpts) -> std::path::PathBuf {
+    match global.log.as_deref() {
+        None => crate::writer_state::state_dir(&global.data_dir),
+        Some(url) => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(url.as_bytes());
+            global.data_dir.join(format!(
+                "{}-{}",
+                crate::writer_state::WRITER_STATE_DIR,
+                hex::encode(&digest[..8])
+            ))
+        }
+    }
+}

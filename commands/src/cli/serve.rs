@@ -175,9 +175,11 @@ pub fn run(args: ServeArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
             super::open::Opened::Other(_) => None,
         };
         state.observe(policy.clone(), file_log);
-        let dispatcher = Dispatcher::open(opened.log(), args.fund_bin, policy)
-            .await?
-            .with_skew(Duration::from_secs(args.trust.max_skew_seconds));
+        let state_dir = super::open::writer_state_dir(global);
+        let dispatcher =
+            Dispatcher::open_with_state(opened.log(), args.fund_bin, policy, Some(&state_dir))
+                .await?
+                .with_skew(Duration::from_secs(args.trust.max_skew_seconds));
         state.ready(dispatcher);
         tracing::info!("ready");
         server.await.context("the HTTP server task failed")??;

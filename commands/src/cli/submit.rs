@@ -56,9 +56,11 @@ pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     let tally = runtime.block_on(async {
         let opened = super::open::writer(global, FileLogOptions::default()).await?;
         let spinner = super::batch::start_up_spinner();
-        let dispatcher = Dispatcher::open(opened.log(), args.fund_bin, policy)
-            .await?
-            .with_skew(args.trust.skew());
+        let state_dir = super::open::writer_state_dir(global);
+        let dispatcher =
+            Dispatcher::open_with_state(opened.log(), args.fund_bin, policy, Some(&state_dir))
+                .await?
+                .with_skew(args.trust.skew());
         spinner.finish_and_clear();
         let bar = ProgressBar::new(size);
         let tally = submit_file(&dispatcher, &principal, &args.file, &bar).await;

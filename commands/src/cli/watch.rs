@@ -60,7 +60,8 @@ pub fn run(args: WatchArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
             watch::overdue(clocks, &calendars, as_of, log_time).map_err(anyhow::Error::msg)?;
         drop(projected);
         let spinner = super::batch::start_up_spinner();
-        let dispatcher = Dispatcher::open(log, args.fund_bin, policy)
+        let state_dir = super::open::writer_state_dir(global);
+        let dispatcher = Dispatcher::open_with_state(log, args.fund_bin, policy, Some(&state_dir))
             .await?
             .with_skew(args.trust.skew());
         spinner.finish_and_clear();

@@ -67,6 +67,11 @@ pub struct Engine {
     pub key_rings: Handler<KeyAggregate>,
     pub budgets: Handler<BudgetAggregate>,
     pub index: UniquenessIndex,
+    /// The writer's persisted state behind `index` (issue #16): caught up with the log at each
+    /// month's end, when no command is in flight.
+    pub state: Option<crate::writer_state::WriterState>,
+    /// The KZ periods closed and dropped from the handler's cache, as the summary reads them.
+    pub retired: Mutex<std::collections::HashMap<StreamId, super::summary::Retired>>,
     /// The seal streams and the months sealed so far (SEAL-01).
     pub seals: Handler<SealAggregate>,
     pub sealed: Mutex<SealedMonths>,
@@ -146,9 +151,50 @@ impl Engine {
             key_rings: Handler::default(),
             budgets: Handler::default(),
             index: UniquenessIndex::default(),
+            state: None,
+            retired: Mutex::new(std::collections::HashMap::new()),
             seals: Handler::default(),
             sealed: Mutex::new(SealedMonths::default()),
         })
+    }
+
+    /// Writes on the writer's persisted state (its M-06 index, keys and seals) from here on.
+    pub fn with_state(mut self, loaded: crate::writer_state::Loaded) -> Engine {
+        self.index = loaded.index;
+        self.state = Some(loaded.state);
+        self
+    }
+
+    /// Catches the writer's state up with the log (the demo calls it between phases, when no
+    /// command is in flight).
+    pub async fn catch_up_state(&self) -> anyhow::Result<()> {
+        if let Some(state) = &self.state {
+            state.catch_up(&self.log).await?;
+            state.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Summarises a closed KZ period and drops its state from the cache (DESIGN §10: memory is
+    /// bounded by open work; a closed period's decisions no longer change).
+    pub async fn retire_period(
+        &self,
+        contract_id: &str,
+        period: ReportingPeriod,
+    ) -> anyhow::Result<()> {
+        let stream_id = period_stream(contract_id, period);
+        let retired = self
+            .periods
+            .inspect(&*self.log, &stream_id, |state| {
+                super::summary::Retired::of(state, period)
+            })
+            .await?;
+        self.periods.evict(&stream_id);
+        self.retired
+            .lock()
+            .expect("retired periods lock")
+            .insert(stream_id, retired);
+        Ok(())
     }
 
     /// A deterministic command id: the same demo step always has the same id.

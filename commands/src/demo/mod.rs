@@ -46,6 +46,8 @@ pub struct DemoOptions {
     pub networks: u32,
     /// KG sales drawn per month over the KG contracts in force (issue #17: the programme at volume).
     pub kg_dispensings: u64,
+    /// Where the writer's state is kept (issue #16); none: a temporary store.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl DemoOptions {
@@ -68,6 +70,7 @@ impl Default for DemoOptions {
             first_month: NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date"),
             networks: 8,
             kg_dispensings: KG_DISPENSINGS_MIN,
+            state_dir: None,
         }
     }
 }
@@ -109,12 +112,14 @@ pub async fn run(
     let fund_bin = fund_bin(options.seed);
     let bins =
         std::iter::once(fund_bin).chain(world.contracts.iter().map(|holder| holder.holder.bin));
+    let loaded = crate::writer_state::WriterState::open(&log, options.state_dir.as_deref()).await?;
     let engine = Engine::new(
         log,
         options.seed,
         fund_bin,
         Signers::generate(options.seed, bins),
-    )?;
+    )?
+    .with_state(loaded);
     let periods = months(options)?;
     let setup_at = kz_local(options.first_month - chrono::Duration::days(40), 9);
     progress.phase("reference data, keys, budgets, contracts", 1);
@@ -131,15 +136,19 @@ pub async fn run(
     progress.advance(1);
     progress.finish_phase();
     let started = Instant::now();
+    let mut month_elapsed = Vec::new();
     for period in &periods {
         progress.phase(
             &format!("dispensings {}", period.key()),
             options.dispensings,
         );
+        let month_started = Instant::now();
         dispense::dispense_month(&engine, &world, *period, options.dispensings, &|count| {
             progress.advance(count)
         })
         .await?;
+        engine.catch_up_state().await?;
+        month_elapsed.push(month_started.elapsed());
         progress.finish_phase();
     }
     let dispensing_elapsed = started.elapsed();
@@ -148,11 +157,13 @@ pub async fn run(
     close_periods(&engine, &world, &periods, progress).await?;
     terminate_last(&engine, &world, &periods).await?;
     summary::load_states(&engine, &world, &periods).await?;
+    engine.catch_up_state().await?;
     Ok((
         engine,
         world,
         summary::Timing {
             dispensing_elapsed,
+            month_elapsed,
             kg_elapsed,
             kg_recorded,
             total_elapsed: started.elapsed(),
@@ -206,6 +217,7 @@ async fn close_periods(
         for (index, holder) in kz.iter().enumerate() {
             lifecycle::close_period(engine, holder, *period, lifecycle::script(index, kz.len()))
                 .await?;
+            engine.retire_period(&holder.contract_id, *period).await?;
             progress.advance(1);
         }
         kg::settle::settle_month(engine, world, *period, first).await?;

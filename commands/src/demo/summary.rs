@@ -18,9 +18,11 @@ use super::kg::summary::KgSummary;
 use super::world::World;
 
 /// How long the phases took.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Timing {
     pub dispensing_elapsed: Duration,
+    /// Each month's dispensing phase, its catch-up of the writer's state included (issue #16 §5).
+    pub month_elapsed: Vec<Duration>,
     /// The KG sales phase (issue #17) and the sales it recorded.
     pub kg_elapsed: Duration,
     pub kg_recorded: u64,
@@ -67,6 +69,19 @@ pub struct BudgetSummary {
     pub balance: Money,
 }
 
+/// One month's dispensing phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonthRate {
+    pub period: String,
+    pub dispensings_per_second: u64,
+    pub elapsed_ms: u64,
+}
+
+/// `count` per second over `elapsed`.
+fn per_second(count: u64, elapsed: Duration) -> u64 {
+    u64::try_from(u128::from(count) * 1000 / elapsed.as_millis().max(1)).unwrap_or(u64::MAX)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoSummary {
     pub seed: u64,
@@ -74,6 +89,8 @@ pub struct DemoSummary {
     pub dispensings_per_month: u64,
     pub events_written: u64,
     pub dispensing_events_per_second: u64,
+    /// Each month's dispensing rate (issue #16 §5: a later month is as fast as the first).
+    pub month_rates: Vec<MonthRate>,
     /// KG sales drawn per month (`--kg-dispensings`), the KG phase's rate of recorded sales and its
     /// duration: timings stay out of `kg`, which compares equal across backends.
     pub kg_dispensings_per_month: u64,
@@ -114,6 +131,30 @@ fn period_summary(state: &PeriodState, period: ReportingPeriod) -> PeriodSummary
     }
 }
 
+/// What the summary keeps of a closed KZ period once its state is dropped (DESIGN §10).
+#[derive(Debug, Clone)]
+pub struct Retired {
+    pub summary: PeriodSummary,
+    first_submission_late: Option<bool>,
+    review: Option<Deadline>,
+    approved_at: Option<Timestamp>,
+    signing: Option<Deadline>,
+    signed_at: Option<Timestamp>,
+}
+
+impl Retired {
+    pub fn of(state: &PeriodState, period: ReportingPeriod) -> Retired {
+        Retired {
+            summary: period_summary(state, period),
+            first_submission_late: state.first_submission_late,
+            review: state.review,
+            approved_at: state.approved.as_ref().map(|approved| approved.approved_at),
+            signing: state.signing,
+            signed_at: state.signed.as_ref().map(|signed| signed.signed_at),
+        }
+    }
+}
+
 fn count(counts: &mut ClockCounts, deadline: Option<&Deadline>, met_at: Option<Timestamp>) {
     match (deadline, met_at) {
         (Some(deadline), Some(at)) if local_date(Jurisdiction::KZ, at) <= deadline.due => {
@@ -125,22 +166,22 @@ fn count(counts: &mut ClockCounts, deadline: Option<&Deadline>, met_at: Option<T
     }
 }
 
-fn clocks(state: &PeriodState, all: &mut std::collections::BTreeMap<String, ClockCounts>) {
+fn clocks(period: &Retired, all: &mut std::collections::BTreeMap<String, ClockCounts>) {
     let submission = all.entry("REGISTRY_SUBMISSION".into()).or_default();
-    match state.first_submission_late {
+    match period.first_submission_late {
         Some(false) => submission.met_on_time += 1,
         Some(true) => submission.met_late += 1,
         None => submission.open += 1,
     }
     count(
         all.entry("REGISTRY_REVIEW".into()).or_default(),
-        state.review.as_ref(),
-        state.approved.as_ref().map(|a| a.approved_at),
+        period.review.as_ref(),
+        period.approved_at,
     );
     count(
         all.entry("ACT_SIGNING".into()).or_default(),
-        state.signing.as_ref(),
-        state.signed.as_ref().map(|s| s.signed_at),
+        period.signing.as_ref(),
+        period.signed_at,
     );
 }
 
@@ -162,10 +203,16 @@ pub async fn load_states(
             .load(&*engine.log, &contract_stream(&holder.contract_id))
             .await?;
         for period in periods {
-            engine
-                .periods
-                .load(&*engine.log, &period_stream(&holder.contract_id, *period))
-                .await?;
+            // A re-run appends nothing and so closes nothing: its periods are read from the log.
+            let stream_id = period_stream(&holder.contract_id, *period);
+            let retired = engine
+                .retired
+                .lock()
+                .expect("retired periods lock")
+                .contains_key(&stream_id);
+            if !retired {
+                engine.retire_period(&holder.contract_id, *period).await?;
+            }
         }
     }
     let years: std::collections::BTreeSet<i32> = periods
@@ -218,11 +265,14 @@ pub fn build(
         let mut summaries = Vec::new();
         for period in periods {
             let stream_id = period_stream(&holder.contract_id, *period);
-            if let Some(summary) = engine.periods.peek(&stream_id, |state| {
-                clocks(state, &mut all_clocks);
-                period_summary(state, *period)
-            }) {
-                summaries.push(summary);
+            if let Some(retired) = engine
+                .retired
+                .lock()
+                .expect("retired periods lock")
+                .get(&stream_id)
+            {
+                clocks(retired, &mut all_clocks);
+                summaries.push(retired.summary.clone());
             }
         }
         contracts.push(ContractSummary {
@@ -233,20 +283,24 @@ pub fn build(
         });
     }
     let dispensed = dispensings * u64::try_from(periods.len()).expect("month count fits");
-    let per_second =
-        u64::try_from(u128::from(dispensed) * 1000 / timing.dispensing_elapsed.as_millis().max(1))
-            .unwrap_or(u64::MAX);
-    let kg_per_second =
-        u64::try_from(u128::from(timing.kg_recorded) * 1000 / timing.kg_elapsed.as_millis().max(1))
-            .unwrap_or(u64::MAX);
+    let month_rates = periods
+        .iter()
+        .zip(&timing.month_elapsed)
+        .map(|(period, elapsed)| MonthRate {
+            period: period.key(),
+            dispensings_per_second: per_second(dispensings, *elapsed),
+            elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        })
+        .collect();
     DemoSummary {
         seed: engine.seed,
         months: periods.iter().map(|period| period.key()).collect(),
         dispensings_per_month: dispensings,
         events_written,
-        dispensing_events_per_second: per_second,
+        dispensing_events_per_second: per_second(dispensed, timing.dispensing_elapsed),
+        month_rates,
         kg_dispensings_per_month: options.kg_dispensings,
-        kg_dispensings_per_second: kg_per_second,
+        kg_dispensings_per_second: per_second(timing.kg_recorded, timing.kg_elapsed),
         kg_elapsed_ms: u64::try_from(timing.kg_elapsed.as_millis()).unwrap_or(u64::MAX),
         elapsed_ms: u64::try_from(timing.total_elapsed.as_millis()).unwrap_or(u64::MAX),
         contracts,
@@ -314,6 +368,7 @@ pub fn render(summary: &DemoSummary) -> String {
         summary.elapsed_ms / 1000,
         summary.elapsed_ms % 1000
     );
+    render_month_rates(&mut out, summary);
     render_kg_rate(&mut out, summary);
     let _ = writeln!(
         out,
@@ -366,6 +421,28 @@ pub fn render(summary: &DemoSummary) -> String {
     super::kg::summary::render(&mut out, &summary.kg);
     render_exports(&mut out, &summary.exports);
     out
+}
+
+/// Issue #16 §5: each month's dispensing rate, and the last month's against the first.
+fn render_month_rates(out: &mut String, summary: &DemoSummary) {
+    use std::fmt::Write;
+    let (Some(first), Some(last)) = (summary.month_rates.first(), summary.month_rates.last())
+    else {
+        return;
+    };
+    let rates: Vec<String> = summary
+        .month_rates
+        .iter()
+        .map(|month| format!("{} {}/s", month.period, month.dispensings_per_second))
+        .collect();
+    let _ = writeln!(out, "  dispensings per month: {}", rates.join(", "));
+    if summary.month_rates.len() > 1 {
+        let _ = writeln!(
+            out,
+            "  last month at {}% of the first",
+            last.dispensings_per_second * 100 / first.dispensings_per_second.max(1)
+        );
+    }
 }
 
 /// Issue #17: the KG phase's own rate.

@@ -39,12 +39,13 @@ use crate::auth::{Policy, Principal};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::{Handled, Handler, HandlerError, LockTable};
 use crate::kg_context::KgPeriodCache;
-use crate::uniqueness::{UniquenessIndex, load_writer_indexes, uniqueness_keys};
+use crate::uniqueness::{UniquenessIndex, uniqueness_keys};
 use crate::writer::{
     BudgetAggregate, Command, CommandMeta, ContractAggregate, DisputeAggregate, KeyAggregate,
     KgContractAggregate, KgPeriodAggregate, PeriodAggregate, PriceListAggregate, RecoveryAggregate,
     ReferenceBookAggregate,
 };
+use crate::writer_state::WriterState;
 
 /// What became of one command that was decided.
 #[derive(Debug)]
@@ -85,6 +86,9 @@ pub enum SubmitError {
     Log(#[from] LogError),
 }
 
+/// Records appended between two catch-ups of the writer's state (bounds what a restart replays).
+pub const CATCH_UP_RECORDS: u64 = 20_000;
+
 /// The writer of JSON commands.
 pub struct Dispatcher {
     log: Arc<dyn EventLog>,
@@ -109,8 +113,12 @@ pub struct Dispatcher {
     patient_limits: PatientLimitSchedule,
     /// D-11, A-18, A-19: the policy defaults (30 days, one dispensing closes, warn only).
     kg_policy: KgPolicy,
-    /// Cross-period uniqueness (DESIGN §3), filled from the periods this process has loaded.
+    /// Cross-period uniqueness (DESIGN §3, M-06), in the writer's state store.
     index: UniquenessIndex,
+    /// The writer's persisted state and its checkpoint (issue #16 §1).
+    state: WriterState,
+    /// Records appended since the state's checkpoint last caught up.
+    appended_since_catch_up: std::sync::atomic::AtomicU64,
     /// Held from a dispensing's decision through its append and index update (M-06 across contracts).
     key_locks: LockTable<String>,
     /// SEAL-01: the sealed months. Every command holds it shared from its seal check through its
@@ -131,19 +139,31 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A writer on `log` deciding under `policy`; reads every `keys/…` stream once so that signatures
-    /// can be checked.
+    /// A writer on `log` deciding under `policy`, its state built from the whole log in a temporary
+    /// store (tests, one-off runs; see [`Dispatcher::open_with_state`]).
     pub async fn open(
         log: Arc<dyn EventLog>,
         fund_bin: Bin,
         policy: Policy,
+    ) -> anyhow::Result<Dispatcher> {
+        Dispatcher::open_with_state(log, fund_bin, policy, None).await
+    }
+
+    /// A writer on `log` deciding under `policy`, its state (signing keys, M-06 index, sealed months)
+    /// kept in `state_dir` and read from its checkpoint: only the log after it is replayed.
+    pub async fn open_with_state(
+        log: Arc<dyn EventLog>,
+        fund_bin: Bin,
+        policy: Policy,
+        state_dir: Option<&std::path::Path>,
     ) -> anyhow::Result<Dispatcher> {
         let set = CalendarSet::embedded()?;
         let mut calendars = BTreeMap::new();
         for jurisdiction in [Jurisdiction::KZ, Jurisdiction::KG] {
             calendars.insert(jurisdiction, set.latest(jurisdiction)?);
         }
-        let (keys, index, sealed) = load_writer_indexes(&log).await?;
+        let loaded = WriterState::open(&log, state_dir).await?;
+        let (keys, index, sealed) = (loaded.keys, loaded.index, loaded.sealed);
         Ok(Dispatcher {
             log,
             calendars,
@@ -164,6 +184,8 @@ impl Dispatcher {
             patient_limits: PatientLimitSchedule::default(),
             kg_policy: KgPolicy::default(),
             index,
+            state: loaded.state,
+            appended_since_catch_up: std::sync::atomic::AtomicU64::new(0),
             key_locks: LockTable::default(),
             sealed: tokio::sync::RwLock::new(sealed),
             seals: Handler::default(),
@@ -177,6 +199,11 @@ impl Dispatcher {
     pub fn with_skew(mut self, skew: Duration) -> Dispatcher {
         self.skew = skew;
         self
+    }
+
+    /// How the writer's state was loaded at start.
+    pub fn state_report(&self) -> crate::writer_state::LoadReport {
+        self.state.report()
     }
 
     pub fn policy(&self) -> &Policy {
@@ -201,8 +228,23 @@ impl Dispatcher {
         envelope: &CommandEnvelope,
     ) -> Result<Outcome, SubmitError> {
         let outcome = self.decide(principal, envelope).await;
+        if let Ok(Outcome::Appended(appended)) = &outcome
+            && !appended.duplicate
+        {
+            self.appended(appended.positions.len()).await;
+        }
         self.log_answer(principal, envelope, &outcome);
         outcome
+    }
+
+    /// Counts `records` appended (the writer state catches up past a threshold). The command is
+    /// appended whatever happens here: a failed catch-up leaves a longer replay for the next start,
+    /// never a wrong answer. Called with no lock of the dispatcher held (a catch-up takes the seal
+    /// gate exclusively).
+    async fn appended(&self, records: usize) {
+        if let Err(error) = self.note_appended(records).await {
+            tracing::warn!(%error, "the writer state did not catch up");
+        }
     }
 
     /// Logs a refusal or a failure with the principal, the command id and the rule; identifiers in
@@ -654,15 +696,46 @@ impl Dispatcher {
         Ok(outcome(handled, |error| (error.rule(), error.to_string())))
     }
 
-    /// Folds the key events just appended into the registry the signature checks consult.
+    /// Folds the key events just appended into the registry the signature checks consult, and
+    /// keeps them in the writer's state.
     async fn learn_keys(&self, appended: &AppendOutcome) -> Result<(), HandlerError> {
         let events = crate::writer::appended_events(&*self.log, appended).await?;
+        for (event, position) in events.iter().zip(&appended.positions) {
+            self.state.record_reference(*position, event)?;
+        }
         let mut registry = self.keys.lock().expect("key registry lock");
         for event in &events {
             if let Ok(event) = KeyEvent::try_from(event) {
                 registry.apply(&event);
             }
         }
+        Ok(())
+    }
+
+    /// Counts appended records; past [`CATCH_UP_RECORDS`] the writer's state catches its checkpoint
+    /// up with the log, under the exclusive seal gate (no command in flight), so that a restart
+    /// replays at most about that many records.
+    async fn note_appended(&self, records: usize) -> Result<(), HandlerError> {
+        use std::sync::atomic::Ordering;
+        let records = u64::try_from(records).expect("usize fits in u64");
+        let total = self
+            .appended_since_catch_up
+            .fetch_add(records, Ordering::Relaxed)
+            + records;
+        if total < CATCH_UP_RECORDS {
+            return Ok(());
+        }
+        self.catch_up_state().await
+    }
+
+    /// Catches the writer's state up with the log and makes it durable (also on a graceful stop).
+    pub async fn catch_up_state(&self) -> Result<(), HandlerError> {
+        let _quiet = self.sealed.write().await;
+        self.appended_since_catch_up
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        let replayed = self.state.catch_up(&self.log).await?;
+        self.state.flush()?;
+        tracing::debug!(replayed, "writer state caught up");
         Ok(())
     }
 }

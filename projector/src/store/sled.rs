@@ -21,6 +21,9 @@ use super::{
 /// The sled tree that holds every keyspace.
 const TREE_NAME: &str = "views";
 
+/// sled's own default page cache: 1 GB.
+pub const SLED_CACHE_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+
 /// When applied batches become durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPolicy {
@@ -47,18 +50,37 @@ pub struct SledReader {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `path`.
+    /// Opens (or creates) the store in `path`, with sled's default page cache (1 GB).
     pub fn open(path: &Path, policy: FlushPolicy) -> Result<SledStore, StoreError> {
+        SledStore::open_with_cache(path, policy, SLED_CACHE_BYTES_DEFAULT)
+    }
+
+    /// Opens (or creates) the store in `path` with a page cache of at most `cache_bytes`: what the
+    /// store adds to the process's resident memory once its working set exceeds the cache (the
+    /// writer's own state keeps a small one, issue #16).
+    pub fn open_with_cache(
+        path: &Path,
+        policy: FlushPolicy,
+        cache_bytes: u64,
+    ) -> Result<SledStore, StoreError> {
         let every_ms = match policy {
             FlushPolicy::EveryBatch => None,
             FlushPolicy::Background { every_ms } => Some(every_ms),
         };
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(every_ms)
             .open()
             .map_err(|error| backend("open the sled database", error))?;
         SledStore::with_db(db, policy)
+    }
+
+    /// Bytes of the store's files on disk, as sled counts them.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db
+            .size_on_disk()
+            .map_err(|error| backend("measure the database size", error))
     }
 
     /// A store in a temporary directory that sled deletes on drop (tests and benchmarks).

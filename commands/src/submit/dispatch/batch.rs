@@ -130,11 +130,20 @@ impl Dispatcher {
         let deferred = std::mem::take(&mut run.deferred);
         let decided = run.finish();
         drop((held_packs, sealed, serialised));
+        let mut records = 0;
         for (slot, answer) in decided.into_iter().enumerate() {
             if let Some(answer) = answer {
+                if let Ok(Outcome::Appended(appended)) = &answer
+                    && !appended.duplicate
+                {
+                    records += appended.positions.len();
+                }
                 self.log_answer(items[slot].principal, items[slot].envelope, &answer);
                 answers[slot] = Some(answer);
             }
+        }
+        if records > 0 {
+            self.appended(records).await;
         }
         for slot in deferred {
             let item = items[slot];
@@ -412,10 +421,17 @@ impl<'d, 'a> Run<'d, 'a> {
             let envelope = pending.envelope;
             let answer = match outcome {
                 Ok(appended) if !appended.duplicate => {
-                    for event in &pending.taken {
-                        dispatcher.index.apply(event);
+                    // As the single path: appended, but if the index cannot take its keys the
+                    // command answers the failure (the writer state then rebuilds from the log).
+                    let index = &dispatcher.index;
+                    match pending
+                        .taken
+                        .iter()
+                        .try_for_each(|event| index.apply(event))
+                    {
+                        Ok(()) => Ok(Outcome::Appended(appended)),
+                        Err(error) => Err(SubmitError::Handler(error)),
                     }
-                    Ok(Outcome::Appended(appended))
                 }
                 Ok(appended) => {
                     // Appended meanwhile under another partition key: nothing of this decision was

@@ -53,8 +53,10 @@ impl Dispatcher {
             .execute(&*self.log, stream_id, command_id, &command, &context)
             .await?;
         if let Handled::Appended(appended) = &handled {
-            for event in appended_events(&*self.log, appended).await? {
-                sealed.apply(&event);
+            let events = appended_events(&*self.log, appended).await?;
+            for (event, position) in events.iter().zip(&appended.positions) {
+                self.state.record_reference(*position, event)?;
+                sealed.apply(event);
             }
         }
         Ok(outcome(handled, |error| (error.rule(), error.to_string())))

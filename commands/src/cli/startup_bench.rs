@@ -1,0 +1,232 @@
+//! `ledger bench startup [--events N] [--dir DIR]`: how long the writer takes from start to ready, and
+//! its resident memory, on a log of N events (issue #16 §1). A benchmark, not a timed test.
+//!
+//! The log is generated (`projector::views::sample`: national months of dispensings with their
+//! registries, acts and payments) or reused when `--dir` already holds one (a demo's data directory,
+//! for example). Each measurement is a fresh process (`ledger bench startup --child`), so its peak RSS
+//! (`VmHWM`) is the writer's alone: it opens the log as the writer, then the `Dispatcher` with its
+//! state in `<dir>/writer-state`. It runs twice: once with the writer's state removed (the rebuild
+//! from the whole log, what every start cost before the checkpoint), then from the checkpoint that run
+//! left. The log's own open (`FileLog::open` scans every segment to rebuild its index) is reported as
+//! the floor the writer's state cannot go below.
+//!
+//! Back of the envelope: from a checkpoint at the log's end the writer reads nothing but its keys and
+//! seals, so it is ready when the log is open; the log's open reads ~480 bytes per record (CRC, hash
+//! chain, envelope), about 1–2 µs each, so ~1–2 s per million records, and keeps ~32 bytes of index
+//! per record in memory. The last line is exactly `startup: events=<n> ready_ms=<ms> rss_mb=<mb>`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use ledger::log::EventLog;
+use ledger::log::file::{Durability, FileLog, FileLogOptions};
+use projector::views::sample::SampleConfig;
+
+use crate::auth::{Organisation, Policy};
+use crate::submit::dispatch::Dispatcher;
+
+#[derive(Debug, clap::Args)]
+pub struct StartupBenchArgs {
+    /// Events of the generated log (dispensings, plus their periods' lifecycle events).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Dispensings per contract and month of the generated log.
+    #[arg(long, default_value_t = 1_000)]
+    pub per_contract: u32,
+    /// Months of the generated log.
+    #[arg(long, default_value_t = 12)]
+    pub months: u32,
+    /// Where the log is (reused when it holds one) or generated; default: a fresh directory under the
+    /// system temporary directory, removed afterwards.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Measure one start in this process and print its figures (the parent's child mode).
+    #[arg(long, hide = true)]
+    pub child: bool,
+}
+
+/// One start as the child measured it.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    events: u64,
+    log_open_ms: u128,
+    ready_ms: u128,
+    rss_mb: u64,
+    replayed: u64,
+    rebuilt: bool,
+}
+
+pub fn run(args: StartupBenchArgs) -> anyhow::Result<ExitCode> {
+    if args.child {
+        let dir = args.dir.context("--child needs --dir")?;
+        let start = super::runtime()?.block_on(measure_start(&dir))?;
+        println!(
+            "child events={} log_open_ms={} ready_ms={} rss_mb={} replayed={} rebuilt={}",
+            start.events,
+            start.log_open_ms,
+            start.ready_ms,
+            start.rss_mb,
+            start.replayed,
+            start.rebuilt
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let owned = args.dir.is_none();
+    let dir = args.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ledger-bench-startup-{}", std::process::id()))
+    });
+    let result = parent(&args, &dir);
+    if owned {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result
+}
+
+fn parent(args: &StartupBenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+    if !dir.join("log").join("meta.json").exists() {
+        generate(args, dir)?;
+    }
+    let state = crate::writer_state::state_dir(dir);
+    if state.exists() {
+        std::fs::remove_dir_all(&state)
+            .with_context(|| format!("cannot remove {}", state.display()))?;
+    }
+    let cold = child(dir)?;
+    let warm = child(dir)?;
+    for (name, start) in [
+        ("rebuild from the log", cold),
+        ("from the checkpoint", warm),
+    ] {
+        println!(
+            "startup ({name}): events={} log_open_ms={} ready_ms={} rss_mb={} replayed={} rebuilt={}",
+            start.events,
+            start.log_open_ms,
+            start.ready_ms,
+            start.rss_mb,
+            start.replayed,
+            start.rebuilt
+        );
+    }
+    println!(
+        "startup: events={} ready_ms={} rss_mb={}",
+        warm.events, warm.ready_ms, warm.rss_mb
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(args: &StartupBenchArgs, dir: &Path) -> anyhow::Result<()> {
+    let months = args.months.max(1);
+    let per_contract = args.per_contract.max(1);
+    let per_contract_year = u64::from(months) * u64::from(per_contract);
+    let contracts = u32::try_from(args.events.div_ceil(per_contract_year).max(1))
+        .context("--events is too large")?;
+    let config = SampleConfig {
+        seed: 16,
+        contracts,
+        periods: months,
+        dispensings_per_period: per_contract,
+        lifecycle: true,
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let bar = crate::project::progress_bar();
+    bar.set_length(args.events);
+    bar.set_message("generating");
+    let appended = super::runtime()?.block_on(async {
+        let log = FileLog::open(
+            dir,
+            FileLogOptions {
+                durability: Durability::NoSync,
+                ..FileLogOptions::default()
+            },
+        )?;
+        crate::project::write_sample_log(&log, config, &bar).await
+    })?;
+    bar.finish_and_clear();
+    println!("generated {appended} events in {}", dir.display());
+    Ok(())
+}
+
+/// Runs one measured start in a fresh process.
+fn child(dir: &Path) -> anyhow::Result<Start> {
+    let exe = std::env::current_exe().context("cannot find the ledger binary")?;
+    let output = std::process::Command::new(exe)
+        .args(["bench", "startup", "--child", "--dir"])
+        .arg(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot start the measured writer")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "the measured writer failed: {}",
+        output.status
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("child "))
+        .with_context(|| format!("the measured writer printed no figures: {text}"))?;
+    parse(line)
+}
+
+fn parse(line: &str) -> anyhow::Result<Start> {
+    let field = |name: &str| -> anyhow::Result<&str> {
+        line.split_whitespace()
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .with_context(|| format!("no {name} in {line:?}"))
+    };
+    Ok(Start {
+        events: field("events")?.parse()?,
+        log_open_ms: field("log_open_ms")?.parse()?,
+        ready_ms: field("ready_ms")?.parse()?,
+        rss_mb: field("rss_mb")?.parse()?,
+        replayed: field("replayed")?.parse()?,
+        rebuilt: field("rebuilt")?.parse()?,
+    })
+}
+
+/// Opens the log as the writer and the dispatcher on its state: the start of `ledger serve` up to
+/// `ready`, without the listener.
+async fn measure_start(dir: &Path) -> anyhow::Result<Start> {
+    let started = Instant::now();
+    let file = FileLog::open(dir, FileLogOptions::default())
+        .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+    let log_open_ms = started.elapsed().as_millis();
+    let events = file
+        .stats()
+        .partitions
+        .iter()
+        .map(|partition| partition.records)
+        .sum();
+    let log: Arc<dyn EventLog> = Arc::new(file);
+    let fund = Organisation::Kz(crate::demo::fund_bin(2026));
+    let policy = Policy::load(None, fund)?;
+    let state = crate::writer_state::state_dir(dir);
+    let dispatcher =
+        Dispatcher::open_with_state(log, crate::demo::fund_bin(2026), policy, Some(&state)).await?;
+    let ready_ms = started.elapsed().as_millis();
+    let report = dispatcher.state_report();
+    Ok(Start {
+        events,
+        log_open_ms,
+        ready_ms,
+        rss_mb: peak_rss_mb()?,
+        replayed: report.replayed,
+        rebuilt: report.rebuilt,
+    })
+}
+
+/// The process's peak resident memory (`VmHWM` of /proc/self/status), in MB.
+pub fn peak_rss_mb() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .context("cannot read /proc/self/status (peak RSS is measured on Linux)")?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.split_whitespace().next())
+        .context("no VmHWM in /proc/self/status")?
+        .parse()?;
+    Ok(kb / 1024)
+}
