@@ -44,6 +44,9 @@ pub struct AppendConfig {
     pub tasks: u32,
     /// Events per append (per command).
     pub events_per_append: u32,
+    /// Commands per call: 1 appends each command with `append`; more hands that many commands (each
+    /// on its own stream) to one `append_many`, as `serve` and `submit` do with a batch.
+    pub commands_per_call: u32,
     /// Bytes of each event's synthetic payload.
     pub payload_bytes: u32,
     pub partitions: u32,
@@ -59,6 +62,7 @@ impl AppendConfig {
             concurrency: 4096,
             tasks: 4096,
             events_per_append: 1,
+            commands_per_call: 1,
             payload_bytes: 300,
             partitions: 8,
             dir,
@@ -216,17 +220,25 @@ async fn append_slice(
         template: payload(config.payload_bytes),
     });
     let started = Instant::now();
-    let tasks = config.tasks.clamp(1, config.concurrency.max(1));
+    let per_call = config.commands_per_call.clamp(1, config.concurrency.max(1));
+    // Each appender owns `per_call` streams and keeps one call in flight.
+    let callers = (config.concurrency / per_call).max(1);
+    let tasks = config.tasks.clamp(1, callers);
     let appenders = (0..tasks).map(|task| {
-        // Appender numbers task, task + tasks, task + 2 tasks, … below the concurrency.
-        let streams: Vec<u32> = (task..config.concurrency)
+        // Appender numbers task, task + tasks, task + 2 tasks, … below the number of callers.
+        let callers: Vec<u32> = (task..callers)
             .step_by(usize::try_from(tasks).expect("u32 fits in usize"))
             .collect();
         let (log, state) = (Arc::clone(log), Arc::clone(&state));
         tokio::spawn(async move {
-            let appenders = streams
-                .into_iter()
-                .map(|stream| appender(Arc::clone(&log), Arc::clone(&state), stream));
+            let appenders = callers.into_iter().map(|caller| {
+                appender(
+                    Arc::clone(&log),
+                    Arc::clone(&state),
+                    caller * per_call,
+                    per_call,
+                )
+            });
             futures::future::try_join_all(appenders).await.map(drop)
         })
     });
@@ -279,38 +291,62 @@ struct Workload {
     template: Vec<u8>,
 }
 
-/// One appender on its own stream: claims a command's worth of events at a time until all events are
-/// claimed.
-async fn appender(log: Arc<FileLog>, workload: Arc<Workload>, task: u32) -> Result<(), LogError> {
-    let mut stream =
-        StreamId::new(format!("bench/{}/{task}", workload.slice)).expect("valid stream id");
-    let mut version = StreamVersion::NONE;
+/// One appender on its own `streams` streams, numbered from `first`: claims a command's worth of
+/// events per stream at a time until all events are claimed, and appends them in one call (one
+/// `append` for a single stream, one `append_many` for several).
+async fn appender(
+    log: Arc<FileLog>,
+    workload: Arc<Workload>,
+    first: u32,
+    streams: u32,
+) -> Result<(), LogError> {
+    let mut heads: Vec<(StreamId, StreamVersion)> = (first..first + streams)
+        .map(|number| {
+            let stream = StreamId::new(format!("bench/{}/{number}", workload.slice))
+                .expect("valid stream id");
+            (stream, StreamVersion::NONE)
+        })
+        .collect();
     for sequence in 0u64.. {
-        let first = workload
-            .claimed
-            .fetch_add(workload.per_append, Ordering::Relaxed);
-        if first >= workload.events {
+        let mut requests = Vec::with_capacity(heads.len());
+        for (number, (stream, version)) in (first..).zip(heads.drain(..)) {
+            let first_event = workload
+                .claimed
+                .fetch_add(workload.per_append, Ordering::Relaxed);
+            if first_event >= workload.events {
+                break;
+            }
+            let count = workload.per_append.min(workload.events - first_event);
+            let events = (first_event..first_event + count)
+                .map(|event_number| event(workload.slice << 40 | event_number, &workload.template))
+                .collect();
+            let command_id = CommandId(Uuid::from_u64_pair(
+                workload.slice << 32 | u64::from(number),
+                sequence,
+            ));
+            requests.push(AppendRequest {
+                stream,
+                expected: version,
+                command_id,
+                events,
+            });
+        }
+        if requests.is_empty() {
             break;
         }
-        let count = workload.per_append.min(workload.events - first);
-        let events = (first..first + count)
-            .map(|number| event(workload.slice << 40 | number, &workload.template))
-            .collect();
-        let command_id = CommandId(Uuid::from_u64_pair(
-            workload.slice << 32 | u64::from(task),
-            sequence,
-        ));
-        let request = AppendRequest {
-            stream,
-            expected: version,
-            command_id,
-            events,
+        let outcomes = if requests.len() == 1 {
+            vec![log.append(requests.pop().expect("one request")).await]
+        } else {
+            log.append_many(requests).await
         };
-        let outcome = log.append(request).await?;
-        // The outcome hands the stream id back: no clone per append, as a careful caller would do.
-        stream = outcome.stream;
-        version = StreamVersion(outcome.first_version.0 + count - 1);
-        workload.done.fetch_add(count, Ordering::Relaxed);
+        for outcome in outcomes {
+            let outcome = outcome?;
+            let count = u64::try_from(outcome.positions.len()).expect("fits");
+            // The outcome hands the stream id back: no clone per append, as a careful caller would do.
+            let version = StreamVersion(outcome.first_version.0 + count - 1);
+            heads.push((outcome.stream, version));
+            workload.done.fetch_add(count, Ordering::Relaxed);
+        }
     }
     Ok(())
 }

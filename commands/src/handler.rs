@@ -17,6 +17,10 @@ use ledger::log::{
 };
 use ledger::log::{StreamId, StreamVersion};
 
+mod speculate;
+
+pub use speculate::{Drafts, Speculated};
+
 /// How many times a command is re-decided after a version conflict before giving up.
 pub const CONFLICT_RETRIES_MAX: u32 = 8;
 

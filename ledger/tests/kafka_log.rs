@@ -647,6 +647,19 @@ mod contract {
     );
 }
 
+/// `append_many` equals appending one at a time on Kafka too (the contract suite's check, on two
+/// fresh deployments, for a few mixed batches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_many_equals_one_at_a_time() {
+    for seed in [3u64, 11, 42] {
+        let batched = open(&fresh_url(&format!("many-b-{seed}"))).await;
+        let sequential = open(&fresh_url(&format!("many-s-{seed}"))).await;
+        let requests = ledger::log::testkit::mixed_batch(seed, 80);
+        ledger::log::testkit::append_many_equals_one_at_a_time(batched, sequential, &requests)
+            .await;
+    }
+}
+
 /// librdkafka settings in the URL reach the clients: a wrong one fails the open, naming it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pass_through_settings_reach_librdkafka() {

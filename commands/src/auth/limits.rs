@@ -73,6 +73,41 @@ impl Limiter {
     /// Takes one request's token and a place in flight for `principal`, or says how long to wait. The
     /// permit is held until the request is answered.
     pub fn admit(&self, principal: &str, now: Instant) -> Result<OwnedSemaphorePermit, Throttled> {
+        self.admit_weighted(principal, now, 1)
+    }
+
+    /// Takes `commands` tokens and one place in flight for `principal`, or says how long to wait.
+    pub fn admit_weighted(
+        &self,
+        principal: &str,
+        now: Instant,
+        commands: u32,
+    ) -> Result<OwnedSemaphorePermit, Throttled> {
+        self.take(principal, now, commands, true)
+            .map(|permit| permit.expect("a permit was asked for"))
+    }
+
+    /// Takes `commands` more tokens for a request already admitted (the rest of a batch: a batch of
+    /// N commands costs as much of the rate as N requests). A batch larger than the burst could never
+    /// be admitted and is refused as such.
+    pub fn charge(&self, principal: &str, now: Instant, commands: u32) -> Result<(), Throttled> {
+        self.take(principal, now, commands, false).map(drop)
+    }
+
+    fn take(
+        &self,
+        principal: &str,
+        now: Instant,
+        commands: u32,
+        in_flight: bool,
+    ) -> Result<Option<OwnedSemaphorePermit>, Throttled> {
+        let weight = u64::from(commands) * MICRO;
+        if weight > u64::from(self.settings.burst.max(1)) * MICRO {
+            return Err(Throttled {
+                retry_after: Duration::from_secs(1),
+                reason: "burst (send smaller batches)",
+            });
+        }
         let mut buckets = self.buckets.lock().expect("limiter lock");
         if buckets.len() >= PRINCIPALS_MAX && !buckets.contains_key(principal) {
             self.forget_idle(&mut buckets, now);
@@ -88,21 +123,26 @@ impl Limiter {
                 )),
             });
         self.refill(bucket, now);
-        if bucket.micro_tokens < MICRO {
-            let missing = MICRO - bucket.micro_tokens;
+        if bucket.micro_tokens < weight {
+            let missing = weight - bucket.micro_tokens;
             let micros = missing.div_ceil(u64::from(self.settings.rate_per_second));
             return Err(Throttled {
                 retry_after: Duration::from_micros(micros).max(Duration::from_secs(1)),
                 reason: "rate",
             });
         }
-        let permit = Arc::clone(&bucket.in_flight)
-            .try_acquire_owned()
-            .map_err(|_| Throttled {
-                retry_after: Duration::from_secs(1),
-                reason: "concurrency",
-            })?;
-        bucket.micro_tokens -= MICRO;
+        let permit = if in_flight {
+            let permit = Arc::clone(&bucket.in_flight)
+                .try_acquire_owned()
+                .map_err(|_| Throttled {
+                    retry_after: Duration::from_secs(1),
+                    reason: "concurrency",
+                })?;
+            Some(permit)
+        } else {
+            None
+        };
+        bucket.micro_tokens -= weight;
         Ok(permit)
     }
 

@@ -17,10 +17,15 @@ pub enum BenchCommand {
     /// the same bytes with the same fsync cadence. The last line is
     /// `append: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     Append(AppendArgs),
-    /// Appends through the ledger's Kafka backend beside raw rdkafka produce of the same bytes; the
-    /// last line is `kafka: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
+    /// Appends through the ledger's Kafka backend beside the best raw rdkafka produce of the same
+    /// bytes with the same guarantees (≥ 10,000 records per transaction); the last line is
+    /// `kafka: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     #[cfg(feature = "kafka")]
     Kafka(super::kafka_bench::KafkaArgs),
+    /// One-dispensing commands over HTTPS keep-alive from many connections to the writer service
+    /// (one contract, then eight), beside the same bodies posted to a server that only reads and
+    /// answers; the last line is `serve: ledger=<commands/s> raw=<requests/s> ratio=<ledger/raw>`.
+    Serve(super::serve_bench::ServeBenchArgs),
     /// Projection of a generated national month into all views beside a raw read-and-decode
     /// baseline; the last line is `project: ledger=<events/s> raw=<events/s> ratio=<ledger/raw>`.
     Project(super::project_bench::ProjectBenchArgs),
@@ -53,6 +58,12 @@ pub struct AppendArgs {
     /// Events per append (one command).
     #[arg(long, default_value_t = 1)]
     events_per_append: u32,
+    /// Commands per call: 1 appends each command on its own (`append`); more hands that many
+    /// commands, each on its own stream, to one `append_many`, as `serve` and `submit` do with a
+    /// batch. `--concurrency` counts commands, so `--concurrency / --commands-per-call` calls are in
+    /// flight.
+    #[arg(long, default_value_t = 1)]
+    commands_per_call: u32,
     /// Bytes of each event's synthetic payload.
     #[arg(long, default_value_t = 300)]
     payload_bytes: u32,
@@ -70,6 +81,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Append(args) => append(args),
         #[cfg(feature = "kafka")]
         BenchCommand::Kafka(args) => super::kafka_bench::run(args),
+        BenchCommand::Serve(args) => super::serve_bench::run(args),
         BenchCommand::Project(args) => super::project_bench::run(args),
         BenchCommand::Export(args) => super::export_bench::run(args),
         BenchCommand::Startup(args) => super::startup_bench::run(args),
@@ -79,11 +91,24 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
 
 fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
     let tasks = args.tasks.unwrap_or(args.concurrency);
-    if args.events == 0 || args.concurrency == 0 || args.events_per_append == 0 || tasks == 0 {
+    if args.events == 0
+        || args.concurrency == 0
+        || args.events_per_append == 0
+        || args.commands_per_call == 0
+        || tasks == 0
+    {
         return Err(UsageError(
-            "--events, --concurrency, --tasks and --events-per-append must be at least 1"
+            "--events, --concurrency, --tasks, --events-per-append and --commands-per-call must be \
+             at least 1"
                 .to_owned(),
         )
+        .into());
+    }
+    if args.commands_per_call > args.concurrency {
+        return Err(UsageError(format!(
+            "--commands-per-call {} is more than --concurrency {}: a call's commands are in flight",
+            args.commands_per_call, args.concurrency
+        ))
         .into());
     }
     if tasks > args.concurrency {
@@ -102,6 +127,7 @@ fn append(args: AppendArgs) -> anyhow::Result<ExitCode> {
         concurrency: args.concurrency,
         tasks,
         events_per_append: args.events_per_append,
+        commands_per_call: args.commands_per_call,
         payload_bytes: args.payload_bytes,
         partitions: args.partitions,
         dir: dir.clone(),
@@ -130,10 +156,11 @@ fn print_report(config: &AppendConfig, report: &AppendReport) -> std::io::Result
     let stats = report.ledger.stats;
     writeln!(
         out,
-        "ledger: {} events ({} B payload, {} per append, {} in flight over {} tasks, {} partitions) in {:.3?}",
+        "ledger: {} events ({} B payload, {} per append, {} commands per call, {} in flight over {} tasks, {} partitions) in {:.3?}",
         report.ledger.events,
         config.payload_bytes,
         config.events_per_append,
+        config.commands_per_call,
         config.concurrency,
         config.tasks,
         config.partitions,

@@ -8,13 +8,14 @@ use anyhow::{Context, bail};
 use indicatif::ProgressBar;
 use ledger::domain::calendar::{Calendar, CalendarSet};
 use ledger::domain::context::DecisionContext;
+use ledger::domain::event::Event;
 use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::keys::KeyRegistry;
 use ledger::domain::period::{self, PeriodContext, PeriodState};
 use ledger::domain::rules::RuleBook;
 use ledger::log::file::{FileLog, FileLogOptions};
-use ledger::log::{Actor, CommandId, EventLog, StreamId};
+use ledger::log::{Actor, AppendRequest, CommandId, EventLog, StreamId};
 use sha2::Digest;
 
 use super::GlobalOpts;
@@ -24,14 +25,19 @@ use crate::audit::seal::SealedMonths;
 use crate::auth::policy::Request;
 use crate::auth::{Organisation, Policy, Principal, time};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
-use crate::handler::{Handled, Handler};
+use crate::handler::Handler;
 use crate::import::{self, PriceWarning, Row, RowReject};
 use crate::submit::Refusal;
 use crate::uniqueness::{UniquenessIndex, load_writer_indexes};
-use crate::writer::{Command, CommandMeta, ContractAggregate, PeriodAggregate, PriceListAggregate};
+use crate::writer::{
+    CommandMeta, ContractAggregate, PeriodAggregate, PriceListAggregate, new_events,
+};
 
 /// Rows per append (one command id per chunk).
 const CHUNK_ROWS: usize = 1000;
+
+/// Events handed to the log in one `append_many` (chunks of several streams share a group commit).
+const EVENTS_PER_CALL: usize = 16_000;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ImportCommand {
@@ -113,11 +119,7 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
             strict_prices,
             sealed,
         };
-        let mut counts = (&mut tally, &mut findings);
-        for ((contract_id, _), group) in import::by_stream(rows) {
-            import_stream(&*log, &inputs, &contract_id, group, &mut counts, &bar).await?;
-        }
-        anyhow::Ok(())
+        import_all(&*log, &inputs, rows, (&mut tally, &mut findings), &bar).await
     })?;
     bar.finish_and_clear();
     let wording = Wording {
@@ -142,6 +144,31 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
         }
     );
     Ok(code)
+}
+
+/// Validates the rows stream by stream and appends the new ones, the chunks of several streams in
+/// one `append_many` (issue #16 §2).
+async fn import_all(
+    log: &dyn EventLog,
+    inputs: &Inputs,
+    rows: Vec<Row>,
+    (tally, findings): (&mut Tally, &mut Findings),
+    bar: &ProgressBar,
+) -> anyhow::Result<()> {
+    let mut counts = (tally, findings);
+    let mut chunks = Vec::new();
+    for ((contract_id, _), group) in import::by_stream(rows) {
+        chunks.extend(import_stream(log, inputs, &contract_id, group, &mut counts, bar).await?);
+        let events: usize = chunks
+            .iter()
+            .map(|(chunk, _): &(AppendRequest, u64)| chunk.events.len())
+            .sum();
+        if events >= EVENTS_PER_CALL {
+            counts.0.appended += append_chunks(log, std::mem::take(&mut chunks)).await?;
+        }
+    }
+    counts.0.appended += append_chunks(log, chunks).await?;
+    Ok(())
 }
 
 /// The warnings file: written on every run (empty after a clean one), like the rejects file.
@@ -238,7 +265,10 @@ fn edge_refusal(
     })
 }
 
-/// Validates each row against the period as it stands and appends the new ones in chunks.
+/// Validates each row against the period as it stands and returns the new ones as chunks to append
+/// (the caller appends chunks of several streams together, issue #16 §2). The new rows' M-06 keys go
+/// into the index at once, so the next stream's rows are checked against them; should the append
+/// fail, the import stops (exit 2) and the index dies with the process.
 async fn import_stream(
     log: &dyn EventLog,
     inputs: &Inputs,
@@ -246,7 +276,7 @@ async fn import_stream(
     rows: Vec<Row>,
     (tally, findings): &mut (&mut Tally, &mut Findings),
     bar: &ProgressBar,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<(AppendRequest, u64)>> {
     let period = rows[0].period;
     let stream_id = period_stream(contract_id, period);
     let sealed = inputs.sealed.refusal(&stream_id, Jurisdiction::KZ);
@@ -257,7 +287,7 @@ async fn import_stream(
         .load(log, &stream("reference/prices/KZ".into()))
         .await?;
     let periods = Handler::<PeriodAggregate>::default();
-    let (mut state, _) = periods.load(log, &stream_id).await?;
+    let (mut state, version) = periods.load(log, &stream_id).await?;
     let actor = match authorize(inputs, &stream_id, contract.holder()) {
         Ok(actor) => actor,
         Err(refusal) => {
@@ -265,7 +295,7 @@ async fn import_stream(
                 bar.inc(1);
                 tally.rejects.push(row_reject(&row, refusal.clone()));
             }
-            return Ok(());
+            return Ok(Vec::new());
         }
     };
     let check = &inputs.keys;
@@ -282,52 +312,83 @@ async fn import_stream(
         period,
         index: &inputs.index,
     };
-    let mut accepted = Vec::new();
-    let now = crate::handler::now();
-    for row in rows {
-        bar.inc(1);
-        if let Some(reject) = edge_refusal(inputs, &row, sealed.as_ref(), &state, now) {
-            tally.rejects.push(reject);
-            continue;
-        }
-        match classify(&mut state, &row, &context, inputs.strict_prices) {
-            Ok((new, warning)) => {
-                findings.warnings.extend(warning);
-                if new {
-                    accepted.push(row);
-                } else {
-                    tally.already += 1;
-                }
-            }
-            Err(reject) => tally.rejects.push(reject),
-        }
-    }
+    let counts = (&mut **tally, &mut **findings);
+    let accepted = accept_rows(
+        inputs,
+        &mut state,
+        &context,
+        sealed.as_ref(),
+        rows,
+        counts,
+        bar,
+    )?;
+    let mut expected = version;
+    let mut chunks = Vec::new();
     for chunk in accepted.chunks(CHUNK_ROWS) {
         let target = ChunkTarget {
             stream_id: &stream_id,
             actor: &actor,
         };
-        append_chunk(log, &periods, target, chunk, &context, &inputs.index).await?;
-        tally.appended += u64::try_from(chunk.len()).expect("small chunk");
+        let request = chunk_request(target, expected, chunk);
+        let count = u64::try_from(request.events.len()).expect("fits");
+        expected = ledger::log::StreamVersion(expected.0 + count);
+        chunks.push((request, u64::try_from(chunk.len()).expect("small chunk")));
     }
-    Ok(())
+    Ok(chunks)
 }
 
-/// `Ok((true, _))`: new and valid (the state advances through it); `Ok((false, _))`: already
-/// imported with the same content; either with its price warning (M-02, A-14), which `strict` turns
-/// into a refusal of a new row; `Err`: refused, with its rule.
+/// The new, valid rows of one stream with their events (the state advances through them, their M-06
+/// keys go into the index); the rest are counted as already imported or refused with their rule.
+fn accept_rows(
+    inputs: &Inputs,
+    state: &mut PeriodState,
+    context: &PeriodContext<'_>,
+    sealed: Option<&Refusal>,
+    rows: Vec<Row>,
+    (tally, findings): (&mut Tally, &mut Findings),
+    bar: &ProgressBar,
+) -> anyhow::Result<Vec<(Row, Vec<Event>)>> {
+    let mut accepted = Vec::new();
+    let now = crate::handler::now();
+    for row in rows {
+        bar.inc(1);
+        if let Some(reject) = edge_refusal(inputs, &row, sealed, state, now) {
+            tally.rejects.push(reject);
+            continue;
+        }
+        match classify(state, &row, context, inputs.strict_prices) {
+            Ok((events, warning)) => {
+                findings.warnings.extend(warning);
+                if events.is_empty() {
+                    tally.already += 1;
+                } else {
+                    for event in &events {
+                        inputs.index.apply(event)?;
+                    }
+                    accepted.push((row, events));
+                }
+            }
+            Err(reject) => tally.rejects.push(reject),
+        }
+    }
+    Ok(accepted)
+}
+
+/// `Ok((events, _))`: new and valid, with the events it records (the state advances through them);
+/// `Ok((no events, _))`: already imported with the same content; either with its price warning
+/// (M-02, A-14), which `strict` turns into a refusal of a new row; `Err`: refused, with its rule.
 fn classify(
     state: &mut PeriodState,
     row: &Row,
     context: &PeriodContext<'_>,
     strict: bool,
-) -> Result<(bool, Option<PriceWarning>), RowReject> {
+) -> Result<(Vec<Event>, Option<PriceWarning>), RowReject> {
     if let Some(entry) = state.dispensings.get(&row.command.dispensing_id) {
         let same = entry.recorded.marking_code == row.command.marking_code
             && entry.recorded.fiscal_receipt == row.command.fiscal_receipt
             && entry.recorded.quantity == row.command.quantity;
         return if same {
-            Ok((false, import::price_warning(row, &entry.recorded)))
+            Ok((Vec::new(), import::price_warning(row, &entry.recorded)))
         } else {
             Err(RowReject {
                 line: row.line,
@@ -343,9 +404,7 @@ fn classify(
     let events = period::decide(state, import::command(row), context)
         .map_err(|error| import::domain_reject(row, &error))?;
     let warning = events.iter().find_map(|event| match event {
-        ledger::domain::event::Event::DispensingRecorded(recorded) => {
-            import::price_warning(row, recorded)
-        }
+        Event::DispensingRecorded(recorded) => import::price_warning(row, recorded),
         _ => None,
     });
     if let (true, Some(warning)) = (strict, warning.clone()) {
@@ -354,7 +413,7 @@ fn classify(
     for event in &events {
         *state = period::evolve(std::mem::take(state), event);
     }
-    Ok((true, warning))
+    Ok((events, warning))
 }
 
 /// Where a chunk goes and who appends it.
@@ -393,38 +452,51 @@ fn row_reject(row: &Row, refusal: Refusal) -> RowReject {
     }
 }
 
-async fn append_chunk(
-    log: &dyn EventLog,
-    periods: &Handler<PeriodAggregate>,
+/// The append of one chunk of new rows: one command whose id is derived from its dispensing ids,
+/// so a re-run of the same rows is the same command.
+fn chunk_request(
     target: ChunkTarget<'_>,
-    chunk: &[Row],
-    context: &PeriodContext<'_>,
-    index: &UniquenessIndex,
-) -> anyhow::Result<()> {
+    expected: ledger::log::StreamVersion,
+    chunk: &[(Row, Vec<Event>)],
+) -> AppendRequest {
     let mut digest = sha2::Sha256::new();
-    for row in chunk {
+    for (row, _) in chunk {
         digest.update(row.command.dispensing_id.as_str().as_bytes());
         digest.update(b"\n");
     }
     let command_id = CommandId::derived("ledger-import", &hex::encode(digest.finalize()));
-    let stream_id = target.stream_id;
     let meta = CommandMeta {
         command_id,
-        at: chunk[chunk.len() - 1].command.dispensed_at,
+        at: chunk[chunk.len() - 1].0.command.dispensed_at,
         jurisdiction: Jurisdiction::KZ,
         actor: target.actor.clone(),
         correlation_id: command_id.0,
         digest: None,
     };
-    let command = Command {
-        meta,
-        command: chunk.iter().map(import::command).collect(),
-    };
-    match periods
-        .execute(log, stream_id, command_id, &command, context)
-        .await?
-    {
-        Handled::Appended(appended) => Ok(index.apply_appended(log, &appended).await?),
-        Handled::Rejected(refused) => bail!("a validated chunk was refused on append: {refused}"),
+    let events = chunk
+        .iter()
+        .flat_map(|(_, events)| events.iter().cloned())
+        .collect();
+    AppendRequest {
+        stream: target.stream_id.clone(),
+        expected,
+        command_id,
+        events: new_events(events, &meta),
     }
+}
+
+/// Appends chunks (of one or several streams) in one call; returns the rows appended. Every chunk
+/// was validated against the state it extends, so any refusal is an operational error.
+async fn append_chunks(
+    log: &dyn EventLog,
+    chunks: Vec<(AppendRequest, u64)>,
+) -> anyhow::Result<u64> {
+    if chunks.is_empty() {
+        return Ok(0);
+    }
+    let (requests, rows): (Vec<AppendRequest>, Vec<u64>) = chunks.into_iter().unzip();
+    for outcome in log.append_many(requests).await {
+        outcome.context("a validated chunk was refused on append")?;
+    }
+    Ok(rows.iter().sum())
 }

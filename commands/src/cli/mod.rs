@@ -23,6 +23,7 @@ mod public;
 mod read;
 mod replay;
 mod serve;
+mod serve_bench;
 mod startup_bench;
 mod submit;
 mod trust;

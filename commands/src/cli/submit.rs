@@ -5,14 +5,16 @@
 //! Each line carries its own command id, and each command is one atomic append, so a re-run of the
 //! same file, even after the process was killed in the middle, appends nothing twice and loses nothing:
 //! lines already appended answer as duplicates.
+//!
+//! Lines go to the writer in batches of up to [`COMMANDS_PER_CALL_MAX`] (issue #16 §2): a batch's
+//! dispensings are decided one after another and committed together, so a file of one-event
+//! commands is appended at the log's group-commit pace, not one fsync per line.
 
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use futures::StreamExt;
-use futures::stream::FuturesOrdered;
 use indicatif::ProgressBar;
 use ledger::domain::ident::Bin;
 use ledger::log::file::FileLogOptions;
@@ -23,14 +25,13 @@ use super::trust::LocalTrustArgs;
 use crate::auth::Principal;
 use crate::import::RowReject;
 use crate::submit::Refusal;
-use crate::submit::dispatch::{Dispatcher, Outcome, SubmitError};
+use crate::submit::dispatch::{
+    Answer, COMMANDS_PER_CALL_MAX, Dispatcher, Outcome, Submission, SubmitError,
+};
 use crate::submit::wire::{COMMAND_BYTES_MAX, CommandEnvelope};
 
 /// The most lines one file may hold (external input is bounded).
 pub const SUBMIT_LINES_MAX: u64 = 5_000_000;
-
-/// How many lines are decided and appended at once (bounds memory; enough to fill a group commit).
-const LINES_IN_FLIGHT_MAX: usize = 64;
 
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
@@ -74,13 +75,11 @@ pub fn run(args: SubmitArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     super::batch::finish(&args.file, args.rejects.as_deref(), &wording, &tally)
 }
 
-/// Submits the lines with up to [`LINES_IN_FLIGHT_MAX`] in flight, so that appends to different
-/// streams share the log's group commit; an operational error (the log failing) stops the run, a
-/// refused line does not.
+/// Submits the lines in batches of up to [`COMMANDS_PER_CALL_MAX`]; an operational error (the log
+/// failing) stops the run, a refused line does not.
 ///
-/// Order: lines are started in file order and the writer queues commands on one stream in the order
-/// they start (a fair lock per partition key: a contract and its periods), so a stream's commands are decided in file order; results are
-/// taken in file order too.
+/// Order: the writer decides a batch's commands in file order, and batches follow each other, so a
+/// stream's commands are decided in file order; results are taken in file order too.
 async fn submit_file(
     dispatcher: &Dispatcher,
     principal: &Principal,
@@ -89,24 +88,35 @@ async fn submit_file(
 ) -> anyhow::Result<Tally> {
     let mut lines = Lines::open(file)?;
     let mut tally = Tally::default();
-    let mut in_flight = FuturesOrdered::new();
-    let mut exhausted = false;
     loop {
-        while !exhausted && in_flight.len() < LINES_IN_FLIGHT_MAX {
-            match lines.next(bar)? {
-                Some((line, text)) => in_flight.push_back(async move {
-                    (line, submit_line(dispatcher, principal, &text).await)
-                }),
-                None => exhausted = true,
+        let mut parsed = Vec::with_capacity(COMMANDS_PER_CALL_MAX);
+        while parsed.len() < COMMANDS_PER_CALL_MAX {
+            let Some((line, text)) = lines.next(bar)? else {
+                break;
+            };
+            match CommandEnvelope::parse(&text) {
+                Ok(envelope) => parsed.push((line, envelope)),
+                Err(error) => tally.rejects.push(line_reject(line, Refusal::shape(error))),
             }
         }
-        let Some((line, result)) = in_flight.next().await else {
+        if parsed.is_empty() && lines.exhausted {
+            tally.rejects.sort_by_key(|reject| reject.line);
             return Ok(tally);
-        };
-        match result? {
-            Ok(true) => tally.appended += 1,
-            Ok(false) => tally.already += 1,
-            Err(refusal) => tally.rejects.push(line_reject(line, refusal)),
+        }
+        let submissions: Vec<Submission<'_>> = parsed
+            .iter()
+            .map(|(_, envelope)| Submission {
+                principal,
+                envelope,
+            })
+            .collect();
+        let answers = dispatcher.submit_many(&submissions).await;
+        for ((line, _), answer) in parsed.iter().zip(answers) {
+            match line_result(answer)? {
+                Ok(true) => tally.appended += 1,
+                Ok(false) => tally.already += 1,
+                Err(refusal) => tally.rejects.push(line_reject(*line, refusal)),
+            }
         }
     }
 }
@@ -117,6 +127,8 @@ struct Lines {
     reader: std::io::BufReader<std::fs::File>,
     file: PathBuf,
     number: u64,
+    /// Set once the end of the file was read.
+    exhausted: bool,
 }
 
 impl Lines {
@@ -127,6 +139,7 @@ impl Lines {
             reader: std::io::BufReader::new(reader),
             file: file.to_owned(),
             number: 0,
+            exhausted: false,
         })
     }
 
@@ -140,6 +153,7 @@ impl Lines {
                 .read_until(b'\n', &mut text)
                 .with_context(failed)?;
             if read == 0 {
+                self.exhausted = true;
                 return Ok(None);
             }
             bar.inc(u64::try_from(read).expect("fits"));
@@ -163,17 +177,9 @@ impl Lines {
 }
 
 /// `Ok(Ok(true))`: appended now; `Ok(Ok(false))`: appended earlier under the same command id;
-/// `Ok(Err)`: refused (bad shape, a domain rule, or a conflict).
-async fn submit_line(
-    dispatcher: &Dispatcher,
-    principal: &Principal,
-    text: &[u8],
-) -> anyhow::Result<Result<bool, Refusal>> {
-    let envelope = match CommandEnvelope::parse(text) {
-        Ok(envelope) => envelope,
-        Err(error) => return Ok(Err(Refusal::shape(error))),
-    };
-    match dispatcher.submit(principal, &envelope).await {
+/// `Ok(Err)`: refused (a domain rule, the trust boundary, or a conflict).
+fn line_result(answer: Answer) -> anyhow::Result<Result<bool, Refusal>> {
+    match answer {
         Ok(Outcome::Appended(appended)) => Ok(Ok(!appended.duplicate)),
         Ok(Outcome::Refused(refusal) | Outcome::Denied(refusal) | Outcome::Reused(refusal)) => {
             Ok(Err(refusal))

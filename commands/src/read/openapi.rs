@@ -85,6 +85,7 @@ fn reader_server() -> Value {
 fn paths() -> Value {
     json!({
         "/v1/commands": commands_path(),
+        "/v1/commands:batch": batch_path(),
         "/v1/events": events_path(),
         "/v1/contracts": view_path("contracts", "Every contract the principal may read, as `ledger contracts --format json` prints them.", "contracts.schema.json", &[as_of()]),
         "/v1/contracts/{contract}": view_path("contract", "One contract, as its element of `ledger contracts --format json`.", "contract.schema.json", &[contract_path(), as_of()]),
@@ -133,6 +134,45 @@ fn commands_path() -> Value {
             "400": refusal_ref(), "401": refusal_ref(), "403": refusal_ref(), "408": refusal_ref(),
             "409": refusal_ref(), "413": refusal_ref(), "422": refusal_ref(), "429": refusal_ref(),
             "500": refusal_ref(), "503": refusal_ref()
+        }
+    }})
+}
+
+fn batch_path() -> Value {
+    let result = json!({
+        "type": "object",
+        "required": ["status", "body"],
+        "additionalProperties": false,
+        "properties": {
+            "status": {"type": "integer", "enum": [200, 201, 400, 403, 409, 422, 500], "description": "What `POST /v1/commands` would have answered for this command alone."},
+            "body": {"oneOf": [{"$ref": "commands/accepted.schema.json"}, {"$ref": "commands/refusal.schema.json"}]}
+        }
+    });
+    json!({"post": {
+        "operationId": "postCommandBatch",
+        "tags": ["writer"],
+        "servers": [writer_server()],
+        "summary": "Decide and append up to 1,000 commands, one result each",
+        "description": "Each command is decided as `POST /v1/commands` would decide it, for the authenticated principal and through the same trust boundary; a run of dispensings shares one group commit (docs/commands.md). The results are in the order of the commands. The request as a whole is refused only without a principal (401), past the principal's rate (429: a batch of N costs N requests), or when it is not such an object, an element is not a JSON object, or it holds no or more than 1,000 commands (400).",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object",
+            "required": ["commands"],
+            "additionalProperties": false,
+            "properties": {"commands": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+                "type": "object",
+                "description": "A command as `POST /v1/commands` takes it. Each is checked on its own: one that is not a valid command is answered 400 in its result, the others are decided.",
+                "x-item-schema": {"$ref": "commands/command.schema.json"}
+            }}}
+        }}}},
+        "responses": {
+            "200": {"description": "One result per command, in order.", "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["results"],
+                "additionalProperties": false,
+                "properties": {"results": {"type": "array", "items": result}}
+            }}}},
+            "400": refusal_ref(), "401": refusal_ref(), "408": refusal_ref(), "413": refusal_ref(),
+            "429": refusal_ref(), "500": refusal_ref(), "503": refusal_ref()
         }
     }})
 }

@@ -10,7 +10,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::listener::ConnectionIdentity;
 use crate::auth::Principal;
-use crate::auth::limits::{LimitSettings, Limiter};
+use crate::auth::limits::{LimitSettings, Limiter, Throttled};
 use crate::auth::mask::mask_identifiers;
 use crate::auth::token::TokenVerifier;
 use crate::submit::Refusal;
@@ -55,26 +55,17 @@ impl Authenticator {
         let key = format!("{}|{:?}", principal.organisation, principal.person);
         match self.limiter.admit(&key, Instant::now()) {
             Ok(permit) => Ok((principal, permit)),
-            Err(throttled) => {
-                tracing::info!(%principal, reason = throttled.reason, "request refused: limit");
-                let refusal = Refusal {
-                    rule: RATE_LIMITED_RULE.into(),
-                    field: None,
-                    message: format!(
-                        "{principal} is over its {} limit; retry after {} s",
-                        throttled.reason,
-                        throttled.retry_after.as_secs()
-                    ),
-                };
-                let mut response =
-                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(refusal)).into_response();
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(throttled.retry_after.as_secs()),
-                );
-                Err(response)
-            }
+            Err(throttled) => Err(throttled_response(&principal, throttled)),
         }
+    }
+
+    /// Charges an admitted request's principal for `commands` more commands (the rest of a batch),
+    /// or refuses the request with 429.
+    pub fn charge(&self, principal: &Principal, commands: u32) -> Result<(), Box<Response>> {
+        let key = format!("{}|{:?}", principal.organisation, principal.person);
+        self.limiter
+            .charge(&key, Instant::now(), commands)
+            .map_err(|throttled| Box::new(throttled_response(principal, throttled)))
     }
 
     async fn principal(
@@ -123,4 +114,24 @@ impl Authenticator {
         }
         response
     }
+}
+
+/// The 429 answer to a principal over its limits.
+fn throttled_response(principal: &Principal, throttled: Throttled) -> Response {
+    tracing::info!(%principal, reason = throttled.reason, "request refused: limit");
+    let refusal = Refusal {
+        rule: RATE_LIMITED_RULE.into(),
+        field: None,
+        message: format!(
+            "{principal} is over its {} limit; retry after {} s",
+            throttled.reason,
+            throttled.retry_after.as_secs()
+        ),
+    };
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(refusal)).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(throttled.retry_after.as_secs()),
+    );
+    response
 }

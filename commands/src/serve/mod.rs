@@ -9,12 +9,22 @@
 //!   that retries could not resolve (or a stale `expected_version`); 422 `{rule, field, message}` on
 //!   a domain refusal; 429 past the principal's rate or concurrency limit (`Retry-After`); 400 on bad
 //!   JSON; 408 when the body is not sent in time; 503 while the log is still opening.
+//! - `POST /v1/commands:batch`: `{"commands": [...]}`, up to [`COMMANDS_PER_CALL_MAX`] commands, each
+//!   through the same trust boundary; 200 with `{"results": [{"status", "body"}, ...]}`, one per
+//!   command in order, `status` and `body` being what `POST /v1/commands` would have answered for it
+//!   (201/200/400/403/409/422). The request as a whole is 401 without a principal, 429 when its
+//!   principal's rate cannot take all its commands (a batch of N costs N requests), 400 when it is not
+//!   such an object, an element is not a JSON object, or it holds no or more commands than allowed.
 //! - `GET /healthz`: the process is up. `GET /readyz`: the log is open and answers.
 //! - `GET /metrics`: Prometheus text (`metrics`): commands by outcome, events appended, refusals by
 //!   rule, transaction and fsync latency; for principals with a `[[read]]` rule for `metrics`.
 //!
 //! The listener is bound before the log is opened (the writer reads every key stream at start), so
 //! that liveness answers at once and readiness tells when commands are taken.
+//!
+//! The writer drains its queue into batches (issue #16 §2): whatever commands wait when it is free
+//! are decided together by [`Dispatcher::submit_many`], so dispensings from many connections share
+//! one group commit; a few batches may be in flight at once (one deciding while another commits).
 
 pub mod authn;
 pub mod listener;
@@ -39,23 +49,35 @@ pub use listener::ConnectionIdentity;
 
 use crate::auth::Principal;
 use crate::submit::Refusal;
-use crate::submit::dispatch::{Dispatcher, Outcome, SubmitError};
+use crate::submit::dispatch::{
+    Answer, COMMANDS_PER_CALL_MAX, Dispatcher, Outcome, Submission, SubmitError,
+};
 use crate::submit::wire::{COMMAND_BYTES_MAX, CommandEnvelope};
 
 /// How long `/readyz` waits for the log to answer.
 const READY_PROBE_MAX: Duration = Duration::from_secs(2);
 
-/// How many commands may wait for the writer before callers wait to enqueue (back-pressure).
+/// How many requests may wait for the writer before callers wait to enqueue (back-pressure).
 const JOBS_QUEUED_MAX: usize = 1024;
+
+/// The most queued requests the writer takes into one batch.
+const JOBS_PER_BATCH_MAX: usize = 1024;
+
+/// Batches decided or committed at the same time: while one waits for its commit, the next is
+/// decided (batches on the same contracts wait for each other's locks).
+const BATCHES_IN_FLIGHT_MAX: usize = 4;
+
+/// The largest batch body accepted, in bytes.
+pub const BATCH_BYTES_MAX: usize = 32 * 1024 * 1024;
 
 /// How long a client may take to send a command's body by default.
 pub const BODY_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 
-/// One command handed to the writer loop, its principal, and where its result goes.
+/// One request's commands handed to the writer loop, their principal, and where their results go.
 struct Job {
     principal: Principal,
-    envelope: CommandEnvelope,
-    reply: oneshot::Sender<Result<Outcome, SubmitError>>,
+    envelopes: Vec<CommandEnvelope>,
+    reply: oneshot::Sender<Vec<Answer>>,
 }
 
 /// What the routes share: the log and the writer's queue once the log is open, and the trust
@@ -117,15 +139,44 @@ impl ServeState {
     }
 }
 
-/// Takes jobs until every sender is gone (the server stopped), each in its own local task.
+/// Takes jobs until every sender is gone (the server stopped): whatever waits when a batch may start
+/// becomes one batch, decided in its own local task.
 async fn run_writer(dispatcher: Rc<Dispatcher>, mut receiver: mpsc::Receiver<Job>) {
-    while let Some(job) = receiver.recv().await {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT_MAX));
+    loop {
+        let permit = Arc::clone(&in_flight)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let mut jobs = Vec::new();
+        if receiver.recv_many(&mut jobs, JOBS_PER_BATCH_MAX).await == 0 {
+            return;
+        }
         let dispatcher = Rc::clone(&dispatcher);
         tokio::task::spawn_local(async move {
-            let result = dispatcher.submit(&job.principal, &job.envelope).await;
-            // The caller may have hung up; the command is appended (or not) all the same.
-            let _ = job.reply.send(result);
+            decide_batch(&dispatcher, jobs).await;
+            drop(permit);
         });
+    }
+}
+
+/// Decides the commands of every job together and answers each job with its own results.
+async fn decide_batch(dispatcher: &Dispatcher, jobs: Vec<Job>) {
+    let submissions: Vec<Submission<'_>> = jobs
+        .iter()
+        .flat_map(|job| {
+            job.envelopes.iter().map(|envelope| Submission {
+                principal: &job.principal,
+                envelope,
+            })
+        })
+        .collect();
+    let mut answers = dispatcher.submit_many(&submissions).await.into_iter();
+    drop(submissions);
+    for job in jobs {
+        let mine: Vec<Answer> = answers.by_ref().take(job.envelopes.len()).collect();
+        // The caller may have hung up; the commands are appended (or not) all the same.
+        let _ = job.reply.send(mine);
     }
 }
 
@@ -158,15 +209,22 @@ impl Accepted {
 }
 
 /// The paths the writer serves (`schemas/openapi.json` describes each; a test compares them).
-pub const ROUTES: [&str; 4] = ["/v1/commands", "/healthz", "/readyz", "/metrics"];
+pub const ROUTES: [&str; 5] = [
+    "/v1/commands",
+    "/v1/commands:batch",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
 
 /// The routes of the writer service.
 pub fn router(state: Arc<ServeState>) -> Router {
     Router::new()
         .route(ROUTES[0], post(post_command))
-        .route(ROUTES[1], get(|| async { "ok\n" }))
-        .route(ROUTES[2], get(readyz))
-        .route(ROUTES[3], get(serve_metrics))
+        .route(ROUTES[1], post(post_batch))
+        .route(ROUTES[2], get(|| async { "ok\n" }))
+        .route(ROUTES[3], get(readyz))
+        .route(ROUTES[4], get(serve_metrics))
         .layer(DefaultBodyLimit::max(COMMAND_BYTES_MAX))
         .with_state(state)
 }
@@ -229,32 +287,196 @@ async fn post_command(
         }
     };
     let command_id = envelope.command_id;
-    let (reply, result) = oneshot::channel();
+    let Some(mut answers) = decide(&state, jobs, principal, vec![envelope]).await else {
+        return not_ready();
+    };
+    let (status, body) = answered(command_id, answers.pop().expect("one answer per command"));
+    (status, axum::Json(body)).into_response()
+}
+
+/// Hands one request's commands to the writer and waits for their answers (`None`: not ready).
+/// Counts each answer in the writer's metrics.
+async fn decide(
+    state: &ServeState,
+    jobs: &mpsc::Sender<Job>,
+    principal: Principal,
+    envelopes: Vec<CommandEnvelope>,
+) -> Option<Vec<Answer>> {
+    let (reply, answers) = oneshot::channel();
     let job = Job {
         principal,
-        envelope,
+        envelopes,
         reply,
     };
     let started = std::time::Instant::now();
-    if jobs.send(job).await.is_err() {
-        return not_ready();
+    jobs.send(job).await.ok()?;
+    let answers = answers.await.ok()?;
+    let elapsed = started.elapsed();
+    for answer in &answers {
+        state.metrics.command(answer, elapsed);
     }
-    let Ok(result) = result.await else {
+    Some(answers)
+}
+
+/// A batch request: the commands, in order.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    commands: Vec<serde_json::Value>,
+}
+
+/// One command's answer in a batch: what `POST /v1/commands` would have answered for it.
+#[derive(Debug, Serialize)]
+pub struct BatchResult {
+    pub status: u16,
+    pub body: Answered,
+}
+
+async fn post_batch(
+    State(state): State<Arc<ServeState>>,
+    identity: Option<axum::Extension<ConnectionIdentity>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(jobs) = state.jobs.get() else {
         return not_ready();
     };
-    state.metrics.command(&result, started.elapsed());
-    answer(command_id, result)
+    let identity = identity
+        .map(|axum::Extension(identity)| identity)
+        .unwrap_or_default();
+    let (principal, _permit) = match state.authenticator.authenticate(&identity, &headers).await {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            state.metrics.refusal(refused_rule(&refused));
+            return refused;
+        }
+    };
+    let refused = |response: Response| {
+        state.metrics.refusal(refused_rule(&response));
+        response
+    };
+    let body = match read_limited(body, state.body_timeout, BATCH_BYTES_MAX).await {
+        Ok(body) => body,
+        Err(response) => return refused(response),
+    };
+    let commands = match batch_commands(&body) {
+        Ok(commands) => commands,
+        Err(response) => return refused(*response),
+    };
+    let count = u32::try_from(commands.len()).expect("at most COMMANDS_PER_CALL_MAX");
+    if let Err(response) = state
+        .authenticator
+        .charge(&principal, count.saturating_sub(1))
+    {
+        return refused(*response);
+    }
+    let (results, envelopes) = read_envelopes(&state, commands);
+    let ids: Vec<CommandId> = envelopes
+        .iter()
+        .map(|envelope| envelope.command_id)
+        .collect();
+    let answers = if envelopes.is_empty() {
+        Vec::new()
+    } else {
+        match decide(&state, jobs, principal, envelopes).await {
+            Some(answers) => answers,
+            None => return not_ready(),
+        }
+    };
+    let mut decided = ids.into_iter().zip(answers);
+    let results: Vec<BatchResult> = results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                let (command_id, answer) = decided.next().expect("one answer per command");
+                let (status, body) = answered(command_id, answer);
+                BatchResult {
+                    status: status.as_u16(),
+                    body,
+                }
+            })
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "results": results })).into_response()
+}
+
+/// The batch's commands as envelopes, and a slot per command: `None` for one to decide, the 400
+/// answer for one that is not a command.
+fn read_envelopes(
+    state: &ServeState,
+    commands: Vec<serde_json::Value>,
+) -> (Vec<Option<BatchResult>>, Vec<CommandEnvelope>) {
+    let mut results = Vec::with_capacity(commands.len());
+    let mut envelopes = Vec::with_capacity(commands.len());
+    for value in commands {
+        match CommandEnvelope::from_value(value) {
+            Ok(envelope) => {
+                results.push(None);
+                envelopes.push(envelope);
+            }
+            Err(shape) => {
+                let refusal = Refusal::shape(shape);
+                state.metrics.refusal(&refusal.rule);
+                results.push(Some(BatchResult {
+                    status: StatusCode::BAD_REQUEST.as_u16(),
+                    body: Answered::Refused(refusal),
+                }));
+            }
+        }
+    }
+    (results, envelopes)
+}
+
+/// The commands of a batch body, or the 400 answer.
+fn batch_commands(body: &[u8]) -> Result<Vec<serde_json::Value>, Box<Response>> {
+    let request: BatchRequest = serde_json::from_slice(body).map_err(|failure| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "JSON",
+            Some("commands".into()),
+            format!("a batch is {{\"commands\": [command, ...]}}: {failure}"),
+        ))
+    })?;
+    if let Some(index) = request.commands.iter().position(|item| !item.is_object()) {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "JSON",
+            Some(format!("commands[{index}]")),
+            "every element of a batch is a command, a JSON object".into(),
+        )));
+    }
+    if request.commands.is_empty() || request.commands.len() > COMMANDS_PER_CALL_MAX {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "BATCH_SIZE",
+            Some("commands".into()),
+            format!(
+                "the batch holds {} commands; a batch holds 1 to {COMMANDS_PER_CALL_MAX}",
+                request.commands.len()
+            ),
+        )));
+    }
+    Ok(request.commands)
 }
 
 /// Reads a command's body within `timeout` and the size cap.
 async fn read_body(body: Body, timeout: Duration) -> Result<axum::body::Bytes, Response> {
-    match tokio::time::timeout(timeout, axum::body::to_bytes(body, COMMAND_BYTES_MAX)).await {
+    read_limited(body, timeout, COMMAND_BYTES_MAX).await
+}
+
+/// Reads a body within `timeout` and `limit` bytes.
+async fn read_limited(
+    body: Body,
+    timeout: Duration,
+    limit: usize,
+) -> Result<axum::body::Bytes, Response> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(failure)) => Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "BODY",
             None,
-            format!("the body could not be read within {COMMAND_BYTES_MAX} bytes: {failure}"),
+            format!("the body could not be read within {limit} bytes: {failure}"),
         )),
         Err(_) => Err(error(
             StatusCode::REQUEST_TIMEOUT,
@@ -265,8 +487,16 @@ async fn read_body(body: Body, timeout: Duration) -> Result<axum::body::Bytes, R
     }
 }
 
-/// The HTTP answer to a decided command.
-fn answer(command_id: CommandId, result: Result<Outcome, SubmitError>) -> Response {
+/// The body of an answer to one command: its positions, or the refusal.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Answered {
+    Accepted(Accepted),
+    Refused(Refusal),
+}
+
+/// The HTTP status and body of a decided command.
+fn answered(command_id: CommandId, result: Result<Outcome, SubmitError>) -> (StatusCode, Answered) {
     match result {
         Ok(Outcome::Appended(outcome)) => {
             let status = if outcome.duplicate {
@@ -274,26 +504,33 @@ fn answer(command_id: CommandId, result: Result<Outcome, SubmitError>) -> Respon
             } else {
                 StatusCode::CREATED
             };
-            let accepted = Accepted::new(command_id, outcome);
-            (status, axum::Json(accepted)).into_response()
+            (
+                status,
+                Answered::Accepted(Accepted::new(command_id, outcome)),
+            )
         }
         Ok(Outcome::Refused(refusal)) => {
-            (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(refusal)).into_response()
+            (StatusCode::UNPROCESSABLE_ENTITY, Answered::Refused(refusal))
         }
-        Ok(Outcome::Denied(refusal)) => {
-            (StatusCode::FORBIDDEN, axum::Json(refusal)).into_response()
-        }
-        Ok(Outcome::Reused(refusal)) => (StatusCode::CONFLICT, axum::Json(refusal)).into_response(),
-        Err(conflict @ SubmitError::Conflict { .. }) => {
-            error(StatusCode::CONFLICT, "CONFLICT", None, conflict.to_string())
-        }
+        Ok(Outcome::Denied(refusal)) => (StatusCode::FORBIDDEN, Answered::Refused(refusal)),
+        Ok(Outcome::Reused(refusal)) => (StatusCode::CONFLICT, Answered::Refused(refusal)),
+        Err(conflict @ SubmitError::Conflict { .. }) => (
+            StatusCode::CONFLICT,
+            Answered::Refused(Refusal {
+                rule: "CONFLICT".into(),
+                field: None,
+                message: conflict.to_string(),
+            }),
+        ),
         Err(failure) => {
             tracing::error!(%command_id, error = %failure, "command failed");
-            error(
+            (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
-                None,
-                format!("the writer could not handle the command: {failure}"),
+                Answered::Refused(Refusal {
+                    rule: "INTERNAL".into(),
+                    field: None,
+                    message: format!("the writer could not handle the command: {failure}"),
+                }),
             )
         }
     }
@@ -305,6 +542,8 @@ fn refused_rule(response: &Response) -> &'static str {
         StatusCode::UNAUTHORIZED => authn::UNAUTHENTICATED_RULE,
         StatusCode::TOO_MANY_REQUESTS => authn::RATE_LIMITED_RULE,
         StatusCode::REQUEST_TIMEOUT => "BODY_TIMEOUT",
+        // A batch body that is no batch (its answer names `JSON` or `BATCH_SIZE`).
+        StatusCode::BAD_REQUEST => "BATCH",
         _ => "BODY",
     }
 }

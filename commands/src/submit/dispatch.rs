@@ -2,7 +2,10 @@
 //! data decisions are made against, and the key registry the signature checks consult (DESIGN §3: one
 //! writer per stream; this process is that writer).
 
+mod batch;
 mod seal;
+
+pub use batch::{Answer, COMMANDS_PER_CALL_MAX, Submission};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -228,13 +231,31 @@ impl Dispatcher {
         if let Ok(Outcome::Appended(appended)) = &outcome
             && !appended.duplicate
         {
-            // The command is appended whatever happens here: a failed catch-up leaves a longer
-            // replay for the next start, never a wrong answer.
-            if let Err(error) = self.note_appended(appended.positions.len()).await {
-                tracing::warn!(%error, "the writer state did not catch up");
-            }
+            self.appended(appended.positions.len()).await;
         }
-        match &outcome {
+        self.log_answer(principal, envelope, &outcome);
+        outcome
+    }
+
+    /// Counts `records` appended (the writer state catches up past a threshold). The command is
+    /// appended whatever happens here: a failed catch-up leaves a longer replay for the next start,
+    /// never a wrong answer. Called with no lock of the dispatcher held (a catch-up takes the seal
+    /// gate exclusively).
+    async fn appended(&self, records: usize) {
+        if let Err(error) = self.note_appended(records).await {
+            tracing::warn!(%error, "the writer state did not catch up");
+        }
+    }
+
+    /// Logs a refusal or a failure with the principal, the command id and the rule; identifiers in
+    /// the message are masked (issue #13 §6).
+    fn log_answer(
+        &self,
+        principal: &Principal,
+        envelope: &CommandEnvelope,
+        outcome: &Result<Outcome, SubmitError>,
+    ) {
+        match outcome {
             Ok(answer) => {
                 if let Some(refusal) = answer.refusal() {
                     tracing::info!(
@@ -250,7 +271,6 @@ impl Dispatcher {
                 tracing::info!(%principal, command_id = %envelope.command_id, error = %crate::auth::mask::mask_identifiers(&failure.to_string()), "command failed");
             }
         }
-        outcome
     }
 
     async fn decide(

@@ -220,6 +220,12 @@ impl CommandEnvelope {
                 field: "(json)".into(),
                 message: error.to_string(),
             })?;
+        CommandEnvelope::from_value(value)
+    }
+
+    /// Reads a command from parsed JSON (an element of a batch), with the checks of
+    /// [`CommandEnvelope::parse`] after the size.
+    pub fn from_value(value: serde_json::Value) -> Result<CommandEnvelope, ShapeError> {
         let raw: RawEnvelope = tracked("", value)?;
         let serde_json::Value::Object(mut body) = raw.command else {
             return Err(ShapeError {

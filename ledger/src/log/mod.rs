@@ -72,6 +72,25 @@ pub trait EventLog: Send + Sync {
     /// stream version and idempotency on the command id.
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, LogError>;
 
+    /// Appends many independent commands in one call: each is atomic (all or none of its events)
+    /// and idempotent on its command id, and gets its own outcome, in the order given. A batch
+    /// equals appending the requests one at a time in that order (the contract suite checks it):
+    /// a later request may expect the version an earlier one of the same call leaves, and a
+    /// repeated command id answers with the first one's outcome. A backend commits the call in as
+    /// few group commits as it can; if a commit fails, every command in it fails.
+    ///
+    /// The default appends one at a time.
+    async fn append_many(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendOutcome, LogError>> {
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            outcomes.push(self.append(request).await);
+        }
+        outcomes
+    }
+
     /// Reads up to `max` records of `partition` starting at `from` (fewer at the end of the log).
     async fn read_batch(
         &self,

@@ -83,6 +83,7 @@ pub async fn contract_suite<L: EventLog>(make: impl Fn() -> L) {
     racing_appends_on_one_stream_have_one_winner(make()).await;
     concurrent_retries_append_once(make()).await;
     partition_of_is_stable(make()).await;
+    append_many_equals_one_at_a_time(make(), make(), &mixed_batch(7, 64)).await;
 }
 
 /// Appended events read back unchanged, in order, at the positions the append assigned.
@@ -517,6 +518,141 @@ where
         .expect("the subscription delivers within the hang guard")
         .expect("the subscription does not end")
         .expect("the subscription reads without error")
+}
+
+/// A deterministic batch of `length` append requests over a few streams, built from `seed`: mostly
+/// commands that expect the version the earlier ones of the batch leave (chains on one stream), and
+/// among them stale expected versions (conflicts), commands without events (invalid), retries of an
+/// earlier command id (duplicates) and commands of several events.
+pub fn mixed_batch(seed: u64, length: usize) -> Vec<AppendRequest> {
+    const STREAMS: [&str; 4] = [
+        "contract/B-1",
+        "period/B-1/2026-01",
+        "contract/B-2",
+        "budget/KZ/B/2026",
+    ];
+    let mut random = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |below: u64| {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random % below
+    };
+    let mut versions = [0u64; STREAMS.len()];
+    let mut appended: Vec<(usize, CommandId)> = Vec::new();
+    let mut requests = Vec::with_capacity(length);
+    for number in 0..u64::try_from(length).expect("usize fits in u64") {
+        let which = usize::try_from(next(4)).expect("small");
+        let name = format!("batch-{seed}-{number}");
+        let event_seed = seed.wrapping_mul(1_000_000) + number * 10;
+        let request = match next(10) {
+            0 => request(
+                STREAMS[which],
+                versions[which] + 1 + next(3),
+                command(&name),
+                vec![sample_event(event_seed, 40)],
+            ),
+            1 => request(STREAMS[which], versions[which], command(&name), Vec::new()),
+            2 if !appended.is_empty() => {
+                let pick = usize::try_from(next(u64::try_from(appended.len()).expect("fits")))
+                    .expect("small");
+                let (stream_number, command_id) = appended[pick];
+                request(
+                    STREAMS[stream_number],
+                    versions[stream_number],
+                    command_id,
+                    vec![sample_event(event_seed, 40)],
+                )
+            }
+            choice => {
+                let events = (0..1 + u64::from(choice == 9) * 2)
+                    .map(|index| sample_event(event_seed + index, 40))
+                    .collect::<Vec<_>>();
+                let count = u64::try_from(events.len()).expect("fits");
+                let command_id = command(&name);
+                let request = request(STREAMS[which], versions[which], command_id, events);
+                versions[which] += count;
+                appended.push((which, command_id));
+                request
+            }
+        };
+        requests.push(request);
+    }
+    requests
+}
+
+/// `append_many` on one log ends where appending the same requests one at a time on another ends:
+/// the same result per request (outcome or error kind), and the same records on every partition.
+pub async fn append_many_equals_one_at_a_time<L: EventLog>(
+    batched: L,
+    sequential: L,
+    requests: &[AppendRequest],
+) {
+    let many = tokio::time::timeout(HANG_GUARD, batched.append_many(requests.to_vec()))
+        .await
+        .expect("append_many answers within the hang guard");
+    assert_eq!(many.len(), requests.len(), "one result per request");
+    for (number, (request, batched_result)) in requests.iter().zip(&many).enumerate() {
+        let single = sequential.append(request.clone()).await;
+        match (batched_result, &single) {
+            (Ok(left), Ok(right)) => {
+                assert_eq!(
+                    (&left.stream, left.first_version, left.duplicate),
+                    (&right.stream, right.first_version, right.duplicate),
+                    "request {number} ({}, command {})",
+                    request.stream,
+                    request.command_id
+                );
+                assert_eq!(left.positions.len(), right.positions.len());
+            }
+            (Err(left), Err(right)) => assert_eq!(
+                error_kind(left),
+                error_kind(right),
+                "request {number}: {left} against {right}"
+            ),
+            (left, right) => {
+                panic!("request {number}: batched {left:?} but one at a time {right:?}")
+            }
+        }
+    }
+    for partition in 0..batched.partitions() {
+        let left = read_everything(&batched, PartitionId(partition)).await;
+        let right = read_everything(&sequential, PartitionId(partition)).await;
+        assert_eq!(left, right, "partition {partition} holds the same records");
+    }
+}
+
+/// Every record of a partition as (stream, version, command id, event id, payload).
+async fn read_everything<L: EventLog>(
+    log: &L,
+    partition: PartitionId,
+) -> Vec<(StreamId, StreamVersion, CommandId, EventId, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut records = super::read_partition(log, partition, Offset(0));
+    while let Some(record) = records.next().await {
+        let envelope = record.expect("read succeeds");
+        let body = envelope.body;
+        found.push((
+            body.stream,
+            body.stream_version,
+            body.command_id,
+            body.event_id,
+            body.payload.data,
+        ));
+    }
+    found
+}
+
+fn error_kind(error: &LogError) -> String {
+    match error {
+        LogError::Conflict {
+            stream,
+            expected,
+            actual,
+        } => format!("conflict on {stream}: expected {expected}, actual {actual}"),
+        LogError::Invalid(_) => "invalid".to_owned(),
+        other => format!("{other}"),
+    }
 }
 
 /// The record carries exactly what the writer handed in.

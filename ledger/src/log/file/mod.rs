@@ -406,18 +406,66 @@ impl EventLog for FileLog {
     }
 
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, LogError> {
-        let Some(requests) = &self.requests else {
-            return Err(LogError::Invalid(format!(
-                "the log in {} is open read-only; appends need FileLog::open",
-                self.dir().display()
-            )));
+        let mut results = self.append_many(vec![request]).await;
+        results.pop().expect("one result per request")
+    }
+
+    /// Encodes the commands on the caller's task and hands them to the writer in as few requests as
+    /// the batch bounds allow (usually one), so a call of a thousand commands pays one queue
+    /// hand-off and one answer instead of a thousand. Each command is still admitted on its own.
+    async fn append_many(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendOutcome, LogError>> {
+        let count = requests.len();
+        let Some(queue) = &self.requests else {
+            let dir = self.dir().display().to_string();
+            return (0..count)
+                .map(|_| {
+                    Err(LogError::Invalid(format!(
+                        "the log in {dir} is open read-only; appends need FileLog::open"
+                    )))
+                })
+                .collect();
         };
-        let (queued, answer) = request::encode(request, self.partitions())?;
         let stopped = || LogError::Unavailable("the event log writer has stopped".to_owned());
-        requests.send(queued).await.map_err(|_| stopped())?;
-        let (result, bodies) = answer.await.map_err(|_| stopped())?;
-        drop(bodies);
-        result
+        let encoded = request::encode_many(requests, self.partitions());
+        let mut results: Vec<Option<Result<AppendOutcome, LogError>>> =
+            std::iter::repeat_with(|| None).take(count).collect();
+        for (slot, error) in encoded.refused {
+            results[slot] = Some(Err(error));
+        }
+        let mut answers = Vec::with_capacity(encoded.queued.len());
+        for (queued, slots, answer) in encoded.queued {
+            if queue.send(queued).await.is_err() {
+                answers.push((slots, None));
+                continue;
+            }
+            answers.push((slots, Some(answer)));
+        }
+        for (slots, answer) in answers {
+            let answered = match answer {
+                Some(answer) => answer.await.ok(),
+                None => None,
+            };
+            match answered {
+                Some((outcomes, bodies)) => {
+                    drop(bodies);
+                    for (slot, outcome) in slots.into_iter().zip(outcomes) {
+                        results[slot] = Some(outcome);
+                    }
+                }
+                None => {
+                    for slot in slots {
+                        results[slot] = Some(Err(stopped()));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.expect("every command is answered"))
+            .collect()
     }
 
     async fn read_batch(

@@ -15,7 +15,6 @@ use std::thread::JoinHandle;
 
 use super::request::Waiter;
 use super::{Durability, Shared};
-use crate::log::AppendOutcome;
 use crate::log::error::LogError;
 use crate::log::ids::PartitionId;
 
@@ -27,7 +26,8 @@ pub struct SyncJob {
     pub files: Vec<Arc<File>>,
     /// The new end offset of every touched partition.
     pub ends: Vec<(PartitionId, u64)>,
-    pub replies: Vec<(Waiter, Result<AppendOutcome, LogError>)>,
+    /// The waiters of the batch's requests, each with one result per command.
+    pub replies: Vec<Waiter>,
 }
 
 /// A file to sync and where to report the result.
@@ -127,12 +127,12 @@ pub fn sync_loop(shared: &Shared, jobs: &std_mpsc::Receiver<SyncJob>) {
                     shared.publish_end(partition, end);
                 }
             }
-            for (waiter, result) in job.replies {
-                let result = match (&outcome, result) {
-                    (Err(detail), Ok(_)) => Err(LogError::Unavailable(detail.clone())),
-                    (_, result) => result,
-                };
-                waiter.answer(result);
+            for mut waiter in job.replies {
+                if let Err(detail) = &outcome {
+                    // The commit failed: every command of the batch fails with it.
+                    waiter.fail(|| LogError::Unavailable(detail.clone()));
+                }
+                waiter.answer();
             }
         }
     }

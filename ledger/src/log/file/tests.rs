@@ -625,3 +625,60 @@ proptest! {
         prop_assert!(verify(dir.path()).unwrap().is_ok());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// `append_many` equals appending the same requests one at a time (outcomes, errors and the
+    /// records of every partition), for mixed batches of chains, conflicts, invalid commands and
+    /// retries, with segments small enough to roll inside a batch.
+    #[test]
+    fn append_many_equals_appending_one_at_a_time(seed in any::<u64>(), length in 1usize..120) {
+        let (left, right) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let requests = testkit::mixed_batch(seed, length);
+        runtime().block_on(async {
+            let batched = FileLog::open(left.path(), options(3, 4096, Durability::NoSync)).unwrap();
+            let sequential =
+                FileLog::open(right.path(), options(3, 4096, Durability::NoSync)).unwrap();
+            testkit::append_many_equals_one_at_a_time(batched, sequential, &requests).await;
+        });
+    }
+}
+
+/// A call larger than one writer batch is split into several requests and still answers every
+/// command in order.
+#[test]
+fn append_many_beyond_one_writer_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    runtime().block_on(async {
+        let log = FileLog::open(dir.path(), options(2, 1 << 20, Durability::NoSync)).unwrap();
+        let count = EVENTS_PER_BATCH_MAX + 100;
+        let requests: Vec<_> = (0..u64::try_from(count).unwrap())
+            .map(|number| {
+                request(
+                    &format!("contract/M-{}", number % 50),
+                    number / 50,
+                    command(&format!("many-{number}")),
+                    vec![sample_event(number, 20)],
+                )
+            })
+            .collect();
+        let outcomes = log.append_many(requests).await;
+        assert_eq!(outcomes.len(), count);
+        for (number, outcome) in (0u64..).zip(&outcomes) {
+            let outcome = outcome.as_ref().expect("every command is appended");
+            assert_eq!(outcome.first_version, StreamVersion(number / 50 + 1));
+        }
+        // (`commit_stats().batches` counts sync rounds, and one round may cover both written
+        // batches, so it cannot show the split; the versions and the count of records do.)
+        let last = StreamVersion(u64::try_from(count).unwrap().div_ceil(50));
+        let stream = StreamId::new("contract/M-0").unwrap();
+        assert_eq!(log.stream_version(&stream).await.unwrap(), last);
+        let records: u64 = log.commit_stats().records;
+        assert_eq!(
+            records,
+            u64::try_from(count).unwrap(),
+            "every event appended once"
+        );
+    });
+}

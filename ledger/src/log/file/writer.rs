@@ -27,7 +27,7 @@ use super::Shared;
 use super::frame::{self, HEADER_BYTES, SegmentHeader};
 use super::index::{Admission, NewCommand, RecordLocation, SegmentRef};
 use super::layout::sync_dir;
-use super::request::{EncodedBodies, Request, Waiter};
+use super::request::{Queued, Request, Waiter};
 use super::sync::{self, SyncJob};
 use crate::log::AppendOutcome;
 use crate::log::envelope::ChainHash;
@@ -37,7 +37,7 @@ use crate::log::ids::{Offset, PartitionId, Position};
 /// Bytes of a chain hash, stored after each record's body.
 const HASH_BYTES: usize = 32;
 
-/// The most requests one batch takes from the queue.
+/// The most commands one batch takes from the queue (a request of more goes alone).
 pub const REQUESTS_PER_BATCH_MAX: usize = 4096;
 /// The most events one batch writes; at least [`crate::log::EVENTS_PER_APPEND_MAX`] so any valid
 /// request fits in a batch of its own.
@@ -58,14 +58,13 @@ struct ActiveSegment {
     bytes: u64,
 }
 
-/// One request admitted into the batch: its outcome (positions filled in) and its waiter.
+/// One command admitted into the batch: which request of the batch it came with, where its bodies
+/// sit in that request's buffer, and its partition.
 struct Accepted {
+    request: usize,
+    bytes: std::ops::Range<usize>,
     partition: usize,
-    outcome: AppendOutcome,
-    waiter: Waiter,
 }
-
-type Replies = Vec<(Waiter, Result<AppendOutcome, LogError>)>;
 
 /// State owned by the writer thread.
 struct Writer {
@@ -162,8 +161,9 @@ impl Writer {
                 first.waiter.bodies.count(),
                 first.waiter.bodies.frame_bytes(),
             );
+            let mut commands = first.commands.len();
             batch.push(first);
-            while batch.len() < REQUESTS_PER_BATCH_MAX {
+            while commands < REQUESTS_PER_BATCH_MAX {
                 let Ok(next) = requests.try_recv() else { break };
                 if events + next.waiter.bodies.count() > EVENTS_PER_BATCH_MAX
                     || bytes + next.waiter.bodies.frame_bytes() > BATCH_BYTES_MAX
@@ -173,30 +173,40 @@ impl Writer {
                 }
                 events += next.waiter.bodies.count();
                 bytes += next.waiter.bodies.frame_bytes();
+                commands += next.commands.len();
                 batch.push(next);
             }
-            let job = self.write_batch(batch.drain(..));
+            let job = self.write_batch(&mut batch);
             if jobs.send(job).is_err() {
                 return;
             }
         }
     }
 
-    /// Validates, indexes, frames and writes one batch; never fails: failures become replies.
-    fn write_batch(&mut self, batch: impl ExactSizeIterator<Item = Request>) -> SyncJob {
-        let mut replies = Vec::with_capacity(batch.len());
+    /// Validates, indexes, frames and writes one batch; never fails: failures become results.
+    fn write_batch(&mut self, batch: &mut Vec<Request>) -> SyncJob {
         if let Some(failure) = self.shared.failure.get() {
-            replies.extend(
-                batch.map(|request| (request.waiter, Err(LogError::Unavailable(failure.clone())))),
-            );
+            let replies = batch
+                .drain(..)
+                .map(|request| {
+                    let mut waiter = request.waiter;
+                    let refused = request
+                        .commands
+                        .iter()
+                        .map(|_| Err(LogError::Unavailable(failure.clone())));
+                    waiter.results.extend(refused);
+                    waiter
+                })
+                .collect();
             return SyncJob {
                 files: Vec::new(),
                 ends: Vec::new(),
                 replies,
             };
         }
-        self.admit_batch(batch, &mut replies);
-        self.frame_accepted();
+        self.admit_batch(batch);
+        let records = self.frame_accepted(batch);
+        let mut replies: Vec<Waiter> = batch.drain(..).map(|request| request.waiter).collect();
         let touched: Vec<usize> = (0..self.buffers.len())
             .filter(|&number| !self.buffers[number].is_empty())
             .collect();
@@ -208,11 +218,9 @@ impl Writer {
             );
             let _ = self.shared.failure.set(detail.clone());
             tracing::error!(%error, "event log write failed; log stopped");
-            replies.extend(
-                self.accepted
-                    .drain(..)
-                    .map(|entry| (entry.waiter, Err(LogError::Unavailable(detail.clone())))),
-            );
+            for waiter in &mut replies {
+                waiter.fail(|| LogError::Unavailable(detail.clone()));
+            }
             return SyncJob {
                 files: Vec::new(),
                 ends: Vec::new(),
@@ -227,12 +235,7 @@ impl Writer {
             .iter()
             .map(|&number| (partition_id(number), self.next_offsets[number]))
             .collect();
-        self.publish_heads(&touched);
-        replies.extend(
-            self.accepted
-                .drain(..)
-                .map(|entry| (entry.waiter, Ok(entry.outcome))),
-        );
+        self.publish_heads(&touched, records);
         if let Err(error) = self.roll_full_segments(&touched) {
             // The batch itself is written; only the next segment could not be created. Stop the log
             // before the next batch rather than append past the segment limit silently.
@@ -247,47 +250,51 @@ impl Writer {
         }
     }
 
-    /// Decides each request in order under one index write lock (duplicate command id first, then
-    /// expected version; see [`Index::admit`]) and indexes the admitted ones with their offsets and
-    /// frame locations, which are known before any hashing. Rejections go straight into `replies`;
-    /// they are still answered by the sync thread, after everything before them is durable.
+    /// Decides each command of each request in order under one index write lock (duplicate command
+    /// id first, then expected version; see [`Index::admit`]) and indexes the admitted ones with
+    /// their offsets and frame locations, which are known before any hashing. Every command gets its
+    /// result now (an admitted one its outcome, which the sync thread turns into an error if the
+    /// batch does not become durable); all are answered by the sync thread, after everything before
+    /// them is durable.
     ///
     /// Deciding and indexing in one probe per map is the point: the writer thread is the log's serial
     /// bottleneck, and the earlier split (look up under a read lock, then probe again to insert after
     /// the write) cost two to three random accesses into million-entry maps per append.
-    fn admit_batch(&mut self, batch: impl Iterator<Item = Request>, replies: &mut Replies) {
+    fn admit_batch(&mut self, batch: &mut [Request]) {
         let shared = Arc::clone(&self.shared);
         let mut index = shared.index.write().expect("index lock poisoned");
-        for request in batch {
-            let number = usize::try_from(request.partition.0).expect("u32 fits in usize");
-            let count = request.waiter.bodies.count();
-            let command = NewCommand {
-                command_id: request.command_id,
-                stream: &request.stream,
-                partition: request.partition,
-                expected: request.expected,
-                first_offset: self.next_offsets[number],
-                count: u32::try_from(count).expect("a request has at most EVENTS_PER_APPEND_MAX"),
-            };
-            match index.admit(&command) {
-                Admission::Duplicate(original) => {
-                    let result = check_same_stream(&request, original);
-                    replies.push((request.waiter, result));
-                }
-                Admission::Conflict(actual) => {
-                    let conflict = LogError::Conflict {
-                        stream: request.stream,
-                        expected: request.expected,
+        for (request_number, request) in batch.iter_mut().enumerate() {
+            let waiter = &mut request.waiter;
+            for queued in std::mem::take(&mut request.commands) {
+                let number = usize::try_from(queued.partition.0).expect("u32 fits in usize");
+                let command = NewCommand {
+                    command_id: queued.command_id,
+                    stream: &queued.stream,
+                    partition: queued.partition,
+                    expected: queued.expected,
+                    first_offset: self.next_offsets[number],
+                    count: queued.count,
+                };
+                let result = match index.admit(&command) {
+                    Admission::Duplicate(original) => check_same_stream(&queued, original),
+                    Admission::Conflict(actual) => Err(LogError::Conflict {
+                        stream: queued.stream,
+                        expected: queued.expected,
                         actual,
-                    };
-                    replies.push((request.waiter, Err(conflict)));
-                }
-                Admission::Admitted => {
-                    let locations = self.plan_locations(number, &request.waiter.bodies);
-                    index.push_locations(request.partition, locations);
-                    let entry = self.accept(request, number);
-                    self.accepted.push(entry);
-                }
+                    }),
+                    Admission::Admitted => {
+                        let bodies = waiter.bodies.command(queued.bytes.clone());
+                        let locations = self.plan_locations(number, bodies);
+                        index.push_locations(queued.partition, locations);
+                        self.accepted.push(Accepted {
+                            request: request_number,
+                            bytes: queued.bytes.clone(),
+                            partition: number,
+                        });
+                        Ok(self.accept(queued, number))
+                    }
+                };
+                waiter.results.push(result);
             }
         }
     }
@@ -296,11 +303,11 @@ impl Writer {
     fn plan_locations<'a>(
         &'a mut self,
         number: usize,
-        bodies: &'a EncodedBodies,
+        bodies: impl Iterator<Item = (&'a [u8], bool)> + 'a,
     ) -> impl Iterator<Item = RecordLocation> + 'a {
         let segment = &self.active[number];
         let planned = &mut self.planned_bytes[number];
-        bodies.iter().map(move |(body, _)| {
+        bodies.map(move |(body, _)| {
             let frame_bytes = frame::frame_bytes(body.len() + HASH_BYTES);
             let location = RecordLocation {
                 segment: segment.number,
@@ -312,38 +319,37 @@ impl Writer {
         })
     }
 
-    /// Assigns an admitted request its offsets and builds its outcome.
-    fn accept(&mut self, mut request: Request, number: usize) -> Accepted {
-        let mut positions = std::mem::take(&mut request.waiter.positions);
-        let count = u64::try_from(request.waiter.bodies.count()).expect("usize fits in u64");
+    /// Assigns an admitted command its offsets and builds its outcome.
+    fn accept(&mut self, queued: Queued, number: usize) -> AppendOutcome {
+        let count = u64::from(queued.count);
         let first_offset = self.next_offsets[number];
-        positions.extend((first_offset..first_offset + count).map(|offset| Position {
-            partition: request.partition,
-            offset: Offset(offset),
-        }));
+        let positions = (first_offset..first_offset + count)
+            .map(|offset| Position {
+                partition: queued.partition,
+                offset: Offset(offset),
+            })
+            .collect();
         self.next_offsets[number] += count;
-        Accepted {
-            partition: number,
-            outcome: AppendOutcome {
-                stream: request.stream,
-                first_version: request.expected.next(),
-                positions,
-                duplicate: false,
-            },
-            waiter: request.waiter,
+        AppendOutcome {
+            stream: queued.stream,
+            first_version: queued.expected.next(),
+            positions,
+            duplicate: false,
         }
     }
 
-    /// Chains and frames every admitted request's records into its partition's buffer, outside the
-    /// index lock (SHA-256 is the largest single cost per record).
-    fn frame_accepted(&mut self) {
-        for entry in &self.accepted {
+    /// Chains and frames every admitted command's records into its partition's buffer, outside the
+    /// index lock (SHA-256 is the largest single cost per record); returns the number of records.
+    fn frame_accepted(&mut self, batch: &[Request]) -> u64 {
+        let mut records = 0u64;
+        for entry in self.accepted.drain(..) {
             let number = entry.partition;
             let buffer = &mut self.buffers[number];
-            for (body, continued) in entry.waiter.bodies.iter() {
+            for (body, continued) in batch[entry.request].waiter.bodies.command(entry.bytes) {
                 let hash = self.heads[number].link(body);
                 frame::push_frame_parts(buffer, body, &hash.0, continued);
                 self.heads[number] = hash;
+                records += 1;
             }
         }
         for (number, buffer) in self.buffers.iter().enumerate() {
@@ -354,6 +360,7 @@ impl Writer {
             );
         }
         self.planned_bytes.fill(0);
+        records
     }
 
     /// Writes each touched partition's buffer with one positional write.
@@ -374,12 +381,7 @@ impl Writer {
 
     /// Publishes the chain head of every touched partition and counts the batch's records, under one
     /// short write lock, once the batch is written.
-    fn publish_heads(&self, touched: &[usize]) {
-        let records: usize = self
-            .accepted
-            .iter()
-            .map(|entry| entry.outcome.positions.len())
-            .sum();
+    fn publish_heads(&self, touched: &[usize], records: u64) {
         let mut index = self.shared.index.write().expect("index lock poisoned");
         for &number in touched {
             index.partitions[number].head = self.heads[number];
@@ -392,10 +394,10 @@ impl Writer {
             );
         }
         drop(index);
-        self.shared.counters.records.fetch_add(
-            u64::try_from(records).expect("usize fits in u64"),
-            Ordering::Relaxed,
-        );
+        self.shared
+            .counters
+            .records
+            .fetch_add(records, Ordering::Relaxed);
     }
 
     /// Starts a new segment for every touched partition whose segment reached the size limit. Rolling
@@ -419,17 +421,14 @@ impl Writer {
 }
 
 /// A retried command must name the stream of the original; anything else is a client bug.
-fn check_same_stream(
-    request: &Request,
-    original: AppendOutcome,
-) -> Result<AppendOutcome, LogError> {
-    if original.stream == request.stream {
+fn check_same_stream(queued: &Queued, original: AppendOutcome) -> Result<AppendOutcome, LogError> {
+    if original.stream == queued.stream {
         return Ok(original);
     }
     Err(LogError::Invalid(format!(
         "command id {} was already used for stream \"{}\", but is now sent for stream \"{}\"; \
          a retry must repeat the original command, a new command needs a new id",
-        request.command_id, original.stream, request.stream
+        queued.command_id, original.stream, queued.stream
     )))
 }
 

@@ -156,30 +156,28 @@ impl EventLog for KafkaLog {
     }
 
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, LogError> {
-        let Some(writer) = &self.writer else {
-            return Err(LogError::Invalid(format!(
-                "this Kafka log was opened with role=reader; append to stream \"{}\" needs the writer",
-                request.stream
-            )));
-        };
-        let partition = self.partition_of(&request.stream);
-        if !self.config.owns(partition.0) {
-            let (first, last) = self.config.owns;
-            return Err(LogError::Invalid(format!(
-                "stream \"{}\" lives on partition {partition}, but this writer owns partitions \
-                 {first}-{last}; send the command to the writer of partition {partition}",
-                request.stream
-            )));
+        let outcome = self.enqueue(request).await?;
+        answered(outcome).await
+    }
+
+    /// Queues every command before waiting for any answer, so the writer task decides them together
+    /// and commits them in as few transactions as its bounds allow.
+    async fn append_many(
+        &self,
+        requests: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendOutcome, LogError>> {
+        let mut queued = Vec::with_capacity(requests.len());
+        for request in requests {
+            queued.push(self.enqueue(request).await);
         }
-        let (reply, outcome) = oneshot::channel();
-        writer
-            .queue
-            .send(Pending { request, reply })
-            .await
-            .map_err(|_| LogError::Unavailable("the Kafka writer task has stopped".into()))?;
-        outcome
-            .await
-            .map_err(|_| LogError::Unavailable("the Kafka writer task dropped an append".into()))?
+        let mut outcomes = Vec::with_capacity(queued.len());
+        for outcome in queued {
+            outcomes.push(match outcome {
+                Ok(outcome) => answered(outcome).await,
+                Err(error) => Err(error),
+            });
+        }
+        outcomes
     }
 
     async fn read_batch(
@@ -273,7 +271,45 @@ impl EventLog for KafkaLog {
     }
 }
 
+/// The answer of the writer task to one queued command.
+async fn answered(
+    outcome: oneshot::Receiver<Result<AppendOutcome, LogError>>,
+) -> Result<AppendOutcome, LogError> {
+    outcome
+        .await
+        .map_err(|_| LogError::Unavailable("the Kafka writer task dropped an append".into()))?
+}
+
 impl KafkaLog {
+    /// Hands one command to the writer task; the receiver gets its outcome.
+    async fn enqueue(
+        &self,
+        request: AppendRequest,
+    ) -> Result<oneshot::Receiver<Result<AppendOutcome, LogError>>, LogError> {
+        let Some(writer) = &self.writer else {
+            return Err(LogError::Invalid(format!(
+                "this Kafka log was opened with role=reader; append to stream \"{}\" needs the writer",
+                request.stream
+            )));
+        };
+        let partition = self.partition_of(&request.stream);
+        if !self.config.owns(partition.0) {
+            let (first, last) = self.config.owns;
+            return Err(LogError::Invalid(format!(
+                "stream \"{}\" lives on partition {partition}, but this writer owns partitions \
+                 {first}-{last}; send the command to the writer of partition {partition}",
+                request.stream
+            )));
+        }
+        let (reply, outcome) = oneshot::channel();
+        writer
+            .queue
+            .send(Pending { request, reply })
+            .await
+            .map_err(|_| LogError::Unavailable("the Kafka writer task has stopped".into()))?;
+        Ok(outcome)
+    }
+
     /// The writer's in-memory index, if it covers `stream` (a writer indexes only the partitions it
     /// owns; other streams are read by scanning, like on a reader).
     fn index_for(&self, stream: &StreamId) -> Option<&WriterHandle> {
