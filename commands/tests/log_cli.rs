@@ -191,7 +191,7 @@ fn bench_append_spreads_streams_over_fewer_tasks() {
     let first = text.lines().next().unwrap();
     assert!(
         first.starts_with(
-            "ledger: 1003 events (300 B payload, 2 per append, 10 in flight over 3 tasks"
+            "ledger: 1003 events (300 B payload, 2 per append, 1 command per call, 10 in flight over 3 tasks"
         ),
         "{text}"
     );

@@ -156,11 +156,16 @@ fn print_report(config: &AppendConfig, report: &AppendReport) -> std::io::Result
     let stats = report.ledger.stats;
     writeln!(
         out,
-        "ledger: {} events ({} B payload, {} per append, {} commands per call, {} in flight over {} tasks, {} partitions) in {:.3?}",
+        "ledger: {} events ({} B payload, {} per append, {} command{} per call, {} in flight over {} tasks, {} partitions) in {:.3?}",
         report.ledger.events,
         config.payload_bytes,
         config.events_per_append,
         config.commands_per_call,
+        if config.commands_per_call == 1 {
+            ""
+        } else {
+            "s"
+        },
         config.concurrency,
         config.tasks,
         config.partitions,
