@@ -213,3 +213,38 @@ fn bench_append_refuses_more_tasks_than_streams() {
         "{stderr}"
     );
 }
+
+/// `bench project`, `bench export` and `bench feed` measure on one generated month (`cli/bench_month`):
+/// each ends with its `<name>: ledger=<n> raw=<n> ratio=<x.xx>` line and leaves no work directory.
+#[test]
+fn the_month_benches_end_with_their_ratio_lines_and_clean_up() {
+    for name in ["project", "export", "feed"] {
+        let child = Command::new(env!("CARGO_BIN_EXE_ledger"))
+            .args(["bench", name, "--events", "1200", "--per-contract", "400"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the ledger binary runs");
+        let work_dir = std::env::temp_dir().join(format!("ledger-bench-{name}-{}", child.id()));
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{name}: {output:?}");
+        let text = stdout(&output);
+        let last = text.lines().last().unwrap_or_default();
+        let fields: Vec<&str> = last.split(' ').collect();
+        assert_eq!(fields.len(), 4, "{name}: {last}");
+        assert_eq!(fields[0], format!("{name}:"), "{last}");
+        for (field, prefix) in fields[1..3].iter().zip(["ledger=", "raw="]) {
+            let value = field
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("{last}"));
+            assert!(value.parse::<u64>().is_ok_and(|rate| rate > 0), "{last}");
+        }
+        let ratio = fields[3].strip_prefix("ratio=").unwrap();
+        assert_eq!(ratio.split('.').nth(1).map(str::len), Some(2), "{last}");
+        assert!(
+            !work_dir.exists(),
+            "{name} left {} behind",
+            work_dir.display()
+        );
+    }
+}

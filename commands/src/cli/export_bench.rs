@@ -22,16 +22,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use futures::StreamExt;
 use ledger::domain::event::Event;
-use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{EventEnvelope, EventLog, Offset, PartitionId, read_partition};
 use projector::views::sample::SampleConfig;
 
+use super::bench_month::per_second;
 use crate::audit::jsonl::canonical_line;
 use crate::files::AtomicFile;
-use crate::project::{progress_bar, write_sample_log};
 
 #[derive(Debug, clap::Args)]
 pub struct ExportBenchArgs {
@@ -57,25 +55,10 @@ struct Timings {
 }
 
 pub fn run(args: ExportBenchArgs) -> anyhow::Result<ExitCode> {
-    let per_contract = u64::from(args.per_contract.max(1));
-    let contracts = u32::try_from(args.events.div_ceil(per_contract).max(1))
-        .context("--events is too large")?;
-    let config = SampleConfig {
-        seed: args.seed,
-        contracts,
-        periods: 1,
-        dispensings_per_period: args.per_contract.max(1),
-        lifecycle: true,
-    };
-    let owned = args.dir.is_none();
-    let dir = args.dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ledger-bench-export-{}", std::process::id()))
-    });
-    let result = super::runtime()?.block_on(measure(&dir, config));
-    if owned {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    let timings = result?;
+    let config = super::bench_month::sample_month(args.events, args.per_contract, args.seed)?;
+    let timings = super::bench_month::in_work_dir(args.dir, "export", |dir| async move {
+        measure(&dir, config).await
+    })?;
     let rate = |elapsed: Duration| per_second(timings.events, elapsed);
     let raw = rate(timings.raw);
     let parquet = rate(timings.parquet);
@@ -105,30 +88,9 @@ fn ratio(ledger: u64, raw: u64) -> String {
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
-fn per_second(events: u64, elapsed: Duration) -> u64 {
-    let micros = u64::try_from(elapsed.as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    events.saturating_mul(1_000_000) / micros
-}
-
 /// Generates the log, then measures the raw pass, the Parquet export and the JSONL export.
 async fn measure(dir: &Path, config: SampleConfig) -> anyhow::Result<Timings> {
-    let log_dir = dir.join("log");
-    let options = FileLogOptions {
-        durability: Durability::NoSync,
-        ..FileLogOptions::default()
-    };
-    let log = FileLog::open(&log_dir, options)
-        .with_context(|| format!("cannot create the log in {}", log_dir.display()))?;
-    let bar = progress_bar();
-    bar.set_message("generating");
-    bar.set_length(u64::from(config.contracts) * u64::from(config.dispensings_per_period));
-    let generated = write_sample_log(&log, config, &bar).await?;
-    bar.finish_and_clear();
-    drop(log);
-    let log = FileLog::open_read_only(&log_dir)?;
-    eprintln!("generated {generated} events in {}", log_dir.display());
+    let log = super::bench_month::generate(dir, config).await?;
     let month = "2026-01";
     let in_month = |envelope: &EventEnvelope| {
         crate::audit::seal::period_month(&envelope.body.stream) == Some(month)

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::StreamExt;
-use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{EventLog, Offset, PartitionId, PublicForm, read_partition};
 use ledger::public::CloudEvents;
 use projector::views::sample::SampleConfig;
@@ -37,7 +36,7 @@ use crate::auth::limits::LimitSettings;
 use crate::auth::tls::{TlsFiles, server_config};
 use crate::auth::{Organisation, Policy};
 use crate::pki::{ClientSubject, DevCa, Validity};
-use crate::project::{progress_bar, write_sample_log};
+use crate::project::progress_bar;
 use crate::read::follow::checkpoint_of;
 use crate::read::progress::ViewProgress;
 use crate::read::{Forms, ReadState, owners, router};
@@ -78,25 +77,10 @@ impl Pass {
 }
 
 pub fn run(args: FeedBenchArgs) -> anyhow::Result<ExitCode> {
-    let per_contract = u64::from(args.per_contract.max(1));
-    let contracts = u32::try_from(args.events.div_ceil(per_contract).max(1))
-        .context("--events is too large")?;
-    let config = SampleConfig {
-        seed: args.seed,
-        contracts,
-        periods: 1,
-        dispensings_per_period: args.per_contract.max(1),
-        lifecycle: true,
-    };
-    let owned = args.dir.is_none();
-    let dir = args.dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ledger-bench-feed-{}", std::process::id()))
-    });
-    let result = super::runtime()?.block_on(measure(&dir, config));
-    if owned {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    let (raw, topic, sse) = result?;
+    let config = super::bench_month::sample_month(args.events, args.per_contract, args.seed)?;
+    let (raw, topic, sse) = super::bench_month::in_work_dir(args.dir, "feed", |dir| async move {
+        measure(&dir, config).await
+    })?;
     anyhow::ensure!(
         raw.events == topic.events && raw.events == sse.events,
         "the passes read different numbers of events: raw {}, JSON topic {}, SSE {}",
@@ -132,21 +116,7 @@ pub fn run(args: FeedBenchArgs) -> anyhow::Result<ExitCode> {
 
 /// Generates the log, then measures the three passes over it.
 async fn measure(dir: &Path, config: SampleConfig) -> anyhow::Result<(Pass, Pass, Pass)> {
-    let log_dir = dir.join("log");
-    let options = FileLogOptions {
-        durability: Durability::NoSync,
-        ..FileLogOptions::default()
-    };
-    let log = FileLog::open(&log_dir, options)
-        .with_context(|| format!("cannot create the log in {}", log_dir.display()))?;
-    let bar = progress_bar();
-    bar.set_message("generating");
-    bar.set_length(u64::from(config.contracts) * u64::from(config.dispensings_per_period));
-    let generated = write_sample_log(&log, config, &bar).await?;
-    bar.finish_and_clear();
-    drop(log);
-    let log: Arc<dyn EventLog> = Arc::new(FileLog::open_read_only(&log_dir)?);
-    eprintln!("generated {generated} events in {}", log_dir.display());
+    let log: Arc<dyn EventLog> = Arc::new(super::bench_month::generate(dir, config).await?);
     let started = Instant::now();
     let events = super::project_bench::raw_pass(&*log).await?;
     let raw = Pass {

@@ -4,6 +4,7 @@
 mod audit;
 mod batch;
 mod bench;
+mod bench_month;
 mod calendar;
 mod demo;
 pub(crate) mod export;

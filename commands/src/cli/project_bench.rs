@@ -13,14 +13,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use futures::StreamExt;
 use ledger::domain::event::Event;
-use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{EventLog, Offset, PartitionId, read_partition};
 use projector::views::sample::SampleConfig;
 
-use crate::project::{catch_up_views, progress_bar, write_sample_log};
+use super::bench_month::per_second;
+use crate::project::{catch_up_views, progress_bar};
 
 #[derive(Debug, clap::Args)]
 pub struct ProjectBenchArgs {
@@ -38,25 +37,11 @@ pub struct ProjectBenchArgs {
 }
 
 pub fn run(args: ProjectBenchArgs) -> anyhow::Result<ExitCode> {
-    let per_contract = u64::from(args.per_contract.max(1));
-    let contracts = u32::try_from(args.events.div_ceil(per_contract).max(1))
-        .context("--events is too large")?;
-    let config = SampleConfig {
-        seed: args.seed,
-        contracts,
-        periods: 1,
-        dispensings_per_period: args.per_contract.max(1),
-        lifecycle: true,
-    };
-    let owned = args.dir.is_none();
-    let dir = args.dir.unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ledger-bench-project-{}", std::process::id()))
-    });
-    let result = super::runtime()?.block_on(measure(&dir, config));
-    if owned {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-    let (events, ledger_elapsed, raw_elapsed) = result?;
+    let config = super::bench_month::sample_month(args.events, args.per_contract, args.seed)?;
+    let (events, ledger_elapsed, raw_elapsed) =
+        super::bench_month::in_work_dir(args.dir, "project", |dir| async move {
+            measure(&dir, config).await
+        })?;
     let ledger_rate = per_second(events, ledger_elapsed);
     let raw_rate = per_second(events, raw_elapsed);
     let ratio_hundredths = ledger_rate.saturating_mul(100) / raw_rate.max(1);
@@ -73,33 +58,12 @@ pub fn run(args: ProjectBenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn per_second(events: u64, elapsed: Duration) -> u64 {
-    let micros = u64::try_from(elapsed.as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1);
-    events.saturating_mul(1_000_000) / micros
-}
-
 /// Generates the log, then measures the raw read-and-decode pass and the projection.
 async fn measure(
     dir: &std::path::Path,
     config: SampleConfig,
 ) -> anyhow::Result<(u64, Duration, Duration)> {
-    let log_dir = dir.join("log");
-    let options = FileLogOptions {
-        durability: Durability::NoSync,
-        ..FileLogOptions::default()
-    };
-    let log = FileLog::open(&log_dir, options)
-        .with_context(|| format!("cannot create the log in {}", log_dir.display()))?;
-    let bar = progress_bar();
-    bar.set_message("generating");
-    bar.set_length(u64::from(config.contracts) * u64::from(config.dispensings_per_period));
-    let generated = write_sample_log(&log, config, &bar).await?;
-    bar.finish_and_clear();
-    drop(log);
-    let log = FileLog::open_read_only(&log_dir)?;
-    eprintln!("generated {generated} events in {}", log_dir.display());
+    let log = super::bench_month::generate(dir, config).await?;
     let raw_started = Instant::now();
     let raw_events = raw_pass(&log).await?;
     let raw_elapsed = raw_started.elapsed();

@@ -19,6 +19,7 @@ from referencing import Registry, Resource
 
 warnings.simplefilter("ignore")  # asyncapi3's pydantic models warn about field names at import
 from asyncapi3 import AsyncAPI3  # noqa: E402
+from schema_refs import references  # noqa: E402
 
 
 def resolve(document, pointer):
@@ -26,18 +27,6 @@ def resolve(document, pointer):
     for part in pointer.lstrip("#/").split("/"):
         node = node[part.replace("~1", "/").replace("~0", "~")]
     return node
-
-
-def references(node):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from references(item)
 
 
 def main():
