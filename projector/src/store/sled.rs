@@ -49,6 +49,28 @@ pub struct SledReader {
     tree: sled::Tree,
 }
 
+/// How long an open waits for a database's file lock that a store of this process has just released.
+const LOCK_RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens `config`, waiting up to [`LOCK_RELEASE_WAIT`] while its file lock is held: sled 0.34
+/// releases the lock only when its background flusher thread lets go of the database, shortly after
+/// the last handle is dropped, so reopening a store just closed in the same process can find it
+/// still locked. A lock held longer (another process) is still an error.
+fn open_when_released(config: &sled::Config) -> sled::Result<sled::Db> {
+    let started = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_RELEASE_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl SledStore {
     /// Opens (or creates) the store in `path`, with sled's default page cache (1 GB).
     pub fn open(path: &Path, policy: FlushPolicy) -> Result<SledStore, StoreError> {
@@ -67,11 +89,11 @@ impl SledStore {
             FlushPolicy::EveryBatch => None,
             FlushPolicy::Background { every_ms } => Some(every_ms),
         };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
-            .flush_every_ms(every_ms)
-            .open()
+            .flush_every_ms(every_ms);
+        let db = open_when_released(&config)
             .map_err(|error| backend("open the sled database", error))?;
         SledStore::with_db(db, policy)
     }
