@@ -23,9 +23,13 @@ use projector::{StoreError, WriteBatch};
 use super::StateStore;
 use super::layout::{self, FINGERPRINT_BYTES, Fingerprint};
 
-/// Bits of the Bloom filter per key (≈ 1% false positives with [`BLOOM_PROBES`] probes).
-const BLOOM_BITS_PER_KEY: u64 = 10;
-const BLOOM_PROBES: u64 = 7;
+/// Bits of the Bloom filter per key (≈ 0.1–0.2 % false positives with [`BLOOM_PROBES`] probes in
+/// one block). Every run is probed for every key looked up, so false positives (a sled read each)
+/// and cache misses per probe are what a year of runs costs (docs/performance.md).
+const BLOOM_BITS_PER_KEY: u64 = 16;
+const BLOOM_PROBES: u32 = 7;
+/// A key's probes all fall in one block of this many bytes (one cache line): one cache miss per run.
+const BLOOM_BLOCK_BYTES: usize = 64;
 
 /// The takes per bucket a run aims at (a bucket is one sled value, ~4 KB).
 const BUCKET_ENTRIES_TARGET: u64 = 64;
@@ -114,7 +118,8 @@ impl Changes {
     }
 }
 
-/// A Bloom filter over key fingerprints (already uniform: two halves give the probe sequence).
+/// A blocked Bloom filter over key fingerprints (already uniform): the first half of a fingerprint
+/// picks a 512-bit block, the second gives [`BLOOM_PROBES`] bit positions of 9 bits each inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bloom {
     bits: Vec<u8>,
@@ -122,23 +127,22 @@ pub struct Bloom {
 
 impl Bloom {
     fn with_keys(count: u64) -> Bloom {
-        let bytes = usize::try_from((count * BLOOM_BITS_PER_KEY).div_ceil(8).max(8))
+        let block_bits = u64::try_from(BLOOM_BLOCK_BYTES * 8).expect("a block's bits fit in u64");
+        let blocks = usize::try_from((count * BLOOM_BITS_PER_KEY).div_ceil(block_bits).max(1))
             .expect("a run's filter fits in memory");
         Bloom {
-            bits: vec![0; bytes],
+            bits: vec![0; blocks * BLOOM_BLOCK_BYTES],
         }
     }
 
     fn probes(&self, key: &Fingerprint) -> impl Iterator<Item = (usize, u8)> {
         let first = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
-        let step = u64::from_be_bytes(key[8..].try_into().expect("8 bytes")) | 1;
-        let bits = u64::try_from(self.bits.len()).expect("usize fits in u64") * 8;
+        let second = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
+        let blocks = u64::try_from(self.bits.len() / BLOOM_BLOCK_BYTES).expect("usize fits in u64");
+        let block = usize::try_from(first % blocks.max(1)).expect("within the filter");
         (0..BLOOM_PROBES).map(move |probe| {
-            let bit = first.wrapping_add(probe.wrapping_mul(step)) % bits;
-            (
-                usize::try_from(bit / 8).expect("within the filter"),
-                1u8 << (bit % 8),
-            )
+            let bit = usize::try_from((second >> (9 * probe)) & 511).expect("9 bits");
+            (block * BLOOM_BLOCK_BYTES + bit / 8, 1u8 << (bit % 8))
         })
     }
 
@@ -519,7 +523,7 @@ mod tests {
         let strangers = (1000..11_000)
             .filter(|n| bloom.may_contain(&layout::key_fingerprint(&n.to_string())))
             .count();
-        assert!(strangers < 300, "{strangers} of 10,000 false positives");
+        assert!(strangers < 60, "{strangers} of 10,000 false positives");
     }
 
     #[test]
