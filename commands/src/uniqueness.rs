@@ -18,7 +18,6 @@ use projector::{StoreError, WriteBatch};
 use crate::handler::HandlerError;
 use crate::writer_state::StateStore;
 use crate::writer_state::layout;
-pub use crate::writer_state::load_writer_indexes;
 use crate::writer_state::m06::{self, Changes, Runs};
 
 /// The writer-side index of marking codes and fiscal receipts across periods (DESIGN §3, M-06): the

@@ -573,15 +573,6 @@ fn commit(
     Ok(())
 }
 
-/// The signing keys, M-06 index and sealed months, built from the whole log in a temporary store:
-/// for writers that keep no state of their own between runs.
-pub async fn load_writer_indexes(
-    log: &Arc<dyn EventLog>,
-) -> anyhow::Result<(KeyRegistry, UniquenessIndex, SealedMonths)> {
-    let loaded = WriterState::open(log, None).await?;
-    Ok((loaded.keys, loaded.index, loaded.sealed))
-}
-
 /// The directory of the writer's state of the embedded log in `data_dir`.
 pub fn state_dir(data_dir: &Path) -> PathBuf {
     data_dir.join(WRITER_STATE_DIR)

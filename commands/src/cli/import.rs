@@ -28,10 +28,11 @@ use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
 use crate::handler::Handler;
 use crate::import::{self, PriceWarning, Row, RowReject};
 use crate::submit::Refusal;
-use crate::uniqueness::{UniquenessIndex, load_writer_indexes};
+use crate::uniqueness::UniquenessIndex;
 use crate::writer::{
     CommandMeta, ContractAggregate, PeriodAggregate, PriceListAggregate, new_events,
 };
+use crate::writer_state::WriterState;
 
 /// Rows per append (one command id per chunk).
 const CHUNK_ROWS: usize = 1000;
@@ -105,7 +106,11 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
     let bar = ProgressBar::new(u64::try_from(rows.len()).unwrap_or(0));
     super::runtime()?.block_on(async {
         let spinner = super::batch::start_up_spinner();
-        let (keys, index, sealed) = load_writer_indexes(&log).await?;
+        // The writer's own state (issue #16): read from its checkpoint, not rebuilt from the
+        // whole log on every import; caught up after the import so the next one starts there.
+        let state_dir = super::open::writer_state_dir(global);
+        let loaded = WriterState::open(&log, Some(&state_dir)).await?;
+        let (state, keys, index, sealed) = (loaded.state, loaded.keys, loaded.index, loaded.sealed);
         spinner.finish_and_clear();
         let inputs = Inputs {
             principal,
@@ -119,7 +124,10 @@ pub fn run(command: ImportCommand, global: &GlobalOpts) -> anyhow::Result<ExitCo
             strict_prices,
             sealed,
         };
-        import_all(&*log, &inputs, rows, (&mut tally, &mut findings), &bar).await
+        import_all(&*log, &inputs, rows, (&mut tally, &mut findings), &bar).await?;
+        state.catch_up(&log).await?;
+        state.flush()?;
+        anyhow::Ok(())
     })?;
     bar.finish_and_clear();
     let wording = Wording {
