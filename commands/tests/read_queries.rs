@@ -23,6 +23,11 @@ fn start(world: &World) -> Service {
     world.reader(&world.dir.path().join("read-views"), &[])
 }
 
+/// `path` read by the client certificate of `who`, whatever the answer.
+fn read_as(world: &World, reader: &Service, who: &str, path: &str) -> Answer {
+    get(&world.client(Some(who)), &reader.address, path, &[]).unwrap()
+}
+
 fn as_fund(world: &World, reader: &Service, path: &str, headers: &[(&str, &str)]) -> Answer {
     let answer = get(&world.client(Some("fund")), &reader.address, path, headers).unwrap();
     assert_eq!(answer.status, 200, "{path}: {}", answer.text());
@@ -47,13 +52,7 @@ fn contracts_answer_what_ledger_contracts_prints() {
     let printed = cli(&world, &["contracts", "--as-of", AS_OF, "--format", "json"]);
     assert_eq!(answer.text(), String::from_utf8(printed).unwrap());
     // A pharmacy lists its own contract only.
-    let own = get(
-        &world.client(Some("KZ-003")),
-        &reader.address,
-        "/v1/contracts",
-        &[],
-    )
-    .unwrap();
+    let own = read_as(&world, &reader, "KZ-003", "/v1/contracts");
     let ids: Vec<String> = own
         .json()
         .as_array()
@@ -86,21 +85,9 @@ fn one_contract_answers_its_element_of_ledger_contracts() {
         .find(|contract| contract["record"]["contract_id"] == "KZ-002")
         .unwrap();
     assert_eq!(&answer.json(), element);
-    let unknown = get(
-        &world.client(Some("fund")),
-        &reader.address,
-        "/v1/contracts/KZ-404",
-        &[],
-    )
-    .unwrap();
+    let unknown = read_as(&world, &reader, "fund", "/v1/contracts/KZ-404");
     assert_eq!(unknown.status, 404, "{}", unknown.text());
-    let bad = get(
-        &world.client(Some("fund")),
-        &reader.address,
-        "/v1/contracts/KZ-002?as_of=March",
-        &[],
-    )
-    .unwrap();
+    let bad = read_as(&world, &reader, "fund", "/v1/contracts/KZ-002?as_of=March");
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["field"], "as_of", "{}", bad.text());
 }
@@ -130,37 +117,33 @@ fn check_form(world: &World, reader: &Service, form: &str, route: &str) {
         );
         assert_eq!(answer.body, printed, "{form} {format}");
     }
-    let other = get(
-        &world.client(Some("KZ-002")),
-        &reader.address,
+    let other = read_as(
+        world,
+        reader,
+        "KZ-002",
         &format!("/v1/{route}/KZ-001/2026-01"),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(other.status, 403, "{}", other.text());
-    let own = get(
-        &world.client(Some("KZ-001")),
-        &reader.address,
+    let own = read_as(
+        world,
+        reader,
+        "KZ-001",
         &format!("/v1/{route}/KZ-001/2026-01"),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(own.status, 200);
-    let none = get(
-        &world.client(Some("fund")),
-        &reader.address,
+    let none = read_as(
+        world,
+        reader,
+        "fund",
         &format!("/v1/{route}/KZ-001/2031-01"),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(none.status, 404, "{}", none.text());
-    let refused = get(
-        &world.client(Some("fund")),
-        &reader.address,
+    let refused = read_as(
+        world,
+        reader,
+        "fund",
         &format!("/v1/{route}/KZ-001/2026-13"),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(
         (refused.status, refused.json()["field"].as_str()),
         (400, Some("period"))
@@ -257,32 +240,24 @@ fn deadlines_answer_what_ledger_deadlines_prints() {
     let printed = printed_deadlines(&world, &["--overdue", "--within", "5"]);
     assert_eq!(overdue.body, printed);
     // A pharmacy sees the clocks of its own contract: what the CLI prints for it.
-    let own = get(
-        &world.client(Some("KZ-004")),
-        &reader.address,
+    let own = read_as(
+        &world,
+        &reader,
+        "KZ-004",
         &format!("/v1/deadlines?as_of={AS_OF}"),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(
         own.body,
         printed_deadlines(&world, &["--contract", "KZ-004"])
     );
-    let other = get(
-        &world.client(Some("KZ-004")),
-        &reader.address,
+    let other = read_as(
+        &world,
+        &reader,
+        "KZ-004",
         &format!("/v1/deadlines?as_of={AS_OF}&contract=KZ-005"),
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(other.status, 403);
-    let missing = get(
-        &world.client(Some("fund")),
-        &reader.address,
-        "/v1/deadlines",
-        &[],
-    )
-    .unwrap();
+    let missing = read_as(&world, &reader, "fund", "/v1/deadlines");
     assert_eq!(
         (missing.status, missing.json()["field"].as_str()),
         (400, Some("as_of"))
@@ -328,29 +303,11 @@ fn budgets_answer_what_ledger_budget_prints() {
             "{path}"
         );
     }
-    let pharmacy = get(
-        &world.client(Some("KZ-001")),
-        &reader.address,
-        "/v1/budgets/KZ/2026",
-        &[],
-    )
-    .unwrap();
+    let pharmacy = read_as(&world, &reader, "KZ-001", "/v1/budgets/KZ/2026");
     assert_eq!(pharmacy.status, 403, "budgets are not a pharmacy's");
-    let regulator = get(
-        &world.client(Some("regulator")),
-        &reader.address,
-        "/v1/budgets/KZ/2026",
-        &[],
-    )
-    .unwrap();
+    let regulator = read_as(&world, &reader, "regulator", "/v1/budgets/KZ/2026");
     assert_eq!(regulator.status, 200);
-    let bad = get(
-        &world.client(Some("fund")),
-        &reader.address,
-        "/v1/budgets/KZ/20x6",
-        &[],
-    )
-    .unwrap();
+    let bad = read_as(&world, &reader, "fund", "/v1/budgets/KZ/20x6");
     assert_eq!(
         (bad.status, bad.json()["field"].as_str()),
         (400, Some("year"))
@@ -396,14 +353,7 @@ fn history_answers_what_ledger_history_prints() {
     assert_eq!(array.json(), serde_json::Value::Array(printed));
     // A month: a pharmacy gets its own part of it, the Fund all of it.
     let all = as_fund(&world, &reader, "/v1/history?period=2026-01", &[]).json();
-    let own = get(
-        &world.client(Some("KZ-001")),
-        &reader.address,
-        "/v1/history?period=2026-01",
-        &[],
-    )
-    .unwrap()
-    .json();
+    let own = read_as(&world, &reader, "KZ-001", "/v1/history?period=2026-01").json();
     let own = own.as_array().unwrap();
     assert!(!own.is_empty() && own.len() < all.as_array().unwrap().len());
     assert!(
@@ -417,13 +367,12 @@ fn history_answers_what_ledger_history_prints() {
         &[],
     );
     assert_eq!(empty.json(), serde_json::json!([]));
-    let two = get(
-        &world.client(Some("fund")),
-        &reader.address,
+    let two = read_as(
+        &world,
+        &reader,
+        "fund",
         "/v1/history?contract=KZ-001&period=2026-01",
-        &[],
-    )
-    .unwrap();
+    );
     assert_eq!(two.status, 400);
 }
 
