@@ -11,11 +11,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{FUND_BIN, ledger, small_demo};
-use ledger::domain::event::Event;
+use common::{FUND_BIN, dispensings, ledger, small_demo};
 use ledger::domain::values::ReportingPeriod;
-use ledger::log::file::FileLog;
-use ledger::log::{EventLog, StreamId, StreamVersion};
 use ledger_commands::demo::dispense::generate;
 use ledger_commands::demo::world::World;
 use ledger_commands::import;
@@ -167,26 +164,6 @@ fn an_exported_period_imported_into_an_empty_ledger_gives_the_same_registry() {
     );
 }
 
-/// The `DispensingRecorded` events of `stream`.
-fn recorded(
-    data_dir: &Path,
-    stream: &str,
-) -> Vec<ledger::domain::period::events::DispensingRecorded> {
-    let log = FileLog::open_read_only(data_dir).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(log.read_stream(&StreamId::new(stream).unwrap(), StreamVersion(1)))
-        .unwrap()
-        .iter()
-        .filter_map(
-            |record| match Event::from_payload(&record.body.payload).unwrap() {
-                Event::DispensingRecorded(recorded) => Some(recorded),
-                _ => None,
-            },
-        )
-        .collect()
-}
-
 #[test]
 fn m02_a14_a_disagreeing_limit_price_is_a_warning_or_with_strict_prices_a_reject() {
     let dir = tempfile::tempdir().unwrap();
@@ -215,7 +192,7 @@ fn m02_a14_a_disagreeing_limit_price_is_a_warning_or_with_strict_prices_a_reject
         (fields[0], fields[1], fields[2], fields[5]),
         ("2", "limit_unit_price", "0.01", "A-14")
     );
-    let first = recorded(&data_dir, "period/KZ-001/2026-02")
+    let first = dispensings(&data_dir, "period/KZ-001/2026-02")
         .into_iter()
         .find(|recorded| recorded.dispensing_id.as_str() == february[0][14])
         .expect("the row is recorded");
@@ -255,7 +232,7 @@ fn m02_a14_a_disagreeing_limit_price_is_a_warning_or_with_strict_prices_a_reject
         "{rejects}"
     );
     assert!(
-        recorded(&data_dir, "period/KZ-001/2026-02")
+        dispensings(&data_dir, "period/KZ-001/2026-02")
             .iter()
             .all(|recorded| recorded.dispensing_id.as_str() != strict_rows[1][14]),
         "nothing of the refused row is on the log"

@@ -13,13 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{FUND_BIN, small_demo};
-use ledger::domain::event::Event;
+use common::{FUND_BIN, dispensings, small_demo};
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::period::RecordDispensing;
 use ledger::domain::values::{DispensingId, ReportingPeriod};
-use ledger::log::file::FileLog;
-use ledger::log::{CommandId, EventLog, StreamId, StreamVersion};
+use ledger::log::{CommandId, StreamId};
 use ledger_commands::auth::Organisation;
 use ledger_commands::demo::dispense::generate;
 use ledger_commands::demo::world::World;
@@ -105,26 +103,6 @@ fn envelope(contract_id: &str, period: &str, dispensing: RecordDispensing) -> St
         command: WireCommand::RecordDispensing(Box::new(dispensing)),
     };
     serde_json::to_string(&envelope).unwrap()
-}
-
-/// The dispensings the log holds on `stream`.
-fn recorded(
-    data_dir: &Path,
-    stream: &str,
-) -> Vec<ledger::domain::period::events::DispensingRecorded> {
-    let log = FileLog::open_read_only(data_dir).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(log.read_stream(&StreamId::new(stream).unwrap(), StreamVersion(1)))
-        .unwrap()
-        .iter()
-        .filter_map(
-            |record| match Event::from_payload(&record.body.payload).unwrap() {
-                Event::DispensingRecorded(recorded) => Some(recorded),
-                _ => None,
-            },
-        )
-        .collect()
 }
 
 /// Posts the February load from `CONNECTIONS` threads until `stop`; counts the created ones.
@@ -234,7 +212,7 @@ fn a_writer_killed_mid_load_still_enforces_m06_after_its_restart() {
         loader.join().unwrap();
     }
     let stream = format!("period/{}/2026-02", holder.contract_id);
-    let february = recorded(&data_dir, &stream);
+    let february = dispensings(&data_dir, &stream);
     assert!(february.len() >= 150, "what was created is in the log");
     assert!(
         february.len() < usize::try_from(LOAD).unwrap(),

@@ -7,6 +7,7 @@ pub mod python;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use ledger::domain::event::Event;
 use ledger::log::file::FileLog;
 use ledger::log::{EventLog, StreamId, StreamVersion};
 
@@ -66,18 +67,31 @@ pub fn submit(data_dir: &Path, file: &Path) -> (Option<i32>, String) {
     (output.status.code(), text)
 }
 
+/// The `DispensingRecorded` events `stream` holds in the log in `data_dir`, in stream order.
+#[allow(dead_code)] // used by the import, submit and restart tests, not by every binary that includes this module
+pub fn dispensings(
+    data_dir: &Path,
+    stream: &str,
+) -> Vec<ledger::domain::period::events::DispensingRecorded> {
+    let log = FileLog::open_read_only(data_dir).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(log.read_stream(&StreamId::new(stream).unwrap(), StreamVersion(1)))
+        .unwrap()
+        .iter()
+        .filter_map(
+            |record| match Event::from_payload(&record.body.payload).unwrap() {
+                Event::DispensingRecorded(recorded) => Some(recorded),
+                _ => None,
+            },
+        )
+        .collect()
+}
+
 /// How many `DispensingRecorded` events `stream` holds in the log in `data_dir`.
 #[allow(dead_code)] // used by the import and submit tests, not by every binary that includes this module
 pub fn recorded(data_dir: &Path, stream: &str) -> usize {
-    let log = FileLog::open_read_only(data_dir).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let records = runtime
-        .block_on(log.read_stream(&StreamId::new(stream).unwrap(), StreamVersion(1)))
-        .unwrap();
-    records
-        .iter()
-        .filter(|record| record.body.payload.event_type == "DispensingRecorded")
-        .count()
+    dispensings(data_dir, stream).len()
 }
 
 /// A fresh virtual environment in `dir` (python3.11 -m venv) with `packages` from PyPI installed;
