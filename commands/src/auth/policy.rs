@@ -227,22 +227,13 @@ impl Policy {
             })
             .map(|rule| rule.to_string())
             .collect();
-        let allowed = if allowing.is_empty() {
-            "the policy allows it to no one".to_owned()
-        } else {
-            format!("the policy allows it only by {}", allowing.join("; "))
-        };
         Denial {
             rule: DENY_RULE,
             message: format!(
-                "{principal} may not issue {} on \"{}\": {}; {allowed}",
+                "{principal} may not issue {} on \"{}\": {}",
                 request.command_type,
                 request.stream,
-                if acting.is_empty() {
-                    "it holds no role here".to_owned()
-                } else {
-                    format!("it acts here as {}", list(acting))
-                }
+                why_denied(acting, &allowing)
             ),
         }
     }
@@ -296,6 +287,24 @@ fn check_rule(rule: &AllowRule) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Why a request was refused, for a write and a read alike: the roles the principal acts in here,
+/// and the rules that would have allowed the request.
+pub(super) fn why_denied(acting: &BTreeSet<Role>, allowing: &[String]) -> String {
+    let holds = if acting.is_empty() {
+        "it holds no role here".to_owned()
+    } else {
+        format!("it acts here as {}", list(acting))
+    };
+    if allowing.is_empty() {
+        format!("{holds}; the policy allows it to no one")
+    } else {
+        format!(
+            "{holds}; the policy allows it only by {}",
+            allowing.join("; ")
+        )
+    }
 }
 
 pub(super) fn list(roles: &BTreeSet<Role>) -> String {

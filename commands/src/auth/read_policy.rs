@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 
 use super::Role;
-use super::policy::{DENY_RULE, Denial, Policy, Request, Scope, list};
+use super::policy::{DENY_RULE, Denial, Policy, Request, Scope, list, why_denied};
 use super::principal::{Channel, Organisation, Principal};
 
 /// What a read rule may name in `resources` (or `"*"` for all of them).
@@ -155,21 +155,13 @@ impl Policy {
             .filter(|rule| rule.names(read.resource))
             .map(ReadRule::describe)
             .collect();
-        let allowed = if allowing.is_empty() {
-            "the policy allows it to no one".to_owned()
-        } else {
-            format!("the policy allows it only by {}", allowing.join("; "))
-        };
-        let holds = if acting.is_empty() {
-            "it holds no role here".to_owned()
-        } else {
-            format!("it acts here as {}", list(acting))
-        };
         Denial {
             rule: DENY_RULE,
             message: format!(
-                "{principal} may not read {} \"{}\": {holds}; {allowed}",
-                read.resource, read.target
+                "{principal} may not read {} \"{}\": {}",
+                read.resource,
+                read.target,
+                why_denied(acting, &allowing)
             ),
         }
     }
