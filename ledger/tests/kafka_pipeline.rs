@@ -29,7 +29,7 @@ use uuid::Uuid;
 /// Guards against hangs only; no test asserts anything about speed.
 const HANG_GUARD: Duration = Duration::from_secs(60);
 const PARTITIONS: u32 = 4;
-const STREAMS: u64 = 6;
+const STREAMS: usize = 6;
 
 /// A fresh deployment whose writer commits at most `transaction_events` events per transaction
 /// (give or take one decided batch).
@@ -72,22 +72,27 @@ fn event(seed: u64) -> NewEvent {
     }
 }
 
-fn stream(number: u64) -> StreamId {
+fn stream(number: usize) -> StreamId {
     StreamId::new(format!("contract/P-{number}")).unwrap()
 }
 
-fn command(stream: u64, version: u64) -> CommandId {
+fn command(stream: usize, version: u64) -> CommandId {
     CommandId::derived("ledger-kafka-pipeline-test", &format!("{stream}-{version}"))
 }
 
 /// Command `version` of stream `number`: one event, expecting the version the one before leaves.
-fn request(number: u64, version: u64) -> AppendRequest {
+fn request(number: usize, version: u64) -> AppendRequest {
     AppendRequest {
         stream: stream(number),
         expected: StreamVersion(version),
         command_id: command(number, version),
-        events: vec![event(number * 10_000 + version)],
+        events: vec![event(seed(number, version))],
     }
+}
+
+/// The seed of the event of command `version` of stream `number`.
+fn seed(number: usize, version: u64) -> u64 {
+    u64::try_from(number).unwrap() * 10_000 + version
 }
 
 type Outcomes = Vec<Vec<Result<AppendOutcome, LogError>>>;
@@ -118,13 +123,13 @@ fn committed_prefixes(outcomes: &Outcomes) -> Vec<u64> {
                 results[committed..].iter().all(Result::is_err),
                 "stream {number}: a command committed after a failed one: {results:?}"
             );
-            for (version, result) in results[..committed].iter().enumerate() {
+            for (result, version) in results[..committed].iter().zip(1..) {
                 let outcome = result.as_ref().unwrap();
                 assert!(!outcome.duplicate, "answered once, as the original");
-                assert_eq!(outcome.first_version, StreamVersion(version as u64 + 1));
+                assert_eq!(outcome.first_version, StreamVersion(version));
                 assert_eq!(outcome.positions.len(), 1);
             }
-            committed as u64
+            u64::try_from(committed).unwrap()
         })
         .collect()
 }
@@ -154,18 +159,7 @@ fn check_topics(url: &str, outcomes: &Outcomes, committed: &[u64], aborted: &Abo
         PARTITIONS,
         HANG_GUARD,
     );
-    let mut answered: BTreeMap<Position, EventId> = BTreeMap::new();
-    for (number, results) in outcomes.iter().enumerate() {
-        let number = number as u64;
-        for (version, result) in results
-            .iter()
-            .enumerate()
-            .take(committed[number as usize] as usize)
-        {
-            let position = result.as_ref().unwrap().positions[0];
-            answered.insert(position, event(number * 10_000 + version as u64).event_id);
-        }
-    }
+    let answered = answered(outcomes, committed);
     let mut seen: BTreeMap<Position, EventId> = BTreeMap::new();
     for (partition, records) in &truth {
         let mut head = ChainHash::GENESIS;
@@ -183,45 +177,7 @@ fn check_topics(url: &str, outcomes: &Outcomes, committed: &[u64], aborted: &Abo
             assert_eq!(envelope.body.stream_version, StreamVersion(*version));
             seen.insert(position, envelope.body.event_id);
         }
-        let is_answered = |offset: u64| {
-            answered.contains_key(&Position {
-                partition: PartitionId(*partition),
-                offset: Offset(offset),
-            })
-        };
-        let of_truth: Vec<(&str, Option<&str>, u64)> = records
-            .iter()
-            .filter(|record| is_answered(record.offset))
-            .map(|record| {
-                (
-                    record.key.as_str(),
-                    record.header(HEADER_EVENT_ID),
-                    record.offset,
-                )
-            })
-            .collect();
-        let of_public: Vec<(&str, Option<&str>, u64)> = public[partition]
-            .iter()
-            .map(|record| {
-                (
-                    record.key.as_str(),
-                    record.header(HEADER_EVENT_ID),
-                    public_offset(record),
-                )
-            })
-            .filter(|(_, _, offset)| is_answered(*offset))
-            .collect();
-        let first_difference = of_public
-            .iter()
-            .zip(&of_truth)
-            .position(|(public, truth)| public != truth);
-        assert!(
-            of_public.len() == of_truth.len() && first_difference.is_none(),
-            "partition {partition}: the public topic holds the committed events in the same order, \
-             each naming its record's offset; {} public, {} of truth, first difference at {first_difference:?}",
-            of_public.len(),
-            of_truth.len()
-        );
+        check_public(*partition, records, &public[partition], &answered);
     }
     let missing: Vec<_> = answered
         .iter()
@@ -250,6 +206,67 @@ fn check_topics(url: &str, outcomes: &Outcomes, committed: &[u64], aborted: &Abo
         allowed,
         "visible but not answered as committed: at most the failed transaction's records: {unanswered:?}"
     );
+}
+
+/// The committed records' public forms are on the public topic in the same order, each naming its
+/// record's offset.
+fn check_public(
+    partition: u32,
+    records: &[RawRecord],
+    public: &[RawRecord],
+    answered: &BTreeMap<Position, EventId>,
+) {
+    let is_answered = |offset: u64| {
+        answered.contains_key(&Position {
+            partition: PartitionId(partition),
+            offset: Offset(offset),
+        })
+    };
+    let of_truth: Vec<(&str, Option<&str>, u64)> = records
+        .iter()
+        .filter(|record| is_answered(record.offset))
+        .map(|record| {
+            (
+                record.key.as_str(),
+                record.header(HEADER_EVENT_ID),
+                record.offset,
+            )
+        })
+        .collect();
+    let of_public: Vec<(&str, Option<&str>, u64)> = public
+        .iter()
+        .map(|record| {
+            (
+                record.key.as_str(),
+                record.header(HEADER_EVENT_ID),
+                public_offset(record),
+            )
+        })
+        .filter(|(_, _, offset)| is_answered(*offset))
+        .collect();
+    let first_difference = of_public
+        .iter()
+        .zip(&of_truth)
+        .position(|(public, truth)| public != truth);
+    assert!(
+        of_public.len() == of_truth.len() && first_difference.is_none(),
+        "partition {partition}: the public topic holds the committed events in the same order, \
+             each naming its record's offset; {} public, {} of truth, first difference at {first_difference:?}",
+        of_public.len(),
+        of_truth.len()
+    );
+}
+
+/// Where each committed command's event was answered to be.
+fn answered(outcomes: &Outcomes, committed: &[u64]) -> BTreeMap<Position, EventId> {
+    let mut answered = BTreeMap::new();
+    for (number, results) in outcomes.iter().enumerate() {
+        for (result, version) in results.iter().zip(0..committed[number]) {
+            let position = result.as_ref().unwrap().positions[0];
+            answered.insert(position, event(seed(number, version)).event_id);
+        }
+    }
+    answered
 }
 
 fn public_offset(record: &RawRecord) -> u64 {
@@ -299,7 +316,7 @@ async fn a_failed_commit_fails_its_transaction_and_every_one_after_it() {
         &url,
         &outcomes,
         &committed,
-        &Aborted::Events(&[event(20).event_id]),
+        &Aborted::Events(&[event(seed(0, 20)).event_id]),
     );
     // The writer caught up with the topic and goes on from there: on every stream but the failed
     // command's exactly where the committed commands left it (on that one, tansu shows the aborted
@@ -309,7 +326,7 @@ async fn a_failed_commit_fails_its_transaction_and_every_one_after_it() {
         let version = log.stream_version(&stream(number)).await.unwrap().0;
         let leaked = u64::from(number == 0);
         assert!(
-            (committed[number as usize]..=committed[number as usize] + leaked).contains(&version),
+            (committed[number]..=committed[number] + leaked).contains(&version),
             "stream {number} at version {version} after {committed:?} committed"
         );
         let next = AppendRequest {
@@ -323,10 +340,10 @@ async fn a_failed_commit_fails_its_transaction_and_every_one_after_it() {
     // A new writer rebuilds the same state from the topic (its rebuild checks every chain link).
     drop(log);
     let restarted = open(&url).await;
-    for number in 0..STREAMS {
+    for (number, version) in versions.into_iter().enumerate() {
         assert_eq!(
             restarted.stream_version(&stream(number)).await.unwrap(),
-            StreamVersion(versions[number as usize])
+            StreamVersion(version)
         );
     }
 }
@@ -368,13 +385,13 @@ async fn a_writer_fenced_mid_pipeline_answers_only_what_committed() {
     // batches of up to four events.
     check_topics(&url, &outcomes, &committed, &Aborted::Tail(8));
     let mut found = 0;
-    for number in 0..STREAMS {
+    for (number, committed) in committed.iter().enumerate() {
         let version = second.stream_version(&stream(number)).await.unwrap().0;
         assert!(
-            version >= committed[number as usize],
+            version >= *committed,
             "stream {number}: the second writer finds at least what the first answered as committed"
         );
-        found += version - committed[number as usize];
+        found += version - committed;
     }
     assert!(
         found <= 8,

@@ -2,7 +2,7 @@
 //!
 //! It keeps one Kafka transaction open and produces every decided batch into it as it arrives, until
 //! the transaction holds `transaction_events` events or has been open `linger_ms`, whichever comes
-//! first. Meanwhile it reads the delivery reports in production order and produces each record's
+//! first, or earlier when the deciding task has nothing in hand (no command waits to join). Meanwhile it reads the delivery reports in production order and produces each record's
 //! public form as soon as its record of truth has an offset. Then it waits for the remaining reports,
 //! commits, advances the [`WriterState`], answers every command of the transaction, and opens the next
 //! one with whatever was decided in the meantime. One transactional producer, one transaction at a
@@ -16,6 +16,7 @@
 //! reader never sees it (on a broker that filters aborted records; see docs/kafka.md for tansu).
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use tokio::sync::mpsc;
 
 use super::reader::blocking;
 use super::state::WriterState;
-use super::writer::{Decided, PublicTopic, TRANSACTION_TIMEOUT, classify, record_committed};
+use super::writer::{Decided, Idle, PublicTopic, TRANSACTION_TIMEOUT, classify, record_committed};
 use crate::log::error::LogError;
 use crate::log::ids::{CommandId, Offset, PartitionId};
 
@@ -68,6 +69,8 @@ pub(super) struct Committer {
     pub(super) last_failure: (bool, String),
     /// Test hook: the transaction holding this command fails at its commit (and is aborted).
     pub(super) fail_commit: Arc<Mutex<Option<CommandId>>>,
+    /// Whether the deciding task has anything in hand (closes a transaction early when not).
+    pub(super) idle: Arc<Idle>,
 }
 
 impl Committer {
@@ -123,8 +126,9 @@ impl Committer {
         .await
     }
 
-    /// Adds decided batches to the open transaction until it is full or its linger is over, reading
-    /// delivery reports (and producing public forms) as they come.
+    /// Adds decided batches to the open transaction until it is full, its linger is over, or nothing
+    /// more is being decided (no caller has a command waiting: waiting longer would only delay the
+    /// answers they wait for), reading delivery reports (and producing public forms) as they come.
     async fn fill(&self, open: &mut Open, decided: &mut mpsc::Receiver<Decided>) {
         let deadline = tokio::time::Instant::now() + self.linger;
         while open.events < self.transaction_events && open.error.is_none() {
@@ -149,6 +153,11 @@ impl Committer {
                     }
                     None => break,
                 },
+                () = self.idle.notify.notified() => {
+                    if decided.is_empty() && !self.idle.busy.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
                 () = tokio::time::sleep_until(deadline) => break,
             }
         }
@@ -234,11 +243,12 @@ impl Committer {
         let fenced = matches!(error, LogError::Fenced { .. });
         let mut detail = error.to_string();
         let mut broken = fenced;
-        if !fenced && open.begun {
-            if let Err(abort) = self.abort().await {
-                detail = format!("{detail}; aborting the transaction failed too: {abort}");
-                broken = true;
-            }
+        if !fenced
+            && open.begun
+            && let Err(abort) = self.abort().await
+        {
+            detail = format!("{detail}; aborting the transaction failed too: {abort}");
+            broken = true;
         }
         {
             let mut state = self.state.lock().expect("writer state lock");

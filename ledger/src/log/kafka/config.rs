@@ -157,6 +157,26 @@ impl KafkaConfig {
         format!("{}.events.json", self.prefix)
     }
 
+    /// `transaction_events` and `linger_ms`: when the writer closes a transaction.
+    fn set_transactions(&mut self, name: &str, value: &str) -> Result<(), String> {
+        if name == "transaction_events" {
+            self.transaction_events = value
+                .parse()
+                .ok()
+                .filter(|count| (1..=100_000).contains(count))
+                .ok_or_else(|| {
+                    format!("transaction_events \"{value}\" must be a number from 1 to 100000")
+                })?;
+        } else {
+            self.linger_ms = value
+                .parse()
+                .ok()
+                .filter(|millis| *millis <= 1_000)
+                .ok_or_else(|| format!("linger_ms \"{value}\" must be a number from 0 to 1000"))?;
+        }
+        Ok(())
+    }
+
     fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
         match name {
             "prefix" => {
@@ -196,24 +216,7 @@ impl KafkaConfig {
             "writer_id" if !value.is_empty() => self.writer_id = value.to_owned(),
             "public_topic" => self.public_topic = parse_switch(name, value)?,
             "group" if !value.is_empty() => self.group = value.to_owned(),
-            "transaction_events" => {
-                self.transaction_events = value
-                    .parse()
-                    .ok()
-                    .filter(|count| (1..=100_000).contains(count))
-                    .ok_or_else(|| {
-                        format!("transaction_events \"{value}\" must be a number from 1 to 100000")
-                    })?;
-            }
-            "linger_ms" => {
-                self.linger_ms = value
-                    .parse()
-                    .ok()
-                    .filter(|millis| *millis <= 1_000)
-                    .ok_or_else(|| {
-                        format!("linger_ms \"{value}\" must be a number from 0 to 1000")
-                    })?;
-            }
+            "transaction_events" | "linger_ms" => self.set_transactions(name, value)?,
             "owns" => {
                 let range = value.split_once('-').and_then(|(first, last)| {
                     Some((first.parse::<u32>().ok()?, last.parse::<u32>().ok()?))

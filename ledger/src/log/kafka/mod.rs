@@ -43,7 +43,7 @@ use self::reader::{Reader, blocking};
 use self::state::WriterState;
 use self::topics::{ensure_topic, public_topic};
 use self::writer::{
-    DECIDE_EVENTS_MAX, PIPELINE_BATCHES_MAX, Pending, PublicTopic, QUEUE_APPENDS_MAX,
+    DECIDE_EVENTS_MAX, Idle, PIPELINE_BATCHES_MAX, Pending, PublicTopic, QUEUE_APPENDS_MAX,
     TRANSACTION_TIMEOUT, Writer,
 };
 use super::{
@@ -400,6 +400,7 @@ async fn start_writer(
     })
     .await?;
     let state = Arc::new(Mutex::new(WriterState::new(config.partitions)));
+    let idle = Arc::new(Idle::default());
     let (to_committer, decided) = mpsc::channel(PIPELINE_BATCHES_MAX);
     let writer = Writer {
         state: Arc::clone(&state),
@@ -412,6 +413,7 @@ async fn start_writer(
         batches: 0,
         batch_events: DECIDE_EVENTS_MAX.min(config.transaction_events),
         committer: to_committer,
+        idle: Arc::clone(&idle),
     };
     // Rebuild only after claiming: from now on no earlier writer can commit behind our back.
     writer.catch_up().await?;
@@ -427,6 +429,7 @@ async fn start_writer(
         epoch: 0,
         last_failure: (false, String::new()),
         fail_commit: Arc::clone(&fail_commit),
+        idle,
     };
     let (queue, receiver) = mpsc::channel(QUEUE_APPENDS_MAX);
     tokio::spawn(committer.run(decided));

@@ -19,12 +19,13 @@
 //! of truth has its offset (which the public form names) and before the commit, so a
 //! `read_committed` consumer of either topic sees the same events.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::decide::{Overlay, Sealed, decide_one};
 use super::reader::Reader;
@@ -138,12 +139,35 @@ pub(super) struct Writer {
     /// (a transaction holds whole batches).
     pub(super) batch_events: usize,
     pub(super) committer: mpsc::Sender<Decided>,
+    pub(super) idle: Arc<Idle>,
+}
+
+/// Whether the deciding task has nothing to decide: the committing task closes its open transaction
+/// early when nothing is decided and nothing waits to be (no caller is about to add to it).
+#[derive(Default)]
+pub(super) struct Idle {
+    pub(super) busy: AtomicBool,
+    /// Notified each time the deciding task runs out of work.
+    pub(super) notify: Notify,
 }
 
 impl Writer {
     /// Runs until every `KafkaLog` handle is dropped (then the committing task drains and stops).
     pub(super) async fn run(mut self, mut queue: mpsc::Receiver<Pending>) {
-        while let Some(first) = queue.recv().await {
+        loop {
+            let first = match queue.try_recv() {
+                Ok(first) => first,
+                Err(mpsc::error::TryRecvError::Disconnected) => return,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    self.idle.busy.store(false, Ordering::SeqCst);
+                    self.idle.notify.notify_one();
+                    let Some(first) = queue.recv().await else {
+                        return;
+                    };
+                    first
+                }
+            };
+            self.idle.busy.store(true, Ordering::SeqCst);
             let mut events = first.request.events.len();
             let mut batch = vec![first];
             while events < self.batch_events {
