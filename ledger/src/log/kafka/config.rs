@@ -21,7 +21,9 @@ pub const REPLICATION_DEFAULT: i32 = 1;
 /// The most events one Kafka transaction carries unless the URL says otherwise (`transaction_events`).
 pub const TRANSACTION_EVENTS_DEFAULT: usize = 20_000;
 /// How long a transaction stays open for more commands unless the URL says otherwise (`linger_ms`).
-pub const LINGER_MS_DEFAULT: u64 = 5;
+/// Under load (the deciding task never idle) this bounds how long a command waits in an open
+/// transaction; without load a transaction closes as soon as nothing more is being decided.
+pub const LINGER_MS_DEFAULT: u64 = 50;
 
 /// librdkafka setting prefixes passed through from the URL query.
 const PASS_THROUGH_PREFIXES: [&str; 4] = ["security.", "sasl.", "ssl.", "client."];

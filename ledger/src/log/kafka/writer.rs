@@ -21,7 +21,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -196,10 +196,13 @@ impl Writer {
             }
             return;
         }
+        let started = Instant::now();
         let decided = self.decide(batch);
         if decided.planned.is_empty() && decided.followers.is_empty() {
             return;
         }
+        let (events, decide_us) = (decided.events(), started.elapsed().as_micros());
+        let handed = Instant::now();
         if let Err(mpsc::error::SendError(decided)) = self.committer.send(decided).await {
             decided.fail(
                 false,
@@ -207,6 +210,14 @@ impl Writer {
                 self.partitions,
             );
         }
+        // Where the time goes (RUST_LOG=ledger::log::kafka=debug): a long wait for the pipeline
+        // means the broker side is the bottleneck, a long decide the deciding task.
+        tracing::debug!(
+            events,
+            decide_us,
+            pipeline_wait_us = handed.elapsed().as_micros(),
+            "Kafka writer decided a batch"
+        );
     }
 
     /// Brings this task in line with the committing one: after a failed transaction, drops the
