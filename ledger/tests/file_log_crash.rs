@@ -44,7 +44,8 @@ fn stream(number: u64) -> StreamId {
 fn options() -> FileLogOptions {
     FileLogOptions {
         partitions: 4,
-        segment_bytes_max: 64 * 1024,
+        // Small segments: the writer rolls (and its seal thread writes index files) while it is killed.
+        segment_bytes_max: 4 * 1024,
         ..FileLogOptions::default()
     }
 }
@@ -115,6 +116,11 @@ fn killed_writer_loses_no_acknowledged_append() {
         // each roll and its open, never at a close): the parent's open above read the ones there
         // were, scanned the rest, and its close indexed every segment. Its view equals a scan's.
         let segments = files_with(dir.path(), "seg");
+        assert!(
+            segments.len() > 4,
+            "round {round}: a segment was sealed: {} segments",
+            segments.len()
+        );
         let indexed: Vec<_> = files_with(dir.path(), "idx")
             .into_iter()
             .map(|path| path.with_extension("seg"))
