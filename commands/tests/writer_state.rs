@@ -10,10 +10,12 @@ use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::period::ReimbursedIndex;
 use ledger::domain::time::Timestamp;
+use ledger::domain::values::ReportingPeriod;
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{
     Actor, ActorId, ActorRole, AppendRequest, CommandId, EventId, EventLog, NewEvent, StreamVersion,
 };
+use ledger_commands::audit::seal::{observe, observe_from, period_month};
 use ledger_commands::writer_state::{Loaded, WriterState};
 use projector::views::sample::{self, SampleConfig, SampleEvent};
 use projector::{FlushPolicy, Keyspace, SledStore, ViewStore, WriteBatch};
@@ -234,7 +236,7 @@ fn the_store_survives_restarts_and_is_rebuilt_after_loss_or_damage() {
         (
             "checkpoint",
             &0u32.to_be_bytes(),
-            u64::MAX.to_be_bytes().to_vec(),
+            [u64::MAX.to_be_bytes(), 0u64.to_be_bytes()].concat(),
         ),
         ("checkpoint", &1u32.to_be_bytes(), vec![1, 2, 3]),
     ];
@@ -323,4 +325,51 @@ fn the_helper_appends_every_sample_event() {
         .count();
     let version = runtime.block_on(log.stream_version(stream)).unwrap();
     assert_eq!(version, StreamVersion(u64::try_from(count).unwrap()));
+}
+
+proptest! {
+    // Each case writes a log and a sled database.
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// A seal read from where the writer's state says each period lies (the span it has seen and
+    /// the log after its checkpoint) states exactly what a read of the whole log states, wherever
+    /// the checkpoint falls and whatever was appended after it (issue #16: a seal costs its month).
+    #[test]
+    fn a_seal_read_from_the_period_spans_equals_one_read_from_the_whole_log(
+        seed in any::<u64>(),
+        contracts in 1u32..4,
+        dispensings in 1u32..40,
+        cut in 0usize..=1000,
+    ) {
+        let events = sample::events(SampleConfig { periods: 3, ..config(seed, contracts, dispensings) });
+        let at = events.len() * cut / 1000;
+        let (first, rest) = events.split_at(at);
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = runtime();
+        let log: Arc<dyn EventLog> =
+            Arc::new(FileLog::open(dir.path().join("data"), options()).unwrap());
+        runtime.block_on(append(&*log, first, 0));
+        let loaded = runtime.block_on(open(&log, &dir.path().join("state")));
+        runtime.block_on(append(&*log, rest, first.len()));
+        let rules = ledger_commands::demo::engine::rule_book().unwrap();
+        let months: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter_map(|event| period_month(&event.stream).map(str::to_owned))
+            .collect();
+        prop_assert!(!months.is_empty());
+        for month in months {
+            let (year, number) = month.split_once('-').unwrap();
+            let period = ReportingPeriod::month(year.parse().unwrap(), number.parse().unwrap()).unwrap();
+            let spans = loaded.state.period_spans(Jurisdiction::KZ, period);
+            let whole = runtime
+                .block_on(observe(&*log, &rules, Jurisdiction::KZ, period, Timestamp::EPOCH))
+                .unwrap();
+            let from_spans = runtime
+                .block_on(observe_from(&*log, &rules, Jurisdiction::KZ, period, Timestamp::EPOCH, &spans))
+                .unwrap();
+            prop_assert!(whole.content.events > 0, "{} has events", month);
+            prop_assert_eq!(&from_spans.content, &whole.content, "{}", month);
+            prop_assert_eq!(&from_spans.leaves, &whole.leaves, "{}", month);
+        }
+    }
 }

@@ -4,8 +4,11 @@
 //! Keyspaces:
 //! - `_meta`: `layout` → the layout version (u64 BE), `partitions` → the log's partition count,
 //!   `runs` → the manifest of the M-06 runs (`m06`).
-//! - `checkpoint`: partition (u32 BE) → the next offset to read (u64 BE). Everything before it is in
-//!   the store.
+//! - `checkpoint`: partition (u32 BE) → the next offset to read ‖ the records before it (u64 BE each;
+//!   Kafka's offsets have gaps, its transaction markers). Everything before it is in the store.
+//! - `periods`: jurisdiction ‖ 0 ‖ `YYYY-MM` ‖ partition (u32 BE) → the offset of the partition's
+//!   first record of that period's streams ‖ the records before it: where a seal's read begins
+//!   (issue #16; `audit::seal::observe_from`).
 //! - `m06/take`: run (u32 BE) ‖ bucket (u32 BE) → the run's takes in that bucket, sorted: `fp(key) ‖
 //!   fp(dispensing) ‖ u16 length ‖ <period>/<dispensing id>` each.
 //! - `m06/dispensing`: run ‖ bucket → `fp(dispensing) ‖ fp(pack key) ‖ fp(receipt key)` each: what a
@@ -26,8 +29,9 @@ use projector::{Keyspace, StoreError};
 use sha2::{Digest, Sha256};
 
 /// The layout of the store; a store of another layout is rebuilt from the log. 2: the M-06 runs'
-/// Bloom filters are blocked (one cache line a key) at 16 bits a key.
-pub const LAYOUT_VERSION: u32 = 2;
+/// Bloom filters are blocked (one cache line a key) at 16 bits a key. 3: the checkpoint counts the
+/// records before it, and `periods` holds where each period begins.
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// The bytes of a fingerprint.
 pub const FINGERPRINT_BYTES: usize = 16;
@@ -57,6 +61,10 @@ pub fn m06_released() -> Keyspace {
 
 pub fn m06_dispensings() -> Keyspace {
     Keyspace::new("m06/dispensing")
+}
+
+pub fn periods() -> Keyspace {
+    Keyspace::new("periods")
 }
 
 pub fn key_events() -> Keyspace {
@@ -128,6 +136,52 @@ pub fn partition_key(partition: PartitionId) -> Vec<u8> {
     partition.0.to_be_bytes().to_vec()
 }
 
+/// Where a partition is read to: the next offset, and how many records come before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub next: u64,
+    pub records: u64,
+}
+
+impl Cursor {
+    /// The cursor past a record at `offset` read after this one.
+    pub fn past(self, offset: u64) -> Cursor {
+        Cursor {
+            next: offset + 1,
+            records: self.records + 1,
+        }
+    }
+
+    pub fn encode(self) -> Vec<u8> {
+        [self.next.to_be_bytes(), self.records.to_be_bytes()].concat()
+    }
+
+    pub fn decode(keyspace: &Keyspace, key: &[u8], bytes: &[u8]) -> Result<Cursor, StoreError> {
+        if bytes.len() != 16 {
+            return Err(StoreError::corrupt(
+                keyspace,
+                key,
+                format!("expected 16 bytes (offset, records), found {}", bytes.len()),
+            ));
+        }
+        let (next, records) = bytes.split_at(8);
+        Ok(Cursor {
+            next: decode_u64(keyspace, key, next)?,
+            records: decode_u64(keyspace, key, records)?,
+        })
+    }
+}
+
+/// The key of where `month`'s period streams of `jurisdiction` begin on `partition`.
+pub fn period_key(jurisdiction: &str, month: &str, partition: PartitionId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(jurisdiction.len() + month.len() + 5);
+    key.extend_from_slice(jurisdiction.as_bytes());
+    key.push(0);
+    key.extend_from_slice(month.as_bytes());
+    key.extend_from_slice(&partition.0.to_be_bytes());
+    key
+}
+
 pub fn encode_u64(value: u64) -> Vec<u8> {
     value.to_be_bytes().to_vec()
 }
@@ -163,6 +217,24 @@ mod tests {
         assert_ne!(
             dispensing_fingerprint("KZ-1", &period, "D-1"),
             dispensing_fingerprint("KZ-1", &february, "D-1")
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_other_lengths() {
+        let cursor = Cursor {
+            next: 17,
+            records: 12,
+        };
+        let bytes = cursor.encode();
+        assert_eq!(Cursor::decode(&checkpoint(), b"k", &bytes).unwrap(), cursor);
+        assert!(Cursor::decode(&checkpoint(), b"k", &bytes[..8]).is_err());
+        assert_eq!(
+            cursor.past(20),
+            Cursor {
+                next: 21,
+                records: 13
+            }
         );
     }
 
