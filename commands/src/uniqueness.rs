@@ -118,6 +118,13 @@ impl UniquenessIndex {
         runs.write_run(&*self.inner.store, changes)
     }
 
+    /// Merges the newest runs while they are about the same size (`m06::merge`), so lookups probe
+    /// about `log2` of the runs ever written; returns the merges made.
+    pub(crate) fn compact(&self) -> Result<usize, StoreError> {
+        let mut runs = self.inner.runs.write().expect("runs lock");
+        runs.compact(&*self.inner.store)
+    }
+
     /// The last written run's commit failed: forget it (a restart deletes its buckets).
     pub(crate) fn abandoned(&self, wrote_run: bool) {
         if wrote_run {

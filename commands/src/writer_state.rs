@@ -599,6 +599,10 @@ fn commit(
         index.abandoned(changes.has_takes());
         return Err(error.into());
     }
+    if changes.has_takes() {
+        let merges = index.compact()?;
+        tracing::debug!(merges, "M-06 runs merged");
+    }
     Ok(())
 }
 

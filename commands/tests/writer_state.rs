@@ -140,12 +140,18 @@ fn answer_is_right(found: Option<&String>, expected: &std::collections::BTreeSet
 }
 
 fn check_holders(loaded: &Loaded, events: &[SampleEvent]) {
-    let expected = expected_holders(events);
     assert!(
-        expected.values().any(std::collections::BTreeSet::is_empty),
+        expected_holders(events)
+            .values()
+            .any(std::collections::BTreeSet::is_empty),
         "the sample has reversals"
     );
-    for (key, holders) in expected {
+    check_holders_of(loaded, events);
+}
+
+/// Every key of `events` is answered with one of its live holders, or none when it has none.
+fn check_holders_of(loaded: &Loaded, events: &[SampleEvent]) {
+    for (key, holders) in expected_holders(events) {
         let found = loaded.index.reimbursed_by(&key);
         assert!(
             answer_is_right(found.as_ref(), &holders),
@@ -372,4 +378,77 @@ proptest! {
             prop_assert_eq!(&from_spans.leaves, &whole.leaves, "{}", month);
         }
     }
+}
+
+/// The run ids the manifest names, and the run ids of every stored take bucket.
+fn run_ids(loaded: &Loaded) -> (Vec<u32>, std::collections::BTreeSet<u32>) {
+    let entries = loaded.state.entries().unwrap();
+    let id = |bytes: &[u8]| u32::from_be_bytes(bytes[..4].try_into().unwrap());
+    let manifest = entries
+        .iter()
+        .find(|entry| entry.keyspace == "_meta" && entry.key == b"runs")
+        .map(|entry| entry.value.chunks(6).map(id).collect())
+        .unwrap_or_default();
+    let buckets = entries
+        .iter()
+        .filter(|entry| entry.keyspace == "m06/take")
+        .map(|entry| id(&entry.key))
+        .collect();
+    (manifest, buckets)
+}
+
+/// Catch-ups write a run each; runs of about one size merge like a binary counter, so eight
+/// catch-ups leave a few runs, not eight, every answer is as before, no bucket of a merged run is
+/// left behind, and a deletion a crash interrupted is finished at the next start (issue #16 §5).
+#[test]
+fn runs_merge_as_they_accumulate_and_answer_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let runtime = runtime();
+    let log: Arc<dyn EventLog> =
+        Arc::new(FileLog::open(dir.path().join("data"), options()).unwrap());
+    let events = sample::events(SampleConfig {
+        periods: 8,
+        ..config(11, 2, 40)
+    });
+    let loaded = runtime.block_on(open(&log, &state));
+    let chunk = events.len().div_ceil(8);
+    for (number, part) in events.chunks(chunk).enumerate() {
+        runtime.block_on(append(&*log, part, number * chunk));
+        runtime.block_on(loaded.state.catch_up(&log)).unwrap();
+        check_holders_of(&loaded, &events[..(number * chunk + part.len())]);
+    }
+    let (runs, buckets) = run_ids(&loaded);
+    assert!(
+        (1..=4).contains(&runs.len()),
+        "eight catch-ups left runs {runs:?}"
+    );
+    assert_eq!(
+        buckets,
+        runs.iter().copied().collect(),
+        "only the manifest's runs have buckets"
+    );
+    drop(loaded);
+
+    // A crash between a merge's swap and the deletion of the merged runs' buckets.
+    let mut sled = SledStore::open(&state.join("db"), FlushPolicy::EveryBatch).unwrap();
+    let mut batch = WriteBatch::new();
+    let orphan = [999u32.to_be_bytes(), 0u32.to_be_bytes()].concat();
+    batch.put(&Keyspace::new("m06/take"), orphan, vec![0; 10]);
+    batch.put(
+        &Keyspace::new("_meta"),
+        b"runs.garbage".to_vec(),
+        999u32.to_be_bytes().to_vec(),
+    );
+    sled.apply(batch).unwrap();
+    drop(sled);
+    let loaded = runtime.block_on(open(&log, &state));
+    assert!(!loaded.state.report().rebuilt);
+    let (runs_after, buckets) = run_ids(&loaded);
+    assert_eq!(runs_after, runs);
+    assert!(
+        !buckets.contains(&999),
+        "the interrupted deletion is finished"
+    );
+    check_holders(&loaded, &events);
 }

@@ -23,6 +23,8 @@ use projector::{StoreError, WriteBatch};
 use super::StateStore;
 use super::layout::{self, FINGERPRINT_BYTES, Fingerprint};
 
+mod merge;
+
 /// Bits of the Bloom filter per key (≈ 0.1–0.2 % false positives with [`BLOOM_PROBES`] probes in
 /// one block). Every run is probed for every key looked up, so false positives (a sled read each)
 /// and cache misses per probe are what a year of runs costs (docs/performance.md).
@@ -180,6 +182,7 @@ const MANIFEST_KEY: &[u8] = b"runs";
 impl Runs {
     /// Reads the manifest and the filters.
     pub fn load(store: &dyn StateStore) -> Result<Runs, StoreError> {
+        merge::collect_garbage(store)?;
         let Some(manifest) = store.get(&layout::meta(), MANIFEST_KEY)? else {
             return Ok(Runs::default());
         };
