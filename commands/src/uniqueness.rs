@@ -105,7 +105,7 @@ impl UniquenessIndex {
                     reversed.dispensing_id.as_str(),
                 );
                 let runs = self.inner.runs.read().expect("runs lock");
-                changes.release(dispensing, &runs, &*self.inner.store)
+                changes.release(dispensing, &runs)
             }
             _ => Ok(()),
         }
@@ -262,7 +262,7 @@ mod tests {
                     Step::Reverse { dispensing: d } => {
                         if live.remove(&d).is_some() {
                             let runs = index.inner.runs.read().unwrap();
-                            changes.release(dispensing(d), &runs, &*index.inner.store).unwrap();
+                            changes.release(dispensing(d), &runs).unwrap();
                         }
                     }
                 }

@@ -39,6 +39,9 @@ use periods::PeriodSpans;
 /// The directory of the writer's state under the data directory.
 pub const WRITER_STATE_DIR: &str = "writer-state";
 
+/// The directory of the M-06 runs' files in the writer's state directory.
+const RUNS_DIR: &str = "runs";
+
 /// sled's page cache for the writer's state: reads of the M-06 index are point reads, and a small
 /// cache keeps the writer's resident memory bounded whatever the history (issue #16 §1).
 pub const STATE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -65,12 +68,18 @@ pub trait StateStore: Send + Sync {
     fn flush(&self) -> Result<(), StoreError>;
     /// Every entry, ordered by (keyspace, key): for comparing stores.
     fn export(&self) -> Result<Vec<Entry>, StoreError>;
+    /// The directory of the M-06 runs' files (`m06::file`), which the store's manifest names.
+    fn runs_dir(&self) -> &Path;
 }
 
-/// A [`ViewStore`] shared: reads through its reader, writes one at a time.
+/// A [`ViewStore`] shared: reads through its reader, writes one at a time; with the directory of
+/// the run files beside it.
 struct Shared<S: ViewStore> {
     store: Mutex<S>,
     reader: S::Reader,
+    runs_dir: PathBuf,
+    /// A temporary store's directory, deleted with it.
+    _temporary: Option<tempfile::TempDir>,
 }
 
 impl<S: ViewStore + Send> StateStore for Shared<S> {
@@ -101,20 +110,33 @@ impl<S: ViewStore + Send> StateStore for Shared<S> {
     fn export(&self) -> Result<Vec<Entry>, StoreError> {
         self.reader.export()
     }
+
+    fn runs_dir(&self) -> &Path {
+        &self.runs_dir
+    }
 }
 
-fn shared<S: ViewStore + Send + 'static>(store: S) -> Arc<dyn StateStore> {
+fn shared<S: ViewStore + Send + 'static>(
+    store: S,
+    runs_dir: PathBuf,
+    temporary: Option<tempfile::TempDir>,
+) -> Arc<dyn StateStore> {
     let reader = store.reader();
     Arc::new(Shared {
         store: Mutex::new(store),
         reader,
+        runs_dir,
+        _temporary: temporary,
     })
 }
 
-/// A store in a temporary sled database, deleted on drop: for writers without a data directory
-/// (tests) and for one-off scans.
+/// A store in a temporary sled database and directory, deleted on drop: for writers without a data
+/// directory (tests) and for one-off scans.
 pub fn temporary_store() -> Arc<dyn StateStore> {
-    shared(SledStore::temporary().expect("a temporary sled database opens"))
+    let runs = tempfile::tempdir().expect("a temporary directory for the M-06 runs");
+    let runs_dir = runs.path().to_path_buf();
+    let store = SledStore::temporary().expect("a temporary sled database opens");
+    shared(store, runs_dir, Some(runs))
 }
 
 /// What the writer starts from.
@@ -220,11 +242,18 @@ impl WriterState {
     /// overlay then holds exactly what the run now holds. Returns the records read.
     pub async fn catch_up(&self, log: &Arc<dyn EventLog>) -> Result<u64, HandlerError> {
         let mut checkpoint = self.checkpoint.lock().expect("checkpoint lock").clone();
+        let started = Instant::now();
         let records = replay(&*self.store, &self.index, &**log, &mut checkpoint).await?;
         *self.checkpoint.lock().expect("checkpoint lock") = checkpoint;
         self.index.set_overlay(Changes::default());
         let (runs, filter_bytes, _) = self.index.size();
-        tracing::info!(records, runs, filter_bytes, "writer state caught up");
+        tracing::info!(
+            records,
+            runs,
+            filter_bytes,
+            elapsed_ms = started.elapsed().as_millis(),
+            "writer state caught up"
+        );
         Ok(records)
     }
 
@@ -309,10 +338,15 @@ fn open_store(dir: &Path) -> Result<Arc<dyn StateStore>, StoreError> {
         },
         STATE_CACHE_BYTES,
     )?;
-    Ok(shared(store))
+    Ok(shared(store, dir.join(RUNS_DIR), None))
 }
 
 fn remove_store(dir: &Path) -> anyhow::Result<()> {
+    let runs = dir.join(RUNS_DIR);
+    if runs.exists() {
+        std::fs::remove_dir_all(&runs)
+            .map_err(|error| anyhow::anyhow!("cannot remove {}: {error}", runs.display()))?;
+    }
     let db = dir.join("db");
     let removed = match std::fs::symlink_metadata(&db) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -600,8 +634,18 @@ fn commit(
         return Err(error.into());
     }
     if changes.has_takes() {
+        let started = Instant::now();
         let merges = index.compact()?;
-        tracing::debug!(merges, "M-06 runs merged");
+        if merges > 0 {
+            let (runs, filter_bytes, _) = index.size();
+            tracing::info!(
+                merges,
+                runs,
+                filter_bytes,
+                elapsed_ms = started.elapsed().as_millis(),
+                "M-06 runs merged"
+            );
+        }
     }
     Ok(())
 }

@@ -380,8 +380,8 @@ proptest! {
     }
 }
 
-/// The run ids the manifest names, and the run ids of every stored take bucket.
-fn run_ids(loaded: &Loaded) -> (Vec<u32>, std::collections::BTreeSet<u32>) {
+/// The run ids the manifest names, and the run files in the state's directory.
+fn run_ids(loaded: &Loaded, state: &Path) -> (Vec<u32>, std::collections::BTreeSet<String>) {
     let entries = loaded.state.entries().unwrap();
     let id = |bytes: &[u8]| u32::from_be_bytes(bytes[..4].try_into().unwrap());
     let manifest = entries
@@ -389,17 +389,21 @@ fn run_ids(loaded: &Loaded) -> (Vec<u32>, std::collections::BTreeSet<u32>) {
         .find(|entry| entry.keyspace == "_meta" && entry.key == b"runs")
         .map(|entry| entry.value.chunks(6).map(id).collect())
         .unwrap_or_default();
-    let buckets = entries
-        .iter()
-        .filter(|entry| entry.keyspace == "m06/take")
-        .map(|entry| id(&entry.key))
+    let files = std::fs::read_dir(state.join("runs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    (manifest, buckets)
+    (manifest, files)
+}
+
+fn run_files(runs: &[u32]) -> std::collections::BTreeSet<String> {
+    runs.iter().map(|id| format!("{id:010}.run")).collect()
 }
 
 /// Catch-ups write a run each; runs of about one size merge like a binary counter, so eight
-/// catch-ups leave a few runs, not eight, every answer is as before, no bucket of a merged run is
-/// left behind, and a deletion a crash interrupted is finished at the next start (issue #16 §5).
+/// catch-ups leave a few runs, not eight, every answer is as before, no file of a merged run is
+/// left behind, files a crash left go at the next start, and a damaged run file is rebuilt from
+/// the log (issue #16 §5).
 #[test]
 fn runs_merge_as_they_accumulate_and_answer_as_before() {
     let dir = tempfile::tempdir().unwrap();
@@ -418,37 +422,40 @@ fn runs_merge_as_they_accumulate_and_answer_as_before() {
         runtime.block_on(loaded.state.catch_up(&log)).unwrap();
         check_holders_of(&loaded, &events[..(number * chunk + part.len())]);
     }
-    let (runs, buckets) = run_ids(&loaded);
+    let (runs, files) = run_ids(&loaded, &state);
     assert!(
         (1..=4).contains(&runs.len()),
         "eight catch-ups left runs {runs:?}"
     );
     assert_eq!(
-        buckets,
-        runs.iter().copied().collect(),
-        "only the manifest's runs have buckets"
+        files,
+        run_files(&runs),
+        "only the manifest's runs have files"
     );
     drop(loaded);
 
-    // A crash between a merge's swap and the deletion of the merged runs' buckets.
-    let mut sled = SledStore::open(&state.join("db"), FlushPolicy::EveryBatch).unwrap();
-    let mut batch = WriteBatch::new();
-    let orphan = [999u32.to_be_bytes(), 0u32.to_be_bytes()].concat();
-    batch.put(&Keyspace::new("m06/take"), orphan, vec![0; 10]);
-    batch.put(
-        &Keyspace::new("_meta"),
-        b"runs.garbage".to_vec(),
-        999u32.to_be_bytes().to_vec(),
-    );
-    sled.apply(batch).unwrap();
-    drop(sled);
+    // A crash after a merge's swap, before the merged runs' files were deleted, and one while a
+    // run was being written.
+    std::fs::write(state.join("runs").join("0000000999.run"), b"merged away").unwrap();
+    std::fs::write(state.join("runs").join("0000000998.run.tmp"), b"half").unwrap();
     let loaded = runtime.block_on(open(&log, &state));
     assert!(!loaded.state.report().rebuilt);
-    let (runs_after, buckets) = run_ids(&loaded);
+    let (runs_after, files) = run_ids(&loaded, &state);
     assert_eq!(runs_after, runs);
+    assert_eq!(files, run_files(&runs), "what the crash left is gone");
+    check_holders(&loaded, &events);
+    drop(loaded);
+
+    // A damaged run file: the state is rebuilt from the log, loudly, and answers as before.
+    let damaged = state.join("runs").join(format!("{:010}.run", runs[0]));
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0xff;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let loaded = runtime.block_on(open(&log, &state));
     assert!(
-        !buckets.contains(&999),
-        "the interrupted deletion is finished"
+        loaded.state.report().rebuilt,
+        "a damaged run file is rebuilt"
     );
     check_holders(&loaded, &events);
 }

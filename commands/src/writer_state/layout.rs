@@ -9,11 +9,10 @@
 //! - `periods`: jurisdiction ‖ 0 ‖ `YYYY-MM` ‖ partition (u32 BE) → the offset of the partition's
 //!   first record of that period's streams ‖ the records before it: where a seal's read begins
 //!   (issue #16; `audit::seal::observe_from`).
-//! - `m06/take`: run (u32 BE) ‖ bucket (u32 BE) → the run's takes in that bucket, sorted: `fp(key) ‖
-//!   fp(dispensing) ‖ u16 length ‖ <period>/<dispensing id>` each.
-//! - `m06/dispensing`: run ‖ bucket → `fp(dispensing) ‖ fp(pack key) ‖ fp(receipt key)` each: what a
-//!   reversal releases.
-//! - `m06/bloom`: run → the run's Bloom filter of key fingerprints.
+//! - the M-06 runs are files beside the store (`runs/<id>.run`, `m06::file`): a run's takes
+//!   `fp(key) ‖ fp(dispensing) ‖ u16 length ‖ <period>/<dispensing id>` and its dispensings
+//!   `fp(dispensing) ‖ fp(pack key) ‖ fp(receipt key)` (what a reversal releases), each sorted into
+//!   buckets, and its Bloom filter of key fingerprints; the manifest in `_meta` names them.
 //! - `m06/released`: `fp(key) ‖ fp(dispensing)` → nothing: pairs released by a reversal.
 //! - `keys`, `seals`: partition (u32 BE) ‖ offset (u64 BE) → the codec bytes of the event's payload,
 //!   for every `keys/<BIN>` and `seal/…` event (few: the signing keys and the sealed months).
@@ -30,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 /// The layout of the store; a store of another layout is rebuilt from the log. 2: the M-06 runs'
 /// Bloom filters are blocked (one cache line a key) at 16 bits a key. 3: the checkpoint counts the
-/// records before it, and `periods` holds where each period begins.
+/// records before it, `periods` holds where each period lies, and the M-06 runs are files.
 pub const LAYOUT_VERSION: u32 = 3;
 
 /// The bytes of a fingerprint.
@@ -49,10 +48,6 @@ pub fn checkpoint() -> Keyspace {
 
 pub fn m06_takes() -> Keyspace {
     Keyspace::new("m06/take")
-}
-
-pub fn m06_blooms() -> Keyspace {
-    Keyspace::new("m06/bloom")
 }
 
 pub fn m06_released() -> Keyspace {

@@ -6,15 +6,16 @@
 //! take is rewritten about `log2(n)` times in all.
 //!
 //! A merge streams: buckets are the top bits of a fingerprint, so a bucket of the merged run (with at
-//! least as many bits) is found within one bucket of each input. The merged run is written first, then
-//! one batch swaps the manifest and notes the inputs as garbage; their buckets are deleted after, and
-//! a restart finishes a deletion a crash interrupted (`Runs::load`).
+//! least as many bits) is found within one bucket of each input. The merged run's file is written
+//! first, then one batch swaps the manifest; the inputs' files are deleted after, and a restart
+//! deletes what a crash left (`Runs::load`).
 
 use projector::{StoreError, WriteBatch};
 
+use super::file::{self, Kind, RunWriter};
 use super::{
-    BLOOM_BITS_PER_KEY, Bloom, BucketWriter, MANIFEST_KEY, Run, Runs, bits_for, bucket_key,
-    bucket_of, decode_takes, delete_run, encode_take,
+    BLOOM_BITS_PER_KEY, Bloom, MANIFEST_KEY, Run, Runs, bits_for, bucket_key, bucket_of,
+    decode_takes, encode_take,
 };
 use crate::writer_state::StateStore;
 use crate::writer_state::layout::{self, FINGERPRINT_BYTES};
@@ -23,9 +24,6 @@ use crate::writer_state::layout::{self, FINGERPRINT_BYTES};
 /// (as numerator/denominator): runs of one size then merge like a binary counter's carries, with a
 /// margin for months of slightly different sizes.
 const MERGE_SHARE: (u64, u64) = (3, 4);
-
-/// Where the ids of merged runs wait for their buckets to be deleted.
-pub(super) const GARBAGE_KEY: &[u8] = b"runs.garbage";
 
 impl Run {
     /// The takes the run was sized for (its filter holds [`BLOOM_BITS_PER_KEY`] bits a take,
@@ -54,16 +52,15 @@ impl Runs {
         let newer = self.runs.pop().expect("two runs");
         let older = self.runs.pop().expect("two runs");
         let id = newer.id + 1;
-        delete_run(store, id)?; // a merge a crash left half written
         let sized_for = older.takes_sized_for() + newer.takes_sized_for();
         let key_bits = bits_for(sized_for).max(older.key_bits).max(newer.key_bits);
         let dispensing_bits = bits_for(sized_for / 2)
             .max(older.dispensing_bits)
             .max(newer.dispensing_bits);
         let mut bloom = Bloom::with_keys(sized_for);
-        let mut writes = BucketWriter::new(store);
+        let mut writer = RunWriter::create(store.runs_dir(), id, [key_bits, dispensing_bits])?;
         let inputs = [&older, &newer];
-        let mut takes = Inputs::new(store, layout::m06_takes(), &inputs, |run| run.key_bits);
+        let mut takes = Inputs::new(Kind::Takes, &inputs, |run| run.key_bits);
         for bucket in 0..1u32 << key_bits {
             let mut merged = Vec::new();
             for (run, bytes) in takes.bucket(bucket, key_bits)? {
@@ -82,11 +79,9 @@ impl Runs {
                 bloom.insert(&take.key);
                 encode_take(&mut bytes, &take.key, &take.dispensing, &take.holder);
             }
-            writes.put(&layout::m06_takes(), bucket_key(id, bucket), bytes)?;
+            writer.bucket(Kind::Takes, bucket, &bytes)?;
         }
-        let mut held = Inputs::new(store, layout::m06_dispensings(), &inputs, |run| {
-            run.dispensing_bits
-        });
+        let mut held = Inputs::new(Kind::Dispensings, &inputs, |run| run.dispensing_bits);
         let entry = 3 * FINGERPRINT_BYTES;
         for bucket in 0..1u32 << dispensing_bits {
             let mut merged: Vec<&[u8]> = Vec::new();
@@ -102,92 +97,60 @@ impl Runs {
             }
             if !merged.is_empty() {
                 merged.sort_unstable();
-                let bytes = merged.concat();
-                writes.put(&layout::m06_dispensings(), bucket_key(id, bucket), bytes)?;
+                writer.bucket(Kind::Dispensings, bucket, &merged.concat())?;
             }
         }
-        writes.finish()?;
+        let file = writer.finish(&bloom.bits)?;
         let merged = Run {
             id,
             key_bits,
             dispensing_bits,
             bloom,
+            file,
         };
         self.swap(store, [older.id, newer.id], merged)
     }
 
-    /// Names `merged` in the manifest in place of the runs `gone`, in one batch, then deletes theirs.
+    /// Names `merged` in the manifest in place of the runs `gone`, in one batch, then deletes their
+    /// files (a crash in between leaves files the next start deletes).
     fn swap(
         &mut self,
         store: &dyn StateStore,
         gone: [u32; 2],
         merged: Run,
     ) -> Result<(), StoreError> {
-        let mut batch = WriteBatch::new();
-        batch.put(
-            &layout::m06_blooms(),
-            merged.id.to_be_bytes().to_vec(),
-            merged.bloom.bits.clone(),
-        );
-        for id in gone {
-            batch.delete(&layout::m06_blooms(), id.to_be_bytes().to_vec());
-        }
-        batch.put(
-            &layout::meta(),
-            GARBAGE_KEY.to_vec(),
-            gone.iter().flat_map(|id| id.to_be_bytes()).collect(),
-        );
         self.runs.push(merged);
+        let mut batch = WriteBatch::new();
         batch.put(&layout::meta(), MANIFEST_KEY.to_vec(), self.manifest());
         store.apply(batch)?;
-        collect_garbage(store)
+        for id in gone {
+            file::remove(store.runs_dir(), id)?;
+        }
+        Ok(())
     }
 }
 
-/// Deletes the buckets of runs merged away (noted by a swap), then the note.
-pub(super) fn collect_garbage(store: &dyn StateStore) -> Result<(), StoreError> {
-    let Some(ids) = store.get(&layout::meta(), GARBAGE_KEY)? else {
-        return Ok(());
-    };
-    for id in ids.chunks(4) {
-        let id: [u8; 4] = id.try_into().map_err(|_| {
-            StoreError::corrupt(&layout::meta(), GARBAGE_KEY, "a run id is cut short")
-        })?;
-        delete_run(store, u32::from_be_bytes(id))?;
-    }
-    let mut batch = WriteBatch::new();
-    batch.delete(&layout::meta(), GARBAGE_KEY.to_vec());
-    store.apply(batch)
-}
-
-/// The input runs' buckets of one keyspace, each read once while the merged buckets go in order.
+/// The input runs' buckets of one kind, each read once while the merged buckets go in order.
 struct Inputs<'a> {
-    store: &'a dyn StateStore,
-    keyspace: projector::Keyspace,
-    runs: Vec<Input>,
+    kind: Kind,
+    runs: Vec<Input<'a>>,
 }
 
-/// One input run: its id, its bucket bits, and its bucket read last (number and bytes).
-struct Input {
-    id: u32,
+/// One input run, its bucket bits, and its bucket read last (number and bytes).
+struct Input<'a> {
+    run: &'a Run,
     bits: u8,
     last: Option<(u32, Vec<u8>)>,
 }
 
 impl<'a> Inputs<'a> {
-    fn new(
-        store: &'a dyn StateStore,
-        keyspace: projector::Keyspace,
-        runs: &[&Run],
-        bits: impl Fn(&Run) -> u8,
-    ) -> Inputs<'a> {
+    fn new(kind: Kind, runs: &[&'a Run], bits: impl Fn(&Run) -> u8) -> Inputs<'a> {
         Inputs {
-            store,
-            keyspace,
+            kind,
             runs: runs
                 .iter()
                 .map(|run| Input {
-                    id: run.id,
+                    run,
                     bits: bits(run),
                     last: None,
                 })
@@ -202,15 +165,12 @@ impl<'a> Inputs<'a> {
         for input in &mut self.runs {
             let within = bucket >> (bits - input.bits);
             if input.last.as_ref().is_none_or(|(read, _)| *read != within) {
-                let bytes = self
-                    .store
-                    .get(&self.keyspace, &bucket_key(input.id, within))?
-                    .unwrap_or_default();
+                let bytes = input.run.file.bucket(self.kind, within)?;
                 input.last = Some((within, bytes));
             }
             let (_, bytes) = input.last.as_ref().expect("just read");
             if !bytes.is_empty() {
-                found.push((input.id, bytes.clone()));
+                found.push((input.run.id, bytes.clone()));
             }
         }
         Ok(found)
