@@ -275,6 +275,20 @@ fn a_state_in_use_is_refused() {
     drop(runtime.block_on(open(&log, &state)));
 }
 
+/// A log in `dir` holding the events before `cut`‰ of `events`; returns it, those events and the
+/// rest.
+fn log_cut_at<'e>(
+    dir: &Path,
+    runtime: &tokio::runtime::Runtime,
+    events: &'e [SampleEvent],
+    cut: usize,
+) -> (Arc<dyn EventLog>, &'e [SampleEvent], &'e [SampleEvent]) {
+    let (first, rest) = events.split_at(events.len() * cut / 1000);
+    let log: Arc<dyn EventLog> = Arc::new(FileLog::open(dir.join("data"), options()).unwrap());
+    runtime.block_on(append(&*log, first, 0));
+    (log, first, rest)
+}
+
 proptest! {
     // Each case writes a log and three sled databases.
     #![proptest_config(ProptestConfig::with_cases(8))]
@@ -289,13 +303,8 @@ proptest! {
         cut in 0usize..=1000,
     ) {
         let events = sample::events(config(seed, contracts, dispensings));
-        let at = events.len() * cut / 1000;
-        let (first, rest) = events.split_at(at);
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = runtime();
-        let log: Arc<dyn EventLog> =
-            Arc::new(FileLog::open(dir.path().join("data"), options()).unwrap());
-        runtime.block_on(append(&*log, first, 0));
+        let (dir, runtime) = (tempfile::tempdir().unwrap(), runtime());
+        let (log, first, rest) = log_cut_at(dir.path(), &runtime, &events, cut);
         let resumed = dir.path().join("resumed");
         drop(runtime.block_on(open(&log, &resumed)));
         runtime.block_on(append(&*log, rest, first.len()));
@@ -348,13 +357,8 @@ proptest! {
         cut in 0usize..=1000,
     ) {
         let events = sample::events(SampleConfig { periods: 3, ..config(seed, contracts, dispensings) });
-        let at = events.len() * cut / 1000;
-        let (first, rest) = events.split_at(at);
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = runtime();
-        let log: Arc<dyn EventLog> =
-            Arc::new(FileLog::open(dir.path().join("data"), options()).unwrap());
-        runtime.block_on(append(&*log, first, 0));
+        let (dir, runtime) = (tempfile::tempdir().unwrap(), runtime());
+        let (log, first, rest) = log_cut_at(dir.path(), &runtime, &events, cut);
         let loaded = runtime.block_on(open(&log, &dir.path().join("state")));
         runtime.block_on(append(&*log, rest, first.len()));
         let rules = ledger_commands::demo::engine::rule_book().unwrap();
