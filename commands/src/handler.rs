@@ -369,7 +369,7 @@ impl<A: Aggregate> Handler<A> {
     /// last snapshot gets a new one first.
     fn put_back(&self, stream: &StreamId, mut cached: Cached<A::State>) {
         if let (Some(store), Some(event_id)) = (&self.snapshots, cached.last_event)
-            && cached.version.0 >= cached.snapshot_at.0 + store.every()
+            && cached.version.0 >= cached.snapshot_at.0.saturating_add(store.every())
             && store.put::<A>(stream, &cached.state, cached.version, event_id)
         {
             cached.snapshot_at = cached.version;
@@ -396,11 +396,10 @@ impl<A: Aggregate> Handler<A> {
             if let Some(event_id) = cached.last_event
                 && cached.version > cached.snapshot_at
                 && cached.version.0 >= store.every()
+                && store.put::<A>(stream, &cached.state, cached.version, event_id)
             {
-                if store.put::<A>(stream, &cached.state, cached.version, event_id) {
-                    cached.snapshot_at = cached.version;
-                    taken += 1;
-                }
+                cached.snapshot_at = cached.version;
+                taken += 1;
             }
         }
         drop(cache);

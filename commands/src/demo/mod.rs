@@ -116,14 +116,7 @@ pub async fn run(
     let snapshots = options
         .state_dir
         .as_deref()
-        .map(|dir| {
-            crate::handler::SnapshotStore::open(
-                &dir.join(crate::handler::snapshot::SNAPSHOTS_DIR),
-                crate::handler::SNAPSHOT_EVERY,
-            )
-        })
-        .transpose()?
-        .map(Arc::new);
+        .and_then(crate::handler::SnapshotStore::in_state_dir);
     let engine = Engine::new(
         log,
         options.seed,

@@ -37,8 +37,7 @@ use super::wire::CommandEnvelope;
 use crate::audit::seal::{SealAggregate, SealedMonths};
 use crate::auth::{Policy, Principal};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
-use crate::handler::snapshot::SNAPSHOTS_DIR;
-use crate::handler::{Handled, Handler, HandlerError, LockTable, SNAPSHOT_EVERY, SnapshotStore};
+use crate::handler::{Handled, Handler, HandlerError, LockTable, SnapshotStore};
 use crate::kg_context::KgPeriodCache;
 use crate::uniqueness::{UniquenessIndex, uniqueness_keys};
 use crate::writer::{
@@ -167,10 +166,7 @@ impl Dispatcher {
         }
         let loaded = WriterState::open(&log, state_dir).await?;
         let (keys, index, sealed) = (loaded.keys, loaded.index, loaded.sealed);
-        let snapshots = state_dir
-            .map(|dir| SnapshotStore::open(&dir.join(SNAPSHOTS_DIR), SNAPSHOT_EVERY))
-            .transpose()?
-            .map(Arc::new);
+        let snapshots = state_dir.and_then(SnapshotStore::in_state_dir);
         Ok(Dispatcher {
             log,
             calendars,
@@ -203,12 +199,20 @@ impl Dispatcher {
         })
     }
 
-    /// Snapshots long streams every `every` events (default [`SNAPSHOT_EVERY`]; a writer without a
+    /// Snapshots long streams every `every` events (default [`crate::handler::SNAPSHOT_EVERY`]; a writer without a
     /// state directory takes none).
     pub fn with_snapshot_every(self, every: u64) -> Dispatcher {
         if let Some(snapshots) = &self.snapshots {
             snapshots.set_every(every);
         }
+        self
+    }
+
+    /// Takes no snapshots and reads none (the start-up bench's baseline: the writer before them).
+    pub fn without_snapshots(mut self) -> Dispatcher {
+        self.snapshots = None;
+        self.periods = Handler::default();
+        self.kg_periods = Handler::default();
         self
     }
 
