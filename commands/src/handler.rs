@@ -365,11 +365,11 @@ impl<A: Aggregate> Handler<A> {
             .map_or(u64::MAX, |store| store.every())
     }
 
-    /// Puts a state back into the cache; a stream grown by [`SnapshotStore::every`] events since its
-    /// last snapshot gets a new one first.
+    /// Puts a state back into the cache; a stream that grew enough since its last snapshot
+    /// ([`snapshot_due`]) gets a new one first.
     fn put_back(&self, stream: &StreamId, mut cached: Cached<A::State>) {
         if let (Some(store), Some(event_id)) = (&self.snapshots, cached.last_event)
-            && cached.version.0 >= cached.snapshot_at.0.saturating_add(store.every())
+            && cached.version.0 >= snapshot_due(cached.snapshot_at, store.every())
             && store.put::<A>(stream, &cached.state, cached.version, event_id)
         {
             cached.snapshot_at = cached.version;
@@ -471,6 +471,16 @@ impl<A: Aggregate> Handler<A> {
             attempts: CONFLICT_RETRIES_MAX + 1,
         })
     }
+}
+
+/// The version at which a stream whose last snapshot is at `last` gets its next one: once it grew by
+/// `every` events and by as many as that snapshot held (10k, 20k, 40k, 80k… with `every` = 10k).
+/// Encoding a state costs as much as its size, so evenly spaced snapshots made a bulk load quadratic
+/// (a demo stream of 350k dispensings: 35 snapshots, 64 µs a dispensing); doubling bounds the encoding
+/// to twice the stream, and a restart folds at most the half after the last snapshot (none after a
+/// graceful stop, which snapshots every moved state).
+pub fn snapshot_due(last: StreamVersion, every: u64) -> u64 {
+    last.0.saturating_add(every.max(last.0))
 }
 
 /// Waits until the stream's committed version reaches `version`: the writer reports a conflict as soon

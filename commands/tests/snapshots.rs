@@ -208,16 +208,16 @@ async fn add<const V: u32>(handler: &Handler<Counter<V>>, log: &dyn EventLog, ti
     }
 }
 
-/// A counter of 30 events with a snapshot at 30 (taken every 10 events) in `dir`.
+/// A counter of 40 events with a snapshot at 40 (taken at 10, 20, 40: `snapshot_due`) in `dir`.
 async fn counted(dir: &Path) -> (Arc<FileLog>, std::path::PathBuf) {
     let log = open_log(&dir.join("log"));
     let snapshots = store(dir, 10);
     let handler = Handler::<Counter<1>>::with_snapshots(Some(Arc::clone(&snapshots)));
-    add(&handler, &*log, 30).await;
+    add(&handler, &*log, 40).await;
     let path = snapshots.path(&counter());
     drop(handler);
     drop(snapshots);
-    assert!(path.exists(), "a stream of 30 events has a snapshot");
+    assert!(path.exists(), "a stream of 40 events has a snapshot");
     (log, path)
 }
 
@@ -233,26 +233,26 @@ async fn restart<const V: u32>(dir: &Path, log: &dyn EventLog) -> (u64, u64) {
 async fn a_sound_snapshot_spares_the_fold() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = counted(dir.path()).await;
-    assert_eq!(restart::<1>(dir.path(), &*log).await, (30, 0));
+    assert_eq!(restart::<1>(dir.path(), &*log).await, (40, 0));
 }
 
 /// A fold of another version (here: each event counts twice) discards the old fold's snapshot and
-/// re-folds every event; using the snapshot would give 30 + 0, not 60.
+/// re-folds every event; using the snapshot would give 40 + 0, not 80.
 #[tokio::test]
 async fn a_changed_fold_version_discards_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let (log, path) = counted(dir.path()).await;
-    assert_eq!(restart::<2>(dir.path(), &*log).await, (60, 30));
+    assert_eq!(restart::<2>(dir.path(), &*log).await, (80, 40));
     assert!(path.exists());
     assert_eq!(
         restart::<2>(dir.path(), &*log).await,
-        (60, 0),
+        (80, 0),
         "the re-fold left a snapshot of the new fold"
     );
 }
 
 /// Damaged or truncated files are discarded and the stream re-folded; the writer's next decision is
-/// taken on the true state (970 more fit under the limit, 971 do not).
+/// taken on the true state (960 more fit under the limit, 961 do not).
 #[tokio::test]
 async fn damaged_or_truncated_snapshots_are_discarded_and_decisions_stay_right() {
     for damage in ["flip", "truncate", "empty", "garbage"] {
@@ -266,26 +266,26 @@ async fn damaged_or_truncated_snapshots_are_discarded_and_decisions_stay_right()
             _ => bytes = b"not a snapshot at all".to_vec(),
         }
         std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(restart::<1>(dir.path(), &*log).await, (30, 30), "{damage}");
+        assert_eq!(restart::<1>(dir.path(), &*log).await, (40, 40), "{damage}");
         assert_ne!(
             std::fs::read(&path).unwrap(),
             bytes,
             "{damage}: the damaged snapshot is replaced"
         );
-        assert_eq!(restart::<1>(dir.path(), &*log).await, (30, 0), "{damage}");
+        assert_eq!(restart::<1>(dir.path(), &*log).await, (40, 0), "{damage}");
 
         std::fs::write(&path, &bytes).unwrap();
         let handler = Handler::<Counter<1>>::with_snapshots(Some(store(dir.path(), 10)));
         let over = handler
-            .execute(&*log, &counter(), fresh_id(), &971, &())
+            .execute(&*log, &counter(), fresh_id(), &961, &())
             .await
             .unwrap();
         assert!(
-            matches!(over, Handled::Rejected(OverLimit { total: 30, .. })),
+            matches!(over, Handled::Rejected(OverLimit { total: 40, .. })),
             "{damage}: {over:?}"
         );
         let within = handler
-            .execute(&*log, &counter(), fresh_id(), &970, &())
+            .execute(&*log, &counter(), fresh_id(), &960, &())
             .await
             .unwrap();
         assert!(matches!(within, Handled::Appended(_)), "{damage}");
@@ -301,7 +301,7 @@ async fn snapshots_ahead_of_the_log_or_of_another_log_are_discarded() {
     let (_, path) = counted(dir.path()).await;
     let snapshot = std::fs::read(&path).unwrap();
 
-    // Ahead: a log whose counter has 12 events, with the snapshot at 30.
+    // Ahead: a log whose counter has 12 events, with the snapshot at 40.
     let shorter = tempfile::tempdir().unwrap();
     let log = open_log(&shorter.path().join("log"));
     add(&Handler::<Counter<1>>::default(), &*log, 12).await;
@@ -309,14 +309,14 @@ async fn snapshots_ahead_of_the_log_or_of_another_log_are_discarded() {
     std::fs::write(store(shorter.path(), 10).path(&counter()), &snapshot).unwrap();
     assert_eq!(restart::<1>(shorter.path(), &*log).await, (12, 12));
 
-    // Foreign: a log whose counter has 40 other events (other ids at version 30).
+    // Foreign: a log whose counter has 50 other events (other ids at version 40).
     let other = tempfile::tempdir().unwrap();
     let log = open_log(&other.path().join("log"));
-    add(&Handler::<Counter<1>>::default(), &*log, 40).await;
+    add(&Handler::<Counter<1>>::default(), &*log, 50).await;
     std::fs::create_dir_all(other.path().join("snapshots")).unwrap();
     let target = store(other.path(), 10).path(&counter());
     std::fs::write(&target, &snapshot).unwrap();
-    assert_eq!(restart::<1>(other.path(), &*log).await, (40, 40));
+    assert_eq!(restart::<1>(other.path(), &*log).await, (50, 50));
     assert_ne!(std::fs::read(&target).unwrap(), snapshot, "replaced");
 }
 

@@ -15,8 +15,9 @@
 //! warning and the stream is re-folded from the log.
 //!
 //! Cost: the state is encoded under the stream's lock (the handler owns it there and never clones
-//! it), at most once per [`SNAPSHOT_EVERY`] events of a stream; the file is written and fsynced by a
-//! background thread, so the command path pays only the encoding (docs/performance.md).
+//! it) when the stream has doubled since its last snapshot, and by at least [`SNAPSHOT_EVERY`]
+//! events (`super::snapshot_due`); the file is written and fsynced by a background thread, so the
+//! command path pays only the encoding (docs/performance.md).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,8 +31,8 @@ use sha2::{Digest, Sha256};
 
 use super::Aggregate;
 
-/// Events a stream grows by between two snapshots of it: a restart then folds at most this many
-/// events of any stream (~10 ms of folding), and a month of 100k dispensings pays ten encodings.
+/// The fewest events a stream grows by between two snapshots of it (the first is taken at this
+/// version; each next one once the stream has also doubled: `super::snapshot_due`).
 pub const SNAPSHOT_EVERY: u64 = 10_000;
 
 /// The directory of the snapshots under the writer's state directory.
