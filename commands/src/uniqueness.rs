@@ -105,7 +105,7 @@ impl UniquenessIndex {
                     reversed.dispensing_id.as_str(),
                 );
                 let runs = self.inner.runs.read().expect("runs lock");
-                changes.release(dispensing, &runs, &*self.inner.store)
+                changes.release(dispensing, &runs)
             }
             _ => Ok(()),
         }
@@ -116,6 +116,13 @@ impl UniquenessIndex {
     pub(crate) fn write_run(&self, changes: &Changes) -> Result<WriteBatch, StoreError> {
         let mut runs = self.inner.runs.write().expect("runs lock");
         runs.write_run(&*self.inner.store, changes)
+    }
+
+    /// Merges the newest runs while they are about the same size (`m06::merge`), so lookups probe
+    /// about `log2` of the runs ever written; returns the merges made.
+    pub(crate) fn compact(&self) -> Result<usize, StoreError> {
+        let mut runs = self.inner.runs.write().expect("runs lock");
+        runs.compact(&*self.inner.store)
     }
 
     /// The last written run's commit failed: forget it (a restart deletes its buckets).
@@ -255,7 +262,7 @@ mod tests {
                     Step::Reverse { dispensing: d } => {
                         if live.remove(&d).is_some() {
                             let runs = index.inner.runs.read().unwrap();
-                            changes.release(dispensing(d), &runs, &*index.inner.store).unwrap();
+                            changes.release(dispensing(d), &runs).unwrap();
                         }
                     }
                 }

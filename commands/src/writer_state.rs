@@ -15,6 +15,7 @@
 
 pub mod layout;
 pub mod m06;
+mod periods;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -31,10 +32,15 @@ use projector::{
 use crate::audit::seal::SealedMonths;
 use crate::handler::HandlerError;
 use crate::uniqueness::UniquenessIndex;
+use layout::Cursor;
 use m06::Changes;
+use periods::PeriodSpans;
 
 /// The directory of the writer's state under the data directory.
 pub const WRITER_STATE_DIR: &str = "writer-state";
+
+/// The directory of the M-06 runs' files in the writer's state directory.
+const RUNS_DIR: &str = "runs";
 
 /// sled's page cache for the writer's state: reads of the M-06 index are point reads, and a small
 /// cache keeps the writer's resident memory bounded whatever the history (issue #16 §1).
@@ -62,12 +68,18 @@ pub trait StateStore: Send + Sync {
     fn flush(&self) -> Result<(), StoreError>;
     /// Every entry, ordered by (keyspace, key): for comparing stores.
     fn export(&self) -> Result<Vec<Entry>, StoreError>;
+    /// The directory of the M-06 runs' files (`m06::file`), which the store's manifest names.
+    fn runs_dir(&self) -> &Path;
 }
 
-/// A [`ViewStore`] shared: reads through its reader, writes one at a time.
+/// A [`ViewStore`] shared: reads through its reader, writes one at a time; with the directory of
+/// the run files beside it.
 struct Shared<S: ViewStore> {
     store: Mutex<S>,
     reader: S::Reader,
+    runs_dir: PathBuf,
+    /// A temporary store's directory, deleted with it.
+    _temporary: Option<tempfile::TempDir>,
 }
 
 impl<S: ViewStore + Send> StateStore for Shared<S> {
@@ -98,20 +110,33 @@ impl<S: ViewStore + Send> StateStore for Shared<S> {
     fn export(&self) -> Result<Vec<Entry>, StoreError> {
         self.reader.export()
     }
+
+    fn runs_dir(&self) -> &Path {
+        &self.runs_dir
+    }
 }
 
-fn shared<S: ViewStore + Send + 'static>(store: S) -> Arc<dyn StateStore> {
+fn shared<S: ViewStore + Send + 'static>(
+    store: S,
+    runs_dir: PathBuf,
+    temporary: Option<tempfile::TempDir>,
+) -> Arc<dyn StateStore> {
     let reader = store.reader();
     Arc::new(Shared {
         store: Mutex::new(store),
         reader,
+        runs_dir,
+        _temporary: temporary,
     })
 }
 
-/// A store in a temporary sled database, deleted on drop: for writers without a data directory
-/// (tests) and for one-off scans.
+/// A store in a temporary sled database and directory, deleted on drop: for writers without a data
+/// directory (tests) and for one-off scans.
 pub fn temporary_store() -> Arc<dyn StateStore> {
-    shared(SledStore::temporary().expect("a temporary sled database opens"))
+    let runs = tempfile::tempdir().expect("a temporary directory for the M-06 runs");
+    let runs_dir = runs.path().to_path_buf();
+    let store = SledStore::temporary().expect("a temporary sled database opens");
+    shared(store, runs_dir, Some(runs))
 }
 
 /// What the writer starts from.
@@ -136,8 +161,8 @@ pub struct LoadReport {
 pub struct WriterState {
     store: Arc<dyn StateStore>,
     index: UniquenessIndex,
-    /// The next offset to read per partition: what the store holds.
-    checkpoint: Mutex<Vec<u64>>,
+    /// Where each partition is read to: what the store holds.
+    checkpoint: Mutex<Vec<Cursor>>,
     report: LoadReport,
     /// The directory's lock, held while the store is open (one writer per store).
     lock: Option<std::fs::File>,
@@ -217,11 +242,18 @@ impl WriterState {
     /// overlay then holds exactly what the run now holds. Returns the records read.
     pub async fn catch_up(&self, log: &Arc<dyn EventLog>) -> Result<u64, HandlerError> {
         let mut checkpoint = self.checkpoint.lock().expect("checkpoint lock").clone();
+        let started = Instant::now();
         let records = replay(&*self.store, &self.index, &**log, &mut checkpoint).await?;
         *self.checkpoint.lock().expect("checkpoint lock") = checkpoint;
         self.index.set_overlay(Changes::default());
         let (runs, filter_bytes, _) = self.index.size();
-        tracing::info!(records, runs, filter_bytes, "writer state caught up");
+        tracing::info!(
+            records,
+            runs,
+            filter_bytes,
+            elapsed_ms = started.elapsed().as_millis(),
+            "writer state caught up"
+        );
         Ok(records)
     }
 
@@ -247,9 +279,30 @@ impl WriterState {
         Ok(self.store.flush()?)
     }
 
-    /// Records read past the checkpoint since `before` (for deciding when to catch up).
-    pub fn checkpoint(&self) -> Vec<u64> {
-        self.checkpoint.lock().expect("checkpoint lock").clone()
+    /// What a seal of `period` in `jurisdiction` reads on each partition: the span of the period's
+    /// records the store has seen, then the log from the checkpoint on (`audit::seal::observe_from`)
+    /// instead of the whole log.
+    pub fn period_spans(
+        &self,
+        jurisdiction: ledger::domain::jurisdiction::Jurisdiction,
+        period: ledger::domain::values::ReportingPeriod,
+    ) -> Vec<Vec<crate::audit::seal::ReadSpan>> {
+        // The checkpoint first: the store holds at least what it names (it moves after a commit).
+        let checkpoint = self.checkpoint.lock().expect("checkpoint lock").clone();
+        let read = periods::read_spans(
+            &*self.store,
+            jurisdiction.code(),
+            &period.key(),
+            &checkpoint,
+        );
+        read.unwrap_or_else(|error| {
+            tracing::warn!(%error, %jurisdiction, period = %period.key(), "the writer state cannot say where the period lies; the seal reads the whole log");
+            let whole = crate::audit::seal::ReadSpan {
+                from: Cursor::default(),
+                to: None,
+            };
+            vec![vec![whole]; checkpoint.len()]
+        })
     }
 }
 
@@ -285,10 +338,15 @@ fn open_store(dir: &Path) -> Result<Arc<dyn StateStore>, StoreError> {
         },
         STATE_CACHE_BYTES,
     )?;
-    Ok(shared(store))
+    Ok(shared(store, dir.join(RUNS_DIR), None))
 }
 
 fn remove_store(dir: &Path) -> anyhow::Result<()> {
+    let runs = dir.join(RUNS_DIR);
+    if runs.exists() {
+        std::fs::remove_dir_all(&runs)
+            .map_err(|error| anyhow::anyhow!("cannot remove {}: {error}", runs.display()))?;
+    }
     let db = dir.join("db");
     let removed = match std::fs::symlink_metadata(&db) {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -323,7 +381,8 @@ async fn usable(store: &dyn StateStore, log: &dyn EventLog) -> Result<bool, Unus
             expected: log.partitions(),
         });
     }
-    for (partition, checkpoint) in (0..).zip(read_checkpoint(store, log.partitions())?) {
+    for (partition, cursor) in (0..).zip(read_checkpoint(store, log.partitions())?) {
+        let checkpoint = cursor.next;
         let end = log
             .end_offset(PartitionId(partition))
             .await
@@ -362,14 +421,14 @@ fn initialise(store: &dyn StateStore, partitions: u32) -> Result<(), StoreError>
     store.apply(batch)
 }
 
-fn read_checkpoint(store: &dyn StateStore, partitions: u32) -> Result<Vec<u64>, StoreError> {
+fn read_checkpoint(store: &dyn StateStore, partitions: u32) -> Result<Vec<Cursor>, StoreError> {
     (0..partitions)
         .map(|partition| {
             let key = layout::partition_key(PartitionId(partition));
             store
                 .get(&layout::checkpoint(), &key)?
-                .map_or(Ok(0), |bytes| {
-                    layout::decode_u64(&layout::checkpoint(), &key, &bytes)
+                .map_or(Ok(Cursor::default()), |bytes| {
+                    Cursor::decode(&layout::checkpoint(), &key, &bytes)
                 })
         })
         .collect()
@@ -405,7 +464,7 @@ async fn load(
 fn finish_load(
     store: Arc<dyn StateStore>,
     index: UniquenessIndex,
-    checkpoint: Vec<u64>,
+    checkpoint: Vec<Cursor>,
     replayed: u64,
     rebuilt: bool,
     started: Instant,
@@ -468,27 +527,31 @@ async fn replay(
     store: &dyn StateStore,
     index: &UniquenessIndex,
     log: &dyn EventLog,
-    checkpoint: &mut Vec<u64>,
+    checkpoint: &mut Vec<Cursor>,
 ) -> Result<u64, HandlerError> {
     let mut next = checkpoint.clone();
     let mut changes = Changes::default();
     let mut references = WriteBatch::new();
+    let mut spans = PeriodSpans::default();
     let mut records = 0;
     for (partition, slot) in (0..log.partitions()).zip(0..next.len()) {
-        let mut stream = read_partition(log, PartitionId(partition), Offset(next[slot]));
+        let mut stream = read_partition(log, PartitionId(partition), Offset(next[slot].next));
         while let Some(record) = stream.next().await {
             let envelope = record?;
-            next[slot] = envelope.position.offset.0 + 1;
+            spans.see(store, &envelope, next[slot])?;
+            next[slot] = next[slot].past(envelope.position.offset.0);
             records += 1;
             replay_record(index, &mut changes, &mut references, &envelope)?;
             if changes.take_count() >= REPLAY_CHUNK_TAKES {
                 let full = std::mem::take(&mut changes);
+                spans.write(&mut references);
                 commit(store, index, &full, std::mem::take(&mut references), &next)?;
                 checkpoint.clone_from(&next);
             }
         }
     }
     if records > 0 {
+        spans.write(&mut references);
         commit(store, index, &changes, references, &next)?;
         checkpoint.clone_from(&next);
     }
@@ -554,7 +617,7 @@ fn commit(
     index: &UniquenessIndex,
     changes: &Changes,
     references: WriteBatch,
-    next: &[u64],
+    next: &[Cursor],
 ) -> Result<(), HandlerError> {
     let mut batch = index.write_run(changes)?;
     batch.extend(references);
@@ -563,12 +626,26 @@ fn commit(
         batch.put(
             &layout::checkpoint(),
             layout::partition_key(PartitionId(partition)),
-            layout::encode_u64(*next),
+            next.encode(),
         );
     }
     if let Err(error) = store.apply(batch) {
         index.abandoned(changes.has_takes());
         return Err(error.into());
+    }
+    if changes.has_takes() {
+        let started = Instant::now();
+        let merges = index.compact()?;
+        if merges > 0 {
+            let (runs, filter_bytes, _) = index.size();
+            tracing::info!(
+                merges,
+                runs,
+                filter_bytes,
+                elapsed_ms = started.elapsed().as_millis(),
+                "M-06 runs merged"
+            );
+        }
     }
     Ok(())
 }

@@ -10,10 +10,12 @@ use ledger::domain::event::Event;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::period::ReimbursedIndex;
 use ledger::domain::time::Timestamp;
+use ledger::domain::values::ReportingPeriod;
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
 use ledger::log::{
     Actor, ActorId, ActorRole, AppendRequest, CommandId, EventId, EventLog, NewEvent, StreamVersion,
 };
+use ledger_commands::audit::seal::{observe, observe_from, period_month};
 use ledger_commands::writer_state::{Loaded, WriterState};
 use projector::views::sample::{self, SampleConfig, SampleEvent};
 use projector::{FlushPolicy, Keyspace, SledStore, ViewStore, WriteBatch};
@@ -138,12 +140,18 @@ fn answer_is_right(found: Option<&String>, expected: &std::collections::BTreeSet
 }
 
 fn check_holders(loaded: &Loaded, events: &[SampleEvent]) {
-    let expected = expected_holders(events);
     assert!(
-        expected.values().any(std::collections::BTreeSet::is_empty),
+        expected_holders(events)
+            .values()
+            .any(std::collections::BTreeSet::is_empty),
         "the sample has reversals"
     );
-    for (key, holders) in expected {
+    check_holders_of(loaded, events);
+}
+
+/// Every key of `events` is answered with one of its live holders, or none when it has none.
+fn check_holders_of(loaded: &Loaded, events: &[SampleEvent]) {
+    for (key, holders) in expected_holders(events) {
         let found = loaded.index.reimbursed_by(&key);
         assert!(
             answer_is_right(found.as_ref(), &holders),
@@ -234,7 +242,7 @@ fn the_store_survives_restarts_and_is_rebuilt_after_loss_or_damage() {
         (
             "checkpoint",
             &0u32.to_be_bytes(),
-            u64::MAX.to_be_bytes().to_vec(),
+            [u64::MAX.to_be_bytes(), 0u64.to_be_bytes()].concat(),
         ),
         ("checkpoint", &1u32.to_be_bytes(), vec![1, 2, 3]),
     ];
@@ -267,6 +275,20 @@ fn a_state_in_use_is_refused() {
     drop(runtime.block_on(open(&log, &state)));
 }
 
+/// A log in `dir` holding the events before `cut`‰ of `events`; returns it, those events and the
+/// rest.
+fn log_cut_at<'e>(
+    dir: &Path,
+    runtime: &tokio::runtime::Runtime,
+    events: &'e [SampleEvent],
+    cut: usize,
+) -> (Arc<dyn EventLog>, &'e [SampleEvent], &'e [SampleEvent]) {
+    let (first, rest) = events.split_at(events.len() * cut / 1000);
+    let log: Arc<dyn EventLog> = Arc::new(FileLog::open(dir.join("data"), options()).unwrap());
+    runtime.block_on(append(&*log, first, 0));
+    (log, first, rest)
+}
+
 proptest! {
     // Each case writes a log and three sled databases.
     #![proptest_config(ProptestConfig::with_cases(8))]
@@ -281,13 +303,8 @@ proptest! {
         cut in 0usize..=1000,
     ) {
         let events = sample::events(config(seed, contracts, dispensings));
-        let at = events.len() * cut / 1000;
-        let (first, rest) = events.split_at(at);
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = runtime();
-        let log: Arc<dyn EventLog> =
-            Arc::new(FileLog::open(dir.path().join("data"), options()).unwrap());
-        runtime.block_on(append(&*log, first, 0));
+        let (dir, runtime) = (tempfile::tempdir().unwrap(), runtime());
+        let (log, first, rest) = log_cut_at(dir.path(), &runtime, &events, cut);
         let resumed = dir.path().join("resumed");
         drop(runtime.block_on(open(&log, &resumed)));
         runtime.block_on(append(&*log, rest, first.len()));
@@ -323,4 +340,126 @@ fn the_helper_appends_every_sample_event() {
         .count();
     let version = runtime.block_on(log.stream_version(stream)).unwrap();
     assert_eq!(version, StreamVersion(u64::try_from(count).unwrap()));
+}
+
+proptest! {
+    // Each case writes a log and a sled database.
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// A seal read from where the writer's state says each period lies (the span it has seen and
+    /// the log after its checkpoint) states exactly what a read of the whole log states, wherever
+    /// the checkpoint falls and whatever was appended after it (issue #16: a seal costs its month).
+    #[test]
+    fn a_seal_read_from_the_period_spans_equals_one_read_from_the_whole_log(
+        seed in any::<u64>(),
+        contracts in 1u32..4,
+        dispensings in 1u32..40,
+        cut in 0usize..=1000,
+    ) {
+        let events = sample::events(SampleConfig { periods: 3, ..config(seed, contracts, dispensings) });
+        let (dir, runtime) = (tempfile::tempdir().unwrap(), runtime());
+        let (log, first, rest) = log_cut_at(dir.path(), &runtime, &events, cut);
+        let loaded = runtime.block_on(open(&log, &dir.path().join("state")));
+        runtime.block_on(append(&*log, rest, first.len()));
+        let rules = ledger_commands::demo::engine::rule_book().unwrap();
+        let months: std::collections::BTreeSet<String> = events
+            .iter()
+            .filter_map(|event| period_month(&event.stream).map(str::to_owned))
+            .collect();
+        prop_assert!(!months.is_empty());
+        for month in months {
+            let (year, number) = month.split_once('-').unwrap();
+            let period = ReportingPeriod::month(year.parse().unwrap(), number.parse().unwrap()).unwrap();
+            let spans = loaded.state.period_spans(Jurisdiction::KZ, period);
+            let whole = runtime
+                .block_on(observe(&*log, &rules, Jurisdiction::KZ, period, Timestamp::EPOCH))
+                .unwrap();
+            let from_spans = runtime
+                .block_on(observe_from(&*log, &rules, Jurisdiction::KZ, period, Timestamp::EPOCH, &spans))
+                .unwrap();
+            prop_assert!(whole.content.events > 0, "{} has events", month);
+            prop_assert_eq!(&from_spans.content, &whole.content, "{}", month);
+            prop_assert_eq!(&from_spans.leaves, &whole.leaves, "{}", month);
+        }
+    }
+}
+
+/// The run ids the manifest names, and the run files in the state's directory.
+fn run_ids(loaded: &Loaded, state: &Path) -> (Vec<u32>, std::collections::BTreeSet<String>) {
+    let entries = loaded.state.entries().unwrap();
+    let id = |bytes: &[u8]| u32::from_be_bytes(bytes[..4].try_into().unwrap());
+    let manifest = entries
+        .iter()
+        .find(|entry| entry.keyspace == "_meta" && entry.key == b"runs")
+        .map(|entry| entry.value.chunks(6).map(id).collect())
+        .unwrap_or_default();
+    let files = std::fs::read_dir(state.join("runs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    (manifest, files)
+}
+
+fn run_files(runs: &[u32]) -> std::collections::BTreeSet<String> {
+    runs.iter().map(|id| format!("{id:010}.run")).collect()
+}
+
+/// Catch-ups write a run each; runs of about one size merge like a binary counter, so eight
+/// catch-ups leave a few runs, not eight, every answer is as before, no file of a merged run is
+/// left behind, files a crash left go at the next start, and a damaged run file is rebuilt from
+/// the log (issue #16 §5).
+#[test]
+fn runs_merge_as_they_accumulate_and_answer_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let runtime = runtime();
+    let log: Arc<dyn EventLog> =
+        Arc::new(FileLog::open(dir.path().join("data"), options()).unwrap());
+    let events = sample::events(SampleConfig {
+        periods: 8,
+        ..config(11, 2, 40)
+    });
+    let loaded = runtime.block_on(open(&log, &state));
+    let chunk = events.len().div_ceil(8);
+    for (number, part) in events.chunks(chunk).enumerate() {
+        runtime.block_on(append(&*log, part, number * chunk));
+        runtime.block_on(loaded.state.catch_up(&log)).unwrap();
+        check_holders_of(&loaded, &events[..(number * chunk + part.len())]);
+    }
+    let (runs, files) = run_ids(&loaded, &state);
+    assert!(
+        (1..=4).contains(&runs.len()),
+        "eight catch-ups left runs {runs:?}"
+    );
+    assert_eq!(
+        files,
+        run_files(&runs),
+        "only the manifest's runs have files"
+    );
+    drop(loaded);
+
+    // A crash after a merge's swap, before the merged runs' files were deleted, and one while a
+    // run was being written.
+    std::fs::write(state.join("runs").join("0000000999.run"), b"merged away").unwrap();
+    std::fs::write(state.join("runs").join("0000000998.run.tmp"), b"half").unwrap();
+    let loaded = runtime.block_on(open(&log, &state));
+    assert!(!loaded.state.report().rebuilt);
+    let (runs_after, files) = run_ids(&loaded, &state);
+    assert_eq!(runs_after, runs);
+    assert_eq!(files, run_files(&runs), "what the crash left is gone");
+    check_holders(&loaded, &events);
+    drop(loaded);
+
+    // A damaged run file: the state is rebuilt from the log, loudly, and answers as before.
+    let damaged = state.join("runs").join(format!("{:010}.run", runs[0]));
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0xff;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let loaded = runtime.block_on(open(&log, &state));
+    assert!(
+        loaded.state.report().rebuilt,
+        "a damaged run file is rebuilt"
+    );
+    check_holders(&loaded, &events);
 }

@@ -12,8 +12,8 @@ use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::time::Timestamp;
 use ledger::log::file::{FileLog, FileLogOptions, verify};
 use ledger::log::{
-    Actor, ActorId, ActorRole, AppendRequest, CommandId, EventId, EventLog, NewEvent, Payload,
-    StreamId, StreamVersion,
+    Actor, ActorId, ActorRole, AppendRequest, CommandId, EventId, EventLog, NewEvent, Offset,
+    PartitionId, Payload, StreamId, StreamVersion,
 };
 use uuid::Uuid;
 
@@ -44,7 +44,8 @@ fn stream(number: u64) -> StreamId {
 fn options() -> FileLogOptions {
     FileLogOptions {
         partitions: 4,
-        segment_bytes_max: 64 * 1024,
+        // Small segments: the writer rolls (and its seal thread writes index files) while it is killed.
+        segment_bytes_max: 4 * 1024,
         ..FileLogOptions::default()
     }
 }
@@ -111,6 +112,82 @@ fn killed_writer_loses_no_acknowledged_append() {
         });
         let report = verify(dir.path()).unwrap();
         assert!(report.is_ok(), "round {round}: {report:?}");
+        // The kill came between sealing segments and writing index files (the child writes them at
+        // each roll and its open, never at a close): the parent's open above read the ones there
+        // were, scanned the rest, and its close indexed every segment. Its view equals a scan's.
+        let segments = files_with(dir.path(), "seg");
+        assert!(
+            segments.len() > 4,
+            "round {round}: a segment was sealed: {} segments",
+            segments.len()
+        );
+        let indexed: Vec<_> = files_with(dir.path(), "idx")
+            .into_iter()
+            .map(|path| path.with_extension("seg"))
+            .collect();
+        assert_eq!(
+            indexed, segments,
+            "round {round}: every segment has an index file"
+        );
+        let scanned = tempfile::tempdir().unwrap();
+        copy_segments(dir.path(), scanned.path());
+        runtime.block_on(async {
+            let from_index = FileLog::open(dir.path(), options()).unwrap();
+            let by_scan = FileLog::open(scanned.path(), options()).unwrap();
+            assert_eq!(from_index.stats(), by_scan.stats(), "round {round}");
+            for partition in 0..from_index.partitions() {
+                let partition = PartitionId(partition);
+                let read = from_index.read_batch(partition, Offset(0), 1_000_000);
+                let scanned = by_scan.read_batch(partition, Offset(0), 1_000_000);
+                assert_eq!(read.await.unwrap(), scanned.await.unwrap(), "round {round}");
+            }
+            for stream_number in 0..STREAMS {
+                let stream_id = stream(stream_number);
+                let version = by_scan.stream_version(&stream_id).await.unwrap();
+                assert_eq!(
+                    from_index.stream_version(&stream_id).await.unwrap(),
+                    version
+                );
+                for sequence in 0..version.0 {
+                    let command_id = CommandId(Uuid::from_u64_pair(stream_number, sequence));
+                    assert_eq!(
+                        from_index.command_outcome(command_id).await.unwrap(),
+                        by_scan.command_outcome(command_id).await.unwrap(),
+                        "round {round}: command {stream_number}/{sequence}"
+                    );
+                }
+            }
+        });
+    }
+}
+
+/// Every file under `dir` with the given extension, sorted.
+fn files_with(dir: &std::path::Path, extension: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|found| found == extension) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Copies the log's metadata and segments (not its index files) from `from` to `to`.
+fn copy_segments(from: &std::path::Path, to: &std::path::Path) {
+    let meta = std::path::Path::new("log").join("meta.json");
+    std::fs::create_dir_all(to.join("log")).unwrap();
+    std::fs::copy(from.join(&meta), to.join(&meta)).unwrap();
+    for segment in files_with(from, "seg") {
+        let target = to.join(segment.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&segment, &target).unwrap();
     }
 }
 

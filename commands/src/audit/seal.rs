@@ -29,6 +29,7 @@ use super::merkle;
 use crate::handler::{Aggregate, Handler, HandlerError};
 use crate::submit::Refusal;
 use crate::writer::{Command, PriceListAggregate, ReferenceBookAggregate, decode, new_events};
+use crate::writer_state::layout::Cursor;
 
 /// Whether `envelope` is one of the events a seal of `month` (`YYYY-MM`) in `jurisdiction` covers:
 /// an event on a `period/<contract-id>/<month>` stream recorded under that jurisdiction.
@@ -97,7 +98,8 @@ pub async fn versions_in_force(
     Ok((rule_set_version, calendar_version, price_list_version))
 }
 
-/// Reads every partition and gathers what a seal of `period` in `jurisdiction` states.
+/// Reads every partition from its start and gathers what a seal of `period` in `jurisdiction`
+/// states: what an auditor does, trusting nothing but the log.
 pub async fn observe(
     log: &dyn EventLog,
     rules: &RuleBook,
@@ -105,32 +107,66 @@ pub async fn observe(
     period: ReportingPeriod,
     sealed_at: Timestamp,
 ) -> Result<Observation, AuditError> {
+    let whole = ReadSpan {
+        from: Cursor::default(),
+        to: None,
+    };
+    let spans = vec![vec![whole]; usize::try_from(log.partitions()).expect("u32 fits in usize")];
+    observe_from(log, rules, jurisdiction, period, sealed_at, &spans).await
+}
+
+/// A stretch of one partition: from a cursor (an offset and the records before it) up to an offset
+/// (exclusive), or to the log's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadSpan {
+    pub from: Cursor,
+    pub to: Option<u64>,
+}
+
+/// [`observe`], reading on each partition only `spans` (in order, not overlapping), which must hold
+/// every record of the period there: the writer's state knows where each period lies
+/// (`WriterState::period_spans`). The content is the same as from a read of the whole log, so a
+/// seal costs its month, not the history (issue #16).
+pub async fn observe_from(
+    log: &dyn EventLog,
+    rules: &RuleBook,
+    jurisdiction: Jurisdiction,
+    period: ReportingPeriod,
+    sealed_at: Timestamp,
+    spans: &[Vec<ReadSpan>],
+) -> Result<Observation, AuditError> {
     let month = period.key();
     let mut export = Sha256::new();
     let mut leaves = Vec::new();
     let mut partitions = Vec::new();
     let mut last_occurred_at = None;
-    for partition in 0..log.partitions() {
-        let mut records = read_partition(log, PartitionId(partition), Offset(0));
-        let (mut read, mut head) = (0u64, None::<PartitionHead>);
-        while let Some(envelope) = records.next().await {
-            let envelope = envelope?;
-            read += 1;
-            if !in_seal(&envelope, jurisdiction, &month) {
-                continue;
+    for (partition, spans) in (0..log.partitions()).zip(spans) {
+        let mut head = None::<PartitionHead>;
+        for span in spans {
+            let mut records = read_partition(log, PartitionId(partition), Offset(span.from.next));
+            let mut read = span.from.records;
+            while let Some(envelope) = records.next().await {
+                let envelope = envelope?;
+                if span.to.is_some_and(|to| envelope.position.offset.0 >= to) {
+                    break;
+                }
+                read += 1;
+                if !in_seal(&envelope, jurisdiction, &month) {
+                    continue;
+                }
+                export.update(canonical_line(&envelope, None).as_bytes());
+                export.update(b"\n");
+                leaves.push((envelope.position, envelope.hash));
+                last_occurred_at = last_occurred_at.max(Some(envelope.body.occurred_at));
+                let events = head.as_ref().map_or(0, |head| head.events) + 1;
+                head = Some(PartitionHead {
+                    partition,
+                    records: read,
+                    head_offset: envelope.position.offset.0,
+                    chain_head: DocumentHash(envelope.hash.0),
+                    events,
+                });
             }
-            export.update(canonical_line(&envelope, None).as_bytes());
-            export.update(b"\n");
-            leaves.push((envelope.position, envelope.hash));
-            last_occurred_at = last_occurred_at.max(Some(envelope.body.occurred_at));
-            let events = head.as_ref().map_or(0, |head| head.events) + 1;
-            head = Some(PartitionHead {
-                partition,
-                records: read,
-                head_offset: envelope.position.offset.0,
-                chain_head: DocumentHash(envelope.hash.0),
-                events,
-            });
         }
         partitions.extend(head);
     }

@@ -226,7 +226,10 @@ async fn close_periods(
             progress.advance(1);
         }
         kg::settle::settle_month(engine, world, *period, first).await?;
-        // Issue #15 §1: the month's acts and settlements are paid; the Fund seals it.
+        // Issue #15 §1: the month's acts and settlements are paid; the Fund seals it. The seal reads
+        // the month's span in the writer's state and the log after its checkpoint (issue #16), so
+        // the state catches up first: a seal then costs its month, not the history.
+        engine.catch_up_state().await?;
         seal::seal_month(engine, Jurisdiction::KZ, *period).await?;
         seal::seal_month(engine, Jurisdiction::KG, *period).await?;
     }

@@ -13,9 +13,10 @@ use ledger::log::{CommandId, StreamId};
 use super::engine::{Engine, stream};
 use super::kg::kg_local;
 use super::setup::kz_local;
-use crate::audit::seal::observe;
+use crate::audit::seal::{Observation, ReadSpan, observe_from};
 use crate::handler::Handled;
 use crate::writer::{Command, decode};
+use crate::writer_state::layout::Cursor;
 
 /// SEAL-01 for the demo's own period commands: a command already appended is a re-run (it appends
 /// nothing, so it passes); a new one on a sealed month is refused.
@@ -42,14 +43,7 @@ pub async fn seal_month(
     let stream_id = stream(seal::stream_id(jurisdiction, period));
     let command_id = engine.command_id(stream_id.as_str());
     if engine.log.command_outcome(command_id).await?.is_none() {
-        let mut observed = observe(
-            &*engine.log,
-            &engine.rules,
-            jurisdiction,
-            period,
-            ledger::domain::time::Timestamp::EPOCH,
-        )
-        .await?;
+        let mut observed = observe_month(engine, jurisdiction, period).await?;
         let Some(last) = observed.last_occurred_at else {
             return Ok(());
         };
@@ -106,4 +100,34 @@ pub async fn seal_month(
             .apply(&event);
     }
     Ok(())
+}
+
+/// What the log holds for the month, read where the writer's state says the month lies (issue #16),
+/// or in the whole log for an engine without one.
+async fn observe_month(
+    engine: &Engine,
+    jurisdiction: Jurisdiction,
+    period: ReportingPeriod,
+) -> anyhow::Result<Observation> {
+    let spans = match &engine.state {
+        Some(state) => state.period_spans(jurisdiction, period),
+        None => {
+            let whole = ReadSpan {
+                from: Cursor::default(),
+                to: None,
+            };
+            let partitions = usize::try_from(engine.log.partitions()).expect("u32 fits in usize");
+            vec![vec![whole]; partitions]
+        }
+    };
+    let observed = observe_from(
+        &*engine.log,
+        &engine.rules,
+        jurisdiction,
+        period,
+        ledger::domain::time::Timestamp::EPOCH,
+        &spans,
+    )
+    .await?;
+    Ok(observed)
 }

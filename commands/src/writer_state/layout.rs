@@ -4,13 +4,15 @@
 //! Keyspaces:
 //! - `_meta`: `layout` → the layout version (u64 BE), `partitions` → the log's partition count,
 //!   `runs` → the manifest of the M-06 runs (`m06`).
-//! - `checkpoint`: partition (u32 BE) → the next offset to read (u64 BE). Everything before it is in
-//!   the store.
-//! - `m06/take`: run (u32 BE) ‖ bucket (u32 BE) → the run's takes in that bucket, sorted: `fp(key) ‖
-//!   fp(dispensing) ‖ u16 length ‖ <period>/<dispensing id>` each.
-//! - `m06/dispensing`: run ‖ bucket → `fp(dispensing) ‖ fp(pack key) ‖ fp(receipt key)` each: what a
-//!   reversal releases.
-//! - `m06/bloom`: run → the run's Bloom filter of key fingerprints.
+//! - `checkpoint`: partition (u32 BE) → the next offset to read ‖ the records before it (u64 BE each;
+//!   Kafka's offsets have gaps, its transaction markers). Everything before it is in the store.
+//! - `periods`: jurisdiction ‖ 0 ‖ `YYYY-MM` ‖ partition (u32 BE) → the offset of the partition's
+//!   first record of that period's streams ‖ the records before it: where a seal's read begins
+//!   (issue #16; `audit::seal::observe_from`).
+//! - the M-06 runs are files beside the store (`runs/<id>.run`, `m06::file`): a run's takes
+//!   `fp(key) ‖ fp(dispensing) ‖ u16 length ‖ <period>/<dispensing id>` and its dispensings
+//!   `fp(dispensing) ‖ fp(pack key) ‖ fp(receipt key)` (what a reversal releases), each sorted into
+//!   buckets, and its Bloom filter of key fingerprints; the manifest in `_meta` names them.
 //! - `m06/released`: `fp(key) ‖ fp(dispensing)` → nothing: pairs released by a reversal.
 //! - `keys`, `seals`: partition (u32 BE) ‖ offset (u64 BE) → the codec bytes of the event's payload,
 //!   for every `keys/<BIN>` and `seal/…` event (few: the signing keys and the sealed months).
@@ -26,8 +28,9 @@ use projector::{Keyspace, StoreError};
 use sha2::{Digest, Sha256};
 
 /// The layout of the store; a store of another layout is rebuilt from the log. 2: the M-06 runs'
-/// Bloom filters are blocked (one cache line a key) at 16 bits a key.
-pub const LAYOUT_VERSION: u32 = 2;
+/// Bloom filters are blocked (one cache line a key) at 16 bits a key. 3: the checkpoint counts the
+/// records before it, `periods` holds where each period lies, and the M-06 runs are files.
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// The bytes of a fingerprint.
 pub const FINGERPRINT_BYTES: usize = 16;
@@ -47,16 +50,16 @@ pub fn m06_takes() -> Keyspace {
     Keyspace::new("m06/take")
 }
 
-pub fn m06_blooms() -> Keyspace {
-    Keyspace::new("m06/bloom")
-}
-
 pub fn m06_released() -> Keyspace {
     Keyspace::new("m06/released")
 }
 
 pub fn m06_dispensings() -> Keyspace {
     Keyspace::new("m06/dispensing")
+}
+
+pub fn periods() -> Keyspace {
+    Keyspace::new("periods")
 }
 
 pub fn key_events() -> Keyspace {
@@ -128,6 +131,52 @@ pub fn partition_key(partition: PartitionId) -> Vec<u8> {
     partition.0.to_be_bytes().to_vec()
 }
 
+/// Where a partition is read to: the next offset, and how many records come before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub next: u64,
+    pub records: u64,
+}
+
+impl Cursor {
+    /// The cursor past a record at `offset` read after this one.
+    pub fn past(self, offset: u64) -> Cursor {
+        Cursor {
+            next: offset + 1,
+            records: self.records + 1,
+        }
+    }
+
+    pub fn encode(self) -> Vec<u8> {
+        [self.next.to_be_bytes(), self.records.to_be_bytes()].concat()
+    }
+
+    pub fn decode(keyspace: &Keyspace, key: &[u8], bytes: &[u8]) -> Result<Cursor, StoreError> {
+        if bytes.len() != 16 {
+            return Err(StoreError::corrupt(
+                keyspace,
+                key,
+                format!("expected 16 bytes (offset, records), found {}", bytes.len()),
+            ));
+        }
+        let (next, records) = bytes.split_at(8);
+        Ok(Cursor {
+            next: decode_u64(keyspace, key, next)?,
+            records: decode_u64(keyspace, key, records)?,
+        })
+    }
+}
+
+/// The key of where `month`'s period streams of `jurisdiction` begin on `partition`.
+pub fn period_key(jurisdiction: &str, month: &str, partition: PartitionId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(jurisdiction.len() + month.len() + 5);
+    key.extend_from_slice(jurisdiction.as_bytes());
+    key.push(0);
+    key.extend_from_slice(month.as_bytes());
+    key.extend_from_slice(&partition.0.to_be_bytes());
+    key
+}
+
 pub fn encode_u64(value: u64) -> Vec<u8> {
     value.to_be_bytes().to_vec()
 }
@@ -163,6 +212,24 @@ mod tests {
         assert_ne!(
             dispensing_fingerprint("KZ-1", &period, "D-1"),
             dispensing_fingerprint("KZ-1", &february, "D-1")
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_other_lengths() {
+        let cursor = Cursor {
+            next: 17,
+            records: 12,
+        };
+        let bytes = cursor.encode();
+        assert_eq!(Cursor::decode(&checkpoint(), b"k", &bytes).unwrap(), cursor);
+        assert!(Cursor::decode(&checkpoint(), b"k", &bytes[..8]).is_err());
+        assert_eq!(
+            cursor.past(20),
+            Cursor {
+                next: 21,
+                records: 13
+            }
         );
     }
 

@@ -2,19 +2,21 @@
 //! fiscal receipt's uniqueness key, across every period ever recorded, with memory bounded by the
 //! records since the last checkpoint.
 //!
-//! What is checkpointed lives in sled as immutable **runs**, one per catch-up: a run's takes (`key →
-//! dispensing`) sorted into buckets by the key's fingerprint, its dispensings (`dispensing → its two
-//! keys`, for reversals) likewise, and a Bloom filter of its keys. A lookup asks the in-memory
-//! overlay (what was appended since the checkpoint), then each run whose filter may hold the key:
-//! one point read of a few kilobytes. A reversal is a *release* of the pair `(key, dispensing)`,
-//! kept beside the runs (`m06/released`), so a run never changes once written. A pack taken, released
-//! and taken again is simply two pairs, one released: the answer is the same in whatever order the
-//! partitions are replayed.
+//! What is checkpointed lives in immutable **runs**, one per catch-up, merged as they accumulate
+//! ([`merge`]): a run's takes (`key → dispensing`) sorted into buckets by the key's fingerprint, its
+//! dispensings (`dispensing → its two keys`, for reversals) likewise, and a Bloom filter of its keys,
+//! in one file per run ([`file`]); the store names the runs (the manifest) in the batch that moves
+//! the checkpoint. A lookup asks the in-memory overlay (what was appended since the checkpoint), then
+//! each run whose filter may hold the key: one positional read of a few kilobytes. A reversal is a
+//! *release* of the pair `(key, dispensing)`, kept beside the runs (`m06/released`), so a run never
+//! changes once written. A pack taken, released and taken again is simply two pairs, one released:
+//! the answer is the same in whatever order the partitions are replayed.
 //!
-//! Why runs: sled 0.34 takes ~25 µs per random insert on this machine and, in batches large enough to
-//! be fast, holds gigabytes while it splits nodes (measured: 600k random keys in 30k-write batches
-//! peaked at 2.1 GB; in 1k batches at 0.2 GB but 38k keys/s). A run is a few thousand values of ~4 KB,
-//! written sorted, in small batches.
+//! Why runs in files: sled 0.34 takes ~25 µs per random insert on this machine and, in batches large
+//! enough to be fast, holds gigabytes while it splits nodes (measured: 600k random keys in 30k-write
+//! batches peaked at 2.1 GB; in 1k batches at 0.2 GB but 38k keys/s); even sorted ~4 KB buckets went
+//! in at ~30 MB/s, which made merging runs cost more than the month it served. A run is written once,
+//! in order, so a file written sequentially is what it needs.
 
 use std::collections::{HashMap, HashSet};
 
@@ -22,6 +24,11 @@ use projector::{StoreError, WriteBatch};
 
 use super::StateStore;
 use super::layout::{self, FINGERPRINT_BYTES, Fingerprint};
+
+mod file;
+mod merge;
+
+use file::{Kind, RunFile, RunWriter};
 
 /// Bits of the Bloom filter per key (≈ 0.1–0.2 % false positives with [`BLOOM_PROBES`] probes in
 /// one block). Every run is probed for every key looked up, so false positives (a sled read each)
@@ -33,9 +40,6 @@ const BLOOM_BLOCK_BYTES: usize = 64;
 
 /// The takes per bucket a run aims at (a bucket is one sled value, ~4 KB).
 const BUCKET_ENTRIES_TARGET: u64 = 64;
-
-/// Sled writes per batch while a run is written: small batches keep sled's memory low.
-pub const RUN_BATCH_WRITES_MAX: usize = 256;
 
 /// A take: `dispensing` holds `key`; `holder` is how a refusal names it (`<period>/<dispensing id>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,15 +88,10 @@ impl Changes {
     }
 
     /// Releases the keys of `dispensing`, found here or in the runs.
-    pub fn release(
-        &mut self,
-        dispensing: Fingerprint,
-        runs: &Runs,
-        store: &dyn StateStore,
-    ) -> Result<(), StoreError> {
+    pub fn release(&mut self, dispensing: Fingerprint, runs: &Runs) -> Result<(), StoreError> {
         let keys = match self.dispensings.get(&dispensing) {
             Some(keys) => Some(*keys),
-            None => runs.keys_of(store, &dispensing)?,
+            None => runs.keys_of(&dispensing)?,
         };
         for key in keys.into_iter().flatten() {
             self.released.insert((key, dispensing));
@@ -159,14 +158,15 @@ impl Bloom {
     }
 }
 
-/// One run as the manifest describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One run as the manifest describes it, with its file open.
+#[derive(Debug)]
 struct Run {
     id: u32,
     /// Bucket bits of the takes and of the dispensings.
     key_bits: u8,
     dispensing_bits: u8,
     bloom: Bloom,
+    file: RunFile,
 }
 
 /// The runs of the index, newest last, with their filters in memory.
@@ -178,9 +178,11 @@ pub struct Runs {
 const MANIFEST_KEY: &[u8] = b"runs";
 
 impl Runs {
-    /// Reads the manifest and the filters.
+    /// Reads the manifest and opens its runs' files (their indexes and filters); removes the run
+    /// files it does not name (left by a crash).
     pub fn load(store: &dyn StateStore) -> Result<Runs, StoreError> {
         let Some(manifest) = store.get(&layout::meta(), MANIFEST_KEY)? else {
+            file::remove_others(store.runs_dir(), &[])?;
             return Ok(Runs::default());
         };
         let corrupt = |detail: String| StoreError::corrupt(&layout::meta(), MANIFEST_KEY, detail);
@@ -193,16 +195,23 @@ impl Runs {
         let mut runs = Vec::new();
         for entry in manifest.chunks(6) {
             let id = u32::from_be_bytes(entry[..4].try_into().expect("4 bytes"));
-            let bloom = store
-                .get(&layout::m06_blooms(), &id.to_be_bytes())?
-                .ok_or_else(|| corrupt(format!("run {id} has no filter")))?;
+            let (file, bits, bloom) = RunFile::open(store.runs_dir(), id)?;
+            if bits != [entry[4], entry[5]] {
+                return Err(corrupt(format!(
+                    "run {id} has bucket bits {bits:?} in its file, {:?} in the manifest",
+                    &entry[4..]
+                )));
+            }
             runs.push(Run {
                 id,
                 key_bits: entry[4],
                 dispensing_bits: entry[5],
                 bloom: Bloom { bits: bloom },
+                file,
             });
         }
+        let ids: Vec<u32> = runs.iter().map(|run| run.id).collect();
+        file::remove_others(store.runs_dir(), &ids)?;
         Ok(Runs { runs })
     }
 
@@ -233,7 +242,6 @@ impl Runs {
     /// The live holder of `key` in the runs, newest first, skipping released pairs.
     pub fn holder(
         &self,
-        store: &dyn StateStore,
         key: &Fingerprint,
         released: impl Fn(&Fingerprint) -> Result<bool, StoreError>,
     ) -> Result<Option<String>, StoreError> {
@@ -241,11 +249,9 @@ impl Runs {
             if !run.bloom.may_contain(key) {
                 continue;
             }
-            let bucket = bucket_key(run.id, bucket_of(key, run.key_bits));
-            let Some(bytes) = store.get(&layout::m06_takes(), &bucket)? else {
-                continue;
-            };
-            for take in decode_takes(&bucket, &bytes)? {
+            let bucket = bucket_of(key, run.key_bits);
+            let bytes = run.file.bucket(Kind::Takes, bucket)?;
+            for take in decode_takes(&bucket_key(run.id, bucket), &bytes)? {
                 if take.key == *key && !released(&take.dispensing)? {
                     return Ok(Some(take.holder.into()));
                 }
@@ -255,16 +261,11 @@ impl Runs {
     }
 
     /// The keys `dispensing` took, if a run holds it.
-    fn keys_of(
-        &self,
-        store: &dyn StateStore,
-        dispensing: &Fingerprint,
-    ) -> Result<Option<[Fingerprint; 2]>, StoreError> {
+    fn keys_of(&self, dispensing: &Fingerprint) -> Result<Option<[Fingerprint; 2]>, StoreError> {
         for run in self.runs.iter().rev() {
-            let bucket = bucket_key(run.id, bucket_of(dispensing, run.dispensing_bits));
-            let Some(bytes) = store.get(&layout::m06_dispensings(), &bucket)? else {
-                continue;
-            };
+            let number = bucket_of(dispensing, run.dispensing_bits);
+            let bytes = run.file.bucket(Kind::Dispensings, number)?;
+            let bucket = bucket_key(run.id, number);
             for chunk in bytes.chunks(3 * FINGERPRINT_BYTES) {
                 if chunk.len() != 3 * FINGERPRINT_BYTES {
                     return Err(StoreError::corrupt(
@@ -284,9 +285,9 @@ impl Runs {
         Ok(None)
     }
 
-    /// Writes `changes` as a new run, in batches of at most [`RUN_BATCH_WRITES_MAX`] writes; returns
-    /// the final batch (the manifest naming the run, its filter and its releases), which the caller
-    /// commits with the checkpoint. Until then the run's buckets are garbage a restart deletes.
+    /// Writes `changes` as a new run's file; returns the batch (the manifest naming the run, and its
+    /// releases), which the caller commits with the checkpoint. Until then the file is garbage the
+    /// next start deletes.
     pub fn write_run(
         &mut self,
         store: &dyn StateStore,
@@ -304,7 +305,6 @@ impl Runs {
             return Ok(last);
         }
         let id = self.runs.last().map_or(0, |run| run.id + 1);
-        delete_run(store, id)?; // a run a crash left half written
         let count = u64::try_from(changes.take_count()).expect("usize fits in u64");
         let key_bits = bits_for(count);
         let dispensing_bits = bits_for(count / 2);
@@ -319,16 +319,14 @@ impl Runs {
             })
             .collect();
         takes.sort_unstable();
-        for (_, key, _, _) in &takes {
-            bloom.insert(key);
-        }
-        let mut writes = BucketWriter::new(store);
+        let mut writer = RunWriter::create(store.runs_dir(), id, [key_bits, dispensing_bits])?;
         for bucket in takes.chunk_by(|a, b| a.0 == b.0) {
             let mut bytes = Vec::new();
             for (_, key, dispensing, holder) in bucket {
+                bloom.insert(key);
                 encode_take(&mut bytes, key, dispensing, holder);
             }
-            writes.put(&layout::m06_takes(), bucket_key(id, bucket[0].0), bytes)?;
+            writer.bucket(Kind::Takes, bucket[0].0, &bytes)?;
         }
         let mut held: Vec<(u32, Fingerprint, [Fingerprint; 2])> = changes
             .dispensings
@@ -341,23 +339,15 @@ impl Runs {
                 .iter()
                 .flat_map(|(_, dispensing, keys)| [*dispensing, keys[0], keys[1]].concat())
                 .collect();
-            writes.put(
-                &layout::m06_dispensings(),
-                bucket_key(id, bucket[0].0),
-                bytes,
-            )?;
+            writer.bucket(Kind::Dispensings, bucket[0].0, &bytes)?;
         }
-        writes.finish()?;
-        last.put(
-            &layout::m06_blooms(),
-            id.to_be_bytes().to_vec(),
-            bloom.bits.clone(),
-        );
+        let file = writer.finish(&bloom.bits)?;
         self.runs.push(Run {
             id,
             key_bits,
             dispensing_bits,
             bloom,
+            file,
         });
         last.put(&layout::meta(), MANIFEST_KEY.to_vec(), self.manifest());
         Ok(last)
@@ -391,59 +381,9 @@ pub fn holder(
     if let Some(holder) = overlay.holder(key, stored_release)? {
         return Ok(Some(holder));
     }
-    runs.holder(store, key, |dispensing| {
+    runs.holder(key, |dispensing| {
         Ok(overlay.released.contains(&(*key, *dispensing)) || stored_release(dispensing)?)
     })
-}
-
-/// Deletes every bucket of run `id` (left by a crash between its buckets and its manifest).
-fn delete_run(store: &dyn StateStore, id: u32) -> Result<(), StoreError> {
-    for keyspace in [layout::m06_takes(), layout::m06_dispensings()] {
-        loop {
-            let found = store.scan_prefix(&keyspace, &id.to_be_bytes(), RUN_BATCH_WRITES_MAX)?;
-            if found.is_empty() {
-                break;
-            }
-            let mut batch = WriteBatch::new();
-            for (key, _) in found {
-                batch.delete(&keyspace, key);
-            }
-            store.apply(batch)?;
-        }
-    }
-    Ok(())
-}
-
-/// Puts in small batches.
-struct BucketWriter<'s> {
-    store: &'s dyn StateStore,
-    batch: WriteBatch,
-}
-
-impl<'s> BucketWriter<'s> {
-    fn new(store: &'s dyn StateStore) -> BucketWriter<'s> {
-        BucketWriter {
-            store,
-            batch: WriteBatch::new(),
-        }
-    }
-
-    fn put(
-        &mut self,
-        keyspace: &projector::Keyspace,
-        key: Vec<u8>,
-        value: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        self.batch.put(keyspace, key, value);
-        if self.batch.len() >= RUN_BATCH_WRITES_MAX {
-            self.store.apply(std::mem::take(&mut self.batch))?;
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> Result<(), StoreError> {
-        self.store.apply(self.batch)
-    }
 }
 
 /// Bucket bits for `entries`: about [`BUCKET_ENTRIES_TARGET`] per bucket, at most 2^24 buckets.

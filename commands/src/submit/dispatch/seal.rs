@@ -8,7 +8,7 @@ use ledger::log::StreamId;
 
 use super::{Dispatcher, Outcome, outcome};
 use crate::audit::AuditError;
-use crate::audit::seal::observe;
+use crate::audit::seal::observe_from;
 use crate::handler::{Handled, HandlerError};
 use crate::writer::{Command, CommandMeta, appended_events};
 
@@ -22,12 +22,14 @@ impl Dispatcher {
     ) -> Result<Outcome, HandlerError> {
         let mut sealed = self.sealed.write().await;
         let seal = &command.seal;
-        let observation = observe(
+        let spans = self.state.period_spans(seal.jurisdiction, seal.period);
+        let observation = observe_from(
             &*self.log,
             &self.rules,
             seal.jurisdiction,
             seal.period,
             seal.sealed_at,
+            &spans,
         )
         .await
         .map_err(|error| match error {

@@ -1,10 +1,12 @@
-//! The in-memory indexes of the embedded log, rebuilt by scanning the segments on open.
+//! The in-memory indexes of the embedded log, rebuilt on open from the segments' index files
+//! ([`super::restore`]) and a scan of what they do not cover.
 //!
 //! Scale assumptions: everything is held in memory. Per record: 16 bytes of location plus 8 bytes in
 //! its stream's version list; per command: about 60 bytes in the command map; per stream: its id and
 //! a map entry (about 100 bytes). One million events therefore cost about 50–100 MB, which is fine for
-//! the pilot volumes (a year of two jurisdictions is well under 10M events). Beyond that the indexes
-//! should move to a persisted, memory-mapped form; the trait does not change.
+//! the pilot volumes (a year of two jurisdictions is well under 10M events). Beyond that the sealed
+//! segments' tables should stay in their index files (read with positional reads, command ids behind
+//! a Bloom filter per segment) instead of memory; the trait does not change.
 //!
 //! The maps use foldhash with a per-process random seed instead of the standard SipHash: the writer
 //! thread probes them once or twice per append and SipHash was a measurable share of its time
@@ -71,20 +73,20 @@ impl PartitionIndex {
 }
 
 #[derive(Debug)]
-struct StreamEntry {
-    id: StreamId,
-    partition: PartitionId,
+pub(super) struct StreamEntry {
+    pub(super) id: StreamId,
+    pub(super) partition: PartitionId,
     /// The offset of version `v` is `offsets[v - 1]`.
-    offsets: Vec<u64>,
+    pub(super) offsets: Vec<u64>,
 }
 
 /// A command's original outcome in compact form: its records are contiguous on one partition.
 #[derive(Debug, Clone, Copy)]
-struct CommandEntry {
-    stream: u32,
-    first_version: u64,
-    first_offset: u64,
-    count: u32,
+pub(super) struct CommandEntry {
+    pub(super) stream: u32,
+    pub(super) first_version: u64,
+    pub(super) first_offset: u64,
+    pub(super) count: u32,
 }
 
 /// The keyed hasher of the index maps (see the module documentation).
@@ -94,9 +96,9 @@ type KeyedState = foldhash::fast::RandomState;
 #[derive(Debug, Default)]
 pub struct Index {
     pub partitions: Vec<PartitionIndex>,
-    stream_numbers: HashMap<StreamId, u32, KeyedState>,
-    streams: Vec<StreamEntry>,
-    commands: HashMap<CommandId, CommandEntry, KeyedState>,
+    pub(super) stream_numbers: HashMap<StreamId, u32, KeyedState>,
+    pub(super) streams: Vec<StreamEntry>,
+    pub(super) commands: HashMap<CommandId, CommandEntry, KeyedState>,
 }
 
 /// A command the writer wants to append, before its records are chained and framed.
@@ -121,8 +123,9 @@ pub enum Admission {
     /// The stream is at this version, not at the expected one. Nothing was changed.
     Conflict(StreamVersion),
     /// Accepted: the command and its stream versions are in the index; the caller must now push the
-    /// command's record locations with [`Index::push_locations`].
-    Admitted,
+    /// command's record locations with [`Index::push_locations`]. `stream` is the stream's number in
+    /// the index.
+    Admitted { stream: u32 },
 }
 
 /// One record to add to the index.
@@ -283,7 +286,7 @@ impl Index {
             first_offset: command.first_offset,
             count: command.count,
         });
-        Admission::Admitted
+        Admission::Admitted { stream: number }
     }
 
     /// Appends the locations of an admitted command's records to its partition (their offsets are
@@ -347,7 +350,7 @@ impl Index {
         Ok(())
     }
 
-    fn stream_number(&mut self, stream: &StreamId, partition: PartitionId) -> u32 {
+    pub(super) fn stream_number(&mut self, stream: &StreamId, partition: PartitionId) -> u32 {
         if let Some(&number) = self.stream_numbers.get(stream) {
             return number;
         }

@@ -12,8 +12,12 @@ pub mod latency;
 mod layout;
 mod read;
 mod request;
+mod restore;
 mod scan;
+mod seal;
+mod segindex;
 mod sync;
+mod tables;
 mod verify;
 mod writer;
 
@@ -38,7 +42,7 @@ use tokio::sync::{mpsc, watch};
 
 use self::index::Index;
 use self::layout::{Layout, settle_partitions};
-use self::scan::{Access, PartitionScan, Resume, scan_partition, scan_partition_from};
+use self::scan::{Access, PartitionScan, Resume, scan_partition_from};
 use crate::log::envelope::{ChainHash, EventEnvelope};
 use crate::log::error::LogError;
 use crate::log::ids::{Offset, PartitionId, StreamId, StreamVersion};
@@ -143,6 +147,8 @@ struct Shared {
     /// Set once when a write or sync failed; every later append fails with it.
     failure: OnceLock<String>,
     counters: Counters,
+    /// Bytes of each segment covered by its index file on disk (written on open and clean close).
+    covered: Mutex<restore::Covered>,
 }
 
 impl Shared {
@@ -188,19 +194,16 @@ impl FileLog {
         let layout = Layout::new(dir.as_ref());
         let lock = layout::lock(&layout)?;
         let partitions = settle_partitions(&layout, options.partitions, true)?;
-        let mut index = Index::new(partitions);
-        for number in 0..partitions {
-            let partition = PartitionId(number);
-            let scan = scan_partition(
-                &layout,
-                partition,
-                partitions,
-                &mut index,
-                Access::ReadWrite,
-            )?;
-            repair(&layout, &mut index, partition, scan)?;
+        let restore::Restored {
+            mut index,
+            scans,
+            mut covered,
+        } = restore::restore(&layout, partitions, Access::ReadWrite)?;
+        for (number, scan) in (0..partitions).zip(scans) {
+            repair(&layout, &mut index, PartitionId(number), scan)?;
         }
-        let shared = Arc::new(Shared::new(layout, options, index));
+        save_index_files(&layout, &index, &mut covered);
+        let shared = Arc::new(Shared::new(layout, options, index, covered));
         for number in 0..partitions {
             let partition = PartitionId(number);
             let empty = shared
@@ -234,16 +237,13 @@ impl FileLog {
         let layout = Layout::new(dir.as_ref());
         let meta = layout.read_meta()?.ok_or_else(|| no_log(&layout))?;
         let partitions = settle_partitions(&layout, meta.partitions, false)?;
-        let mut index = Index::new(partitions);
+        let restore::Restored {
+            index,
+            scans,
+            covered,
+        } = restore::restore(&layout, partitions, Access::ReadOnly)?;
         let mut resumes = Vec::new();
-        for number in 0..partitions {
-            let scan = scan_partition(
-                &layout,
-                PartitionId(number),
-                partitions,
-                &mut index,
-                Access::ReadOnly,
-            )?;
+        for scan in scans {
             if let Some(problem) = scan.problem.filter(|problem| !problem.kind.is_tail()) {
                 return Err(corrupt(problem));
             }
@@ -254,7 +254,7 @@ impl FileLog {
             ..FileLogOptions::default()
         };
         Ok(FileLog {
-            shared: Arc::new(Shared::new(layout, options, index)),
+            shared: Arc::new(Shared::new(layout, options, index, covered)),
             requests: None,
             follow: Some(Mutex::new(resumes)),
             threads: Vec::new(),
@@ -369,7 +369,12 @@ impl FileLog {
 }
 
 impl Shared {
-    fn new(layout: Layout, options: FileLogOptions, index: Index) -> Shared {
+    fn new(
+        layout: Layout,
+        options: FileLogOptions,
+        index: Index,
+        covered: restore::Covered,
+    ) -> Shared {
         let committed = index
             .partitions
             .iter()
@@ -382,6 +387,7 @@ impl Shared {
             committed,
             failure: OnceLock::new(),
             counters: Counters::default(),
+            covered: Mutex::new(covered),
         }
     }
 }
@@ -391,10 +397,19 @@ impl Drop for FileLog {
         // Closing the queue lets the writer answer what is queued and exit; joining keeps the lock held
         // until the files are quiet, so an immediate reopen never races the old writer.
         drop(self.requests.take());
+        let mut clean = !self.threads.is_empty();
         for thread in self.threads.drain(..) {
             if thread.join().is_err() {
                 tracing::error!("event log thread panicked");
+                clean = false;
             }
+        }
+        // A clean close of a writing log: everything in the index is on disk, so the index files
+        // can cover it (after a write failure the index holds records that never were).
+        if clean && self.shared.failure.get().is_none() {
+            let index = self.shared.index.read().expect("index lock poisoned");
+            let mut covered = self.shared.covered.lock().expect("covered lock poisoned");
+            save_index_files(&self.shared.layout, &index, &mut covered);
         }
     }
 }
@@ -587,9 +602,30 @@ fn repair(
         length - cut.keep_bytes
     };
     layout::sync_dir(&layout.partition_dir(partition))?;
+    tracing::debug!(removed, "torn tail removed");
     let partition_index = index.partition_mut(partition);
-    partition_index.bytes = scan.bytes - removed;
+    let mut bytes = 0;
+    for segment in &partition_index.segments {
+        let metadata = segment
+            .file
+            .metadata()
+            .map_err(|error| LogError::io(&*segment.path, error))?;
+        bytes += metadata.len();
+    }
+    partition_index.bytes = bytes;
     Ok(())
+}
+
+/// Writes the index files the open or the close left to write; a failure only costs a scan on the
+/// next open, so it is a warning.
+fn save_index_files(layout: &Layout, index: &Index, covered: &mut restore::Covered) {
+    match restore::save(layout, index, covered) {
+        Ok(0) => {}
+        Ok(written) => tracing::debug!(written, "wrote segment index files"),
+        Err(error) => {
+            tracing::warn!(%error, "cannot write the log's index files; the next open scans more");
+        }
+    }
 }
 
 /// The error for damage that must not be repaired automatically.

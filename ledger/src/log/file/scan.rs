@@ -155,6 +155,15 @@ impl Resume {
         self.before_last + self.last
     }
 
+    /// Counts a segment whose first `covered` bytes are in the index already (from its index file):
+    /// the scan continues in it from there.
+    pub fn push_indexed(&mut self, covered: u64) {
+        self.before_last += self.last;
+        self.last = covered;
+        self.segments += 1;
+        self.end = covered;
+    }
+
     fn push_segment(&mut self, length: u64) {
         self.before_last += self.last;
         self.last = length;

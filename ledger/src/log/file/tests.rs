@@ -2,6 +2,7 @@
 //! `log::testkit` and runs here against [`FileLog`] with tiny segments, so segment rolls happen often.
 
 mod follow;
+mod index_files;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -28,6 +28,7 @@ use super::frame::{self, HEADER_BYTES, SegmentHeader};
 use super::index::{Admission, NewCommand, RecordLocation, SegmentRef};
 use super::layout::sync_dir;
 use super::request::{Queued, Request, Waiter};
+use super::seal::{self, CommandRow, SealJob};
 use super::sync::{self, SyncJob};
 use crate::log::AppendOutcome;
 use crate::log::envelope::ChainHash;
@@ -78,6 +79,13 @@ struct Writer {
     planned_bytes: Vec<u64>,
     /// The batch's admitted requests, reused across batches.
     accepted: Vec<Accepted>,
+    /// Per partition: the commands admitted into its open segment, for the segment's index file
+    /// when it is sealed ([`super::seal`]), and whether they are all of the segment's commands.
+    rows: Vec<Vec<CommandRow>>,
+    rows_complete: Vec<bool>,
+    /// Per partition: the chain hash the open segment's first record links from.
+    segment_heads: Vec<ChainHash>,
+    sealer: std_mpsc::Sender<SealJob>,
 }
 
 /// Starts the writer and sync threads; returns their handles. Every partition must already have a
@@ -86,7 +94,8 @@ pub fn start(
     shared: Arc<Shared>,
     requests: mpsc::Receiver<Request>,
 ) -> Result<Vec<std::thread::JoinHandle<()>>, LogError> {
-    let writer = Writer::new(Arc::clone(&shared))?;
+    let (sealer, sealing) = seal::start(Arc::clone(&shared))?;
+    let writer = Writer::new(Arc::clone(&shared), sealer)?;
     let (jobs_sender, jobs) = std_mpsc::sync_channel(PIPELINE_BATCHES_MAX);
     let sync_shared = Arc::clone(&shared);
     let syncer = std::thread::Builder::new()
@@ -101,11 +110,12 @@ pub fn start(
         .map_err(|error| {
             LogError::Unavailable(format!("cannot start the log writer thread: {error}"))
         })?;
-    Ok(vec![writer, syncer])
+    // The writer first: its exit closes the seal queue, which the seal thread then finishes.
+    Ok(vec![writer, syncer, sealing])
 }
 
 impl Writer {
-    fn new(shared: Arc<Shared>) -> Result<Writer, LogError> {
+    fn new(shared: Arc<Shared>, sealer: std_mpsc::Sender<SealJob>) -> Result<Writer, LogError> {
         let index = shared.index.read().expect("index lock poisoned");
         let mut active = Vec::with_capacity(index.partitions.len());
         for partition_index in &index.partitions {
@@ -126,7 +136,7 @@ impl Writer {
                 bytes,
             });
         }
-        let heads = index
+        let heads: Vec<ChainHash> = index
             .partitions
             .iter()
             .map(|partition| partition.head)
@@ -138,15 +148,32 @@ impl Writer {
             .collect();
         let buffers = index.partitions.iter().map(|_| Vec::new()).collect();
         let planned_bytes = vec![0; index.partitions.len()];
+        // The writer sees every command of a segment it starts, or of one that is still empty.
+        let rows_complete = index
+            .partitions
+            .iter()
+            .zip(&active)
+            .map(|(partition, segment)| {
+                partition
+                    .records
+                    .last()
+                    .is_none_or(|last| last.segment != segment.number)
+            })
+            .collect();
+        let rows = index.partitions.iter().map(|_| Vec::new()).collect();
         drop(index);
         Ok(Writer {
             shared,
             active,
+            segment_heads: heads.clone(),
             heads,
             next_offsets,
             buffers,
             planned_bytes,
             accepted: Vec::with_capacity(REQUESTS_PER_BATCH_MAX),
+            rows,
+            rows_complete,
+            sealer,
         })
     }
 
@@ -282,7 +309,14 @@ impl Writer {
                         expected: queued.expected,
                         actual,
                     }),
-                    Admission::Admitted => {
+                    Admission::Admitted { stream } => {
+                        self.rows[number].push(CommandRow {
+                            first_offset: self.next_offsets[number],
+                            id: queued.command_id,
+                            stream,
+                            first_version: queued.expected.next().0,
+                            count: queued.count,
+                        });
                         let bodies = waiter.bodies.command(queued.bytes.clone());
                         let locations = self.plan_locations(number, bodies);
                         index.push_locations(queued.partition, locations);
@@ -408,8 +442,21 @@ impl Writer {
                 continue;
             }
             let partition = partition_id(number);
+            let rows = std::mem::take(&mut self.rows[number]);
+            let job = SealJob {
+                partition,
+                segment: self.active[number].number,
+                rows: self.rows_complete[number].then_some(rows),
+                start_head: self.segment_heads[number],
+                end_head: self.heads[number],
+            };
             let (number_in_partition, file) =
                 create_segment(&self.shared, partition, self.next_offsets[number])?;
+            // Sent once the next segment exists: the seal thread takes the sealed one as all but
+            // the last segment of the partition.
+            let _ = self.sealer.send(job);
+            self.rows_complete[number] = true;
+            self.segment_heads[number] = self.heads[number];
             self.active[number] = ActiveSegment {
                 number: number_in_partition,
                 file,

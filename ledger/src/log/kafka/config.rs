@@ -18,6 +18,13 @@ pub const PARTITIONS_MAX: u32 = 1024;
 /// production sets 3, see `deploy/`).
 pub const REPLICATION_DEFAULT: i32 = 1;
 
+/// The most events one Kafka transaction carries unless the URL says otherwise (`transaction_events`).
+pub const TRANSACTION_EVENTS_DEFAULT: usize = 20_000;
+/// How long a transaction stays open for more commands unless the URL says otherwise (`linger_ms`).
+/// Under load (the deciding task never idle) this bounds how long a command waits in an open
+/// transaction; without load a transaction closes as soon as nothing more is being decided.
+pub const LINGER_MS_DEFAULT: u64 = 50;
+
 /// librdkafka setting prefixes passed through from the URL query.
 const PASS_THROUGH_PREFIXES: [&str; 4] = ["security.", "sasl.", "ssl.", "client."];
 
@@ -57,6 +64,12 @@ pub struct KafkaConfig {
     /// `<prefix>.events.json`, in the same transaction (issue #14). On by default;
     /// `public_topic=off` turns it off.
     pub public_topic: bool,
+    /// The writer closes a transaction once it holds this many events (`transaction_events`, 1 to
+    /// 100,000; default [`TRANSACTION_EVENTS_DEFAULT`]).
+    pub transaction_events: usize,
+    /// …or once it has been open this long, in milliseconds (`linger_ms`, 0 to 1,000; default
+    /// [`LINGER_MS_DEFAULT`]), whichever comes first.
+    pub linger_ms: u64,
     /// librdkafka settings passed through (security.protocol, sasl.*, ssl.*, client.id).
     pub pass_through: BTreeMap<String, String>,
 }
@@ -95,6 +108,8 @@ impl KafkaConfig {
             writer_id: String::new(),
             group: String::new(),
             public_topic: true,
+            transaction_events: TRANSACTION_EVENTS_DEFAULT,
+            linger_ms: LINGER_MS_DEFAULT,
             pass_through: BTreeMap::new(),
         };
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -144,6 +159,26 @@ impl KafkaConfig {
         format!("{}.events.json", self.prefix)
     }
 
+    /// `transaction_events` and `linger_ms`: when the writer closes a transaction.
+    fn set_transactions(&mut self, name: &str, value: &str) -> Result<(), String> {
+        if name == "transaction_events" {
+            self.transaction_events = value
+                .parse()
+                .ok()
+                .filter(|count| (1..=100_000).contains(count))
+                .ok_or_else(|| {
+                    format!("transaction_events \"{value}\" must be a number from 1 to 100000")
+                })?;
+        } else {
+            self.linger_ms = value
+                .parse()
+                .ok()
+                .filter(|millis| *millis <= 1_000)
+                .ok_or_else(|| format!("linger_ms \"{value}\" must be a number from 0 to 1000"))?;
+        }
+        Ok(())
+    }
+
     fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
         match name {
             "prefix" => {
@@ -183,6 +218,7 @@ impl KafkaConfig {
             "writer_id" if !value.is_empty() => self.writer_id = value.to_owned(),
             "public_topic" => self.public_topic = parse_switch(name, value)?,
             "group" if !value.is_empty() => self.group = value.to_owned(),
+            "transaction_events" | "linger_ms" => self.set_transactions(name, value)?,
             "owns" => {
                 let range = value.split_once('-').and_then(|(first, last)| {
                     Some((first.parse::<u32>().ok()?, last.parse::<u32>().ok()?))
@@ -202,7 +238,7 @@ impl KafkaConfig {
             _ => {
                 return Err(format!(
                     "unknown option \"{name}\"; known: prefix, partitions, replication, role, owns, writer_id, group, \
-                     public_topic, and librdkafka settings starting with {}",
+                     public_topic, transaction_events, linger_ms, and librdkafka settings starting with {}",
                     PASS_THROUGH_PREFIXES.join(", ")
                 ));
             }
@@ -225,6 +261,8 @@ impl fmt::Debug for KafkaConfig {
             .field("writer_id", &self.writer_id)
             .field("group", &self.group)
             .field("public_topic", &self.public_topic)
+            .field("transaction_events", &self.transaction_events)
+            .field("linger_ms", &self.linger_ms)
             .field("pass_through (values hidden)", &settings)
             .finish()
     }
@@ -277,6 +315,13 @@ mod tests {
         assert_eq!(config.group, "ledger.projector");
         assert!(config.public_topic, "the public topic is on by default");
         assert_eq!(config.public_topic_name(), "ledger.events.json");
+        assert_eq!(
+            (config.transaction_events, config.linger_ms),
+            (TRANSACTION_EVENTS_DEFAULT, LINGER_MS_DEFAULT)
+        );
+        let config =
+            KafkaConfig::from_url("kafka://a:1?transaction_events=50&linger_ms=0").unwrap();
+        assert_eq!((config.transaction_events, config.linger_ms), (50, 0));
         let config =
             KafkaConfig::from_url("kafka://a:1?prefix=kz&group=kz.views-2&public_topic=off")
                 .unwrap();
@@ -332,6 +377,14 @@ mod tests {
             ("kafka://a:1?partition=8", "unknown option \"partition\""),
             ("kafka://a:1?linger.ms=5", "unknown option"),
             ("kafka://a:1?novalue", "NAME=VALUE"),
+            (
+                "kafka://a:1?transaction_events=0",
+                "transaction_events \"0\" must be a number from 1 to 100000",
+            ),
+            (
+                "kafka://a:1?linger_ms=5000",
+                "linger_ms \"5000\" must be a number from 0 to 1000",
+            ),
         ] {
             let error = KafkaConfig::from_url(url).expect_err(url);
             assert!(error.to_string().contains(reason), "{url}: {error}");

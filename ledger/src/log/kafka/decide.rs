@@ -3,7 +3,7 @@
 //! the partition's hash chain and, when the public topic is on, rendering each record's public form
 //! (a payload without one refuses the append before anything is produced).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::state::WriterState;
 use crate::domain::time::Timestamp;
@@ -22,12 +22,30 @@ pub(super) struct Sealed {
     pub(super) public: Option<PreparedForm>,
 }
 
-/// What the batch decided before producing: uncommitted versions, chain heads and command ids.
+/// What the writer decided that is not committed yet (the batches in the pipeline): stream versions,
+/// chain heads and command ids, each tagged with the decided batch that set it last, so that an entry
+/// is dropped once that batch's transaction has committed (the state then holds the same value).
 #[derive(Default)]
 pub(super) struct Overlay {
-    pub(super) versions: HashMap<StreamId, StreamVersion>,
-    pub(super) heads: HashMap<PartitionId, ChainHash>,
-    pub(super) commands: HashSet<CommandId>,
+    pub(super) versions: HashMap<StreamId, (StreamVersion, u64)>,
+    pub(super) heads: HashMap<PartitionId, (ChainHash, u64)>,
+    pub(super) commands: HashMap<CommandId, u64>,
+    /// The batch being decided: what it adds is tagged with this number.
+    pub(super) batch: u64,
+}
+
+impl Overlay {
+    /// Drops what batches `..=committed` set: their transactions committed, the state has it.
+    pub(super) fn prune(&mut self, committed: u64) {
+        self.versions.retain(|_, (_, batch)| *batch > committed);
+        self.heads.retain(|_, (_, batch)| *batch > committed);
+        self.commands.retain(|_, batch| *batch > committed);
+    }
+
+    /// Whether `command` was decided but its transaction has not committed yet.
+    pub(super) fn in_flight(&self, command: &CommandId) -> bool {
+        self.commands.contains_key(command)
+    }
 }
 
 /// Decides one command against the committed state plus the batch's overlay. `Ok(None)` means a
@@ -48,8 +66,7 @@ pub(super) fn decide_one(
     let actual = overlay
         .versions
         .get(&request.stream)
-        .copied()
-        .unwrap_or_else(|| state.version(&request.stream));
+        .map_or_else(|| state.version(&request.stream), |(version, _)| *version);
     if actual != request.expected {
         return Err(LogError::Conflict {
             stream: request.stream.clone(),
@@ -61,8 +78,7 @@ pub(super) fn decide_one(
     let mut head = overlay
         .heads
         .get(&partition)
-        .copied()
-        .unwrap_or_else(|| state.head(partition));
+        .map_or_else(|| state.head(partition), |(head, _)| *head);
     let mut version = actual;
     let mut records = Vec::with_capacity(request.events.len());
     for event in &request.events {
@@ -92,9 +108,12 @@ pub(super) fn decide_one(
             public,
         });
     }
-    overlay.versions.insert(request.stream.clone(), version);
-    overlay.heads.insert(partition, head);
-    overlay.commands.insert(request.command_id);
+    let batch = overlay.batch;
+    overlay
+        .versions
+        .insert(request.stream.clone(), (version, batch));
+    overlay.heads.insert(partition, (head, batch));
+    overlay.commands.insert(request.command_id, batch);
     Ok(Some((partition, actual.next(), records)))
 }
 

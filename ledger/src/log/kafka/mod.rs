@@ -10,6 +10,7 @@
 //! `<prefix>.events.json` in the same transaction, rendered by the [`PublicForm`] the opener passes
 //! (this backend never decodes payloads).
 
+mod commit;
 mod config;
 mod decide;
 mod group;
@@ -36,10 +37,15 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, Producer};
 use tokio::sync::{mpsc, oneshot};
 
+use self::commit::Committer;
+use self::decide::Overlay;
 use self::reader::{Reader, blocking};
 use self::state::WriterState;
 use self::topics::{ensure_topic, public_topic};
-use self::writer::{Pending, PublicTopic, QUEUE_APPENDS_MAX, TRANSACTION_TIMEOUT, Writer};
+use self::writer::{
+    DECIDE_EVENTS_MAX, Idle, PIPELINE_BATCHES_MAX, Pending, PublicTopic, QUEUE_APPENDS_MAX,
+    TRANSACTION_TIMEOUT, Writer,
+};
 use super::{
     AppendOutcome, AppendRequest, CommandId, EventEnvelope, EventLog, LogError, Offset,
     PartitionId, PublicForm, READ_BATCH_RECORDS, StreamId, StreamVersion,
@@ -56,6 +62,9 @@ pub struct KafkaLog {
 struct WriterHandle {
     queue: mpsc::Sender<Pending>,
     state: Arc<Mutex<WriterState>>,
+    /// The committing task's test hook (see [`KafkaLog::fail_commit_of`]).
+    #[cfg_attr(not(any(test, feature = "testkit")), allow(dead_code))]
+    fail_commit: Arc<Mutex<Option<CommandId>>>,
 }
 
 impl KafkaLog {
@@ -97,6 +106,16 @@ impl KafkaLog {
 
     pub fn config(&self) -> &KafkaConfig {
         &self.config
+    }
+
+    /// Test hook (feature `testkit`): the transaction that will hold `command` fails at its commit,
+    /// as if the broker had refused the commit; the writer aborts it and fails it and every command
+    /// decided after it. Used by the pipeline tests; does nothing on a reader.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn fail_commit_of(&self, command: CommandId) {
+        if let Some(writer) = &self.writer {
+            *writer.fail_commit.lock().expect("test hook lock") = Some(command);
+        }
     }
 
     /// Reads `stream` from `from` by scanning its partition (readers keep no index).
@@ -381,20 +400,43 @@ async fn start_writer(
     })
     .await?;
     let state = Arc::new(Mutex::new(WriterState::new(config.partitions)));
+    let idle = Arc::new(Idle::default());
+    let (to_committer, decided) = mpsc::channel(PIPELINE_BATCHES_MAX);
     let writer = Writer {
-        producer,
         state: Arc::clone(&state),
         reader,
-        topic: config.events_topic(),
-        public,
+        form: public.as_ref().map(|public| Arc::clone(&public.form)),
         partitions: config.partitions,
         owns: config.owns,
-        failed: None,
-        stale: false,
+        overlay: Overlay::default(),
+        epoch: 0,
+        batches: 0,
+        batch_events: DECIDE_EVENTS_MAX.min(config.transaction_events),
+        committer: to_committer,
+        idle: Arc::clone(&idle),
     };
     // Rebuild only after claiming: from now on no earlier writer can commit behind our back.
     writer.catch_up().await?;
+    let fail_commit = Arc::new(Mutex::new(None));
+    let committer = Committer {
+        producer,
+        state: Arc::clone(&state),
+        topic: config.events_topic(),
+        public,
+        partitions: config.partitions,
+        transaction_events: config.transaction_events,
+        linger: Duration::from_millis(config.linger_ms),
+        epoch: 0,
+        last_failure: (false, String::new()),
+        fail_commit: Arc::clone(&fail_commit),
+        idle,
+    };
     let (queue, receiver) = mpsc::channel(QUEUE_APPENDS_MAX);
+    tokio::spawn(committer.run(decided));
     tokio::spawn(writer.run(receiver));
-    Ok(WriterHandle { queue, state })
+    Ok(WriterHandle {
+        queue,
+        state,
+        fail_commit,
+    })
 }

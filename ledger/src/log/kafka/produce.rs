@@ -1,85 +1,92 @@
-//! Producing one transaction's records (issue #7) and, with the public topic on, their public forms
-//! (issue #14): the records of truth first, then, once their offsets are known, the public records at
-//! the same partition numbers in the same order. The caller begins and commits the transaction.
+//! Producing into the open transaction (issue #7, pipelined in issue #16 §3): the records of truth
+//! of each decided batch as it arrives, and, with the public topic on (issue #14), each record's
+//! public form once its record of truth has an offset, at the same partition number, in the same
+//! order. The committing task (`commit.rs`) begins and commits the transaction.
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureRecord};
 
+use super::commit::{At, Committer, Open};
 use super::kafka_partition;
 use super::writer::{
-    HEADER_CONTENT_TYPE, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION,
-    HEADER_STREAM_ID, HEADER_STREAM_VERSION, Planned, PublicTopic, Writer, classify,
+    Decided, HEADER_CONTENT_TYPE, HEADER_EVENT_ID, HEADER_EVENT_TYPE, HEADER_SCHEMA_VERSION,
+    HEADER_STREAM_ID, HEADER_STREAM_VERSION, PublicTopic, classify,
 };
 use crate::log::envelope::EnvelopeBody;
 use crate::log::error::LogError;
 use crate::log::ids::{Offset, PartitionId, Position};
 
-impl Writer {
-    /// Produces the records of truth and waits for their offsets.
-    pub(super) async fn produce_records(
-        &self,
-        planned: &[Planned],
-    ) -> Result<Vec<Vec<Offset>>, LogError> {
-        let mut deliveries: Vec<Vec<DeliveryFuture>> = Vec::with_capacity(planned.len());
-        for plan in planned {
-            let mut futures = Vec::with_capacity(plan.records.len());
-            for sealed in &plan.records {
-                let record = FutureRecord::to(&self.topic)
+impl Committer {
+    /// Produces the records of truth of one decided batch into the open transaction. A refused
+    /// record fails the transaction (the batch is still added, to be failed with it).
+    pub(super) fn produce_batch(&self, open: &mut Open, decided: Decided) {
+        let batch = open.batches.len();
+        open.events += decided.events();
+        open.offsets.push(
+            decided
+                .planned
+                .iter()
+                .map(|plan| Vec::with_capacity(plan.records.len()))
+                .collect(),
+        );
+        for (index, plan) in decided.planned.iter().enumerate() {
+            if open.error.is_some() {
+                break;
+            }
+            for (record, sealed) in plan.records.iter().enumerate() {
+                let message = FutureRecord::to(&self.topic)
                     .partition(kafka_partition(plan.partition))
                     .key(plan.stream.as_str())
                     .payload(&sealed.bytes)
                     .headers(headers(&sealed.body, None));
-                futures.push(self.send(record)?);
+                match self.send(message) {
+                    Ok(future) => {
+                        let at = At {
+                            batch,
+                            plan: index,
+                            record,
+                        };
+                        open.undelivered.push_back((at, plan.partition, future));
+                    }
+                    Err(error) => {
+                        open.error = Some(error);
+                        break;
+                    }
+                }
             }
-            deliveries.push(futures);
         }
-        let mut offsets = Vec::with_capacity(planned.len());
-        for (plan, futures) in planned.iter().zip(deliveries) {
-            let mut delivered = Vec::with_capacity(futures.len());
-            for future in futures {
-                let offset = self.delivered(future, plan.partition).await?;
-                delivered.push(Offset(
-                    u64::try_from(offset).expect("delivered offsets are non-negative"),
-                ));
-            }
-            offsets.push(delivered);
-        }
-        Ok(offsets)
+        open.batches.push(decided);
     }
 
-    /// Produces each record's public form at the offset its record of truth got, in the same order on
-    /// the same partition number, and waits until the broker has them all.
-    pub(super) async fn produce_public(
+    /// Produces the public form of the record at `at`, which was delivered at `offset`.
+    pub(super) fn produce_public(
         &self,
         public: &PublicTopic,
-        planned: &[Planned],
-        offsets: &[Vec<Offset>],
+        open: &mut Open,
+        at: At,
+        offset: Offset,
     ) -> Result<(), LogError> {
-        let mut futures = Vec::new();
-        for (plan, offsets) in planned.iter().zip(offsets) {
-            for (sealed, offset) in plan.records.iter().zip(offsets) {
-                let prepared = sealed
-                    .public
-                    .as_ref()
-                    .expect("records are prepared while the public topic is on");
-                let position = Position {
-                    partition: plan.partition,
-                    offset: *offset,
-                };
-                let bytes = public
-                    .form
-                    .finish(prepared, &sealed.body, position, &sealed.hash);
-                let record = FutureRecord::to(&public.topic)
-                    .partition(kafka_partition(plan.partition))
-                    .key(plan.stream.as_str())
-                    .payload(&bytes)
-                    .headers(headers(&sealed.body, Some(public.form.content_type())));
-                futures.push((self.send(record)?, plan.partition));
-            }
-        }
-        for (future, partition) in futures {
-            self.delivered(future, partition).await?;
-        }
+        let plan = &open.batches[at.batch].planned[at.plan];
+        let sealed = &plan.records[at.record];
+        let prepared = sealed
+            .public
+            .as_ref()
+            .expect("records are prepared while the public topic is on");
+        let position = Position {
+            partition: plan.partition,
+            offset,
+        };
+        let bytes = public
+            .form
+            .finish(prepared, &sealed.body, position, &sealed.hash);
+        let message = FutureRecord::to(&public.topic)
+            .partition(kafka_partition(plan.partition))
+            .key(plan.stream.as_str())
+            .payload(&bytes)
+            .headers(headers(&sealed.body, Some(public.form.content_type())));
+        let future = self.send(message)?;
+        let partition = plan.partition;
+        open.public.push((future, partition));
         Ok(())
     }
 
@@ -89,14 +96,13 @@ impl Writer {
             .map_err(|(error, _)| classify(&self.producer, "enqueue", &error))
     }
 
-    /// Waits for one delivery report; returns the Kafka offset.
-    async fn delivered(
+    /// The offset in one delivery report (or why the record was not delivered).
+    pub(super) fn offset_of(
         &self,
-        future: DeliveryFuture,
+        output: <DeliveryFuture as std::future::Future>::Output,
         partition: PartitionId,
-    ) -> Result<i64, LogError> {
-        let delivery = future
-            .await
+    ) -> Result<Offset, LogError> {
+        let delivery = output
             .map_err(|_| {
                 LogError::Unavailable("the Kafka producer dropped a delivery report".into())
             })?
@@ -106,7 +112,9 @@ impl Writer {
             kafka_partition(partition),
             "explicit partition honoured"
         );
-        Ok(delivery.offset)
+        Ok(Offset(
+            u64::try_from(delivery.offset).expect("delivered offsets are non-negative"),
+        ))
     }
 }
 

@@ -18,6 +18,23 @@ pub(super) struct WriterState {
     pub(super) heads: Vec<ChainHash>,
     /// Per partition, the offset after the last record applied: where a catch-up read resumes.
     pub(super) next_read: Vec<Offset>,
+    /// Where the writer's pipeline stands (shared by the deciding and the committing task).
+    pub(super) pipeline: PipelineStatus,
+}
+
+/// What the committing task tells the deciding task (`writer.rs`, `commit.rs`), under the state's
+/// lock so that it changes together with the state.
+#[derive(Default)]
+pub(super) struct PipelineStatus {
+    /// The last decided batch whose transaction committed (batches are numbered from 1).
+    pub(super) committed_batch: u64,
+    /// Bumped by every failed transaction: batches decided in an earlier epoch were decided on top
+    /// of it and are failed without being produced.
+    pub(super) epoch: u64,
+    /// After a failed transaction: the topic may hold records the state lacks; catch up first.
+    pub(super) stale: bool,
+    /// Set once fenced (or broken beyond repair): `(fenced, detail)`, every later append fails.
+    pub(super) failed: Option<(bool, String)>,
 }
 
 impl WriterState {
@@ -28,6 +45,7 @@ impl WriterState {
             commands: HashMap::new(),
             heads: vec![ChainHash::GENESIS; count],
             next_read: vec![Offset(0); count],
+            pipeline: PipelineStatus::default(),
         }
     }
 
