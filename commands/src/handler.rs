@@ -6,19 +6,27 @@
 //! in memory, reads only the events appended since, and never clones a state to decide (a period
 //! with a hundred thousand dispensings would make every command copy it). `decide` advances the state
 //! through the events it decides; after a refusal or a conflict the state is dropped and re-folded.
+//!
+//! A state not in the cache (after a restart or an eviction) starts from the stream's snapshot when
+//! the handler has a [`SnapshotStore`] and the aggregate takes snapshots (`snapshot`, issue #16 §1):
+//! only the events after it are folded.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ledger::codec::CodecError;
 use ledger::domain::time::Timestamp;
 use ledger::log::{
-    AppendOutcome, AppendRequest, CommandId, EventEnvelope, EventLog, LogError, NewEvent,
+    AppendOutcome, AppendRequest, CommandId, EventEnvelope, EventId, EventLog, LogError, NewEvent,
 };
 use ledger::log::{StreamId, StreamVersion};
 
+pub mod snapshot;
 mod speculate;
 
+pub use snapshot::{SNAPSHOT_EVERY, SnapshotStats, SnapshotStore};
 pub use speculate::{Drafts, Speculated};
 
 /// How many times a command is re-decided after a version conflict before giving up.
@@ -54,6 +62,25 @@ pub trait Aggregate: Send + Sync {
     fn refusal_leaves_state(_command: &Self::Command) -> bool {
         false
     }
+
+    /// The version of [`Aggregate::evolve`] and of the state's layout, stamped on every snapshot (as
+    /// the views stamp theirs): bump it whenever either changes, so that snapshots folded by the
+    /// old code are discarded and their streams re-folded rather than misread.
+    const FOLD_VERSION: u32 = 1;
+
+    /// The state's bytes for a snapshot (`ledger::codec`), or `None` for an aggregate whose streams
+    /// stay short and take no snapshots (the default).
+    fn encode_state(_state: &Self::State) -> Option<Result<Vec<u8>, CodecError>> {
+        None
+    }
+
+    /// The state read back from [`Aggregate::encode_state`]'s bytes.
+    fn decode_state(_bytes: &[u8]) -> Result<Self::State, CodecError> {
+        Err(CodecError::Malformed {
+            type_name: std::any::type_name::<Self::State>(),
+            detail: "this aggregate takes no snapshots".into(),
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,9 +107,43 @@ pub enum Handled<R> {
     Rejected(R),
 }
 
+/// A stream's folded state with what its snapshots need.
 struct Cached<S> {
     state: S,
     version: StreamVersion,
+    /// The id of the event at `version` (none at version 0).
+    last_event: Option<EventId>,
+    /// The version of the stream's latest snapshot (written or read), 0 for none.
+    snapshot_at: StreamVersion,
+}
+
+impl<S: Default> Cached<S> {
+    fn empty() -> Self {
+        Cached {
+            state: S::default(),
+            version: StreamVersion::NONE,
+            last_event: None,
+            snapshot_at: StreamVersion::NONE,
+        }
+    }
+
+    /// Folds `envelopes`, the stream's events right after `version`.
+    fn fold<A: Aggregate<State = S>>(
+        &mut self,
+        envelopes: &[EventEnvelope],
+    ) -> Result<(), HandlerError> {
+        for envelope in envelopes {
+            assert_eq!(
+                envelope.body.stream_version,
+                self.version.next(),
+                "read_stream returns a gapless suffix"
+            );
+            self.state = A::evolve(std::mem::take(&mut self.state), envelope)?;
+            self.version = envelope.body.stream_version;
+            self.last_event = Some(envelope.body.event_id);
+        }
+        Ok(())
+    }
 }
 
 /// Handles commands for one aggregate type, caching folded states per stream.
@@ -93,6 +154,9 @@ struct Cached<S> {
 pub struct Handler<A: Aggregate> {
     cache: Mutex<HashMap<StreamId, Cached<A::State>>>,
     locks: LockTable<StreamId>,
+    snapshots: Option<Arc<SnapshotStore>>,
+    /// Events folded from the log so far (not those a snapshot stood for).
+    folded: AtomicU64,
 }
 
 impl<A: Aggregate> Default for Handler<A> {
@@ -100,6 +164,18 @@ impl<A: Aggregate> Default for Handler<A> {
         Handler {
             cache: Mutex::new(HashMap::new()),
             locks: LockTable::default(),
+            snapshots: None,
+            folded: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<A: Aggregate> Handler<A> {
+    /// A handler whose long streams are snapshotted in `snapshots` (none: no snapshots).
+    pub fn with_snapshots(snapshots: Option<Arc<SnapshotStore>>) -> Self {
+        Handler {
+            snapshots,
+            ..Handler::default()
         }
     }
 }
@@ -168,9 +244,9 @@ impl<A: Aggregate> Handler<A> {
         stream: &StreamId,
     ) -> Result<(A::State, StreamVersion), HandlerError> {
         let _serialised = self.locks.lock(stream.clone()).await;
-        let (state, version) = self.current(log, stream).await?;
-        let copy = state.clone();
-        self.put_back(stream, state, version);
+        let cached = self.current(log, stream).await?;
+        let (copy, version) = (cached.state.clone(), cached.version);
+        self.put_back(stream, cached);
         Ok((copy, version))
     }
 
@@ -183,9 +259,9 @@ impl<A: Aggregate> Handler<A> {
         read: impl FnOnce(&A::State) -> R,
     ) -> Result<R, HandlerError> {
         let _serialised = self.locks.lock(stream.clone()).await;
-        let (state, version) = self.current(log, stream).await?;
-        let result = read(&state);
-        self.put_back(stream, state, version);
+        let cached = self.current(log, stream).await?;
+        let result = read(&cached.state);
+        self.put_back(stream, cached);
         Ok(result)
     }
 
@@ -210,31 +286,125 @@ impl<A: Aggregate> Handler<A> {
         &self,
         log: &dyn EventLog,
         stream: &StreamId,
-    ) -> Result<(A::State, StreamVersion), HandlerError> {
+    ) -> Result<Cached<A::State>, HandlerError> {
         let cached = self
             .cache
             .lock()
             .expect("handler cache lock")
             .remove(stream);
-        let (mut state, mut version) = match cached {
-            Some(cached) => (cached.state, cached.version),
-            None => (A::State::default(), StreamVersion::NONE),
+        let Some(mut cached) = cached else {
+            return self.cold(log, stream).await;
         };
-        for envelope in log.read_stream(stream, version.next()).await? {
-            assert_eq!(
-                envelope.body.stream_version,
-                version.next(),
-                "read_stream returns a gapless suffix"
-            );
-            state = A::evolve(state, &envelope)?;
-            version = envelope.body.stream_version;
-        }
-        Ok((state, version))
+        let tail = log.read_stream(stream, cached.version.next()).await?;
+        cached.fold::<A>(&tail)?;
+        self.count_folded(tail.len());
+        Ok(cached)
     }
 
-    fn put_back(&self, stream: &StreamId, state: A::State, version: StreamVersion) {
+    /// Folds a stream that is not in the cache: from its snapshot when there is a usable one (the
+    /// log holds the snapshot's event at its version), else from the start.
+    async fn cold(
+        &self,
+        log: &dyn EventLog,
+        stream: &StreamId,
+    ) -> Result<Cached<A::State>, HandlerError> {
+        if let Some(store) = &self.snapshots
+            && let Some(snapshot) = store.get::<A>(stream)
+        {
+            let tail = log.read_stream(stream, snapshot.version).await?;
+            match tail.first() {
+                Some(first)
+                    if first.body.stream_version == snapshot.version
+                        && first.body.event_id == snapshot.event_id =>
+                {
+                    let mut cached = Cached {
+                        state: snapshot.state,
+                        version: snapshot.version,
+                        last_event: Some(snapshot.event_id),
+                        snapshot_at: snapshot.version,
+                    };
+                    cached.fold::<A>(&tail[1..])?;
+                    self.count_folded(tail.len() - 1);
+                    tracing::info!(%stream, snapshot = %snapshot.version, folded = tail.len() - 1, version = %cached.version, "stream state loaded from its snapshot");
+                    return Ok(cached);
+                }
+                Some(first) => store.discard(
+                    stream,
+                    &format!(
+                        "it names event {} at version {}, the log holds {} there",
+                        snapshot.event_id, snapshot.version, first.body.event_id
+                    ),
+                ),
+                None => store.discard(
+                    stream,
+                    &format!(
+                        "it is at version {}, ahead of the log's stream",
+                        snapshot.version
+                    ),
+                ),
+            }
+        }
+        let mut cached = Cached::empty();
+        let events = log.read_stream(stream, StreamVersion::NONE.next()).await?;
+        cached.fold::<A>(&events)?;
+        self.count_folded(events.len());
+        if u64::try_from(events.len()).expect("usize fits in u64") >= self.snapshot_every() {
+            tracing::info!(%stream, folded = events.len(), "stream state folded from the log");
+        }
+        Ok(cached)
+    }
+
+    fn count_folded(&self, events: usize) {
+        let events = u64::try_from(events).expect("usize fits in u64");
+        self.folded.fetch_add(events, Ordering::Relaxed);
+    }
+
+    fn snapshot_every(&self) -> u64 {
+        self.snapshots
+            .as_ref()
+            .map_or(u64::MAX, |store| store.every())
+    }
+
+    /// Puts a state back into the cache; a stream that grew enough since its last snapshot
+    /// ([`snapshot_due`]) gets a new one first.
+    fn put_back(&self, stream: &StreamId, mut cached: Cached<A::State>) {
+        if let (Some(store), Some(event_id)) = (&self.snapshots, cached.last_event)
+            && cached.version.0 >= snapshot_due(cached.snapshot_at, store.every())
+            && store.put::<A>(stream, &cached.state, cached.version, event_id)
+        {
+            cached.snapshot_at = cached.version;
+        }
         let mut cache = self.cache.lock().expect("handler cache lock");
-        cache.insert(stream.clone(), Cached { state, version });
+        cache.insert(stream.clone(), cached);
+    }
+
+    /// Events folded from the log by this handler so far (those a snapshot stood for excluded): what
+    /// shows that a restarted writer folds only a stream's tail.
+    pub fn events_folded(&self) -> u64 {
+        self.folded.load(Ordering::Relaxed)
+    }
+
+    /// Snapshots every cached state of at least [`SnapshotStore::every`] events that moved since its
+    /// last snapshot, and waits until they are written (a graceful stop). Returns how many.
+    pub fn snapshot_cached(&self) -> usize {
+        let Some(store) = &self.snapshots else {
+            return 0;
+        };
+        let mut taken = 0;
+        let mut cache = self.cache.lock().expect("handler cache lock");
+        for (stream, cached) in cache.iter_mut() {
+            if let Some(event_id) = cached.last_event
+                && cached.version > cached.snapshot_at
+                && cached.version.0 >= store.every()
+                && store.put::<A>(stream, &cached.state, cached.version, event_id)
+            {
+                cached.snapshot_at = cached.version;
+                taken += 1;
+            }
+        }
+        drop(cache);
+        store.flush();
+        taken
     }
 
     /// Loads, decides and appends one command; re-decides on a version conflict.
@@ -254,12 +424,13 @@ impl<A: Aggregate> Handler<A> {
                     ..outcome
                 }));
             }
-            let (mut state, version) = self.current(log, stream).await?;
-            let events = match A::decide(&mut state, command, context) {
+            let mut cached = self.current(log, stream).await?;
+            let version = cached.version;
+            let events = match A::decide(&mut cached.state, command, context) {
                 Ok(events) => events,
                 Err(rejection) => {
                     if A::refusal_leaves_state(command) {
-                        self.put_back(stream, state, version);
+                        self.put_back(stream, cached);
                     }
                     // Otherwise the state may be half-advanced: it is dropped, and the next
                     // command re-folds it.
@@ -267,6 +438,7 @@ impl<A: Aggregate> Handler<A> {
                 }
             };
             let count = u64::try_from(events.len()).expect("event count fits in u64");
+            let last_event = events.last().map(|event| event.event_id);
             let request = AppendRequest {
                 stream: stream.clone(),
                 expected: version,
@@ -281,7 +453,9 @@ impl<A: Aggregate> Handler<A> {
                             version.next(),
                             "an append lands after `expected`"
                         );
-                        self.put_back(stream, state, StreamVersion(version.0 + count));
+                        cached.version = StreamVersion(version.0 + count);
+                        cached.last_event = last_event.or(cached.last_event);
+                        self.put_back(stream, cached);
                     }
                     return Ok(Handled::Appended(outcome));
                 }
@@ -297,6 +471,16 @@ impl<A: Aggregate> Handler<A> {
             attempts: CONFLICT_RETRIES_MAX + 1,
         })
     }
+}
+
+/// The version at which a stream whose last snapshot is at `last` gets its next one: once it grew by
+/// `every` events and by as many as that snapshot held (10k, 20k, 40k, 80k… with `every` = 10k).
+/// Encoding a state costs as much as its size, so evenly spaced snapshots made a bulk load quadratic
+/// (a demo stream of 350k dispensings: 35 snapshots, 64 µs a dispensing); doubling bounds the encoding
+/// to twice the stream, and a restart folds at most the half after the last snapshot (none after a
+/// graceful stop, which snapshots every moved state).
+pub fn snapshot_due(last: StreamVersion, every: u64) -> u64 {
+    last.0.saturating_add(every.max(last.0))
 }
 
 /// Waits until the stream's committed version reaches `version`: the writer reports a conflict as soon

@@ -5,6 +5,7 @@
 //! evolving state, appended all or none), so that an ISS sending a day's dispensings, or an import
 //! chunk, costs one append instead of one per line.
 
+use ledger::codec::CodecError;
 use ledger::domain::budget::{self, Budget, BudgetCommand, BudgetError, BudgetEvent, BudgetId};
 use ledger::domain::context::DecisionContext;
 use ledger::domain::contract::{self, ContractCommand, ContractState};
@@ -151,6 +152,19 @@ impl Aggregate for PeriodAggregate {
     /// A batch of one is refused before anything is folded (`decide_batch`).
     fn refusal_leaves_state(command: &Self::Command) -> bool {
         command.command.len() == 1
+    }
+
+    /// 1: `PeriodState` as of issue #16 §1. Bump on any change of `period::evolve` or of the
+    /// state's fields.
+    const FOLD_VERSION: u32 = 1;
+
+    /// A national month's period holds ~100k dispensings: snapshotted (`handler::snapshot`).
+    fn encode_state(state: &PeriodState) -> Option<Result<Vec<u8>, CodecError>> {
+        Some(ledger::codec::encode(state))
+    }
+
+    fn decode_state(bytes: &[u8]) -> Result<PeriodState, CodecError> {
+        ledger::codec::decode_state(bytes)
     }
 }
 
@@ -388,6 +402,19 @@ impl Aggregate for KgPeriodAggregate {
     /// A batch of one is refused before anything is folded (`decide_batch`).
     fn refusal_leaves_state(command: &Self::Command) -> bool {
         command.command.len() == 1
+    }
+
+    /// 1: `KgPeriodState` as of issue #16 §1. Bump on any change of `period::kg::evolve` or of the
+    /// state's fields.
+    const FOLD_VERSION: u32 = 1;
+
+    /// A KG settlement period holds every dispensing of the month: snapshotted like the KZ period.
+    fn encode_state(state: &KgPeriodState) -> Option<Result<Vec<u8>, CodecError>> {
+        Some(ledger::codec::encode(state))
+    }
+
+    fn decode_state(bytes: &[u8]) -> Result<KgPeriodState, CodecError> {
+        ledger::codec::decode_state(bytes)
     }
 }
 

@@ -42,6 +42,10 @@ pub enum CodecError {
     },
 }
 
+/// The largest folded state [`decode_state`] will decode: a writer's snapshot of a long stream (a
+/// national month's period, ~100k dispensings, is tens of MB; issue #16 §1).
+pub const STATE_BYTES_MAX: usize = 1024 * 1024 * 1024;
+
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<DECODE_BYTES_MAX>()
 }
@@ -98,11 +102,31 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     decode_body(body)
 }
 
+/// Decodes a folded state written by [`encode`] (a writer's snapshot), up to [`STATE_BYTES_MAX`]
+/// instead of [`DECODE_BYTES_MAX`]; otherwise as [`decode`].
+pub fn decode_state<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(CodecError::UnknownVersion { found: version });
+    }
+    decode_body_with(
+        body,
+        bincode::config::standard().with_limit::<STATE_BYTES_MAX>(),
+    )
+}
+
 /// Decodes the bincode part of an encoding (after its format byte).
 fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, CodecError> {
+    decode_body_with(body, config())
+}
+
+fn decode_body_with<T: DeserializeOwned>(
+    body: &[u8],
+    config: impl bincode::config::Config,
+) -> Result<T, CodecError> {
     let type_name = std::any::type_name::<T>();
     let (value, read) =
-        bincode::serde::decode_from_slice::<T, _>(body, config()).map_err(|error| {
+        bincode::serde::decode_from_slice::<T, _>(body, config).map_err(|error| {
             CodecError::Malformed {
                 type_name,
                 detail: error.to_string(),

@@ -108,6 +108,17 @@ pub fn run(args: DemoArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
     );
     summary.exports = exports;
     print!("{}", summary::render(&summary));
+    if let Some(stats) = engine.snapshot_stats() {
+        let events = summary.events_written.max(1);
+        println!(
+            "  snapshots: written={} bytes={} encode_ms={} encode_ns_per_event={} replaced={}",
+            stats.written,
+            stats.bytes,
+            stats.encode_micros / 1000,
+            stats.encode_micros * 1000 / events,
+            stats.replaced
+        );
+    }
     println!("  data directory: {}", global.data_dir.display());
     if let Some(path) = &args.summary_json {
         crate::files::write_file(path, serde_json::to_string_pretty(&summary)? + "\n")

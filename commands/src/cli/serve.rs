@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// Fund in the policy.
     #[arg(long, env = "LEDGER_FUND_BIN")]
     pub fund_bin: Bin,
+    /// Snapshot a period stream's state every this many events (issue #16 §1): a restart folds at
+    /// most this many events of a stream before its next decision.
+    #[arg(long, env = "LEDGER_SNAPSHOT_EVERY", default_value_t = crate::handler::SNAPSHOT_EVERY)]
+    pub snapshot_every: u64,
     #[command(flatten)]
     pub trust: ServiceTrustArgs,
 }
@@ -179,10 +183,14 @@ pub fn run(args: ServeArgs, global: &GlobalOpts) -> anyhow::Result<ExitCode> {
         let dispatcher =
             Dispatcher::open_with_state(opened.log(), args.fund_bin, policy, Some(&state_dir))
                 .await?
-                .with_skew(Duration::from_secs(args.trust.max_skew_seconds));
-        state.ready(dispatcher);
+                .with_skew(Duration::from_secs(args.trust.max_skew_seconds))
+                .with_snapshot_every(args.snapshot_every);
+        let dispatcher = std::rc::Rc::new(dispatcher);
+        state.ready(std::rc::Rc::clone(&dispatcher));
         tracing::info!("ready");
         server.await.context("the HTTP server task failed")??;
+        // A graceful stop: the moved period states are snapshotted, so the next start folds none.
+        dispatcher.write_snapshots();
         drop(opened);
         tracing::info!("stopped");
         anyhow::Ok(())

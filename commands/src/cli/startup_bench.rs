@@ -13,7 +13,16 @@
 //! Back of the envelope: from a checkpoint at the log's end the writer reads nothing but its keys and
 //! seals, so it is ready when the log is open; the log's open reads ~480 bytes per record (CRC, hash
 //! chain, envelope), about 1–2 µs each, so ~1–2 s per million records, and keeps ~32 bytes of index
-//! per record in memory. The last line is exactly `startup: events=<n> ready_ms=<ms> rss_mb=<mb>`.
+//! per record in memory. The last line is exactly `startup: events=<n> ready_ms=<ms> rss_mb=<mb>
+//! first_decision_ms=<ms>`.
+//!
+//! The first decision (issue #16 §1, snapshots): once ready, each child decides one command on the
+//! log's longest period stream (a reversal of a dispensing the stream does not hold, refused after
+//! the state is folded, so the log is left as it was) and reports its time and the events it folded.
+//! Three starts: the rebuild with snapshots off (main before snapshots: the whole stream is folded);
+//! from the checkpoint with snapshots on but none yet (the whole stream is folded, and a snapshot
+//! encoded and written: the cost of taking one); and from the checkpoint with that snapshot (only the
+//! events after it are folded). The last line's `first_decision_ms` is the third's.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,12 +30,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use ledger::log::EventLog;
+use futures::StreamExt;
+use ledger::domain::jurisdiction::Jurisdiction;
+use ledger::domain::period::ReverseDispensing;
+use ledger::domain::values::DispensingId;
 use ledger::log::file::{Durability, FileLog, FileLogOptions};
+use ledger::log::{CommandId, EventLog, Offset, PartitionId, StreamId, read_partition};
 use projector::views::sample::SampleConfig;
 
-use crate::auth::{Organisation, Policy};
-use crate::submit::dispatch::Dispatcher;
+use crate::auth::{Organisation, Policy, Principal};
+use crate::submit::dispatch::{Dispatcher, Outcome};
+use crate::submit::wire::{CommandEnvelope, WireCommand};
 
 #[derive(Debug, clap::Args)]
 pub struct StartupBenchArgs {
@@ -46,6 +60,13 @@ pub struct StartupBenchArgs {
     /// Measure one start in this process and print its figures (the parent's child mode).
     #[arg(long, hide = true)]
     pub child: bool,
+    /// The stream the child's first decision is taken on (the parent's child mode).
+    #[arg(long, hide = true)]
+    pub first_decision: Option<String>,
+    /// The child takes no snapshots and reads none (the parent's child mode: main before #16's
+    /// snapshots).
+    #[arg(long, hide = true)]
+    pub no_snapshots: bool,
 }
 
 /// One start as the child measured it.
@@ -57,20 +78,31 @@ struct Start {
     rss_mb: u64,
     replayed: u64,
     rebuilt: bool,
+    first_decision_ms: u128,
+    /// Events folded by the first decision.
+    folded: u64,
+    /// Time the first decision spent encoding a snapshot (part of `first_decision_ms`).
+    encode_ms: u64,
 }
 
 pub fn run(args: StartupBenchArgs) -> anyhow::Result<ExitCode> {
     if args.child {
         let dir = args.dir.context("--child needs --dir")?;
-        let start = super::runtime()?.block_on(measure_start(&dir))?;
+        let stream = args
+            .first_decision
+            .context("--child needs --first-decision")?;
+        let start = super::runtime()?.block_on(measure_start(&dir, &stream, !args.no_snapshots))?;
         println!(
-            "child events={} log_open_ms={} ready_ms={} rss_mb={} replayed={} rebuilt={}",
+            "child events={} log_open_ms={} ready_ms={} rss_mb={} replayed={} rebuilt={} first_decision_ms={} folded={} encode_ms={}",
             start.events,
             start.log_open_ms,
             start.ready_ms,
             start.rss_mb,
             start.replayed,
-            start.rebuilt
+            start.rebuilt,
+            start.first_decision_ms,
+            start.folded,
+            start.encode_ms
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -94,25 +126,34 @@ fn parent(args: &StartupBenchArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         std::fs::remove_dir_all(&state)
             .with_context(|| format!("cannot remove {}", state.display()))?;
     }
-    let cold = child(dir)?;
-    let warm = child(dir)?;
+    let (stream, length) = super::runtime()?
+        .block_on(longest_period_stream(dir))?
+        .context("the log holds no period stream to decide on")?;
+    println!("first decision on {stream} ({length} events)");
+    let cold = child(dir, &stream, false)?;
+    let unsnapshotted = child(dir, &stream, true)?;
+    let warm = child(dir, &stream, true)?;
     for (name, start) in [
-        ("rebuild from the log", cold),
+        ("rebuild from the log, no snapshots", cold),
+        ("from the checkpoint, no snapshot yet", unsnapshotted),
         ("from the checkpoint", warm),
     ] {
         println!(
-            "startup ({name}): events={} log_open_ms={} ready_ms={} rss_mb={} replayed={} rebuilt={}",
+            "startup ({name}): events={} log_open_ms={} ready_ms={} rss_mb={} replayed={} rebuilt={} first_decision_ms={} first_decision_folded={} snapshot_encode_ms={}",
             start.events,
             start.log_open_ms,
             start.ready_ms,
             start.rss_mb,
             start.replayed,
-            start.rebuilt
+            start.rebuilt,
+            start.first_decision_ms,
+            start.folded,
+            start.encode_ms
         );
     }
     println!(
-        "startup: events={} ready_ms={} rss_mb={}",
-        warm.events, warm.ready_ms, warm.rss_mb
+        "startup: events={} ready_ms={} rss_mb={} first_decision_ms={}",
+        warm.events, warm.ready_ms, warm.rss_mb, warm.first_decision_ms
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -149,11 +190,43 @@ fn generate(args: &StartupBenchArgs, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs one measured start in a fresh process.
-fn child(dir: &Path) -> anyhow::Result<Start> {
+/// The longest period stream of the log in `dir` and its length (the parent reads the log once).
+async fn longest_period_stream(dir: &Path) -> anyhow::Result<Option<(StreamId, u64)>> {
+    let log = FileLog::open_read_only(dir)
+        .with_context(|| format!("cannot open the log in {}", dir.display()))?;
+    let mut longest: Option<(StreamId, u64)> = None;
+    for partition in 0..log.partitions() {
+        let mut records = read_partition(&log, PartitionId(partition), Offset(0));
+        while let Some(envelope) = records.next().await {
+            let body = envelope?.body;
+            if body.stream.category() == "period"
+                && longest
+                    .as_ref()
+                    .is_none_or(|(_, length)| body.stream_version.0 > *length)
+            {
+                longest = Some((body.stream, body.stream_version.0));
+            }
+        }
+    }
+    Ok(longest)
+}
+
+/// Runs one measured start in a fresh process, with or without snapshots.
+fn child(dir: &Path, stream: &StreamId, snapshots: bool) -> anyhow::Result<Start> {
     let exe = std::env::current_exe().context("cannot find the ledger binary")?;
-    let output = std::process::Command::new(exe)
-        .args(["bench", "startup", "--child", "--dir"])
+    let mut command = std::process::Command::new(exe);
+    command.args([
+        "bench",
+        "startup",
+        "--child",
+        "--first-decision",
+        stream.as_str(),
+    ]);
+    if !snapshots {
+        command.arg("--no-snapshots");
+    }
+    let output = command
+        .arg("--dir")
         .arg(dir)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -184,12 +257,15 @@ fn parse(line: &str) -> anyhow::Result<Start> {
         rss_mb: field("rss_mb")?.parse()?,
         replayed: field("replayed")?.parse()?,
         rebuilt: field("rebuilt")?.parse()?,
+        first_decision_ms: field("first_decision_ms")?.parse()?,
+        folded: field("folded")?.parse()?,
+        encode_ms: field("encode_ms")?.parse()?,
     })
 }
 
 /// Opens the log as the writer and the dispatcher on its state: the start of `ledger serve` up to
-/// `ready`, without the listener.
-async fn measure_start(dir: &Path) -> anyhow::Result<Start> {
+/// `ready`, without the listener; then decides one command on `stream`.
+async fn measure_start(dir: &Path, stream: &str, snapshots: bool) -> anyhow::Result<Start> {
     let started = Instant::now();
     let file = FileLog::open(dir, FileLogOptions::default())
         .with_context(|| format!("cannot open the log in {}", dir.display()))?;
@@ -204,18 +280,61 @@ async fn measure_start(dir: &Path) -> anyhow::Result<Start> {
     let fund = Organisation::Kz(crate::demo::fund_bin(2026));
     let policy = Policy::load(None, fund)?;
     let state = crate::writer_state::state_dir(dir);
-    let dispatcher =
+    let mut dispatcher =
         Dispatcher::open_with_state(log, crate::demo::fund_bin(2026), policy, Some(&state)).await?;
+    if !snapshots {
+        dispatcher = dispatcher.without_snapshots();
+    }
     let ready_ms = started.elapsed().as_millis();
     let report = dispatcher.state_report();
+    let decided = Instant::now();
+    first_decision(&dispatcher, stream).await?;
+    let first_decision_ms = decided.elapsed().as_millis();
+    let folded = dispatcher.period_events_folded();
+    let encode_ms = dispatcher
+        .snapshots()
+        .map_or(0, |snapshots| snapshots.stats().encode_micros / 1000);
+    let rss_mb = peak_rss_mb()?;
+    drop(dispatcher); // writes the snapshot the decision left
     Ok(Start {
         events,
         log_open_ms,
         ready_ms,
-        rss_mb: peak_rss_mb()?,
+        rss_mb,
         replayed: report.replayed,
         rebuilt: report.rebuilt,
+        first_decision_ms,
+        folded,
+        encode_ms,
     })
+}
+
+/// Decides, as the local operator, the reversal of a dispensing `stream` does not hold: refused
+/// once the stream's state is folded, so nothing is appended.
+async fn first_decision(dispatcher: &Dispatcher, stream: &str) -> anyhow::Result<()> {
+    let principal = Principal::local(dispatcher.policy().local_operator(), None);
+    let reversal = ReverseDispensing {
+        dispensing_id: DispensingId::new("BENCH-STARTUP-NONE".to_owned())
+            .map_err(|error| anyhow::anyhow!("{error}"))?,
+        reversed_at: crate::handler::now(),
+        reason: "bench startup: the first decision after a start".into(),
+    };
+    let envelope = CommandEnvelope {
+        command_id: CommandId::derived("bench-startup", &format!("{:?}", Instant::now())),
+        stream: StreamId::new(stream.to_owned()).map_err(|error| anyhow::anyhow!("{error}"))?,
+        actor: None,
+        jurisdiction: Jurisdiction::KZ,
+        occurred_at: None,
+        correlation_id: None,
+        expected_version: None,
+        command: WireCommand::ReverseDispensing(reversal),
+    };
+    let outcome = dispatcher.submit(&principal, &envelope).await;
+    anyhow::ensure!(
+        !matches!(outcome, Ok(Outcome::Appended(_))),
+        "the first decision's reversal was appended; it must be refused"
+    );
+    Ok(())
 }
 
 /// The process's peak resident memory (`VmHWM` of /proc/self/status), in MB.

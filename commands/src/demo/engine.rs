@@ -63,6 +63,8 @@ pub struct Engine {
     pub recoveries: Handler<RecoveryAggregate>,
     pub disputes: Handler<DisputeAggregate>,
     pub periods: Handler<PeriodAggregate>,
+    /// Where the period handlers snapshot long streams (with a state directory).
+    snapshots: Option<Arc<crate::handler::SnapshotStore>>,
     pub prices: Handler<PriceListAggregate>,
     pub key_rings: Handler<KeyAggregate>,
     pub budgets: Handler<BudgetAggregate>,
@@ -147,6 +149,7 @@ impl Engine {
             recoveries: Handler::default(),
             disputes: Handler::default(),
             periods: Handler::default(),
+            snapshots: None,
             prices: Handler::default(),
             key_rings: Handler::default(),
             budgets: Handler::default(),
@@ -163,6 +166,26 @@ impl Engine {
         self.index = loaded.index;
         self.state = Some(loaded.state);
         self
+    }
+
+    /// Snapshots the period streams in `snapshots` (issue #16 §1; none: no snapshots). Called before
+    /// any stream is loaded.
+    pub fn with_snapshots(
+        mut self,
+        snapshots: Option<Arc<crate::handler::SnapshotStore>>,
+    ) -> Engine {
+        self.periods = Handler::with_snapshots(snapshots.clone());
+        self.kg_periods = Handler::with_snapshots(snapshots.clone());
+        self.snapshots = snapshots;
+        self
+    }
+
+    /// What the snapshot store wrote (none without a state directory).
+    pub fn snapshot_stats(&self) -> Option<crate::handler::SnapshotStats> {
+        self.snapshots.as_ref().map(|store| {
+            store.flush();
+            store.stats()
+        })
     }
 
     /// Catches the writer's state up with the log (the demo calls it between phases, when no

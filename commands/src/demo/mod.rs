@@ -113,13 +113,18 @@ pub async fn run(
     let bins =
         std::iter::once(fund_bin).chain(world.contracts.iter().map(|holder| holder.holder.bin));
     let loaded = crate::writer_state::WriterState::open(&log, options.state_dir.as_deref()).await?;
+    let snapshots = options
+        .state_dir
+        .as_deref()
+        .and_then(crate::handler::SnapshotStore::in_state_dir);
     let engine = Engine::new(
         log,
         options.seed,
         fund_bin,
         Signers::generate(options.seed, bins),
     )?
-    .with_state(loaded);
+    .with_state(loaded)
+    .with_snapshots(snapshots);
     let periods = months(options)?;
     let setup_at = kz_local(options.first_month - chrono::Duration::days(40), 9);
     progress.phase("reference data, keys, budgets, contracts", 1);

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use ledger::log::{EventLog, NewEvent, StreamId, StreamVersion};
 
-use super::{Aggregate, Handler, HandlerError, LockGuards};
+use super::{Aggregate, Cached, Handler, HandlerError, LockGuards};
 
 /// The speculative states of the streams one batch decides on.
 pub struct Drafts<'h, A: Aggregate> {
@@ -19,9 +19,9 @@ pub struct Drafts<'h, A: Aggregate> {
 }
 
 struct Draft<'h, S> {
-    state: S,
-    /// The version `state` folds: the committed version plus this batch's decided events.
-    version: StreamVersion,
+    /// The state, its version (the committed version plus this batch's decided events) and the
+    /// id of the event at that version.
+    cached: Cached<S>,
     /// The handler's stream lock, held until the batch is settled.
     _lock: LockGuards<'h, StreamId>,
 }
@@ -52,7 +52,7 @@ impl<A: Aggregate> Handler<A> {
 impl<'h, A: Aggregate> Drafts<'h, A> {
     /// The version `stream` stands at with this batch's decisions, if the batch decided on it.
     pub fn version(&self, stream: &StreamId) -> Option<StreamVersion> {
-        self.streams.get(stream).map(|draft| draft.version)
+        self.streams.get(stream).map(|draft| draft.cached.version)
     }
 
     /// Decides `command` on `stream` against the state the batch's earlier decisions left (the
@@ -73,20 +73,22 @@ impl<'h, A: Aggregate> Drafts<'h, A> {
         );
         if !self.streams.contains_key(stream) {
             let lock = self.handler.locks.lock(stream.clone()).await;
-            let (state, version) = self.handler.current(log, stream).await?;
+            let cached = self.handler.current(log, stream).await?;
             let draft = Draft {
-                state,
-                version,
+                cached,
                 _lock: lock,
             };
             self.streams.insert(stream.clone(), draft);
         }
         let draft = self.streams.get_mut(stream).expect("drafted above");
-        Ok(match A::decide(&mut draft.state, command, context) {
+        Ok(match A::decide(&mut draft.cached.state, command, context) {
             Ok(events) => {
-                let expected = draft.version;
+                let expected = draft.cached.version;
                 let count = u64::try_from(events.len()).expect("event count fits in u64");
-                draft.version = StreamVersion(expected.0 + count);
+                draft.cached.version = StreamVersion(expected.0 + count);
+                if let Some(last) = events.last() {
+                    draft.cached.last_event = Some(last.event_id);
+                }
                 Speculated::Decided { expected, events }
             }
             Err(rejection) => Speculated::Rejected(rejection),
@@ -102,7 +104,7 @@ impl<'h, A: Aggregate> Drafts<'h, A> {
                 tracing::debug!(%stream, "dropping a speculative state after a failed append");
                 continue;
             }
-            self.handler.put_back(&stream, draft.state, draft.version);
+            self.handler.put_back(&stream, draft.cached);
         }
     }
 }

@@ -130,11 +130,12 @@ impl ServeState {
     /// Starts the writer loop on the current [`tokio::task::LocalSet`] and takes commands from then
     /// on. The writer runs on one thread: its decisions borrow the domain's calendar, key registry and
     /// uniqueness index, which are not `Sync`; commands on different streams still interleave.
-    pub fn ready(&self, dispatcher: Dispatcher) {
+    pub fn ready(&self, dispatcher: impl Into<Rc<Dispatcher>>) {
+        let dispatcher = dispatcher.into();
         let (sender, receiver) = mpsc::channel(JOBS_QUEUED_MAX);
         let log_set = self.log.set(Arc::clone(dispatcher.log())).is_ok();
         assert!(log_set, "the writer is opened once");
-        tokio::task::spawn_local(run_writer(Rc::new(dispatcher), receiver));
+        tokio::task::spawn_local(run_writer(dispatcher, receiver));
         assert!(self.jobs.set(sender).is_ok(), "the writer is opened once");
     }
 }

@@ -37,7 +37,7 @@ use super::wire::CommandEnvelope;
 use crate::audit::seal::{SealAggregate, SealedMonths};
 use crate::auth::{Policy, Principal};
 use crate::demo::engine::{contract_stream, period_stream, rule_book, stream};
-use crate::handler::{Handled, Handler, HandlerError, LockTable};
+use crate::handler::{Handled, Handler, HandlerError, LockTable, SnapshotStore};
 use crate::kg_context::KgPeriodCache;
 use crate::uniqueness::{UniquenessIndex, uniqueness_keys};
 use crate::writer::{
@@ -136,6 +136,8 @@ pub struct Dispatcher {
     policy: Policy,
     /// How far a business instant may lie ahead of the writer's clock (TIME-01).
     skew: Duration,
+    /// The period states' snapshots, in the state directory (issue #16 §1).
+    snapshots: Option<Arc<SnapshotStore>>,
 }
 
 impl Dispatcher {
@@ -164,6 +166,7 @@ impl Dispatcher {
         }
         let loaded = WriterState::open(&log, state_dir).await?;
         let (keys, index, sealed) = (loaded.keys, loaded.index, loaded.sealed);
+        let snapshots = state_dir.and_then(SnapshotStore::in_state_dir);
         Ok(Dispatcher {
             log,
             calendars,
@@ -171,12 +174,12 @@ impl Dispatcher {
             fund_bin,
             keys: Mutex::new(keys),
             contracts: Handler::default(),
-            periods: Handler::default(),
+            periods: Handler::with_snapshots(snapshots.clone()),
             prices: Handler::default(),
             key_rings: Handler::default(),
             budgets: Handler::default(),
             kg_contracts: Handler::default(),
-            kg_periods: Handler::default(),
+            kg_periods: Handler::with_snapshots(snapshots.clone()),
             books: Handler::default(),
             recoveries: Handler::default(),
             disputes: Handler::default(),
@@ -192,7 +195,52 @@ impl Dispatcher {
             locks: LockTable::default(),
             policy,
             skew: crate::auth::time::SKEW_DEFAULT,
+            snapshots,
         })
+    }
+
+    /// Snapshots long streams every `every` events (default [`crate::handler::SNAPSHOT_EVERY`]; a writer without a
+    /// state directory takes none).
+    pub fn with_snapshot_every(self, every: u64) -> Dispatcher {
+        if let Some(snapshots) = &self.snapshots {
+            snapshots.set_every(every);
+        }
+        self
+    }
+
+    /// Takes no snapshots and reads none (the start-up bench's baseline: the writer before them).
+    pub fn without_snapshots(mut self) -> Dispatcher {
+        self.snapshots = None;
+        self.periods = Handler::default();
+        self.kg_periods = Handler::default();
+        self
+    }
+
+    /// A graceful stop: snapshots the cached period states that moved since their last snapshot and
+    /// waits until they are written, so the next start folds none of them (issue #16 §1).
+    pub fn write_snapshots(&self) -> usize {
+        let taken = self.periods.snapshot_cached() + self.kg_periods.snapshot_cached();
+        if let Some(snapshots) = &self.snapshots {
+            let stats = snapshots.stats();
+            tracing::info!(
+                taken,
+                written = stats.written,
+                bytes = stats.bytes,
+                encode_ms = stats.encode_micros / 1000,
+                "snapshots written"
+            );
+        }
+        taken
+    }
+
+    /// Events the period handlers folded from the log (a snapshot's events excluded).
+    pub fn period_events_folded(&self) -> u64 {
+        self.periods.events_folded() + self.kg_periods.events_folded()
+    }
+
+    /// The snapshot store, if the writer keeps one.
+    pub fn snapshots(&self) -> Option<&Arc<SnapshotStore>> {
+        self.snapshots.as_ref()
     }
 
     /// Allows business instants up to `skew` ahead of the writer's clock (TIME-01).

@@ -197,7 +197,7 @@ pub struct KgPeriodContext<'a> {
 }
 
 /// Where the period's payment report is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum KgReportStage {
     #[default]
     Open,
@@ -206,8 +206,10 @@ pub enum KgReportStage {
     Approved,
 }
 
-/// The folded KG settlement stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The folded KG settlement stream. Serialisable for the writer's snapshots of long streams (issue
+/// #16 §1): a change of its fields or of [`evolve`] must bump the KG period aggregate's fold version
+/// (`commands::writer::KgPeriodAggregate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KgPeriodState {
     pub contract_id: Option<ContractId>,
     pub period: Option<ReportingPeriod>,

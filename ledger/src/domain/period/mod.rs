@@ -71,7 +71,7 @@ pub struct PeriodContext<'a> {
 }
 
 /// Where the registry of the period is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum RegistryStage {
     #[default]
     Open,
@@ -94,7 +94,7 @@ impl RegistryStage {
 }
 
 /// Where the payment act is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ActStage {
     #[default]
     None,
@@ -115,14 +115,16 @@ impl ActStage {
 }
 
 /// One dispensing and whether it was reversed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DispensingEntry {
     pub recorded: DispensingRecorded,
     pub reversed: bool,
 }
 
-/// The folded period stream.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// The folded period stream. Serialisable for the writer's snapshots of long streams (issue #16 §1):
+/// a change of its fields or of [`evolve`] must bump the period aggregate's fold version
+/// (`commands::writer::PeriodAggregate`), so that old snapshots are re-folded, not misread.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PeriodState {
     pub contract_id: Option<ContractId>,
     pub period: Option<ReportingPeriod>,
