@@ -361,6 +361,7 @@ fn flip_byte_in_a_segment(data_dir: &Path) {
     let segment = std::fs::read_dir(&partition)
         .unwrap()
         .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "seg"))
         .min()
         .expect("a segment");
     let mut bytes = std::fs::read(&segment).unwrap();

@@ -246,7 +246,12 @@ fn follower_killed_mid_stream_and_restarted_ends_with_the_views_of_a_clean_build
         let stderr_file = dir.path().join(format!("follower-{killed}.stderr"));
         let mut child = spawn_follower(&data, &url, &stderr_file);
         let started = Instant::now();
-        while !following_with_events(&stderr_file) && started.elapsed() < CATCH_UP_MAX {
+        // Once the writer is done no live event will come: the kill then lands wherever the
+        // follower is (the pipelined Kafka writer can finish before the second follower starts).
+        while !following_with_events(&stderr_file)
+            && !writer.is_finished()
+            && started.elapsed() < CATCH_UP_MAX
+        {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(delay));

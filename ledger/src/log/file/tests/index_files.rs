@@ -101,7 +101,9 @@ fn files_with(dir: &Path, extension: &str) -> Vec<PathBuf> {
     found
 }
 
-/// A copy of the data directory `from` (without its lock file).
+/// A copy of the data directory `from` (without its lock file). The log may still be writing index
+/// files in the background (`ledger-log-seal`): a temporary file renamed away between the listing
+/// and the copy is simply not copied, as a crash at that moment would leave it.
 fn copy_dir(from: &Path) -> tempfile::TempDir {
     let to = tempfile::tempdir().unwrap();
     let mut pending = vec![from.to_path_buf()];
@@ -113,7 +115,12 @@ fn copy_dir(from: &Path) -> tempfile::TempDir {
                 std::fs::create_dir_all(&target).unwrap();
                 pending.push(path);
             } else if path.file_name().is_some_and(|name| name != "LOCK") {
-                std::fs::copy(&path, &target).unwrap();
+                match std::fs::copy(&path, &target) {
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    copied => {
+                        copied.unwrap();
+                    }
+                }
             }
         }
     }
