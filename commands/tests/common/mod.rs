@@ -3,6 +3,8 @@
 #[allow(dead_code)]
 // used by the tests with Python clients, not by every binary that includes this module
 pub mod python;
+#[allow(dead_code)] // each test binary uses its part of the shared helpers
+pub mod serve;
 
 use std::path::Path;
 use std::process::{Command, Output};
