@@ -64,7 +64,7 @@ impl Runs {
         for bucket in 0..1u32 << key_bits {
             let mut merged = Vec::new();
             for (run, bytes) in takes.bucket(bucket, key_bits)? {
-                for take in decode_takes(&bucket_key(run, bucket), &bytes)? {
+                for take in decode_takes(&bucket_key(run, bucket), bytes)? {
                     if bucket_of(&take.key, key_bits) == bucket {
                         merged.push(take);
                     }
@@ -159,20 +159,23 @@ impl<'a> Inputs<'a> {
     }
 
     /// Each input's bucket that holds the merged bucket `bucket` (of `bits` bits, at least the
-    /// input's), with the input's id.
-    fn bucket(&mut self, bucket: u32, bits: u8) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
-        let mut found = Vec::new();
+    /// input's), with the input's id; an input's bucket is read once for all the merged buckets it
+    /// holds.
+    fn bucket(&mut self, bucket: u32, bits: u8) -> Result<Vec<(u32, &[u8])>, StoreError> {
         for input in &mut self.runs {
             let within = bucket >> (bits - input.bits);
             if input.last.as_ref().is_none_or(|(read, _)| *read != within) {
                 let bytes = input.run.file.bucket(self.kind, within)?;
                 input.last = Some((within, bytes));
             }
-            let (_, bytes) = input.last.as_ref().expect("just read");
-            if !bytes.is_empty() {
-                found.push((input.run.id, bytes.clone()));
-            }
         }
-        Ok(found)
+        Ok(self
+            .runs
+            .iter()
+            .filter_map(|input| {
+                let (_, bytes) = input.last.as_ref().expect("just read");
+                (!bytes.is_empty()).then_some((input.run.id, bytes.as_slice()))
+            })
+            .collect())
     }
 }
