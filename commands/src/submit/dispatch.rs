@@ -348,14 +348,8 @@ impl Dispatcher {
                 });
             }
         }
-        let meta = CommandMeta {
-            command_id: envelope.command_id,
-            at: envelope.occurred_at.unwrap_or_else(crate::handler::now),
-            jurisdiction: envelope.jurisdiction,
-            actor: admitted.actor,
-            correlation_id: envelope.correlation_id.unwrap_or(envelope.command_id.0),
-            digest: Some(admitted.digest),
-        };
+        let digest = admitted.digest;
+        let meta = admitted.meta(envelope);
         if let Target::Seal(command) = target {
             return Ok(self.seal(&envelope.stream, meta, command).await?);
         }
@@ -373,7 +367,7 @@ impl Dispatcher {
             Ok(Outcome::Appended(outcome)) if outcome.duplicate => {
                 // Another command with this id was appended between the check above and this
                 // append (on another partition key): the same checks as for a repeat.
-                self.repeated(envelope, outcome, admitted.digest).await
+                self.repeated(envelope, outcome, digest).await
             }
             other => Ok(other?),
         }

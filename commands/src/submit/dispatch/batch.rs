@@ -37,7 +37,7 @@ use crate::submit::Refusal;
 use crate::submit::route::{Target, route};
 use crate::submit::wire::CommandEnvelope;
 use crate::uniqueness::uniqueness_keys;
-use crate::writer::{Command, CommandMeta, PeriodAggregate};
+use crate::writer::{Command, PeriodAggregate};
 
 /// The most commands one call takes (`POST /v1/commands:batch` refuses more).
 pub const COMMANDS_PER_CALL_MAX: usize = 1000;
@@ -256,14 +256,8 @@ impl<'d, 'a> Run<'d, 'a> {
             // M-06 across periods: the index must hold the earlier dispensing first.
             self.flush().await;
         }
-        let meta = CommandMeta {
-            command_id: envelope.command_id,
-            at: envelope.occurred_at.unwrap_or_else(crate::handler::now),
-            jurisdiction: envelope.jurisdiction,
-            actor: admitted.actor,
-            correlation_id: envelope.correlation_id.unwrap_or(envelope.command_id.0),
-            digest: Some(admitted.digest),
-        };
+        let digest = admitted.digest;
+        let meta = admitted.meta(envelope);
         let command = Command {
             meta,
             command: vec![command],
@@ -276,7 +270,7 @@ impl<'d, 'a> Run<'d, 'a> {
                 let pending = Pending {
                     slot,
                     envelope,
-                    digest: admitted.digest,
+                    digest,
                     taken: taken_keys(&events),
                 };
                 self.pend(pending, keys, expected, events);

@@ -32,6 +32,21 @@ pub(super) struct Admitted {
     pub digest: CommandDigest,
 }
 
+impl Admitted {
+    /// The metadata `envelope`'s events carry once admitted: the stamped actor and the content's
+    /// digest (issue #13), the business time given or now, the correlation given or the command's.
+    pub fn meta(self, envelope: &CommandEnvelope) -> crate::writer::CommandMeta {
+        crate::writer::CommandMeta {
+            command_id: envelope.command_id,
+            at: envelope.occurred_at.unwrap_or_else(crate::handler::now),
+            jurisdiction: envelope.jurisdiction,
+            actor: self.actor,
+            correlation_id: envelope.correlation_id.unwrap_or(envelope.command_id.0),
+            digest: Some(self.digest),
+        }
+    }
+}
+
 impl Dispatcher {
     /// Decides whether `principal` may issue `envelope` (routed to `target`); `Err` is the answer.
     pub(super) async fn admit(
