@@ -5,18 +5,15 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::serve::{Server, dispensing_envelope, http, start, wait_ready};
+use common::serve::{Server, dispensing_envelope, http, pharmacy_token, start, wait_ready};
 use common::{dispensings, small_demo};
 use ledger::domain::values::{DispensingId, ReportingPeriod};
-use ledger_commands::auth::Organisation;
 use ledger_commands::demo::dispense::generate;
 use ledger_commands::demo::world::World;
-use ledger_commands::pki::{DEV_AUDIENCE, DEV_ISSUER, TokenClaims, TokenSigner, Validity, jwks};
 
 const SEED: u64 = 16;
 const CONTRACT: usize = 1;
@@ -64,20 +61,6 @@ fn load(
         .collect()
 }
 
-/// Writes the JWKS the server trusts to `jwks_file`; returns a token of the contract's pharmacy.
-fn pharmacy_token(jwks_file: &Path, world: &World) -> String {
-    let signer = TokenSigner::es256("serve-restart").unwrap();
-    std::fs::write(jwks_file, serde_json::to_string(&jwks(&[&signer])).unwrap()).unwrap();
-    let claims = TokenClaims::new(
-        DEV_ISSUER,
-        DEV_AUDIENCE,
-        "pharmacy",
-        Organisation::Kz(world.contracts[CONTRACT].holder.bin),
-        Validity::days_from_now(1),
-    );
-    signer.sign(&claims).unwrap()
-}
-
 /// A March dispensing (number `index`) of the pack `first` took in February is refused under M-06,
 /// naming `first`.
 fn assert_pack_refused(
@@ -116,7 +99,11 @@ fn a_writer_killed_mid_load_still_enforces_m06_after_its_restart() {
     let world = Arc::new(small_demo(&data_dir, SEED));
     let holder = &world.contracts[CONTRACT];
     let jwks_file = dir.path().join("jwks.json");
-    let token = pharmacy_token(&jwks_file, &world);
+    let token = pharmacy_token(
+        &jwks_file,
+        "serve-restart",
+        world.contracts[CONTRACT].holder.bin,
+    );
 
     let mut server = start(&data_dir, &jwks_file, &[], &[], None);
     wait_ready(&server, &token);

@@ -10,13 +10,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::serve::{Server, dispensing_envelope, http, start, wait_ready};
+use common::serve::{Server, dispensing_envelope, http, pharmacy_token, start, wait_ready};
 use common::small_demo;
 use ledger::domain::values::ReportingPeriod;
-use ledger_commands::auth::Organisation;
 use ledger_commands::demo::dispense::generate;
 use ledger_commands::demo::world::World;
-use ledger_commands::pki::{DEV_AUDIENCE, DEV_ISSUER, TokenClaims, TokenSigner, Validity, jwks};
 
 const SEED: u64 = 16;
 const CONTRACT: usize = 1;
@@ -36,19 +34,6 @@ fn dispense(world: &World, server: &Server, token: &str, index: u64) {
     let body = dispensing_envelope("serve-snapshot", &holder.contract_id, "2026-02", dispensing);
     let (status, answer) = http(&server.address, token, "POST", "/v1/commands", &body).unwrap();
     assert_eq!(status, 201, "dispensing {index}: {answer}");
-}
-
-fn pharmacy_token(jwks_file: &Path, world: &World) -> String {
-    let signer = TokenSigner::es256("serve-snapshot").unwrap();
-    std::fs::write(jwks_file, serde_json::to_string(&jwks(&[&signer])).unwrap()).unwrap();
-    let claims = TokenClaims::new(
-        DEV_ISSUER,
-        DEV_AUDIENCE,
-        "pharmacy",
-        Organisation::Kz(world.contracts[CONTRACT].holder.bin),
-        Validity::days_from_now(1),
-    );
-    signer.sign(&claims).unwrap()
 }
 
 /// The `(snapshot, folded)` of the writer's "loaded from its snapshot" line for `stream`.
@@ -78,6 +63,18 @@ fn stop(mut server: Server, signal: &str) {
     server.child.wait().unwrap();
 }
 
+/// `ledger serve` snapshotting every [`EVERY`] events, logging what each decision folded to `log`.
+fn start_snapshotting(data_dir: &Path, jwks_file: &Path, log: &Path) -> Server {
+    let every = EVERY.to_string();
+    start(
+        data_dir,
+        jwks_file,
+        &["--snapshot-every", &every],
+        LOG_ENV,
+        Some(log),
+    )
+}
+
 #[test]
 fn a_restarted_writer_folds_only_the_tail_after_its_snapshot() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,17 +82,15 @@ fn a_restarted_writer_folds_only_the_tail_after_its_snapshot() {
     let world = small_demo(&data_dir, SEED);
     let stream = format!("period/{}/2026-02", world.contracts[CONTRACT].contract_id);
     let jwks_file = dir.path().join("jwks.json");
-    let token = pharmacy_token(&jwks_file, &world);
+    let token = pharmacy_token(
+        &jwks_file,
+        "serve-snapshot",
+        world.contracts[CONTRACT].holder.bin,
+    );
     let snapshots = data_dir.join("writer-state").join("snapshots");
 
     let first_log = dir.path().join("first.log");
-    let server = start(
-        &data_dir,
-        &jwks_file,
-        &["--snapshot-every", &EVERY.to_string()],
-        LOG_ENV,
-        Some(&first_log),
-    );
+    let server = start_snapshotting(&data_dir, &jwks_file, &first_log);
     wait_ready(&server, &token);
     for index in 0..GROWN {
         dispense(&world, &server, &token, index);
@@ -113,13 +108,7 @@ fn a_restarted_writer_folds_only_the_tail_after_its_snapshot() {
     stop(server, "-KILL");
 
     let second_log = dir.path().join("second.log");
-    let server = start(
-        &data_dir,
-        &jwks_file,
-        &["--snapshot-every", &EVERY.to_string()],
-        LOG_ENV,
-        Some(&second_log),
-    );
+    let server = start_snapshotting(&data_dir, &jwks_file, &second_log);
     wait_ready(&server, &token);
     dispense(&world, &server, &token, GROWN);
     let (snapshot, folded) = loaded_from_snapshot(&second_log, &stream).unwrap_or_else(|| {
@@ -138,13 +127,7 @@ fn a_restarted_writer_folds_only_the_tail_after_its_snapshot() {
     stop(server, "-TERM"); // graceful: the moved state is snapshotted
 
     let third_log = dir.path().join("third.log");
-    let server = start(
-        &data_dir,
-        &jwks_file,
-        &["--snapshot-every", &EVERY.to_string()],
-        LOG_ENV,
-        Some(&third_log),
-    );
+    let server = start_snapshotting(&data_dir, &jwks_file, &third_log);
     wait_ready(&server, &token);
     dispense(&world, &server, &token, GROWN + 1);
     assert_eq!(

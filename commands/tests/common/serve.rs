@@ -7,10 +7,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use ledger::domain::ident::Bin;
 use ledger::domain::jurisdiction::Jurisdiction;
 use ledger::domain::period::RecordDispensing;
 use ledger::log::{CommandId, StreamId};
-use ledger_commands::pki::{DEV_AUDIENCE, DEV_ISSUER};
+use ledger_commands::auth::Organisation;
+use ledger_commands::pki::{DEV_AUDIENCE, DEV_ISSUER, TokenClaims, TokenSigner, Validity, jwks};
 use ledger_commands::submit::wire::{CommandEnvelope, WireCommand};
 
 use super::FUND_BIN;
@@ -111,4 +113,19 @@ pub fn dispensing_envelope(
         command: WireCommand::RecordDispensing(Box::new(dispensing)),
     };
     serde_json::to_string(&envelope).unwrap()
+}
+
+/// Writes the JWKS of a new signer `key_id` to `jwks_file` (what the server trusts); returns a
+/// day-long token of the pharmacy with BIN `bin`.
+pub fn pharmacy_token(jwks_file: &Path, key_id: &str, bin: Bin) -> String {
+    let signer = TokenSigner::es256(key_id).unwrap();
+    std::fs::write(jwks_file, serde_json::to_string(&jwks(&[&signer])).unwrap()).unwrap();
+    let claims = TokenClaims::new(
+        DEV_ISSUER,
+        DEV_AUDIENCE,
+        "pharmacy",
+        Organisation::Kz(bin),
+        Validity::days_from_now(1),
+    );
+    signer.sign(&claims).unwrap()
 }
